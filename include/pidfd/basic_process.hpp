@@ -1,0 +1,374 @@
+//
+// pidfd/basic_process.hpp
+// ~~~~~~~~~~~~~~~~~~~~~~~
+// A child (or adopted) process as an Asio I/O object backed by a pidfd.
+//
+
+#ifndef PIDFD_BASIC_PROCESS_HPP
+#define PIDFD_BASIC_PROCESS_HPP
+
+#include "pidfd/detail/process_impl.hpp"
+#include "pidfd/error.hpp"
+#include "pidfd/exit_status.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/is_executor.hpp>
+#include <boost/asio/execution/executor.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include <sys/types.h>
+
+namespace pidfd {
+
+template <typename Executor>
+class basic_process;
+
+namespace detail {
+
+std::shared_ptr<process_impl> adopt_pid(
+    const boost::asio::any_io_executor& ex, pid_t pid,
+    boost::system::error_code& ec);
+
+std::shared_ptr<process_impl> adopt_pidfd(
+    const boost::asio::any_io_executor& ex, int pidfd,
+    boost::system::error_code& ec);
+
+[[noreturn]] void throw_error(const boost::system::error_code& ec,
+    const char* what);
+
+template <typename Executor>
+basic_process<Executor> make_process(const Executor& ex,
+    std::shared_ptr<process_impl> impl);
+
+} // namespace detail
+
+/// A process, waited for and signalled through its pidfd.
+/**
+ * A basic_process refers to one process for its whole life: it holds a
+ * pidfd, so a signal can never reach another process that was given a
+ * recycled PID, and a wait never needs a SIGCHLD handler. Processes are
+ * created with pidfd::spawn, or adopted with adopt() / adopt_pidfd().
+ *
+ * Destroying a basic_process does not kill the process; outstanding waits
+ * complete with @c boost::asio::error::operation_aborted.
+ *
+ * @par Thread Safety
+ * @e Distinct @e objects: Safe.@n
+ * @e Shared @e objects: Unsafe, as for Asio's own I/O objects; the
+ * completion of a wait may run on any thread running the io_context while
+ * the owner uses the object.
+ */
+template <typename Executor = boost::asio::any_io_executor>
+class basic_process
+{
+public:
+  /// The type of the executor associated with the object.
+  using executor_type = Executor;
+
+  /// Rebinds the process type to another executor.
+  template <typename Executor1>
+  struct rebind_executor
+  {
+    /// The process type when rebound to the specified executor.
+    using other = basic_process<Executor1>;
+  };
+
+  /// The native handle: the pidfd.
+  using native_handle_type = int;
+
+  /// Constructs an object that does not refer to a process.
+  explicit basic_process(const executor_type& ex) : executor_(ex) {}
+
+  /// Constructs an object that does not refer to a process, using the
+  /// execution context's executor.
+  template <typename ExecutionContext>
+  explicit basic_process(ExecutionContext& context,
+      std::enable_if_t<std::is_convertible_v<ExecutionContext&,
+          boost::asio::execution_context&>>* = nullptr)
+    : executor_(context.get_executor())
+  {
+  }
+
+  /// Move-constructs; @c other no longer refers to a process. Outstanding
+  /// operations keep working.
+  basic_process(basic_process&& other) noexcept
+    : executor_(other.executor_), impl_(std::move(other.impl_))
+  {
+  }
+
+  /// Move-constructs from a process with another executor type.
+  template <typename Executor1>
+  basic_process(basic_process<Executor1>&& other,
+      std::enable_if_t<std::is_convertible_v<Executor1, Executor>>* =
+          nullptr) noexcept
+    : executor_(other.executor_), impl_(std::move(other.impl_))
+  {
+  }
+
+  /// Move-assigns; the process this object referred to is released as by
+  /// the destructor.
+  basic_process& operator=(basic_process&& other) noexcept
+  {
+    if (this != &other)
+    {
+      close();
+      executor_ = other.executor_;
+      impl_ = std::move(other.impl_);
+    }
+    return *this;
+  }
+
+  basic_process(const basic_process&) = delete;
+  basic_process& operator=(const basic_process&) = delete;
+
+  /// Closes the pidfd; the process keeps running. Outstanding waits
+  /// complete with @c operation_aborted.
+  ~basic_process() { close(); }
+
+  /// Adopts a process started elsewhere, by PID (via @c pidfd_open).
+  /**
+   * The PID is resolved once, now; from then on the object refers to that
+   * process only. If no process has that PID, the result is a process in
+   * the "done" state, as Go's @c os.FindProcess: a wait reports
+   * @c errc::no_child_process and a signal reports error::process_done.
+   *
+   * If the process is our child, waits collect its status (and reap it).
+   * If not, waits complete when it exits, with the exit status when the
+   * kernel keeps it (Linux 6.15 @c PIDFD_INFO_EXIT, or the zombie's
+   * @c /proc entry), else with a status that is not known().
+   *
+   * @throws boost::system::system_error for pid <= 0 or a thread id
+   * (@c errc::invalid_argument), or when @c pidfd_open fails.
+   */
+  static basic_process adopt(const executor_type& ex, pid_t pid)
+  {
+    boost::system::error_code ec;
+    basic_process p = adopt(ex, pid, ec);
+    if (ec)
+      detail::throw_error(ec, "adopt");
+    return p;
+  }
+
+  /// Adopts a process started elsewhere, by PID; see adopt().
+  static basic_process adopt(const executor_type& ex, pid_t pid,
+      boost::system::error_code& ec)
+  {
+    return detail::make_process(ex, detail::adopt_pid(ex, pid, ec));
+  }
+
+  /// Adopts an existing pidfd, taking ownership of it.
+  /**
+   * @throws boost::system::system_error if @c pidfd is not a pidfd
+   * (@c errc::bad_file_descriptor or @c errc::invalid_argument).
+   */
+  static basic_process adopt_pidfd(const executor_type& ex,
+      native_handle_type pidfd)
+  {
+    boost::system::error_code ec;
+    basic_process p = adopt_pidfd(ex, pidfd, ec);
+    if (ec)
+      detail::throw_error(ec, "adopt_pidfd");
+    return p;
+  }
+
+  /// Adopts an existing pidfd, taking ownership of it (on success only).
+  static basic_process adopt_pidfd(const executor_type& ex,
+      native_handle_type pidfd, boost::system::error_code& ec)
+  {
+    return detail::make_process(ex, detail::adopt_pidfd(ex, pidfd, ec));
+  }
+
+  /// Returns the executor associated with the object.
+  executor_type get_executor() const noexcept { return executor_; }
+
+  /// True if the object refers to a process.
+  bool is_open() const noexcept { return impl_ != nullptr; }
+
+  /// The process id, or 0 if the object refers to no process.
+  /**
+   * Use it for display and for tools that take a PID; signal through
+   * signal() instead of @c kill(id()), which could hit a recycled PID.
+   */
+  pid_t id() const noexcept { return impl_ ? impl_->pid() : 0; }
+
+  /// The pidfd, or -1 (no process, or a process adopted after it was gone).
+  /// The object keeps ownership.
+  native_handle_type native_handle() const noexcept
+  {
+    return impl_ ? impl_->pidfd() : -1;
+  }
+
+  /// Gives up ownership of the pidfd and returns it (-1 if none); the
+  /// object then refers to no process. Outstanding waits complete with
+  /// @c operation_aborted.
+  native_handle_type release();
+
+  /// Waits for the process to finish, blocking the calling thread.
+  /**
+   * @returns the exit status; a status collected earlier (by any wait on
+   * this object) is returned again.
+   * @throws boost::system::system_error with @c errc::no_child_process if
+   * the status was collected elsewhere (another @c waitpid), or
+   * error::no_process.
+   */
+  exit_status wait()
+  {
+    boost::system::error_code ec;
+    exit_status s = wait(ec);
+    if (ec)
+      detail::throw_error(ec, "wait");
+    return s;
+  }
+
+  /// Waits for the process to finish, blocking the calling thread.
+  exit_status wait(boost::system::error_code& ec);
+
+  /// Collects the exit status if the process has finished, without
+  /// blocking; @c std::nullopt while it runs.
+  /**
+   * @throws boost::system::system_error as wait().
+   */
+  std::optional<exit_status> try_wait()
+  {
+    boost::system::error_code ec;
+    std::optional<exit_status> s = try_wait(ec);
+    if (ec)
+      detail::throw_error(ec, "try_wait");
+    return s;
+  }
+
+  /// Collects the exit status if the process has finished, without
+  /// blocking; @c std::nullopt while it runs or on error.
+  std::optional<exit_status> try_wait(boost::system::error_code& ec);
+
+  /// Sends a signal through the pidfd (@c pidfd_send_signal).
+  /**
+   * @param sig A signal number; 0 only checks that the process is alive.
+   * @throws boost::system::system_error with error::process_done if the
+   * process has exited (even if its status was not collected yet),
+   * error::invalid_signal for a number outside [0, NSIG), or the
+   * @c pidfd_send_signal error (e.g. @c errc::operation_not_permitted).
+   */
+  void signal(int sig)
+  {
+    boost::system::error_code ec;
+    signal(sig, ec);
+    if (ec)
+      detail::throw_error(ec, "signal");
+  }
+
+  /// Sends a signal through the pidfd; errors as signal(int).
+  void signal(int sig, boost::system::error_code& ec)
+  {
+    if (!impl_)
+      ec = error::no_process;
+    else
+      impl_->signal(sig, ec);
+  }
+
+  /// Cancels all outstanding asynchronous waits on this object; they
+  /// complete with @c operation_aborted and the process keeps running.
+  void cancel()
+  {
+    if (impl_)
+      impl_->cancel();
+  }
+
+  /// Starts an asynchronous wait for the process to finish.
+  /**
+   * Completes when the process has exited and its status is collected
+   * (reaping it, if it is our child). Several waits may be outstanding on
+   * one object; all complete with the same status, and waits started after
+   * the status was collected complete with it at once.
+   *
+   * Regardless of whether the operation completes immediately or not, the
+   * completion handler is not invoked from within this function.
+   *
+   * @param token The completion token (a callback, @c use_awaitable,
+   * @c deferred, @c use_future, ...).
+   *
+   * @par Completion Signature
+   * @code void(boost::system::error_code ec, pidfd::exit_status status) @endcode
+   * Errors: @c errc::no_child_process if the status was collected
+   * elsewhere; @c operation_aborted if cancelled or the object was
+   * destroyed; error::no_process.
+   *
+   * @par Per-Operation Cancellation
+   * Supports @c terminal, @c partial and @c total cancellation: the wait has
+   * no side effect, so a cancelled wait leaves the process running and a
+   * later wait still gets its status.
+   */
+  template <typename WaitToken =
+      boost::asio::default_completion_token_t<executor_type>>
+  auto async_wait(WaitToken&& token =
+      boost::asio::default_completion_token_t<executor_type>())
+  {
+    return boost::asio::async_initiate<WaitToken,
+        void(boost::system::error_code, exit_status)>(
+        initiate_async_wait(this), token);
+  }
+
+  /// Sends a signal, reporting the outcome asynchronously.
+  /**
+   * The signal is sent before this function returns; the handler is
+   * invoked later, as if by @c post, with the result that signal() would
+   * report.
+   *
+   * @par Completion Signature
+   * @code void(boost::system::error_code ec) @endcode
+   *
+   * @par Per-Operation Cancellation
+   * Not applicable: the operation has no waiting phase.
+   */
+  template <typename SignalToken =
+      boost::asio::default_completion_token_t<executor_type>>
+  auto async_signal(int sig, SignalToken&& token =
+      boost::asio::default_completion_token_t<executor_type>())
+  {
+    return boost::asio::async_initiate<SignalToken,
+        void(boost::system::error_code)>(
+        initiate_async_signal(this), token, sig);
+  }
+
+private:
+  template <typename>
+  friend class basic_process;
+
+  template <typename Executor1>
+  friend basic_process<Executor1> detail::make_process(const Executor1&,
+      std::shared_ptr<detail::process_impl>);
+
+  basic_process(const executor_type& ex,
+      std::shared_ptr<detail::process_impl> impl) noexcept
+    : executor_(ex), impl_(std::move(impl))
+  {
+  }
+
+  void close() noexcept
+  {
+    if (impl_)
+    {
+      impl_->close();
+      impl_.reset();
+    }
+  }
+
+  class initiate_async_wait;
+  class initiate_async_signal;
+
+  executor_type executor_;
+  std::shared_ptr<detail::process_impl> impl_;
+};
+
+} // namespace pidfd
+
+#include "pidfd/impl/basic_process.hpp"
+
+#endif // PIDFD_BASIC_PROCESS_HPP

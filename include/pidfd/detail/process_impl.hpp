@@ -1,0 +1,150 @@
+//
+// pidfd/detail/process_impl.hpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// The shared state behind a basic_process: the pidfd, its registration with
+// the reactor, and the collected exit status.
+//
+
+#ifndef PIDFD_DETAIL_PROCESS_IMPL_HPP
+#define PIDFD_DETAIL_PROCESS_IMPL_HPP
+
+#include "pidfd/exit_status.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/append.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <utility>
+
+#include <sys/types.h>
+
+namespace pidfd::detail {
+
+// The outcome of a wait: an error, or the status.
+struct wait_result
+{
+  boost::system::error_code ec;
+  exit_status status;
+};
+
+// One per process handle, shared (std::shared_ptr) between the handle and
+// its outstanding asynchronous operations, so that an operation can finish
+// safely after the handle was moved or destroyed. Every member is
+// thread-safe: the io_context may run a wait's completion on one thread while
+// the owner calls try_wait() or signal() on another.
+class process_impl
+{
+public:
+  using descriptor_type = boost::asio::posix::basic_stream_descriptor<
+      boost::asio::any_io_executor>;
+
+  // Spawned children report ECHILD when someone else reaped them; adopted
+  // processes may not be our children at all, and then report the status
+  // the kernel keeps for them (PIDFD_GET_INFO), if any.
+  enum class origin : unsigned char { spawned, adopted };
+
+  // Takes ownership of pidfd.
+  process_impl(const boost::asio::any_io_executor& ex, int pidfd, pid_t pid,
+      origin o) noexcept;
+
+  // A handle whose process is already gone (adopting a pid that does not
+  // exist, as Go's os.FindProcess does): waits report ECHILD, signals
+  // process_done.
+  process_impl(const boost::asio::any_io_executor& ex, pid_t pid) noexcept;
+
+  process_impl(const process_impl&) = delete;
+  process_impl& operator=(const process_impl&) = delete;
+  ~process_impl();
+
+  pid_t pid() const noexcept { return pid_; }
+  int pidfd() const noexcept { return fd_; }
+
+  // Collects the outcome if the process has finished, without blocking.
+  // Returns false while it runs. Once collected, the outcome is kept and
+  // returned again.
+  bool try_collect(wait_result& out);
+
+  // Blocks the calling thread until the outcome is known.
+  void wait_blocking(wait_result& out);
+
+  // Sends sig through the pidfd; process_done if the process has exited,
+  // even when the kernel would still accept a signal for its zombie.
+  void signal(int sig, boost::system::error_code& ec);
+
+  // Cancels the outstanding waits (they finish with operation_aborted).
+  void cancel();
+
+  // The owning handle is going away: cancels the outstanding waits and
+  // closes the pidfd. The status of a child not yet reaped stays with the
+  // kernel (it is reaped when the fd is closed only if SIGCHLD is ignored).
+  void close();
+
+  // Like close(), but hands the pidfd to the caller instead of closing it.
+  int release();
+
+  // --- used by async_wait's composed operation ---
+
+  // Starts a readiness wait on the pidfd; handler gets an error_code.
+  // The pidfd is registered with the reactor only while readiness waits
+  // are outstanding: Asio's epoll reactor is edge-triggered and never
+  // re-checks readiness for a new wait, so an edge consumed while no wait
+  // was queued would be lost. A fresh EPOLL_CTL_ADD always reports a pidfd
+  // that is already readable.
+  template <typename Handler>
+  void arm(Handler&& handler);
+
+  // A readiness wait finished (with or without an error).
+  void disarm();
+
+  // True once close() was called.
+  bool closed() const;
+
+  // Changes on every cancel(), so that an operation sleeping on a timer
+  // (the rare ptrace case) notices a cancellation when it wakes.
+  std::uint64_t cancel_generation() const;
+
+private:
+  bool collect_locked(wait_result& out);
+  void finish_locked(wait_result result);
+  bool arm_locked(boost::system::error_code& ec);
+
+  mutable std::mutex mutex_;
+  descriptor_type descriptor_;
+  int fd_ = -1;
+  pid_t pid_ = 0;
+  origin origin_ = origin::spawned;
+  bool done_ = false;
+  bool closed_ = false;
+  std::size_t armed_ = 0;
+  std::uint64_t generation_ = 0;
+  wait_result result_;
+};
+
+template <typename Handler>
+void process_impl::arm(Handler&& handler)
+{
+  boost::system::error_code ec;
+  {
+    std::lock_guard lock(mutex_);
+    if (arm_locked(ec))
+    {
+      descriptor_.async_wait(descriptor_type::wait_read,
+          std::forward<Handler>(handler));
+      return;
+    }
+  }
+  // Closed, or the reactor refused the pidfd: report it without running
+  // the handler inline; append keeps the handler's associated executor,
+  // allocator and cancellation slot.
+  boost::asio::post(descriptor_.get_executor(),
+      boost::asio::append(std::forward<Handler>(handler), ec));
+}
+
+} // namespace pidfd::detail
+
+#endif // PIDFD_DETAIL_PROCESS_IMPL_HPP

@@ -1,0 +1,70 @@
+//
+// pidfd/error.hpp
+// ~~~~~~~~~~~~~~~
+// Error codes of pidfd-asio and their boost::system integration.
+//
+
+#ifndef PIDFD_ERROR_HPP
+#define PIDFD_ERROR_HPP
+
+#include <boost/system/error_code.hpp>
+
+#include <type_traits>
+
+namespace pidfd {
+
+/// Errors reported by pidfd-asio itself.
+/**
+ * Failures that come from a system call are reported with the system
+ * category instead (for example @c ECHILD from a wait on a process that was
+ * reaped elsewhere, or the @c errno of a failed @c execve), so they compare
+ * equal to the matching @c boost::system::errc values.
+ *
+ * Each value maps to a portable @c boost::system::errc condition, so code
+ * that only checks conditions does not need to know this enum.
+ */
+enum class error
+{
+  /// The process has already finished; it can no longer be signalled.
+  /// Condition: @c errc::no_such_process.
+  process_done = 1,
+
+  /// A signal number outside [0, NSIG) was given.
+  /// Condition: @c errc::invalid_argument.
+  invalid_signal,
+
+  /// The process object does not refer to a process (default-constructed
+  /// or moved-from). Condition: @c errc::bad_file_descriptor.
+  no_process,
+
+  /// A program name, argument or environment entry contains a NUL byte,
+  /// which cannot be passed to @c execve. Condition:
+  /// @c errc::invalid_argument.
+  embedded_nul,
+
+  /// The program name is empty. Condition:
+  /// @c errc::no_such_file_or_directory.
+  empty_program
+};
+
+/// The category of pidfd::error; its name() is "pidfd".
+const boost::system::error_category& error_category() noexcept;
+
+/// Makes an error_code of the pidfd category.
+inline boost::system::error_code make_error_code(error e) noexcept
+{
+  return {static_cast<int>(e), error_category()};
+}
+
+} // namespace pidfd
+
+namespace boost::system {
+
+template <>
+struct is_error_code_enum<pidfd::error> : std::true_type
+{
+};
+
+} // namespace boost::system
+
+#endif // PIDFD_ERROR_HPP

@@ -1,0 +1,111 @@
+//
+// pidfd/exit_status.hpp
+// ~~~~~~~~~~~~~~~~~~~~~
+// How a process ended, and what it cost.
+//
+
+#ifndef PIDFD_EXIT_STATUS_HPP
+#define PIDFD_EXIT_STATUS_HPP
+
+#include <chrono>
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+
+namespace pidfd {
+
+/// How a process ended: exited with a code, killed by a signal, or (for a
+/// process that is not our child, on kernels that do not keep it) unknown.
+/**
+ * An exit code and a terminating signal are kept apart: a child killed by
+ * SIGKILL has @c signaled() true and @c signal() == SIGKILL, never an exit
+ * code of 9.
+ *
+ * Resource usage (@c user_time(), @c system_time(), @c max_rss()) is filled
+ * in when the status was collected with @c waitid from our own child; it is
+ * zero for statuses learned otherwise (adopted processes that are not our
+ * children).
+ *
+ * @par Thread Safety
+ * A value type: distinct objects safe, shared objects safe for reading.
+ */
+class exit_status
+{
+public:
+  /// A status that says "exited, status unknown".
+  constexpr exit_status() noexcept = default;
+
+  /// A status decoded from a @c waitpid wait status word (as from
+  /// <tt>waitpid(pid, &status, 0)</tt>).
+  static exit_status from_wait_status(int wait_status) noexcept;
+
+  /// True if the process called exit (or returned from main).
+  bool exited() const noexcept { return kind_ == kind::exited; }
+
+  /// The exit code (0-255) if exited(), else -1.
+  int code() const noexcept;
+
+  /// True if the process was terminated by a signal.
+  bool signaled() const noexcept { return kind_ == kind::signaled; }
+
+  /// The terminating signal if signaled(), else 0.
+  int signal() const noexcept;
+
+  /// True if the process was terminated by a signal and dumped core.
+  bool core_dumped() const noexcept;
+
+  /// True if the kernel told how the process ended (exited or signaled).
+  bool known() const noexcept { return kind_ != kind::unknown; }
+
+  /// True if the process exited with code 0.
+  bool success() const noexcept { return exited() && code() == 0; }
+
+  /// The status word in @c waitpid format (use WIFEXITED etc. on it);
+  /// 0 when the status is unknown.
+  int native() const noexcept { return wait_status_; }
+
+  /// CPU time the process spent in user mode (including its waited-for
+  /// descendants, as @c wait4 reports it).
+  std::chrono::microseconds user_time() const noexcept { return utime_; }
+
+  /// CPU time the process spent in the kernel.
+  std::chrono::microseconds system_time() const noexcept { return stime_; }
+
+  /// Peak resident set size in bytes (from @c ru_maxrss).
+  std::uint64_t max_rss() const noexcept { return max_rss_; }
+
+  /// Attaches resource usage; used by the library when it collects a
+  /// status with waitid/wait4.
+  void set_usage(std::chrono::microseconds user,
+      std::chrono::microseconds system, std::uint64_t max_rss_bytes) noexcept
+  {
+    utime_ = user;
+    stime_ = system;
+    max_rss_ = max_rss_bytes;
+  }
+
+  /// A readable description: "exited with code 3",
+  /// "killed by SIGKILL (core dumped)", "exited, status unknown".
+  std::string to_string() const;
+
+  friend bool operator==(const exit_status& a, const exit_status& b) noexcept
+  {
+    return a.kind_ == b.kind_ && a.wait_status_ == b.wait_status_;
+  }
+
+private:
+  enum class kind : unsigned char { unknown, exited, signaled };
+
+  kind kind_ = kind::unknown;
+  int wait_status_ = 0;
+  std::chrono::microseconds utime_{};
+  std::chrono::microseconds stime_{};
+  std::uint64_t max_rss_ = 0;
+};
+
+/// Writes exit_status::to_string().
+std::ostream& operator<<(std::ostream& os, const exit_status& s);
+
+} // namespace pidfd
+
+#endif // PIDFD_EXIT_STATUS_HPP

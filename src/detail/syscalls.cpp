@@ -1,0 +1,274 @@
+//
+// src/detail/syscalls.cpp
+// ~~~~~~~~~~~~~~~~~~~~~~~
+//
+
+#include "detail/syscalls.hpp"
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+
+#if !defined(__x86_64__) && !defined(__aarch64__)
+#error "pidfd-asio supports Linux on x86_64 and aarch64"
+#endif
+
+namespace pidfd::detail::sys {
+namespace {
+
+error_code last_error() noexcept
+{
+  return {errno, boost::system::system_category()};
+}
+
+// struct pidfd_info of <linux/pidfd.h> (Linux 6.13; exit_code from 6.15),
+// which Debian bookworm's headers predate. The ioctl is extensible: the
+// kernel fills what it knows of the size encoded in the request.
+struct pidfd_info
+{
+  std::uint64_t mask;
+  std::uint64_t cgroupid;
+  std::uint32_t pid;
+  std::uint32_t tgid;
+  std::uint32_t ppid;
+  std::uint32_t ruid;
+  std::uint32_t rgid;
+  std::uint32_t euid;
+  std::uint32_t egid;
+  std::uint32_t suid;
+  std::uint32_t sgid;
+  std::uint32_t fsuid;
+  std::uint32_t fsgid;
+  std::int32_t exit_code; // spare0 before Linux 6.15
+};
+static_assert(sizeof(pidfd_info) == 64); // PIDFD_INFO_SIZE_VER0
+
+constexpr unsigned long pidfd_get_info =
+    _IOWR(0xFF /* PIDFS_IOCTL_MAGIC */, 11, pidfd_info);
+constexpr std::uint64_t pidfd_info_exit = 1u << 3;
+
+} // namespace
+
+int pidfd_open(pid_t pid, unsigned int flags, error_code& ec) noexcept
+{
+  long fd = ::syscall(SYS_pidfd_open, pid, flags);
+  if (fd < 0)
+  {
+    ec = last_error();
+    return -1;
+  }
+  ec.clear();
+  return static_cast<int>(fd);
+}
+
+void pidfd_send_signal(int pidfd, int sig, error_code& ec) noexcept
+{
+  if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0u) != 0)
+    ec = last_error();
+  else
+    ec.clear();
+}
+
+void waitid_pidfd(int pidfd, int options, siginfo_t& info, rusage& usage,
+    error_code& ec) noexcept
+{
+  for (;;)
+  {
+    info.si_pid = 0;
+    if (::syscall(SYS_waitid, P_PIDFD, pidfd, &info, options, &usage) == 0)
+    {
+      ec.clear();
+      return;
+    }
+    if (errno != EINTR)
+    {
+      ec = last_error();
+      return;
+    }
+  }
+}
+
+std::optional<int> pidfd_exit_status(int pidfd) noexcept
+{
+  pidfd_info info{};
+  info.mask = pidfd_info_exit;
+  if (::ioctl(pidfd, pidfd_get_info, &info) != 0)
+    return std::nullopt;
+  if (!(info.mask & pidfd_info_exit))
+    return std::nullopt;
+  return info.exit_code;
+}
+
+bool pidfd_get_info_supported(int pidfd) noexcept
+{
+  pidfd_info info{};
+  return ::ioctl(pidfd, pidfd_get_info, &info) == 0;
+}
+
+std::optional<pid_t> pidfd_pid(int pidfd, error_code& ec)
+{
+  // fdinfo of a pidfd has "Pid:\t<pid>" (Linux 5.3); -1 once reaped.
+  std::string path = "/proc/self/fdinfo/" + std::to_string(pidfd);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+  {
+    ec = last_error();
+    return std::nullopt;
+  }
+  char buf[1024];
+  ssize_t n;
+  do
+    n = ::read(fd, buf, sizeof buf - 1);
+  while (n < 0 && errno == EINTR);
+  ::close(fd);
+  if (n < 0)
+  {
+    ec = last_error();
+    return std::nullopt;
+  }
+  buf[n] = '\0';
+  const char* line = std::strstr(buf, "\nPid:");
+  if (!line)
+  {
+    ec = boost::system::errc::make_error_code(
+        boost::system::errc::bad_file_descriptor);
+    return std::nullopt;
+  }
+  ec.clear();
+  return static_cast<pid_t>(std::strtol(line + 5, nullptr, 10));
+}
+
+bool is_readable(int fd) noexcept
+{
+  pollfd p{fd, POLLIN, 0};
+  int r;
+  do
+    r = ::poll(&p, 1, 0);
+  while (r < 0 && errno == EINTR);
+  return r > 0 && (p.revents & (POLLIN | POLLHUP));
+}
+
+void wait_readable(int fd, error_code& ec) noexcept
+{
+  pollfd p{fd, POLLIN, 0};
+  for (;;)
+  {
+    if (::poll(&p, 1, -1) > 0)
+    {
+      ec.clear();
+      return;
+    }
+    if (errno != EINTR)
+    {
+      ec = last_error();
+      return;
+    }
+  }
+}
+
+bool close_range_supported() noexcept
+{
+  return ::syscall(SYS_close_range, ~0U, ~0U, 0u) == 0;
+}
+
+error_code probe_clone3() noexcept
+{
+  if (::syscall(SYS_clone3, nullptr, 0) == 0)
+    return {}; // cannot happen: size 0 is always rejected
+  if (errno == EINVAL)
+    return {};
+  return last_error();
+}
+
+void block_all_signals(sigset_t& old) noexcept
+{
+  sigset_t all;
+  std::memset(&all, 0xff, sizeof all);
+  ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, _NSIG / 8);
+}
+
+void restore_signals(const sigset_t& old) noexcept
+{
+  ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, _NSIG / 8);
+}
+
+} // namespace pidfd::detail::sys
+
+// clone3 with a stack switch. glibc exports no clone3 wrapper, and clone3
+// starts the child on the new stack at the instruction after the system
+// call, so the child must not return through C++ frames: it calls fn(arg)
+// and exits. Registers other than the return value survive the system call
+// in the child, which is how fn and arg reach it.
+extern "C" long pidfd_asio_clone3(clone_args* args, std::size_t size,
+    int (*fn)(void*), void* arg);
+
+#if defined(__x86_64__)
+asm(R"(
+    .text
+    .p2align 4
+    .globl  pidfd_asio_clone3
+    .hidden pidfd_asio_clone3
+    .type   pidfd_asio_clone3, @function
+pidfd_asio_clone3:
+    .cfi_startproc
+    mov     %rcx, %r8          # arg: syscall clobbers rcx and r11
+    mov     $435, %eax         # __NR_clone3
+    syscall
+    test    %rax, %rax
+    jz      1f
+    ret                        # parent: pid or -errno
+1:  .cfi_undefined rip         # child: on the new stack
+    xor     %ebp, %ebp
+    mov     %r8, %rdi
+    call    *%rdx
+    mov     %eax, %edi
+    mov     $231, %eax         # __NR_exit_group
+    syscall
+    hlt
+    .cfi_endproc
+    .size   pidfd_asio_clone3, .-pidfd_asio_clone3
+    .section .note.GNU-stack,"",@progbits
+    .text
+)");
+#elif defined(__aarch64__)
+asm(R"(
+    .text
+    .p2align 2
+    .globl  pidfd_asio_clone3
+    .hidden pidfd_asio_clone3
+    .type   pidfd_asio_clone3, %function
+pidfd_asio_clone3:
+    .cfi_startproc
+    mov     x8, #435           // __NR_clone3
+    svc     #0
+    cbz     x0, 1f
+    ret                        // parent: pid or -errno
+1:  .cfi_undefined x30         // child: on the new stack
+    mov     x29, #0
+    mov     x30, #0
+    mov     x0, x3
+    blr     x2
+    mov     x8, #94            // __NR_exit_group
+    svc     #0
+    brk     #0
+    .cfi_endproc
+    .size   pidfd_asio_clone3, .-pidfd_asio_clone3
+    .section .note.GNU-stack,"",%progbits
+    .text
+)");
+#endif
+
+namespace pidfd::detail::sys {
+
+long clone3(clone_args& args, int (*fn)(void*), void* arg) noexcept
+{
+  return pidfd_asio_clone3(&args, sizeof args, fn, arg);
+}
+
+} // namespace pidfd::detail::sys

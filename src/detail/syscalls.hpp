@@ -1,0 +1,190 @@
+//
+// src/detail/syscalls.hpp
+// ~~~~~~~~~~~~~~~~~~~~~~~
+// Thin wrappers over the Linux system calls the library uses. This file and
+// syscalls.cpp are the only places that call syscall(): glibc 2.36 has no
+// wrappers for clone3, pidfd_open, pidfd_send_signal or close_range, and
+// waitid's glibc wrapper drops the rusage argument.
+//
+// Parent-side wrappers retry EINTR and report errors as error_code. The
+// child_* functions run in a vfork-style child that shares the parent's
+// memory: they are inline, never touch errno or any libc state, return
+// -errno, and are compiled without sanitizer instrumentation (whose runtime
+// state belongs to the suspended parent thread).
+//
+
+#ifndef PIDFD_SRC_DETAIL_SYSCALLS_HPP
+#define PIDFD_SRC_DETAIL_SYSCALLS_HPP
+
+#include <boost/system/error_code.hpp>
+
+#include <cerrno>
+#include <cstdint>
+#include <optional>
+
+#include <fcntl.h>
+#include <linux/sched.h> // struct clone_args, CLONE_*
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3 // Linux 5.4, <linux/wait.h>
+#endif
+
+#ifndef PIDFD_NONBLOCK
+#define PIDFD_NONBLOCK O_NONBLOCK
+#endif
+
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
+
+// Sanitizer runtimes keep per-thread state that the vfork child would
+// corrupt; code that runs in the child is excluded from instrumentation.
+#if defined(__clang__)
+#define PIDFD_CHILD_CODE                                                      \
+  __attribute__((no_sanitize("address", "thread", "undefined")))
+#else
+#define PIDFD_CHILD_CODE                                                      \
+  __attribute__((no_sanitize_address, no_sanitize_thread,                    \
+      no_sanitize_undefined))
+#endif
+
+namespace pidfd::detail::sys {
+
+using boost::system::error_code;
+
+// ---- parent side ---------------------------------------------------------
+
+// pidfd_open(2); returns the fd or -1 with ec set.
+int pidfd_open(pid_t pid, unsigned int flags, error_code& ec) noexcept;
+
+// pidfd_send_signal(2) with no siginfo.
+void pidfd_send_signal(int pidfd, int sig, error_code& ec) noexcept;
+
+// waitid(P_PIDFD, pidfd, &info, options, &usage), retrying EINTR. With
+// WNOHANG, info.si_pid == 0 means "not yet".
+void waitid_pidfd(int pidfd, int options, siginfo_t& info, rusage& usage,
+    error_code& ec) noexcept;
+
+// The exit status (waitpid format) the kernel kept for a reaped process,
+// from ioctl(PIDFD_GET_INFO) with PIDFD_INFO_EXIT (Linux 6.15); nullopt if
+// the process was not reaped yet or the kernel does not keep it.
+std::optional<int> pidfd_exit_status(int pidfd) noexcept;
+
+// True if ioctl(PIDFD_GET_INFO) is understood at all.
+bool pidfd_get_info_supported(int pidfd) noexcept;
+
+// The PID a pidfd refers to, from /proc/self/fdinfo ("Pid:"); -1 if the
+// process was reaped, nullopt with ec set if fd is not a pidfd.
+std::optional<pid_t> pidfd_pid(int pidfd, error_code& ec);
+
+// poll(2) for POLLIN: true if the fd is readable now (for a pidfd: the
+// process has exited).
+bool is_readable(int fd) noexcept;
+
+// Blocks until the fd is readable, retrying EINTR.
+void wait_readable(int fd, error_code& ec) noexcept;
+
+// clone3(2) with the child starting on its own stack in fn(arg); fn must not
+// return into the caller (it exits). Returns the child's PID in the parent,
+// or -errno. Implemented in assembly for x86_64 and aarch64; elsewhere it
+// returns -ENOSYS so the clone() path is used.
+long clone3(clone_args& args, int (*fn)(void*), void* arg) noexcept;
+
+// close_range(UINT_MAX, UINT_MAX, 0): probes for close_range (Linux 5.9)
+// without closing anything.
+bool close_range_supported() noexcept;
+
+// clone3(NULL, 0): EINVAL if clone3 exists, ENOSYS or EPERM (seccomp) if
+// not; never creates a process.
+error_code probe_clone3() noexcept;
+
+// rt_sigprocmask over the kernel's whole signal set, including the
+// signals glibc reserves for itself (which pthread_sigmask refuses to
+// block): a signal handler must not run in the child on shared memory.
+void block_all_signals(sigset_t& old) noexcept;
+void restore_signals(const sigset_t& old) noexcept;
+
+// ---- child side ----------------------------------------------------------
+//
+// glibc's syscall() stores a failure in errno, which in the child is the
+// suspended parent thread's errno (shared memory and TLS); the parent saves
+// and restores errno around a spawn.
+
+PIDFD_CHILD_CODE inline long child_result(long r) noexcept
+{
+  return r == -1 ? -errno : r;
+}
+
+PIDFD_CHILD_CODE inline long child_execve(const char* path,
+    char* const argv[], char* const envp[]) noexcept
+{
+  return child_result(::syscall(SYS_execve, path, argv, envp));
+}
+
+[[noreturn]] PIDFD_CHILD_CODE inline void child_exit(int code) noexcept
+{
+  for (;;)
+    ::syscall(SYS_exit_group, code);
+}
+
+// Takes a private copy of the shared fd table holding only fds below
+// `first`, closing the rest (Linux 5.9). Nothing before this call may
+// touch the table, which is still the parent's.
+PIDFD_CHILD_CODE inline long child_close_range_unshare(
+    unsigned int first) noexcept
+{
+  return child_result(
+      ::syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_UNSHARE));
+}
+
+PIDFD_CHILD_CODE inline long child_close(int fd) noexcept
+{
+  return child_result(::syscall(SYS_close, fd));
+}
+
+PIDFD_CHILD_CODE inline void child_set_signal_mask(
+    const sigset_t& mask) noexcept
+{
+  ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, _NSIG / 8);
+}
+
+// Resets every caught signal to SIG_DFL, keeping ignored ones ignored (they
+// stay ignored across execve, as POSIX requires). A handler left in place
+// could run in the child, on the parent's memory, before execve.
+PIDFD_CHILD_CODE inline void child_reset_signal_handlers() noexcept
+{
+  // The kernel's struct sigaction on x86_64 and aarch64 (and most other
+  // ports); the wrapper is not used because sanitizer runtimes intercept it
+  // and would update their tables in the parent's memory.
+  struct kernel_sigaction
+  {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    std::uint64_t mask;
+  };
+  static_assert(_NSIG / 8 == sizeof(std::uint64_t));
+  for (int sig = 1; sig < _NSIG; ++sig)
+  {
+    if (sig == SIGKILL || sig == SIGSTOP)
+      continue;
+    kernel_sigaction current{};
+    if (::syscall(SYS_rt_sigaction, sig, nullptr, &current, _NSIG / 8) != 0)
+      continue;
+    if (current.handler == SIG_DFL || current.handler == SIG_IGN)
+      continue;
+    kernel_sigaction dfl{};
+    dfl.handler = SIG_DFL;
+    ::syscall(SYS_rt_sigaction, sig, &dfl, nullptr, _NSIG / 8);
+  }
+}
+
+} // namespace pidfd::detail::sys
+
+#endif // PIDFD_SRC_DETAIL_SYSCALLS_HPP

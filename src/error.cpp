@@ -1,0 +1,69 @@
+//
+// src/error.cpp
+// ~~~~~~~~~~~~~
+// The "pidfd" error category.
+//
+
+#include "pidfd/error.hpp"
+
+#include <string>
+
+namespace pidfd {
+namespace {
+
+namespace errc = boost::system::errc;
+
+class category final : public boost::system::error_category
+{
+public:
+  // A fixed id lets categories from different shared objects compare equal.
+  constexpr category() noexcept : error_category(0x70b3c1e8a95d4f21ull) {}
+
+  const char* name() const noexcept override { return "pidfd"; }
+
+  std::string message(int ev) const override
+  {
+    switch (static_cast<error>(ev))
+    {
+    case error::process_done:
+      return "process already finished";
+    case error::invalid_signal:
+      return "invalid signal number";
+    case error::no_process:
+      return "process object does not refer to a process";
+    case error::embedded_nul:
+      return "program, argument or environment string contains a NUL byte";
+    case error::empty_program:
+      return "program name is empty";
+    }
+    return "unknown pidfd error " + std::to_string(ev);
+  }
+
+  boost::system::error_condition
+  default_error_condition(int ev) const noexcept override
+  {
+    switch (static_cast<error>(ev))
+    {
+    case error::process_done:
+      return errc::make_error_condition(errc::no_such_process);
+    case error::invalid_signal:
+    case error::embedded_nul:
+      return errc::make_error_condition(errc::invalid_argument);
+    case error::no_process:
+      return errc::make_error_condition(errc::bad_file_descriptor);
+    case error::empty_program:
+      return errc::make_error_condition(errc::no_such_file_or_directory);
+    }
+    return {ev, *this};
+  }
+};
+
+} // namespace
+
+const boost::system::error_category& error_category() noexcept
+{
+  static const category instance;
+  return instance;
+}
+
+} // namespace pidfd

@@ -1,0 +1,194 @@
+//
+// src/kernel_support.cpp
+// ~~~~~~~~~~~~~~~~~~~~~~
+// The one-time capability probe, after Go's os.checkPidfd: every mechanism
+// is tried once on the calling process itself, and any failure selects a
+// less capable mechanism rather than failing later.
+//
+
+#include "pidfd/kernel_support.hpp"
+
+#include "detail/features.hpp"
+#include "detail/syscalls.hpp"
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ostream>
+#include <string>
+
+#include <sys/utsname.h>
+
+namespace pidfd {
+namespace {
+
+using boost::system::error_code;
+namespace errc = boost::system::errc;
+
+void add_reason(std::string& reasons, const char* what, const error_code& ec)
+{
+  if (!reasons.empty())
+    reasons += "; ";
+  reasons += what;
+  reasons += ": ";
+  reasons += ec.message();
+}
+
+// PIDFD_INFO_EXIT arrived in Linux 6.15 without a flag of its own to probe
+// for (a live process never has exit information), so the release decides.
+bool kernel_at_least(int major, int minor)
+{
+  utsname u{};
+  if (::uname(&u) != 0)
+    return false;
+  int ma = 0, mi = 0;
+  if (std::sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+    return false;
+  return ma > major || (ma == major && mi >= minor);
+}
+
+kernel_features probe()
+{
+  kernel_features f;
+  if (const char* force = std::getenv("PIDFD_ASIO_FORCE_FALLBACK");
+      force && std::strcmp(force, "1") == 0)
+  {
+    // No probing at all: a seccomp policy that kills on unknown system
+    // calls (SECCOMP_RET_KILL / SIGSYS) would kill a probing process.
+    f.forced_fallback = true;
+    f.reason = "wait4 fallback forced by PIDFD_ASIO_FORCE_FALLBACK=1";
+    return f;
+  }
+
+  std::string reasons;
+  error_code ec;
+  const pid_t self = ::getpid();
+  int fd = detail::sys::pidfd_open(self, PIDFD_NONBLOCK, ec);
+  if (ec == errc::invalid_argument)
+  {
+    add_reason(reasons, "PIDFD_NONBLOCK (Linux 5.10)", ec);
+    fd = detail::sys::pidfd_open(self, 0, ec);
+  }
+  else
+  {
+    f.nonblocking_pidfd = !ec;
+  }
+
+  if (ec)
+  {
+    add_reason(reasons, "pidfd_open (Linux 5.3)", ec);
+  }
+  else
+  {
+    siginfo_t info{};
+    rusage usage{};
+    detail::sys::waitid_pidfd(fd, WEXITED | WNOHANG, info, usage, ec);
+    // We are not our own child: ECHILD proves P_PIDFD is understood.
+    // EINVAL means it is not (Linux < 5.4).
+    bool waitid_ok = ec == errc::no_child_process;
+    if (!waitid_ok)
+      add_reason(reasons, "waitid(P_PIDFD) (Linux 5.4)",
+          ec ? ec : errc::make_error_code(errc::invalid_argument));
+
+    detail::sys::pidfd_send_signal(fd, 0, ec);
+    bool signal_ok = !ec;
+    if (!signal_ok)
+      add_reason(reasons, "pidfd_send_signal (Linux 5.1)", ec);
+
+    f.pidfd = waitid_ok && signal_ok;
+    f.exit_info = detail::sys::pidfd_get_info_supported(fd)
+        && kernel_at_least(6, 15);
+    ::close(fd);
+  }
+
+  ec = detail::sys::probe_clone3();
+  f.clone3 = !ec;
+  if (ec)
+    add_reason(reasons, "clone3 (Linux 5.3)", ec);
+
+  f.close_range = detail::sys::close_range_supported();
+  if (!f.close_range)
+    add_reason(reasons, "close_range (Linux 5.9)",
+        errc::make_error_code(errc::function_not_supported));
+
+  f.reason = std::move(reasons);
+  return f;
+}
+
+std::atomic<bool> clone3_refused{false};
+
+} // namespace
+
+const kernel_features& kernel_support()
+{
+  static const kernel_features features = probe();
+  return features;
+}
+
+kernel_features::level kernel_features::support_level() const noexcept
+{
+  if (!pidfd)
+    return level::wait4_fallback;
+  if (!nonblocking_pidfd)
+    return level::blocking_pidfd;
+  if (!clone3)
+    return level::no_clone3;
+  return level::full;
+}
+
+const char* to_string(kernel_features::level l) noexcept
+{
+  switch (l)
+  {
+  case kernel_features::level::full:
+    return "full";
+  case kernel_features::level::no_clone3:
+    return "no_clone3";
+  case kernel_features::level::blocking_pidfd:
+    return "blocking_pidfd";
+  case kernel_features::level::wait4_fallback:
+    return "wait4_fallback";
+  }
+  return "unknown";
+}
+
+std::string kernel_features::to_string() const
+{
+  std::string s = "level ";
+  s += pidfd::to_string(support_level());
+  s += ": spawn with ";
+  s += clone3 ? "clone3(CLONE_PIDFD)" : "clone()+pidfd_open";
+  s += ", wait with ";
+  s += pidfd ? (nonblocking_pidfd ? "non-blocking pidfd + waitid(P_PIDFD)"
+                                  : "blocking pidfd + waitid(P_PIDFD)")
+             : "wait4 on a thread pool";
+  s += ", signal with ";
+  s += pidfd ? "pidfd_send_signal" : "kill under the reap lock";
+  s += ", exit status of non-children ";
+  s += exit_info ? "from PIDFD_GET_INFO" : "from /proc while a zombie";
+  if (!reason.empty())
+    s += " (" + reason + ")";
+  return s;
+}
+
+std::ostream& operator<<(std::ostream& os, const kernel_features& f)
+{
+  return os << f.to_string();
+}
+
+namespace detail {
+
+bool clone3_usable() noexcept
+{
+  return kernel_support().clone3
+      && !clone3_refused.load(std::memory_order_relaxed);
+}
+
+void note_clone3_unusable(int) noexcept
+{
+  clone3_refused.store(true, std::memory_order_relaxed);
+}
+
+} // namespace detail
+} // namespace pidfd
