@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <ostream>
 #include <string>
 
@@ -118,10 +119,15 @@ kernel_features probe()
 
 std::atomic<bool> clone3_refused{false};
 
+// Set only by tests, before first use.
+std::optional<kernel_features> testing_features;
+
 } // namespace
 
 const kernel_features& kernel_support()
 {
+  if (testing_features)
+    return *testing_features;
   static const kernel_features features = probe();
   return features;
 }
@@ -158,7 +164,8 @@ std::string kernel_features::to_string() const
   std::string s = "level ";
   s += pidfd::to_string(support_level());
   s += ": spawn with ";
-  s += clone3 ? "clone3(CLONE_PIDFD)" : "clone()+pidfd_open";
+  s += !pidfd ? "clone() (vfork-style)"
+              : clone3 ? "clone3(CLONE_PIDFD)" : "clone()+pidfd_open";
   s += ", wait with ";
   s += pidfd ? (nonblocking_pidfd ? "non-blocking pidfd + waitid(P_PIDFD)"
                                   : "blocking pidfd + waitid(P_PIDFD)")
@@ -166,7 +173,8 @@ std::string kernel_features::to_string() const
   s += ", signal with ";
   s += pidfd ? "pidfd_send_signal" : "kill under the reap lock";
   s += ", exit status of non-children ";
-  s += exit_info ? "from PIDFD_GET_INFO" : "from /proc while a zombie";
+  s += !pidfd ? "unavailable"
+              : exit_info ? "from PIDFD_GET_INFO" : "from /proc while a zombie";
   if (!reason.empty())
     s += " (" + reason + ")";
   return s;
@@ -178,6 +186,12 @@ std::ostream& operator<<(std::ostream& os, const kernel_features& f)
 }
 
 namespace detail {
+
+void set_kernel_support_for_testing(const kernel_features& features)
+{
+  testing_features = features;
+  clone3_refused.store(false);
+}
 
 bool clone3_usable() noexcept
 {

@@ -12,6 +12,7 @@
 #include "pidfd/spawn.hpp"
 
 #include "detail/syscalls.hpp"
+#include "detail/wait4_state.hpp"
 
 #include <boost/asio/error.hpp>
 #include <boost/system/system_error.hpp>
@@ -134,6 +135,14 @@ process_impl::process_impl(const boost::asio::any_io_executor& ex, int pidfd,
 }
 
 process_impl::process_impl(const boost::asio::any_io_executor& ex,
+    std::shared_ptr<wait4_state> state, int event_fd, pid_t pid,
+    origin o) noexcept
+  : descriptor_(ex), fd_(event_fd), pid_(pid), origin_(o),
+    wait4_(std::move(state))
+{
+}
+
+process_impl::process_impl(const boost::asio::any_io_executor& ex,
     pid_t pid) noexcept
   : descriptor_(ex), pid_(pid), done_(true),
     result_{errc::make_error_code(errc::no_child_process), {}}
@@ -160,6 +169,16 @@ bool process_impl::collect_locked(wait_result& out)
   }
   if (closed_)
     return false;
+
+  if (wait4_)
+  {
+    wait_result r;
+    if (!wait4_->collect(r))
+      return false;
+    finish_locked(std::move(r));
+    out = result_;
+    return true;
+  }
 
   siginfo_t info{};
   rusage usage{};
@@ -206,6 +225,17 @@ void process_impl::finish_locked(wait_result result)
 
 void process_impl::wait_blocking(wait_result& out)
 {
+  if (wait4_)
+  {
+    // The pool thread makes fd_ (the eventfd) readable when done.
+    error_code ec;
+    wait4_->start_waiting(ec);
+    if (ec)
+    {
+      out = {ec, {}};
+      return;
+    }
+  }
   auto backoff = std::chrono::milliseconds(1);
   for (;;)
   {
@@ -250,6 +280,14 @@ void process_impl::signal(int sig, error_code& ec)
   if (closed_)
   {
     ec = error::no_process;
+    return;
+  }
+  if (wait4_)
+  {
+    if (done_)
+      ec = error::process_done;
+    else
+      wait4_->signal(sig, ec);
     return;
   }
   // The kernel accepts a signal for a zombie and returns 0; a process that
@@ -301,6 +339,12 @@ int process_impl::release()
     descriptor_.release(); // cancels the waits, keeps the fd open
   int fd = fd_;
   fd_ = -1;
+  if (wait4_)
+  {
+    // Not a pidfd: nothing to hand over. The pool thread still reaps.
+    ::close(fd);
+    fd = -1;
+  }
   return fd;
 }
 
@@ -315,6 +359,12 @@ bool process_impl::arm_locked(error_code& ec)
   {
     ec.clear();
     return false;
+  }
+  if (wait4_)
+  {
+    wait4_->start_waiting(ec);
+    if (ec)
+      return false;
   }
   if (!descriptor_.is_open())
   {
@@ -350,11 +400,42 @@ std::uint64_t process_impl::cancel_generation() const
 
 // ---- creating handles ------------------------------------------------------
 
-std::shared_ptr<process_impl> make_spawned(
-    const boost::asio::any_io_executor& ex, const launched& child)
+namespace {
+
+std::shared_ptr<process_impl> make_wait4_impl(
+    const boost::asio::any_io_executor& ex, pid_t pid,
+    process_impl::origin o, error_code& ec)
 {
-  return std::make_shared<process_impl>(ex, child.pidfd, child.pid,
-      process_impl::origin::spawned);
+  std::shared_ptr<wait4_state> state = wait4_state::create(pid, o, ec);
+  if (!state)
+    return nullptr;
+  int fd = state->dup_event_fd(ec);
+  if (fd < 0)
+    return nullptr;
+  return std::make_shared<process_impl>(ex, std::move(state), fd, pid, o);
+}
+
+} // namespace
+
+std::shared_ptr<process_impl> make_spawned(
+    const boost::asio::any_io_executor& ex, const launched& child,
+    error_code& ec)
+{
+  if (child.pidfd >= 0)
+    return std::make_shared<process_impl>(ex, child.pidfd, child.pid,
+        process_impl::origin::spawned);
+  std::shared_ptr<process_impl> impl = make_wait4_impl(ex, child.pid,
+      process_impl::origin::spawned, ec);
+  if (!impl)
+  {
+    // Out of fds: do not leave a child nobody can wait for.
+    ::kill(child.pid, SIGKILL);
+    int status;
+    while (::waitpid(child.pid, &status, __WALL) < 0 && errno == EINTR)
+    {
+    }
+  }
+  return impl;
 }
 
 std::shared_ptr<process_impl> adopt_pid(
@@ -368,6 +449,16 @@ std::shared_ptr<process_impl> adopt_pid(
     return nullptr;
   }
   const kernel_features& features = kernel_support();
+  if (!features.pidfd)
+  {
+    // The wait4 fallback: only a child of ours can be waited for.
+    if (::kill(pid, 0) != 0 && errno == ESRCH)
+    {
+      ec.clear();
+      return std::make_shared<process_impl>(ex, pid);
+    }
+    return make_wait4_impl(ex, pid, process_impl::origin::adopted, ec);
+  }
   int fd = sys::pidfd_open(pid,
       features.nonblocking_pidfd ? PIDFD_NONBLOCK : 0u, ec);
   if (ec == errc::no_such_process)

@@ -72,8 +72,11 @@ launched launch(std::string_view program,
     std::span<const std::string_view> args, const spawn_options& options,
     boost::system::error_code& ec);
 
+// The handle for a launched child; on failure the child is killed and
+// reaped, and nullptr returned.
 std::shared_ptr<process_impl> make_spawned(
-    const boost::asio::any_io_executor& ex, const launched& child);
+    const boost::asio::any_io_executor& ex, const launched& child,
+    boost::system::error_code& ec);
 
 [[noreturn]] void throw_spawn_error(const boost::system::error_code& ec,
     std::string_view program);
@@ -118,7 +121,7 @@ basic_process<Executor> spawn(const Executor& ex, std::string_view program,
   detail::launched child = detail::launch(program, args.items(), options, ec);
   if (ec)
     return basic_process<Executor>(ex);
-  return detail::make_process(ex, detail::make_spawned(ex, child));
+  return detail::make_process(ex, detail::make_spawned(ex, child, ec));
 }
 
 /// Starts a program as a child process; see the @c error_code overload.

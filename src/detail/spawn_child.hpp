@@ -22,9 +22,17 @@ struct child_plan
   std::size_t candidate_count = 0;
   char* const* argv = nullptr;
   char* const* envp = nullptr;
-  sigset_t signal_mask{}; // the parent's mask, restored before execve
-  bool fd_table_shared = false; // CLONE_FILES: unshare with close_range
-  int max_fd = 0; // without close_range: close 3..max_fd one by one
+  // Without CLONE_CLEAR_SIGHAND (the clone() path) the parent blocks every
+  // signal around the clone; the child resets caught signals to SIG_DFL
+  // and then restores this mask, the parent's.
+  bool reset_signals = false;
+  sigset_t signal_mask{};
+  // The fd table is shared with the parent (CLONE_FILES) until the child
+  // takes a private copy of fds 0-2 with close_range(CLOSE_RANGE_UNSHARE),
+  // or, if that is unavailable (Linux < 5.9, or not probed), copies the
+  // whole table and closes what /proc/self/fd lists (or 3..max_fd).
+  bool use_close_range = false;
+  int max_fd = 0;
   int error = 0;  // errno of the failed execve (or close_range)
 };
 

@@ -148,6 +148,24 @@ PIDFD_CHILD_CODE inline long child_close(int fd) noexcept
   return child_result(::syscall(SYS_close, fd));
 }
 
+// unshare(CLONE_FILES): a private copy of the whole fd table.
+PIDFD_CHILD_CODE inline long child_unshare_files() noexcept
+{
+  return child_result(::syscall(SYS_unshare, CLONE_FILES));
+}
+
+PIDFD_CHILD_CODE inline long child_open_directory(const char* path) noexcept
+{
+  return child_result(::syscall(SYS_openat, AT_FDCWD, path,
+      O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+}
+
+PIDFD_CHILD_CODE inline long child_getdents64(int fd, void* buf,
+    unsigned int size) noexcept
+{
+  return child_result(::syscall(SYS_getdents64, fd, buf, size));
+}
+
 PIDFD_CHILD_CODE inline void child_set_signal_mask(
     const sigset_t& mask) noexcept
 {

@@ -25,6 +25,8 @@
 
 namespace pidfd::detail {
 
+class wait4_state;
+
 // The outcome of a wait: an error, or the status.
 struct wait_result
 {
@@ -52,6 +54,13 @@ public:
   process_impl(const boost::asio::any_io_executor& ex, int pidfd, pid_t pid,
       origin o) noexcept;
 
+  // The wait4 fallback (no pidfd support): the process is waited for by a
+  // pool thread (see wait4_state), which makes event_fd readable when the
+  // outcome is known; the reactor watches event_fd instead of a pidfd.
+  process_impl(const boost::asio::any_io_executor& ex,
+      std::shared_ptr<wait4_state> state, int event_fd, pid_t pid,
+      origin o) noexcept;
+
   // A handle whose process is already gone (adopting a pid that does not
   // exist, as Go's os.FindProcess does): waits report ECHILD, signals
   // process_done.
@@ -62,7 +71,8 @@ public:
   ~process_impl();
 
   pid_t pid() const noexcept { return pid_; }
-  int pidfd() const noexcept { return fd_; }
+  // -1 in the wait4 fallback, where fd_ is an eventfd.
+  int pidfd() const noexcept { return wait4_ ? -1 : fd_; }
 
   // Collects the outcome if the process has finished, without blocking.
   // Returns false while it runs. Once collected, the outcome is kept and
@@ -118,6 +128,7 @@ private:
   int fd_ = -1;
   pid_t pid_ = 0;
   origin origin_ = origin::spawned;
+  std::shared_ptr<wait4_state> wait4_;
   bool done_ = false;
   bool closed_ = false;
   std::size_t armed_ = 0;

@@ -1,0 +1,150 @@
+//
+// benchmarks/bench.hpp
+// ~~~~~~~~~~~~~~~~~~~
+// What the scenario driver (pidfd_bench.cpp) and the spawners
+// (spawners.cpp) share: clocks, statistics, /proc probes, the command to
+// run and the spawner interface.
+//
+
+#ifndef PIDFD_BENCH_BENCH_HPP
+#define PIDFD_BENCH_BENCH_HPP
+
+#include "pidfd/spawn.hpp"
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bench {
+
+// CLOCK_MONOTONIC in nanoseconds: the clock the S4 child stamps with.
+std::int64_t now_ns() noexcept;
+
+// snprintf into a std::string.
+std::string format(const char* fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+// ---- statistics -----------------------------------------------------------
+
+double median(std::vector<double> v);
+
+// Nearest-rank percentile, q in [0, 1].
+double percentile(std::vector<double> v, double q);
+
+double min_of(const std::vector<double>& v);
+double max_of(const std::vector<double>& v);
+
+// Element-wise a[i] / b[i]: the ratio taken round by round.
+std::vector<double> ratios(const std::vector<double>& a,
+    const std::vector<double>& b);
+
+// A Markdown table, printed with its columns padded.
+class table
+{
+public:
+  explicit table(std::vector<std::string> header);
+  void add(std::vector<std::string> row);
+  void print(std::FILE* out) const;
+
+private:
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// ---- the process we run in ------------------------------------------------
+
+// Raises the RLIMIT_NOFILE soft limit to the hard limit; returns it.
+long raise_nofile_limit();
+
+// Threads of this process (/proc/self/status "Threads:").
+int count_threads();
+
+// Open fds of this process (/proc/self/fd, minus the one reading it).
+int count_fds();
+
+// Peak resident set of this process in KiB (/proc/self/status "VmHWM:").
+long peak_rss_kib();
+
+// ---- what the children run ------------------------------------------------
+
+// A program and its arguments in the forms the various spawners take. It
+// holds views into itself: neither copyable nor movable.
+class command
+{
+public:
+  command(std::string program, std::vector<std::string> args);
+  command(const command&) = delete;
+  command& operator=(const command&) = delete;
+
+  const std::string& program() const noexcept { return program_; }
+  const std::filesystem::path& path() const noexcept { return path_; }
+  const std::vector<std::string>& args() const noexcept { return args_; }
+  const pidfd::argument_list& pidfd_args() const noexcept
+  {
+    return pidfd_args_;
+  }
+  // argv[0..], null-terminated, for execve and posix_spawn.
+  char* const* argv() const noexcept { return argv_.data(); }
+
+private:
+  std::string program_;
+  std::filesystem::path path_;
+  std::vector<std::string> args_;
+  pidfd::argument_list pidfd_args_;
+  std::vector<char*> argv_;
+};
+
+// ---- spawners -------------------------------------------------------------
+
+// What a fan-out (S3) observed.
+struct fanout_result
+{
+  std::int64_t spawn_ns = 0; // until the last spawn returned
+  std::int64_t total_ns = 0; // until the last exit was collected
+  int threads = 0;           // at the end of the spawn phase
+  int fds = 0;               // at the end of the spawn phase
+};
+
+// One way of starting children and learning that they have exited. Every
+// spawner checks that each child exited with status 0 and throws
+// std::runtime_error otherwise.
+class spawner
+{
+public:
+  virtual ~spawner() = default;
+
+  // Starts cmd n times, each child waited for before the next starts. If
+  // done is not null, done[i] receives now_ns() as read first thing where
+  // the i-th exit is reported (the completion handler, or right after the
+  // blocking wait returns).
+  virtual void run_sequential(const command& cmd, int n,
+      std::int64_t* done) = 0;
+
+  // Starts cmd n times at once, then waits for all of them.
+  virtual fanout_result run_fanout(const command& cmd, int n) = 0;
+
+  // False for spawners that can only wait for one child at a time.
+  virtual bool can_fanout() const { return true; }
+};
+
+struct variant
+{
+  const char* id;    // command-line and CSV name
+  const char* label; // report name
+};
+
+// Every variant, pidfd-asio's first; the floor is "raw_vfork".
+const std::vector<variant>& all_variants();
+
+// The id of the floor variant every ratio is taken against.
+inline constexpr std::string_view floor_id = "raw_vfork";
+
+// Throws std::invalid_argument for an unknown id.
+std::unique_ptr<spawner> make_spawner(std::string_view id);
+
+} // namespace bench
+
+#endif // PIDFD_BENCH_BENCH_HPP

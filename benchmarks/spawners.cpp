@@ -1,0 +1,613 @@
+//
+// benchmarks/spawners.cpp
+// ~~~~~~~~~~~~~~~~~~~~~~~
+// The variants compared in every scenario: pidfd-asio (callbacks,
+// co_await, blocking wait), the raw-syscall floors, Boost.Process v2 and
+// thread-per-child waitpid.
+//
+
+#include "bench.hpp"
+
+#include "pidfd/asio.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/process/v2/posix/vfork_launcher.hpp>
+#include <boost/process/v2/process.hpp>
+
+#include <cerrno>
+#include <deque>
+#include <exception>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+#include <sched.h>
+#include <spawn.h>
+#include <sys/epoll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3 // Linux 5.4
+#endif
+
+extern char** environ;
+
+namespace bench {
+namespace {
+
+namespace asio = boost::asio;
+namespace bp2 = boost::process::v2;
+using boost::system::error_code;
+
+[[noreturn]] void fail(const char* what, int err)
+{
+  throw std::system_error(err, std::generic_category(), what);
+}
+
+void check_errno(bool ok, const char* what)
+{
+  if (!ok)
+    fail(what, errno);
+}
+
+void check_status(const char* who, int wait_status)
+{
+  if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0)
+    throw std::runtime_error(format("%s: child failed, wait status %#x",
+        who, wait_status));
+}
+
+void check_status(const char* who, error_code ec, const pidfd::exit_status& s)
+{
+  if (ec)
+    throw std::runtime_error(format("%s: %s", who, ec.message().c_str()));
+  if (!s.success())
+    throw std::runtime_error(format("%s: child failed: %s", who,
+        s.to_string().c_str()));
+}
+
+void check_code(const char* who, error_code ec, int code)
+{
+  if (ec)
+    throw std::runtime_error(format("%s: %s", who, ec.message().c_str()));
+  if (code != 0)
+    throw std::runtime_error(format("%s: child exit code %d", who, code));
+}
+
+pid_t waitpid_retry(pid_t pid, int& status)
+{
+  pid_t r;
+  while ((r = ::waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+  {
+  }
+  check_errno(r > 0, "waitpid");
+  return r;
+}
+
+fanout_result spawn_phase_done(std::int64_t start)
+{
+  fanout_result r;
+  r.spawn_ns = now_ns() - start;
+  r.threads = count_threads();
+  r.fds = count_fds();
+  return r;
+}
+
+// ---- pidfd-asio -----------------------------------------------------------
+
+// Callbacks: each completion handler starts the next child, as an
+// event-driven program would.
+class asio_callbacks final : public spawner
+{
+public:
+  void run_sequential(const command& cmd, int n, std::int64_t* done) override
+  {
+    chain c{ctx_, cmd, n, done};
+    c.next();
+    ctx_.run();
+    ctx_.restart();
+    if (c.i != n)
+      throw std::runtime_error("asio_cb: chain stopped early");
+  }
+
+  fanout_result run_fanout(const command& cmd, int n) override
+  {
+    std::vector<pidfd::process> procs;
+    procs.reserve(n);
+    int finished = 0;
+    const std::int64_t start = now_ns();
+    for (int i = 0; i < n; ++i)
+    {
+      procs.push_back(pidfd::spawn(ctx_, cmd.program(), cmd.pidfd_args()));
+      procs.back().async_wait(
+          [&finished](error_code ec, pidfd::exit_status s) {
+            check_status("asio_cb", ec, s);
+            ++finished;
+          });
+    }
+    fanout_result r = spawn_phase_done(start);
+    ctx_.run();
+    ctx_.restart();
+    r.total_ns = now_ns() - start;
+    if (finished != n)
+      throw std::runtime_error("asio_cb: missing completions");
+    return r;
+  }
+
+private:
+  struct chain
+  {
+    asio::io_context& ctx;
+    const command& cmd;
+    int n;
+    std::int64_t* done;
+    int i = 0;
+    pidfd::process proc{ctx};
+
+    void next()
+    {
+      proc = pidfd::spawn(ctx, cmd.program(), cmd.pidfd_args());
+      proc.async_wait([this](error_code ec, pidfd::exit_status s) {
+        const std::int64_t t = now_ns();
+        check_status("asio_cb", ec, s);
+        if (done)
+          done[i] = t;
+        if (++i < n)
+          next();
+      });
+    }
+  };
+
+  asio::io_context ctx_;
+};
+
+// C++20 coroutines: one co_await per child.
+class asio_coroutine final : public spawner
+{
+public:
+  void run_sequential(const command& cmd, int n, std::int64_t* done) override
+  {
+    asio::co_spawn(ctx_, sequence(cmd, n, done), rethrow);
+    ctx_.run();
+    ctx_.restart();
+  }
+
+  fanout_result run_fanout(const command& cmd, int n) override
+  {
+    fanout_state st{cmd, n};
+    st.start = now_ns();
+    for (int i = 0; i < n; ++i)
+      asio::co_spawn(ctx_, one(st), rethrow);
+    ctx_.run();
+    ctx_.restart();
+    st.result.total_ns = now_ns() - st.start;
+    if (st.finished != n)
+      throw std::runtime_error("asio_coro: missing completions");
+    return st.result;
+  }
+
+private:
+  static void rethrow(std::exception_ptr e)
+  {
+    if (e)
+      std::rethrow_exception(e);
+  }
+
+  static asio::awaitable<void> sequence(const command& cmd, int n,
+      std::int64_t* done)
+  {
+    auto ex = co_await asio::this_coro::executor;
+    for (int i = 0; i < n; ++i)
+    {
+      pidfd::process p = pidfd::spawn(ex, cmd.program(), cmd.pidfd_args());
+      pidfd::exit_status s = co_await p.async_wait(asio::use_awaitable);
+      const std::int64_t t = now_ns();
+      check_status("asio_coro", {}, s);
+      if (done)
+        done[i] = t;
+    }
+  }
+
+  struct fanout_state
+  {
+    const command& cmd;
+    int n;
+    int spawned = 0;
+    int finished = 0;
+    std::int64_t start = 0;
+    fanout_result result;
+  };
+
+  static asio::awaitable<void> one(fanout_state& st)
+  {
+    auto ex = co_await asio::this_coro::executor;
+    pidfd::process p =
+        pidfd::spawn(ex, st.cmd.program(), st.cmd.pidfd_args());
+    if (++st.spawned == st.n)
+      st.result = spawn_phase_done(st.start);
+    pidfd::exit_status s = co_await p.async_wait(asio::use_awaitable);
+    check_status("asio_coro", {}, s);
+    ++st.finished;
+  }
+
+  asio::io_context ctx_;
+};
+
+// The blocking wait(), for reference: no reactor involved.
+class asio_blocking final : public spawner
+{
+public:
+  void run_sequential(const command& cmd, int n, std::int64_t* done) override
+  {
+    for (int i = 0; i < n; ++i)
+    {
+      pidfd::process p = pidfd::spawn(ctx_, cmd.program(), cmd.pidfd_args());
+      pidfd::exit_status s = p.wait();
+      const std::int64_t t = now_ns();
+      check_status("asio_sync", {}, s);
+      if (done)
+        done[i] = t;
+    }
+  }
+
+  fanout_result run_fanout(const command&, int) override
+  {
+    throw std::logic_error("asio_sync cannot fan out");
+  }
+
+  bool can_fanout() const override { return false; }
+
+private:
+  asio::io_context ctx_;
+};
+
+// ---- the raw floor: clone(CLONE_PIDFD | CLONE_VM | CLONE_VFORK), epoll --
+
+struct exec_args
+{
+  const char* path;
+  char* const* argv;
+};
+
+// Runs in the vfork child, on raw_vfork's stack, sharing our memory: only
+// execve and _exit.
+int exec_child(void* arg)
+{
+  auto* a = static_cast<exec_args*>(arg);
+  ::execve(a->path, a->argv, environ);
+  ::_exit(127);
+}
+
+// glibc's clone() with our own stack is what clone3 with CLONE_PIDFD |
+// CLONE_VFORK | CLONE_VM does; the parent sleeps until the child has
+// called execve, so one stack serves every child.
+class raw_vfork final : public spawner
+{
+public:
+  raw_vfork() : epoll_(::epoll_create1(EPOLL_CLOEXEC))
+  {
+    check_errno(epoll_ >= 0, "epoll_create1");
+  }
+
+  ~raw_vfork() override { ::close(epoll_); }
+
+  void run_sequential(const command& cmd, int n, std::int64_t* done) override
+  {
+    for (int i = 0; i < n; ++i)
+    {
+      int pidfd = spawn(cmd);
+      watch(pidfd);
+      epoll_event ev{};
+      int r;
+      while ((r = ::epoll_wait(epoll_, &ev, 1, -1)) < 0 && errno == EINTR)
+      {
+      }
+      check_errno(r == 1, "epoll_wait");
+      int status = reap(ev.data.fd);
+      const std::int64_t t = now_ns();
+      check_status("raw_vfork", status);
+      if (done)
+        done[i] = t;
+    }
+  }
+
+  fanout_result run_fanout(const command& cmd, int n) override
+  {
+    const std::int64_t start = now_ns();
+    for (int i = 0; i < n; ++i)
+      watch(spawn(cmd));
+    fanout_result r = spawn_phase_done(start);
+    int left = n;
+    epoll_event ev[256];
+    while (left > 0)
+    {
+      int k = ::epoll_wait(epoll_, ev, 256, -1);
+      if (k < 0 && errno == EINTR)
+        continue;
+      check_errno(k > 0, "epoll_wait");
+      for (int j = 0; j < k; ++j)
+        check_status("raw_vfork", reap(ev[j].data.fd));
+      left -= k;
+    }
+    r.total_ns = now_ns() - start;
+    return r;
+  }
+
+private:
+  int spawn(const command& cmd)
+  {
+    exec_args a{cmd.program().c_str(), cmd.argv()};
+    int pidfd = -1;
+    pid_t pid = ::clone(exec_child, stack_ + sizeof stack_,
+        CLONE_PIDFD | CLONE_VM | CLONE_VFORK | SIGCHLD, &a, &pidfd);
+    check_errno(pid > 0, "clone");
+    return pidfd;
+  }
+
+  void watch(int pidfd)
+  {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = pidfd;
+    check_errno(::epoll_ctl(epoll_, EPOLL_CTL_ADD, pidfd, &ev) == 0,
+        "epoll_ctl");
+  }
+
+  // Collects the status and closes the pidfd (which leaves the epoll set).
+  static int reap(int pidfd)
+  {
+    siginfo_t info{};
+    int r;
+    while ((r = ::waitid(static_cast<idtype_t>(P_PIDFD), pidfd, &info,
+        WEXITED)) < 0 && errno == EINTR)
+    {
+    }
+    check_errno(r == 0, "waitid");
+    ::close(pidfd);
+    return info.si_code == CLD_EXITED ? info.si_status << 8 : 0x7f;
+  }
+
+  int epoll_;
+  alignas(64) char stack_[64 * 1024];
+};
+
+// ---- posix_spawn, fork, thread per child ----------------------------------
+
+pid_t posix_spawn_checked(const command& cmd)
+{
+  pid_t pid = 0;
+  int err = ::posix_spawn(&pid, cmd.program().c_str(), nullptr, nullptr,
+      cmd.argv(), environ);
+  if (err != 0)
+    fail("posix_spawn", err);
+  return pid;
+}
+
+pid_t fork_exec(const command& cmd)
+{
+  pid_t pid = ::fork();
+  check_errno(pid >= 0, "fork");
+  if (pid == 0)
+  {
+    ::execve(cmd.program().c_str(), cmd.argv(), environ);
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Children started by start(cmd), waited for with waitpid: posix_spawn
+// (glibc: clone(CLONE_VM | CLONE_VFORK)) or fork + execve.
+template <pid_t (*Start)(const command&)>
+class waitpid_spawner final : public spawner
+{
+public:
+  explicit waitpid_spawner(const char* name) : name_(name) {}
+
+  void run_sequential(const command& cmd, int n, std::int64_t* done) override
+  {
+    for (int i = 0; i < n; ++i)
+    {
+      pid_t pid = Start(cmd);
+      int status = 0;
+      waitpid_retry(pid, status);
+      const std::int64_t t = now_ns();
+      check_status(name_, status);
+      if (done)
+        done[i] = t;
+    }
+  }
+
+  fanout_result run_fanout(const command& cmd, int n) override
+  {
+    const std::int64_t start = now_ns();
+    for (int i = 0; i < n; ++i)
+      Start(cmd);
+    fanout_result r = spawn_phase_done(start);
+    for (int i = 0; i < n; ++i)
+    {
+      int status = 0;
+      waitpid_retry(-1, status);
+      check_status(name_, status);
+    }
+    r.total_ns = now_ns() - start;
+    return r;
+  }
+
+private:
+  const char* name_;
+};
+
+// posix_spawn, then a thread per child blocked in waitpid: what a
+// thread-based fallback cannot beat.
+class thread_per_child final : public spawner
+{
+public:
+  void run_sequential(const command& cmd, int n, std::int64_t* done) override
+  {
+    for (int i = 0; i < n; ++i)
+    {
+      pid_t pid = posix_spawn_checked(cmd);
+      int status = 0;
+      std::int64_t t = 0;
+      std::thread waiter([&] {
+        waitpid_retry(pid, status);
+        t = now_ns();
+      });
+      waiter.join();
+      check_status("thread_waitpid", status);
+      if (done)
+        done[i] = t;
+    }
+  }
+
+  fanout_result run_fanout(const command& cmd, int n) override
+  {
+    std::deque<int> statuses(n);
+    std::vector<std::thread> waiters;
+    waiters.reserve(n);
+    const std::int64_t start = now_ns();
+    for (int i = 0; i < n; ++i)
+    {
+      pid_t pid = posix_spawn_checked(cmd);
+      int* status = &statuses[i];
+      waiters.emplace_back([pid, status] { waitpid_retry(pid, *status); });
+    }
+    fanout_result r = spawn_phase_done(start);
+    for (std::thread& t : waiters)
+      t.join();
+    r.total_ns = now_ns() - start;
+    for (int s : statuses)
+      check_status("thread_waitpid", s);
+    return r;
+  }
+};
+
+// ---- Boost.Process v2 (Boost 1.81) ----------------------------------------
+
+// Launcher is bp2::default_process_launcher (fork, pipe for exec errors)
+// or bp2::posix::vfork_launcher.
+template <typename Launcher>
+class boost_process final : public spawner
+{
+public:
+  explicit boost_process(const char* name) : name_(name) {}
+
+  void run_sequential(const command& cmd, int n, std::int64_t* done) override
+  {
+    chain c{this, cmd, n, done};
+    c.next();
+    ctx_.run();
+    ctx_.restart();
+    if (c.i != n)
+      throw std::runtime_error(format("%s: chain stopped early", name_));
+  }
+
+  fanout_result run_fanout(const command& cmd, int n) override
+  {
+    // async_wait keeps references into the process: no reallocation.
+    std::deque<bp2::process> procs;
+    int finished = 0;
+    const std::int64_t start = now_ns();
+    for (int i = 0; i < n; ++i)
+    {
+      procs.push_back(Launcher()(ctx_.get_executor(), cmd.path(),
+          cmd.args()));
+      procs.back().async_wait([this, &finished](error_code ec, int code) {
+        check_code(name_, ec, code);
+        ++finished;
+      });
+    }
+    fanout_result r = spawn_phase_done(start);
+    ctx_.run();
+    ctx_.restart();
+    r.total_ns = now_ns() - start;
+    if (finished != n)
+      throw std::runtime_error(format("%s: missing completions", name_));
+    return r;
+  }
+
+private:
+  struct chain
+  {
+    boost_process* self;
+    const command& cmd;
+    int n;
+    std::int64_t* done;
+    int i = 0;
+    std::optional<bp2::process> proc;
+
+    void next()
+    {
+      proc.reset();
+      proc.emplace(Launcher()(self->ctx_.get_executor(), cmd.path(),
+          cmd.args()));
+      proc->async_wait([this](error_code ec, int code) {
+        const std::int64_t t = now_ns();
+        check_code(self->name_, ec, code);
+        if (done)
+          done[i] = t;
+        if (++i < n)
+          next();
+      });
+    }
+  };
+
+  const char* name_;
+  asio::io_context ctx_;
+  // In Boost 1.81 the vfork launcher's second spawn fails with "assign:
+  // Invalid argument" unless the reactor exists before the first one: the
+  // child's notify_fork(fork_child) recreates the shared epoll fd. A timer
+  // creates the reactor up front.
+  asio::steady_timer reactor_{ctx_};
+};
+
+} // namespace
+
+const std::vector<variant>& all_variants()
+{
+  static const std::vector<variant> v = {
+      {"asio_cb", "pidfd-asio, callback"},
+      {"asio_coro", "pidfd-asio, co_await"},
+      {"asio_sync", "pidfd-asio, wait()"},
+      {"raw_vfork", "floor: clone(PIDFD|VM|VFORK)+epoll+waitid"},
+      {"posix_spawn", "posix_spawn+waitpid"},
+      {"bp2_default", "Boost.Process v2, default_launcher"},
+      {"bp2_vfork", "Boost.Process v2, vfork_launcher"},
+      {"fork_exec", "fork+execve+waitpid"},
+      {"thread_waitpid", "posix_spawn+thread/child waitpid"},
+  };
+  return v;
+}
+
+std::unique_ptr<spawner> make_spawner(std::string_view id)
+{
+  if (id == "asio_cb")
+    return std::make_unique<asio_callbacks>();
+  if (id == "asio_coro")
+    return std::make_unique<asio_coroutine>();
+  if (id == "asio_sync")
+    return std::make_unique<asio_blocking>();
+  if (id == "raw_vfork")
+    return std::make_unique<raw_vfork>();
+  if (id == "posix_spawn")
+    return std::make_unique<waitpid_spawner<posix_spawn_checked>>(
+        "posix_spawn");
+  if (id == "fork_exec")
+    return std::make_unique<waitpid_spawner<fork_exec>>("fork_exec");
+  if (id == "thread_waitpid")
+    return std::make_unique<thread_per_child>();
+  if (id == "bp2_default")
+    return std::make_unique<boost_process<bp2::default_process_launcher>>(
+        "bp2_default");
+  if (id == "bp2_vfork")
+    return std::make_unique<boost_process<bp2::posix::vfork_launcher>>(
+        "bp2_vfork");
+  throw std::invalid_argument("unknown variant: " + std::string(id));
+}
+
+} // namespace bench

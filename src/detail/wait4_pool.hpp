@@ -1,0 +1,34 @@
+//
+// src/detail/wait4_pool.hpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~
+// The threads that block in waitid for the wait4 fallback.
+//
+
+#ifndef PIDFD_SRC_DETAIL_WAIT4_POOL_HPP
+#define PIDFD_SRC_DETAIL_WAIT4_POOL_HPP
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+
+namespace pidfd::detail::wait4_pool {
+
+// Runs job on a pool thread. A blocking wait occupies its thread until the
+// child exits, so the pool never queues a job behind a busy thread: it
+// starts a new thread whenever none is idle (a fixed cap would deadlock the
+// N+1th wait behind N children that wait for it). Threads have small stacks
+// and exit after idle_timeout() without work. Throws std::system_error if
+// no thread can be started.
+void submit(std::function<void()> job);
+
+// Threads currently alive in the pool (busy or idle).
+std::size_t thread_count() noexcept;
+
+// How long an idle thread lingers before it exits (default 10 s); tests
+// shorten it to watch the pool shrink.
+void set_idle_timeout(std::chrono::milliseconds timeout) noexcept;
+std::chrono::milliseconds idle_timeout() noexcept;
+
+} // namespace pidfd::detail::wait4_pool
+
+#endif // PIDFD_SRC_DETAIL_WAIT4_POOL_HPP

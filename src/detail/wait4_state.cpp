@@ -1,0 +1,217 @@
+//
+// src/detail/wait4_state.cpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~
+//
+
+#include "detail/wait4_state.hpp"
+
+#include "pidfd/error.hpp"
+
+#include "detail/wait4_pool.hpp"
+
+#include <cerrno>
+#include <cstdint>
+#include <system_error>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace pidfd::detail {
+namespace {
+
+using boost::system::error_code;
+namespace errc = boost::system::errc;
+
+error_code last_error() noexcept
+{
+  return {errno, boost::system::system_category()};
+}
+
+std::chrono::microseconds to_micros(const timeval& tv) noexcept
+{
+  return std::chrono::seconds(tv.tv_sec)
+      + std::chrono::microseconds(tv.tv_usec);
+}
+
+// waitid(P_PID, WNOWAIT): has the process exited? It stays unreaped.
+// __WALL: children whose exit signal is not SIGCHLD count too.
+bool has_exited(pid_t pid, int options, error_code& ec) noexcept
+{
+  siginfo_t info{};
+  for (;;)
+  {
+    info.si_pid = 0;
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info,
+            WEXITED | WNOWAIT | __WALL | options) == 0)
+    {
+      ec.clear();
+      return info.si_pid != 0;
+    }
+    if (errno != EINTR)
+    {
+      ec = last_error();
+      return false;
+    }
+  }
+}
+
+} // namespace
+
+std::shared_ptr<wait4_state> wait4_state::create(pid_t pid,
+    process_impl::origin o, error_code& ec)
+{
+  int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0)
+  {
+    ec = last_error();
+    return nullptr;
+  }
+  ec.clear();
+  return std::make_shared<wait4_state>(pid, o, fd);
+}
+
+wait4_state::wait4_state(pid_t pid, process_impl::origin o,
+    int event_fd) noexcept
+  : pid_(pid), origin_(o), event_fd_(event_fd)
+{
+}
+
+wait4_state::~wait4_state()
+{
+  ::close(event_fd_);
+}
+
+int wait4_state::dup_event_fd(error_code& ec) const noexcept
+{
+  int fd = ::fcntl(event_fd_, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0)
+    ec = last_error();
+  else
+    ec.clear();
+  return fd;
+}
+
+bool wait4_state::collect(wait_result& out)
+{
+  std::lock_guard lock(mutex_);
+  return collect_locked(out);
+}
+
+bool wait4_state::collect_locked(wait_result& out)
+{
+  if (!done_)
+  {
+    error_code ec;
+    if (!has_exited(pid_, WNOHANG, ec) && !ec)
+      return false;
+    if (!ec)
+    {
+      int status = 0;
+      rusage usage{};
+      pid_t r;
+      do
+        r = ::wait4(pid_, &status, WNOHANG | __WALL, &usage);
+      while (r < 0 && errno == EINTR);
+      if (r == 0)
+        return false;
+      if (r < 0)
+      {
+        result_ = {last_error(), {}};
+      }
+      else
+      {
+        result_.status = exit_status::from_wait_status(status);
+        result_.status.set_usage(to_micros(usage.ru_utime),
+            to_micros(usage.ru_stime),
+            static_cast<std::uint64_t>(usage.ru_maxrss) * 1024);
+      }
+    }
+    else
+    {
+      // ECHILD: reaped by someone else, or (adopted) not our child, whose
+      // status no interface but a pidfd can give.
+      result_ = {ec, {}};
+    }
+    done_ = true;
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(event_fd_, &one, sizeof one);
+  }
+  out = result_;
+  return true;
+}
+
+void wait4_state::signal(int sig, error_code& ec)
+{
+  std::lock_guard lock(mutex_);
+  if (done_)
+  {
+    ec = error::process_done;
+    return;
+  }
+  // The kernel accepts signals for zombies silently; an exited process is
+  // done. While it is unreaped (and only we reap it, under this mutex) its
+  // PID cannot be reused, so the kill below reaches it and nothing else.
+  bool exited = has_exited(pid_, WNOHANG, ec);
+  if (ec == errc::no_child_process && origin_ == process_impl::origin::spawned)
+  {
+    // Our child, reaped by someone else: its PID may already be reused.
+    ec = error::process_done;
+    return;
+  }
+  if (exited)
+  {
+    ec = error::process_done;
+    return;
+  }
+  // Adopted processes that are not our children (ECHILD) are signalled by
+  // PID, as Go's os.Process does without pidfds: no kernel interface makes
+  // that race-free.
+  if (::kill(pid_, sig) != 0)
+    ec = errno == ESRCH ? error_code(error::process_done) : last_error();
+  else
+    ec.clear();
+}
+
+void wait4_state::start_waiting(error_code& ec)
+{
+  {
+    std::lock_guard lock(mutex_);
+    if (waiting_ || done_)
+    {
+      ec.clear();
+      return;
+    }
+    waiting_ = true;
+  }
+  try
+  {
+    wait4_pool::submit([self = shared_from_this()] { self->blocking_wait(); });
+    ec.clear();
+  }
+  catch (const std::system_error& e)
+  {
+    std::lock_guard lock(mutex_);
+    waiting_ = false;
+    ec = error_code(e.code().value(), boost::system::system_category());
+  }
+}
+
+void wait4_state::blocking_wait()
+{
+  wait_result ignored;
+  for (;;)
+  {
+    error_code ec;
+    // Blocks without reaping; then collect under the mutex. If someone else
+    // collected meanwhile, collect reports the kept outcome.
+    has_exited(pid_, 0, ec);
+    if (collect(ignored))
+      return;
+  }
+}
+
+} // namespace pidfd::detail

@@ -1,0 +1,75 @@
+//
+// src/detail/wait4_state.hpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~
+// One process in the wait4 fallback: for kernels (or seccomp policies)
+// without pidfd_open, waitid(P_PIDFD) or pidfd_send_signal.
+//
+
+#ifndef PIDFD_SRC_DETAIL_WAIT4_STATE_HPP
+#define PIDFD_SRC_DETAIL_WAIT4_STATE_HPP
+
+#include "pidfd/detail/process_impl.hpp"
+
+#include <boost/system/error_code.hpp>
+
+#include <memory>
+#include <mutex>
+
+#include <sys/types.h>
+
+namespace pidfd::detail {
+
+// Without a pidfd, a PID is only safe to signal while its process is
+// unreaped. So the status is collected in two steps, as in Go's pidWait
+// (blockUntilWaitable + sigMu): a pool thread blocks in waitid(P_PID,
+// WEXITED | WNOWAIT), which leaves the zombie (and its PID) in place; then,
+// under the mutex that signal() also holds, the process is marked done and
+// reaped with wait4(WNOHANG), which collects its rusage. signal() checks
+// under that mutex that the process has not exited before kill(pid), so a
+// signal can never reach a recycled PID.
+//
+// Completion is announced on an eventfd that becomes readable for good, so
+// the io_context waits for it exactly as for a pidfd. The pool thread holds
+// this object, never the process_impl (whose Asio objects must die with the
+// io_context), and writing to an eventfd needs no io_context at all: a pool
+// thread can finish after the io_context is gone without touching it.
+class wait4_state : public std::enable_shared_from_this<wait4_state>
+{
+public:
+  // Creates the state and its eventfd; nullptr with ec set on failure.
+  static std::shared_ptr<wait4_state> create(pid_t pid,
+      process_impl::origin o, boost::system::error_code& ec);
+
+  wait4_state(pid_t pid, process_impl::origin o, int event_fd) noexcept;
+  wait4_state(const wait4_state&) = delete;
+  wait4_state& operator=(const wait4_state&) = delete;
+  ~wait4_state();
+
+  // A new fd (close-on-exec) for the eventfd, for the reactor to watch.
+  int dup_event_fd(boost::system::error_code& ec) const noexcept;
+
+  // Collects the outcome without blocking; false while the process runs.
+  bool collect(wait_result& out);
+
+  // kill(pid, sig), unless the process has exited: then process_done.
+  void signal(int sig, boost::system::error_code& ec);
+
+  // Hands the blocking wait to the pool, once.
+  void start_waiting(boost::system::error_code& ec);
+
+private:
+  bool collect_locked(wait_result& out);
+  void blocking_wait();
+
+  std::mutex mutex_;
+  const pid_t pid_;
+  const process_impl::origin origin_;
+  const int event_fd_;
+  bool waiting_ = false;
+  bool done_ = false;
+  wait_result result_;
+};
+
+} // namespace pidfd::detail
+
+#endif // PIDFD_SRC_DETAIL_WAIT4_STATE_HPP

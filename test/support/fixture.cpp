@@ -1,0 +1,346 @@
+//
+// test/support/fixture.cpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~
+//
+
+#include "support/fixture.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace pidfd_test {
+namespace {
+
+[[noreturn]] void throw_errno(const char* what)
+{
+  throw std::system_error(errno, std::generic_category(), what);
+}
+
+// The parent PID in /proc/<pid>/stat (field 4, after the comm field,
+// which may itself hold spaces and parentheses).
+pid_t parent_of(const std::string& pid)
+{
+  std::ifstream in("/proc/" + pid + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)),
+      std::istreambuf_iterator<char>());
+  std::size_t paren = text.rfind(')');
+  if (paren == std::string::npos)
+    return 0;
+  std::istringstream fields(text.substr(paren + 1));
+  std::string state;
+  pid_t ppid = 0;
+  fields >> state >> ppid;
+  return ppid;
+}
+
+// Our children, running or zombie, from /proc.
+std::vector<pid_t> children()
+{
+  std::vector<pid_t> result;
+  const pid_t self = ::getpid();
+  DIR* dir = ::opendir("/proc");
+  if (!dir)
+    return result;
+  while (dirent* e = ::readdir(dir))
+  {
+    std::string name = e->d_name;
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit))
+      continue;
+    if (parent_of(name) == self)
+      result.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  ::closedir(dir);
+  return result;
+}
+
+} // namespace
+
+std::set<int> open_fds()
+{
+  std::set<int> fds;
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (!dir)
+    throw_errno("opendir /proc/self/fd");
+  const int own = ::dirfd(dir);
+  while (dirent* e = ::readdir(dir))
+  {
+    if (e->d_name[0] == '.')
+      continue;
+    int fd = std::atoi(e->d_name);
+    if (fd != own)
+      fds.insert(fd);
+  }
+  ::closedir(dir);
+  return fds;
+}
+
+std::string describe_fd(int fd)
+{
+  std::string link = "/proc/self/fd/" + std::to_string(fd);
+  char target[512];
+  ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+  if (n < 0)
+    return "?";
+  return std::string(target, static_cast<std::size_t>(n));
+}
+
+bool has_children()
+{
+  siginfo_t info{};
+  int r;
+  do
+    r = ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT | __WALL);
+  while (r < 0 && errno == EINTR);
+  return !(r < 0 && errno == ECHILD);
+}
+
+std::vector<pid_t> kill_and_reap_children()
+{
+  std::vector<pid_t> all;
+  // A child seen by waitid may be missing from /proc for an instant while
+  // it is created; a few rounds find it.
+  for (int round = 0; round < 100 && has_children(); ++round)
+  {
+    for (pid_t pid : children())
+    {
+      all.push_back(pid);
+      ::kill(pid, SIGKILL);
+      int status;
+      while (::waitpid(pid, &status, __WALL) < 0 && errno == EINTR)
+      {
+      }
+    }
+  }
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  return all;
+}
+
+void wait_exited(int pidfd, pid_t pid)
+{
+  if (pidfd >= 0)
+  {
+    pollfd p{pidfd, POLLIN, 0};
+    int r;
+    do
+      r = ::poll(&p, 1, -1);
+    while (r < 0 && errno == EINTR);
+    if (r != 1)
+      throw_errno("poll pidfd");
+    return;
+  }
+  siginfo_t info{};
+  int r;
+  do
+    r = ::waitid(P_PID, static_cast<id_t>(pid), &info,
+        WEXITED | WNOWAIT | __WALL);
+  while (r < 0 && errno == EINTR);
+  if (r != 0)
+    throw_errno("waitid WNOWAIT");
+}
+
+int reap(pid_t pid)
+{
+  int status = 0;
+  pid_t r;
+  do
+    r = ::waitpid(pid, &status, __WALL);
+  while (r < 0 && errno == EINTR);
+  if (r != pid)
+    throw_errno("waitpid");
+  return status;
+}
+
+pid_t posix_spawn_child(std::initializer_list<std::string_view> args)
+{
+  std::vector<std::string> strings{child_program};
+  strings.insert(strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& s : strings)
+    argv.push_back(s.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  int e = ::posix_spawn(&pid, child_program, nullptr, nullptr, argv.data(),
+      environ);
+  if (e != 0)
+    throw std::system_error(e, std::generic_category(), "posix_spawn");
+  return pid;
+}
+
+pid_t unused_pid()
+{
+  for (;;)
+  {
+    pid_t pid = posix_spawn_child({"exit", "0"});
+    reap(pid);
+    // Another process may have been given the PID already: try again.
+    if (::kill(pid, 0) < 0 && errno == ESRCH)
+      return pid;
+  }
+}
+
+int pidfd_open(pid_t pid, unsigned int flags)
+{
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, flags));
+}
+
+int pidfd_send_signal(int pidfd, int sig)
+{
+  return static_cast<int>(
+      ::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0u));
+}
+
+std::string read_file(const std::string& path)
+{
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw std::runtime_error("cannot read " + path);
+  return std::string((std::istreambuf_iterator<char>(in)),
+      std::istreambuf_iterator<char>());
+}
+
+std::vector<std::string> read_lines(const std::string& path)
+{
+  std::vector<std::string> lines;
+  std::istringstream in(read_file(path));
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line);
+  return lines;
+}
+
+void write_file(const std::string& path, std::string_view text,
+    unsigned int mode)
+{
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+      mode);
+  if (fd < 0)
+    throw_errno("open for writing");
+  ssize_t n = ::write(fd, text.data(), text.size());
+  ::close(fd);
+  if (n != static_cast<ssize_t>(text.size()))
+    throw_errno("write");
+  // open() applies the umask; the tests need the exact mode.
+  if (::chmod(path.c_str(), mode) != 0)
+    throw_errno("chmod");
+}
+
+unique_fd& unique_fd::operator=(unique_fd&& other) noexcept
+{
+  reset(other.release());
+  return *this;
+}
+
+unique_fd::~unique_fd()
+{
+  reset();
+}
+
+void unique_fd::reset(int fd) noexcept
+{
+  if (fd_ >= 0)
+    ::close(fd_);
+  fd_ = fd;
+}
+
+fixture::fixture() : context_(std::in_place), ctx(*context_)
+{
+}
+
+fixture::~fixture() = default;
+
+void fixture::SetUp()
+{
+  fds_ = open_fds();
+  if (has_children())
+  {
+    std::vector<pid_t> left = kill_and_reap_children();
+    ADD_FAILURE() << "a child was left before this test started ("
+                  << left.size() << " reaped)";
+  }
+}
+
+void fixture::TearDown()
+{
+  // Handlers still queued hold process objects: destroy them first.
+  context_.reset();
+
+  if (has_children())
+  {
+    std::vector<pid_t> left = kill_and_reap_children();
+    std::string pids;
+    for (pid_t pid : left)
+      pids += " " + std::to_string(pid);
+    ADD_FAILURE() << "the test left a child or zombie behind; killed and "
+                  << "reaped:" << pids;
+  }
+
+  if (!temp_dir_.empty())
+  {
+    std::error_code ec;
+    std::filesystem::remove_all(temp_dir_, ec);
+    EXPECT_FALSE(ec) << "removing " << temp_dir_ << ": " << ec.message();
+  }
+
+  std::set<int> now = open_fds();
+  for (int fd : now)
+  {
+    if (fds_.count(fd))
+      continue;
+    ADD_FAILURE() << "the test leaked fd " << fd << " ("
+                  << describe_fd(fd) << ")";
+    // Closed so that later tests do not report it again.
+    ::close(fd);
+  }
+  for (int fd : fds_)
+    if (!now.count(fd))
+      ADD_FAILURE() << "the test closed fd " << fd << ", which it did not "
+                    << "open";
+}
+
+const std::string& fixture::temp_dir()
+{
+  if (temp_dir_.empty())
+  {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base && *base ? base : "/tmp")
+        + "/pidfd-test-XXXXXX";
+    if (!::mkdtemp(pattern.data()))
+      throw_errno("mkdtemp");
+    temp_dir_ = pattern;
+  }
+  return temp_dir_;
+}
+
+std::string fixture::temp_path(std::string_view name)
+{
+  return temp_dir() + "/" + std::string(name);
+}
+
+std::size_t fixture::run()
+{
+  std::size_t n = ctx.run();
+  ctx.restart();
+  return n;
+}
+
+} // namespace pidfd_test

@@ -1,0 +1,126 @@
+//
+// test/support/fixture.hpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~
+// The fixture every test uses, and helpers for acting on processes behind
+// the library's back.
+//
+
+#ifndef PIDFD_TEST_SUPPORT_FIXTURE_HPP
+#define PIDFD_TEST_SUPPORT_FIXTURE_HPP
+
+#include "pidfd/basic_process.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+#include <initializer_list>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace pidfd_test {
+
+/// The helper child program (test/child/child.cpp).
+inline constexpr const char* child_program = PIDFD_TEST_CHILD;
+
+/// The open file descriptors of this process.
+std::set<int> open_fds();
+
+/// What an fd refers to, for messages ("pipe:[1234]").
+std::string describe_fd(int fd);
+
+/// True if this process has any child, running or zombie.
+bool has_children();
+
+/// Kills and reaps every child of this process; returns their PIDs.
+std::vector<pid_t> kill_and_reap_children();
+
+/// Blocks until the process has exited, leaving its status uncollected:
+/// polls the pidfd for readability or, without a pidfd, waitid(WNOWAIT).
+void wait_exited(int pidfd, pid_t pid);
+
+template <typename Executor>
+void wait_exited(const pidfd::basic_process<Executor>& p)
+{
+  wait_exited(p.native_handle(), p.id());
+}
+
+/// Reaps our child, returning its waitpid status word.
+int reap(pid_t pid);
+
+/// Starts the helper child with posix_spawn, outside the library.
+pid_t posix_spawn_child(std::initializer_list<std::string_view> args);
+
+/// A PID that no process has now: that of a child just reaped.
+pid_t unused_pid();
+
+/// pidfd_open(2) / pidfd_send_signal(2), for tests acting behind the
+/// library's back. Return -1 with errno set on failure.
+int pidfd_open(pid_t pid, unsigned int flags = 0);
+int pidfd_send_signal(int pidfd, int sig);
+
+std::string read_file(const std::string& path);
+std::vector<std::string> read_lines(const std::string& path);
+void write_file(const std::string& path, std::string_view text,
+    unsigned int mode = 0644);
+
+/// Closes an fd on destruction.
+class unique_fd
+{
+public:
+  unique_fd() = default;
+  explicit unique_fd(int fd) noexcept : fd_(fd) {}
+  unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1))
+  {
+  }
+  unique_fd& operator=(unique_fd&& other) noexcept;
+  ~unique_fd();
+
+  int get() const noexcept { return fd_; }
+  int release() noexcept { return std::exchange(fd_, -1); }
+  void reset(int fd = -1) noexcept;
+
+private:
+  int fd_ = -1;
+};
+
+/// Every test derives from this fixture. TearDown fails the test if it
+/// leaked a file descriptor or left a child (running or zombie) behind, and
+/// then cleans up so that later tests start clean.
+class fixture : public ::testing::Test
+{
+protected:
+  fixture();
+  ~fixture() override;
+
+  void SetUp() override;
+  void TearDown() override;
+
+  /// A directory for this test only, removed by TearDown.
+  const std::string& temp_dir();
+
+  /// temp_dir() + "/" + name.
+  std::string temp_path(std::string_view name);
+
+  /// Runs ctx until it runs out of work, then makes it runnable again.
+  std::size_t run();
+
+private:
+  // Destroyed by TearDown before the fd check: the reactor opens its fds
+  // on first use, after SetUp took its snapshot.
+  std::optional<boost::asio::io_context> context_;
+  std::set<int> fds_;
+  std::string temp_dir_;
+
+protected:
+  boost::asio::io_context& ctx;
+};
+
+} // namespace pidfd_test
+
+#endif // PIDFD_TEST_SUPPORT_FIXTURE_HPP
