@@ -11,6 +11,7 @@
 #include "pidfd/kernel_support.hpp"
 #include "pidfd/spawn.hpp"
 
+#include "detail/proc_stat.hpp"
 #include "detail/syscalls.hpp"
 #include "detail/wait4_state.hpp"
 
@@ -64,9 +65,9 @@ exit_status status_from(const siginfo_t& info, const rusage& usage) noexcept
   return s;
 }
 
-// The exit_code field (52) of /proc/<pid>/stat: the zombie's wait status.
-// The kernel shows 0 to readers it would not let ptrace-read the process,
-// so the value is trusted only for root or for the process's owner.
+// The exit_code field of /proc/<pid>/stat: the zombie's wait status. The
+// kernel shows 0 to readers it would not let ptrace-read the process, so
+// the value is trusted only for root or for the process's owner.
 std::optional<int> zombie_exit_code(pid_t pid)
 {
   std::string dir = "/proc/" + std::to_string(pid);
@@ -76,35 +77,10 @@ std::optional<int> zombie_exit_code(pid_t pid)
   const uid_t me = ::geteuid();
   if (me != 0 && st.st_uid != me)
     return std::nullopt;
-  std::string path = dir + "/stat";
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  std::optional<long long> code = proc_stat_field(pid, proc_stat_exit_code);
+  if (!code)
     return std::nullopt;
-  char buf[2048];
-  ssize_t n;
-  do
-    n = ::read(fd, buf, sizeof buf - 1);
-  while (n < 0 && errno == EINTR);
-  ::close(fd);
-  if (n <= 0)
-    return std::nullopt;
-  buf[n] = '\0';
-  // comm (field 2) may hold spaces and parentheses: count from the last ')'.
-  char* p = std::find(std::make_reverse_iterator(buf + n),
-      std::make_reverse_iterator(buf), ')').base();
-  if (p == buf)
-    return std::nullopt;
-  int field = 2;
-  char* cursor = p;
-  while (*cursor && field < 52)
-  {
-    if (*cursor == ' ')
-      ++field;
-    ++cursor;
-  }
-  if (field != 52)
-    return std::nullopt;
-  return static_cast<int>(std::strtol(cursor, nullptr, 10));
+  return static_cast<int>(*code);
 }
 
 // The status of a process that has exited but is not our child.

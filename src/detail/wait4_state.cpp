@@ -7,6 +7,7 @@
 
 #include "pidfd/error.hpp"
 
+#include "detail/proc_stat.hpp"
 #include "detail/wait4_pool.hpp"
 
 #include <cerrno>
@@ -76,8 +77,17 @@ std::shared_ptr<wait4_state> wait4_state::create(pid_t pid,
 
 wait4_state::wait4_state(pid_t pid, process_impl::origin o,
     int event_fd) noexcept
-  : pid_(pid), origin_(o), event_fd_(event_fd)
+  : pid_(pid), origin_(o), event_fd_(event_fd),
+    start_time_(proc_stat_field(pid, proc_stat_start_time).value_or(0))
 {
+}
+
+bool wait4_state::same_process() const
+{
+  if (start_time_ == 0)
+    return true;
+  std::optional<long long> now = proc_stat_field(pid_, proc_stat_start_time);
+  return !now || *now == start_time_;
 }
 
 wait4_state::~wait4_state()
@@ -106,8 +116,17 @@ bool wait4_state::collect_locked(wait_result& out)
   if (!done_)
   {
     error_code ec;
-    if (!has_exited(pid_, WNOHANG, ec) && !ec)
+    const bool exited = has_exited(pid_, WNOHANG, ec);
+    if (!ec && !same_process())
+    {
+      // Reaped elsewhere, and the PID already belongs to another child of
+      // ours: neither its status nor its exit is ours to collect.
+      ec = errc::make_error_code(errc::no_child_process);
+    }
+    else if (!ec && !exited)
+    {
       return false;
+    }
     if (!ec)
     {
       int status = 0;
@@ -156,13 +175,14 @@ void wait4_state::signal(int sig, error_code& ec)
   // done. While it is unreaped (and only we reap it, under this mutex) its
   // PID cannot be reused, so the kill below reaches it and nothing else.
   bool exited = has_exited(pid_, WNOHANG, ec);
-  if (ec == errc::no_child_process && origin_ == process_impl::origin::spawned)
+  const bool spawned = origin_ == process_impl::origin::spawned;
+  if (ec == errc::no_child_process && spawned)
   {
     // Our child, reaped by someone else: its PID may already be reused.
     ec = error::process_done;
     return;
   }
-  if (exited)
+  if (exited || (!ec && !same_process()))
   {
     ec = error::process_done;
     return;

@@ -28,6 +28,13 @@ namespace pidfd::detail {
 // under that mutex that the process has not exited before kill(pid), so a
 // signal can never reach a recycled PID.
 //
+// Only a reaper elsewhere in the program (waitpid(-1)) defeats this: the
+// PID is then free while we still hold it. The process's start time, read
+// from /proc when the state is created, is compared before each kill and
+// reap, so a process that got the PID later is neither signalled nor
+// reaped; only a reuse within the same clock tick (10 ms) could pass, which
+// needs the PID space to wrap in that time. With pidfds no such gap exists.
+//
 // Completion is announced on an eventfd that becomes readable for good, so
 // the io_context waits for it exactly as for a pidfd. The pool thread holds
 // this object, never the process_impl (whose Asio objects must die with the
@@ -59,12 +66,14 @@ public:
 
 private:
   bool collect_locked(wait_result& out);
+  bool same_process() const;
   void blocking_wait();
 
   std::mutex mutex_;
   const pid_t pid_;
   const process_impl::origin origin_;
   const int event_fd_;
+  const long long start_time_; // 0 if unknown
   bool waiting_ = false;
   bool done_ = false;
   wait_result result_;

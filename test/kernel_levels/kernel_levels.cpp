@@ -1,0 +1,220 @@
+//
+// test/kernel_levels/kernel_levels.cpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Emulates older kernels and restrictive seccomp policies in this process,
+// then shows that the probe picks the right level and that spawn, wait and
+// signal work there.
+//
+//   pidfd_kernel_levels SCENARIO
+//
+// Each scenario installs a seccomp filter that makes some system calls fail
+// as they do on an older kernel (ENOSYS), under a container policy (EPERM),
+// or for flags the kernel does not know (EINVAL), before the library is
+// used. Exit status 0 means every check passed; failures are printed.
+//
+
+#include <pidfd/asio.hpp>
+
+#include <boost/asio/io_context.hpp>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include <fcntl.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+namespace {
+
+using level = pidfd::kernel_features::level;
+
+int failures = 0;
+
+void check(bool ok, const char* what)
+{
+  if (!ok)
+  {
+    ++failures;
+    std::fprintf(stderr, "FAILED: %s\n", what);
+  }
+}
+
+struct scenario
+{
+  const char* name;
+  level expected;
+  const char* explanation;
+};
+
+// Installs the filter for a scenario; everything else stays allowed.
+bool install_filter(std::string_view name)
+{
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+  if (!ctx)
+    return false;
+  int rc = 0;
+  if (name == "no_clone3")
+  {
+    // Linux < 5.3, or a policy written before clone3 existed.
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+  }
+  else if (name == "clone3_eperm")
+  {
+    // Container runtimes that deny clone3 outright.
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone3), 0);
+  }
+  else if (name == "clone3_refused_late")
+  {
+    // The probe's clone3(NULL, 0) passes, real spawns are refused: a
+    // policy the probe cannot see. Spawns must switch to clone() at once.
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 1,
+        SCMP_A1(SCMP_CMP_NE, 0));
+  }
+  else if (name == "blocking_pidfd")
+  {
+    // Linux 5.4 to 5.9: pidfd_open knows no PIDFD_NONBLOCK.
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EINVAL), SCMP_SYS(pidfd_open),
+        1, SCMP_A1(SCMP_CMP_MASKED_EQ, O_NONBLOCK, O_NONBLOCK));
+  }
+  else if (name == "no_pidfd_open")
+  {
+    // Linux < 5.3, or a policy that forbids pidfds.
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(pidfd_open),
+        0);
+  }
+  else if (name == "no_waitid_pidfd")
+  {
+    // Linux 5.3: waitid rejects P_PIDFD (3) with EINVAL.
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EINVAL), SCMP_SYS(waitid), 1,
+        SCMP_A0(SCMP_CMP_EQ, 3));
+  }
+  else if (name == "no_pidfd_send_signal")
+  {
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
+        SCMP_SYS(pidfd_send_signal), 0);
+  }
+  else if (name == "full" || name == "forced_fallback")
+  {
+    // No filter.
+  }
+  else
+  {
+    std::fprintf(stderr, "unknown scenario %.*s\n",
+        static_cast<int>(name.size()), name.data());
+    seccomp_release(ctx);
+    return false;
+  }
+  if (rc == 0)
+    rc = seccomp_load(ctx);
+  seccomp_release(ctx);
+  return rc == 0;
+}
+
+level expected_level(std::string_view name)
+{
+  if (name == "full")
+    return level::full;
+  if (name == "no_clone3" || name == "clone3_eperm")
+    return level::no_clone3;
+  if (name == "clone3_refused_late")
+    return level::full; // the probe cannot tell; spawns adapt
+  if (name == "blocking_pidfd")
+    return level::blocking_pidfd;
+  return level::wait4_fallback;
+}
+
+// Spawn, wait, signal and the "process done" rule, at whatever level.
+void exercise()
+{
+  boost::asio::io_context ctx;
+
+  // Exit code through an asynchronous wait.
+  pidfd::process p = pidfd::spawn(ctx, "/bin/sh", {"-c", "exit 7"});
+  pidfd::exit_status status;
+  boost::system::error_code wait_ec;
+  p.async_wait([&](boost::system::error_code ec, pidfd::exit_status s) {
+    wait_ec = ec;
+    status = s;
+  });
+  ctx.run();
+  check(!wait_ec, "async_wait succeeds");
+  check(status.exited() && status.code() == 7, "exit code 7 is reported");
+
+  // A signal reaches a running child and is reported by the wait.
+  ctx.restart();
+  pidfd::process sleeper = pidfd::spawn(ctx, "sleep", {"1000"});
+  check(sleeper.id() > 0, "sleep was spawned");
+  sleeper.signal(SIGTERM);
+  pidfd::exit_status killed = sleeper.wait();
+  check(killed.signaled() && killed.signal() == SIGTERM,
+      "SIGTERM ends the child");
+
+  // After exit (waited for), a signal reports process_done.
+  boost::system::error_code ec;
+  sleeper.signal(SIGKILL, ec);
+  check(ec == pidfd::error::process_done, "signal after wait: process_done");
+
+  // After exit but before the wait, too: the zombie is not signalled.
+  pidfd::process quick = pidfd::spawn(ctx, "true");
+  siginfo_t info{};
+  ::waitid(P_PID, static_cast<id_t>(quick.id()), &info,
+      WEXITED | WNOWAIT | __WALL);
+  quick.signal(SIGKILL, ec);
+  check(ec == pidfd::error::process_done, "signal to a zombie: process_done");
+  check(quick.wait().success(), "the zombie's status is still collected");
+
+  // Exec failures are reported by spawn.
+  pidfd::spawn(ctx, "/nonexistent/program", {}, {}, ec);
+  check(ec == boost::system::errc::no_such_file_or_directory,
+      "a missing program is ENOENT");
+
+  int st;
+  check(::waitpid(-1, &st, WNOHANG | __WALL) == -1 && errno == ECHILD,
+      "no child is left behind");
+}
+
+} // namespace
+
+int main(int argc, char* argv[])
+{
+  if (argc != 2)
+  {
+    std::fprintf(stderr, "usage: %s SCENARIO\n", argv[0]);
+    return 2;
+  }
+  const std::string_view name = argv[1];
+  if (name == "forced_fallback")
+    ::setenv("PIDFD_ASIO_FORCE_FALLBACK", "1", 1);
+  if (!install_filter(name))
+  {
+    std::fprintf(stderr, "cannot install the seccomp filter\n");
+    return 2;
+  }
+
+  const pidfd::kernel_features& f = pidfd::kernel_support();
+  std::printf("%s: %s\n", argv[1], f.to_string().c_str());
+  check(f.support_level() == expected_level(name),
+      "the probe picks the expected level");
+  if (name == "forced_fallback")
+    check(f.forced_fallback, "forced_fallback is reported");
+  if (f.support_level() != level::full)
+    check(!f.reason.empty(), "the reason is recorded");
+
+  try
+  {
+    exercise();
+  }
+  catch (const std::exception& e)
+  {
+    ++failures;
+    std::fprintf(stderr, "FAILED with exception: %s\n", e.what());
+  }
+  std::printf("%s: %s\n", argv[1], failures == 0 ? "ok" : "FAILED");
+  return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,196 @@
+//
+// test/pid_reuse/pid_reuse.cpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Proves that a stale process handle never signals the process that was
+// given its recycled PID.
+//
+// Inside a new PID namespace (unshare(CLONE_NEWPID), root) the kernel is
+// made to hand a finished child's PID to a new process (by writing
+// ns_last_pid), and the stale handle is then used to send SIGKILL: it must
+// report process_done, and the new process must be alive afterwards. Run
+// once natively and once with PIDFD_ASIO_FORCE_FALLBACK=1 (where signals go
+// by PID and only the reap lock protects them).
+//
+// Exit status: 0 passed, 1 failed, 77 skipped (not root / no namespaces).
+//
+
+#include <pidfd/asio.hpp>
+
+#include <boost/asio/io_context.hpp>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include <time.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+int failures = 0;
+
+void check(bool ok, const char* what)
+{
+  std::printf("%s: %s\n", ok ? "ok" : "FAILED", what);
+  if (!ok)
+    ++failures;
+}
+
+bool set_last_pid(pid_t pid)
+{
+  int fd = ::open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  std::string text = std::to_string(pid);
+  bool ok = ::write(fd, text.data(), text.size())
+      == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  return ok;
+}
+
+// Starts `sleep 1000` outside the library, so that nothing of ours refers
+// to it; returns its PID.
+pid_t start_bystander()
+{
+  pid_t pid = 0;
+  char arg0[] = "sleep";
+  char arg1[] = "1000";
+  char* argv[] = {arg0, arg1, nullptr};
+  if (::posix_spawnp(&pid, "sleep", nullptr, nullptr, argv, environ) != 0)
+    return -1;
+  return pid;
+}
+
+bool alive_and_running(pid_t pid)
+{
+  siginfo_t info{};
+  int r = ::waitid(P_PID, static_cast<id_t>(pid), &info,
+      WEXITED | WNOHANG | WNOWAIT);
+  return r == 0 && info.si_pid == 0;
+}
+
+void stop(pid_t pid)
+{
+  ::kill(pid, SIGKILL);
+  int status;
+  ::waitpid(pid, &status, 0);
+}
+
+// Busy-waits (CLOCK_BOOTTIME, which process start times come from) until
+// the current clock tick is over, so a process started afterwards has a
+// different start time than one started before.
+void spin_past_clock_tick()
+{
+  const long long tick_ns = 1'000'000'000LL / ::sysconf(_SC_CLK_TCK);
+  timespec t{};
+  ::clock_gettime(CLOCK_BOOTTIME, &t);
+  const long long start = t.tv_sec * 1'000'000'000LL + t.tv_nsec;
+  long long now = start;
+  while (now / tick_ns == start / tick_ns)
+  {
+    ::clock_gettime(CLOCK_BOOTTIME, &t);
+    now = t.tv_sec * 1'000'000'000LL + t.tv_nsec;
+  }
+}
+
+// Runs as PID 1 of the new namespace.
+int run_checks()
+{
+  boost::asio::io_context ctx;
+  std::printf("%s\n", pidfd::kernel_support().to_string().c_str());
+
+  // A finished and collected child: its PID is free for reuse.
+  pidfd::process done = pidfd::spawn(ctx, "true");
+  const pid_t recycled = done.id();
+  check(done.wait().success(), "the first child exited and was collected");
+
+  check(set_last_pid(recycled - 1), "ns_last_pid written");
+  const pid_t bystander = start_bystander();
+  check(bystander == recycled, "the kernel reused the collected child's PID");
+
+  boost::system::error_code ec;
+  done.signal(SIGKILL, ec);
+  check(ec == pidfd::error::process_done,
+      "the stale handle reports process_done");
+  check(alive_and_running(bystander),
+      "the process that got the PID did not receive the signal");
+  stop(bystander);
+
+  // A child that exited but was not collected yet holds its PID; the
+  // handle still reports process_done rather than signalling the zombie.
+  pidfd::process zombie = pidfd::spawn(ctx, "true");
+  siginfo_t info{};
+  ::waitid(P_PID, static_cast<id_t>(zombie.id()), &info,
+      WEXITED | WNOWAIT);
+  zombie.signal(SIGKILL, ec);
+  check(ec == pidfd::error::process_done, "a zombie reports process_done");
+  check(zombie.wait().success(), "the zombie's status is intact");
+
+  // The same after someone else reaped our child: the PID is free at once.
+  // Without pidfds only the process start time (in clock ticks) tells the
+  // new owner of the PID apart, so it is started in a later tick; with
+  // pidfds this needs no help.
+  pidfd::process stolen = pidfd::spawn(ctx, "true");
+  const pid_t stolen_pid = stolen.id();
+  spin_past_clock_tick();
+  int status;
+  ::waitpid(stolen_pid, &status, __WALL);
+  check(set_last_pid(stolen_pid - 1), "ns_last_pid written again");
+  const pid_t second = start_bystander();
+  check(second == stolen_pid, "the stolen child's PID was reused");
+  stolen.signal(SIGKILL, ec);
+  check(ec == pidfd::error::process_done,
+      "a child reaped elsewhere reports process_done");
+  check(alive_and_running(second), "the new owner of the PID is untouched");
+  stolen.wait(ec);
+  check(ec == boost::system::errc::no_child_process,
+      "waiting for a child reaped elsewhere reports ECHILD");
+  stop(second);
+
+  return failures == 0 ? 0 : 1;
+}
+
+} // namespace
+
+int main()
+{
+  // A mount namespace too, so that the new PID namespace gets a /proc of
+  // its own (the library reads /proc/<pid> in the fallback).
+  if (::geteuid() != 0 || ::unshare(CLONE_NEWPID | CLONE_NEWNS) != 0)
+  {
+    std::printf("skipped: needs root and PID namespaces (%s)\n",
+        std::strerror(errno));
+    return 77;
+  }
+  // The first child of this process is PID 1 of the new namespace.
+  pid_t init = ::fork();
+  if (init < 0)
+    return 1;
+  if (init == 0)
+  {
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0
+        || ::mount("proc", "/proc", "proc", 0, nullptr) != 0)
+    {
+      std::printf("skipped: cannot mount /proc (%s)\n",
+          std::strerror(errno));
+      std::fflush(stdout);
+      ::_exit(77);
+    }
+    int rc = run_checks();
+    std::fflush(stdout);
+    ::_exit(rc);
+  }
+  int status = 0;
+  ::waitpid(init, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
