@@ -35,6 +35,8 @@ public:
       return "program, argument or environment string contains a NUL byte";
     case error::empty_program:
       return "program name is empty";
+    case error::invalid_option:
+      return "invalid or conflicting spawn option";
     }
     return "unknown pidfd error " + std::to_string(ev);
   }
@@ -48,6 +50,7 @@ public:
       return errc::make_error_condition(errc::no_such_process);
     case error::invalid_signal:
     case error::embedded_nul:
+    case error::invalid_option:
       return errc::make_error_condition(errc::invalid_argument);
     case error::no_process:
       return errc::make_error_condition(errc::bad_file_descriptor);

@@ -8,7 +8,10 @@
 #include "pidfd/kernel_support.hpp"
 #include "pidfd/spawn.hpp"
 
+#include "pidfd/error.hpp"
+
 #include "detail/exec_plan.hpp"
+#include "detail/fd_setup.hpp"
 #include "detail/features.hpp"
 #include "detail/spawn_child.hpp"
 #include "detail/syscalls.hpp"
@@ -16,6 +19,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <string>
 
 #include <sched.h>
 #include <sys/resource.h>
@@ -29,6 +33,15 @@ using boost::system::error_code;
 error_code errno_code(int e) noexcept
 {
   return {e, boost::system::system_category()};
+}
+
+// Reaps our own child by PID: it is unreaped, so the PID is still its own.
+void reap(pid_t pid) noexcept
+{
+  int status;
+  while (::waitpid(pid, &status, __WALL) < 0 && errno == EINTR)
+  {
+  }
 }
 
 // The child runs on this much of the parent's stack; it needs a few hundred
@@ -94,23 +107,75 @@ long clone_child(child_plan& plan, int& pidfd, unsigned char* stack,
     // Cannot happen on a kernel that passed the probe; do not leave the
     // child unwatched.
     ::kill(pid, SIGKILL);
-    int status;
-    while (::waitpid(pid, &status, __WALL) < 0 && errno == EINTR)
-    {
-    }
+    reap(pid);
     return -ec.value();
   }
   return pid;
+}
+
+
+// The message part that says what failed in the child.
+std::string describe_failure(const child_plan& plan, const fd_setup& fds,
+    const spawn_options& options)
+{
+  switch (plan.error_stage)
+  {
+  case child_stage::unshare_fds:
+    return "unsharing the fd table";
+  case child_stage::process_group:
+    return options.process_group == process_group_mode::new_session
+        ? "setsid" : "setpgid";
+  case child_stage::open_file:
+  case child_stage::duplicate_fd:
+    return fds.describe(plan.error_index);
+  case child_stage::umask:
+    return "umask";
+  case child_stage::change_directory:
+    return "working directory \"" + *options.working_directory + "\"";
+  case child_stage::set_groups:
+    return "setgroups";
+  case child_stage::set_gid:
+    return "setgid " + std::to_string(*options.gid);
+  case child_stage::set_uid:
+    return "setuid " + std::to_string(*options.uid);
+  case child_stage::parent_death_signal:
+    return "parent death signal";
+  case child_stage::exec:
+  case child_stage::none:
+    break;
+  }
+  return {};
+}
+
+// Options that need no system call to check.
+bool check_options(const spawn_options& options, error_code& ec,
+    std::string& detail)
+{
+  auto invalid = [&](std::string what) {
+    ec = error::invalid_option;
+    detail = std::move(what);
+    return false;
+  };
+  if (options.parent_death_signal < 0 || options.parent_death_signal >= _NSIG)
+    return invalid("parent death signal "
+        + std::to_string(options.parent_death_signal));
+  if (options.working_directory
+      && (options.working_directory->empty()
+          || options.working_directory->find('\0') != std::string::npos))
+    return invalid("working directory: empty or NUL byte");
+  return true;
 }
 
 } // namespace
 
 launched launch(std::string_view program,
     std::span<const std::string_view> args, const spawn_options& options,
-    error_code& ec)
+    error_code& ec, std::string& detail)
 {
+  if (!check_options(options, ec, detail))
+    return {};
   exec_plan exec;
-  if (!exec.build(program, args, options, ec))
+  if (!exec.build(program, args, options, ec, detail))
     return {};
 
   const kernel_features& features = kernel_support();
@@ -128,6 +193,29 @@ launched launch(std::string_view program,
     plan.max_fd = limit.rlim_cur == RLIM_INFINITY
         ? 65535 : static_cast<int>(limit.rlim_cur);
   }
+  fd_setup fds;
+  if (!fds.prepare(options, plan, ec, detail))
+    return {};
+  plan.new_session = options.process_group == process_group_mode::new_session;
+  plan.new_process_group =
+      options.process_group == process_group_mode::new_group;
+  plan.set_umask = options.umask.has_value();
+  plan.umask = options.umask.value_or(0);
+  plan.working_directory =
+      options.working_directory ? options.working_directory->c_str()
+                                : nullptr;
+  plan.set_groups = options.groups.has_value();
+  if (options.groups)
+  {
+    plan.groups = options.groups->data();
+    plan.group_count = options.groups->size();
+  }
+  plan.set_gid = options.gid.has_value();
+  plan.gid = options.gid.value_or(0);
+  plan.set_uid = options.uid.has_value();
+  plan.uid = options.uid.value_or(0);
+  plan.parent_death_signal = options.parent_death_signal;
+  plan.parent_pid = ::getpid();
 
   alignas(64) unsigned char stack[child_stack_size];
   int pidfd = -1;
@@ -148,25 +236,32 @@ launched launch(std::string_view program,
   if (r < 0)
   {
     ec = errno_code(static_cast<int>(-r));
+    detail = "clone";
     return {};
   }
   const pid_t pid = static_cast<pid_t>(r);
   if (plan.error != 0)
   {
-    // execve failed and the child is exiting: reap it (by PID: it is our
-    // unreaped child, so the PID cannot have been reused) so that no zombie
-    // is left.
-    int status;
-    while (::waitpid(pid, &status, __WALL) < 0 && errno == EINTR)
-    {
-    }
+    // The child failed before or in execve and is exiting: reap it (by
+    // PID: it is our unreaped child, so the PID cannot have been reused) so
+    // that no zombie is left.
+    reap(pid);
     if (pidfd >= 0)
       ::close(pidfd);
     errno = saved_errno;
     ec = errno_code(plan.error);
+    detail = describe_failure(plan, fds, options);
     return {};
   }
-  ec.clear();
+  fds.commit(ec, detail);
+  if (ec)
+  {
+    ::kill(pid, SIGKILL);
+    reap(pid);
+    if (pidfd >= 0)
+      ::close(pidfd);
+    return {};
+  }
   return {pidfd, pid};
 }
 

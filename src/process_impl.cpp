@@ -16,6 +16,7 @@
 #include "detail/wait4_state.hpp"
 
 #include <boost/asio/error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <algorithm>
@@ -292,6 +293,11 @@ void process_impl::cancel()
 void process_impl::close()
 {
   std::lock_guard lock(mutex_);
+  close_locked();
+}
+
+void process_impl::close_locked()
+{
   if (closed_)
     return;
   closed_ = true;
@@ -302,6 +308,82 @@ void process_impl::close()
   else if (fd_ >= 0)
     ::close(fd_);
   fd_ = -1;
+}
+
+void process_impl::abandon()
+{
+  std::unique_lock lock(mutex_);
+  if (closed_ || done_ || origin_ != origin::spawned || fd_ < 0)
+  {
+    close_locked();
+    return;
+  }
+  if (kill_on_destroy_)
+  {
+    error_code ignored;
+    if (wait4_)
+      wait4_->signal(SIGKILL, ignored);
+    else
+      sys::pidfd_send_signal(fd_, SIGKILL, ignored);
+  }
+  ++generation_;
+  if (wait4_)
+  {
+    // The pool thread reaps it; nothing here needs the io_context.
+    error_code ec;
+    wait4_->start_waiting(ec);
+    close_locked();
+    return;
+  }
+  // The owner's waits end now; an internal wait (which keeps this object
+  // alive) reaps the child when it exits.
+  error_code ignored;
+  if (descriptor_.is_open())
+    descriptor_.cancel(ignored);
+  arm_orphan_locked();
+}
+
+void process_impl::reap_orphan(const error_code& ec)
+{
+  disarm();
+  wait_result ignored;
+  if (try_collect(ignored))
+  {
+    close();
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  if (closed_)
+    return;
+  if (ec)
+  {
+    // Cancelled (the owner's waits were, just before): wait again.
+    arm_orphan_locked();
+    return;
+  }
+  // Readable but not reapable: under ptrace the tracer is told first. The
+  // pidfd stays readable, so look again after a while instead of spinning.
+  auto timer = std::make_shared<boost::asio::steady_timer>(
+      descriptor_.get_executor(), std::chrono::milliseconds(10));
+  timer->async_wait([self = shared_from_this(), timer](const error_code&) {
+    std::lock_guard relock(self->mutex_);
+    if (!self->closed_)
+      self->arm_orphan_locked();
+  });
+}
+
+void process_impl::arm_orphan_locked()
+{
+  error_code ec;
+  if (!arm_locked(ec))
+  {
+    close_locked();
+    return;
+  }
+  descriptor_.async_wait(descriptor_type::wait_read,
+      [self = shared_from_this()](const error_code& e) {
+        self->reap_orphan(e);
+      });
 }
 
 int process_impl::release()
@@ -395,11 +477,15 @@ std::shared_ptr<process_impl> make_wait4_impl(
 
 std::shared_ptr<process_impl> make_spawned(
     const boost::asio::any_io_executor& ex, const launched& child,
-    error_code& ec)
+    const spawn_options& options, error_code& ec)
 {
   if (child.pidfd >= 0)
-    return std::make_shared<process_impl>(ex, child.pidfd, child.pid,
+  {
+    auto impl = std::make_shared<process_impl>(ex, child.pidfd, child.pid,
         process_impl::origin::spawned);
+    impl->set_kill_on_destroy(options.kill_on_destroy);
+    return impl;
+  }
   std::shared_ptr<process_impl> impl = make_wait4_impl(ex, child.pid,
       process_impl::origin::spawned, ec);
   if (!impl)
@@ -410,7 +496,9 @@ std::shared_ptr<process_impl> make_spawned(
     while (::waitpid(child.pid, &status, __WALL) < 0 && errno == EINTR)
     {
     }
+    return impl;
   }
+  impl->set_kill_on_destroy(options.kill_on_destroy);
   return impl;
 }
 
@@ -465,11 +553,14 @@ void throw_error(const error_code& ec, const char* what)
   throw boost::system::system_error(ec, what);
 }
 
-void throw_spawn_error(const error_code& ec, std::string_view program)
+void throw_spawn_error(const error_code& ec, std::string_view program,
+    const std::string& detail)
 {
   std::string what = "spawn \"";
   what.append(program.substr(0, 256));
   what += '"';
+  if (!detail.empty())
+    what += ": " + detail;
   throw boost::system::system_error(ec, what);
 }
 

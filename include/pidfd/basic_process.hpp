@@ -128,8 +128,11 @@ public:
   basic_process(const basic_process&) = delete;
   basic_process& operator=(const basic_process&) = delete;
 
-  /// Closes the pidfd; the process keeps running. Outstanding waits
-  /// complete with @c operation_aborted.
+  /// Gives up the process. Outstanding waits complete with
+  /// @c operation_aborted. A spawned child that still runs keeps running
+  /// (unless spawn_options::kill_on_destroy was set: then it is killed),
+  /// and is reaped in the background once it exits, by a wait on the
+  /// io_context; other processes are simply released.
   ~basic_process() { close(); }
 
   /// Adopts a process started elsewhere, by PID (via @c pidfd_open).
@@ -355,7 +358,7 @@ private:
   {
     if (impl_)
     {
-      impl_->close();
+      impl_->abandon();
       impl_.reset();
     }
   }

@@ -44,7 +44,11 @@ enum class error
 
   /// The program name is empty. Condition:
   /// @c errc::no_such_file_or_directory.
-  empty_program
+  empty_program,
+
+  /// A spawn option is invalid or conflicts with another (the exception's
+  /// what() names it). Condition: @c errc::invalid_argument.
+  invalid_option
 };
 
 /// The category of pidfd::error; its name() is "pidfd".

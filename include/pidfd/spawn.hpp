@@ -19,6 +19,7 @@
 #include <initializer_list>
 #include <ranges>
 #include <span>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
@@ -67,19 +68,33 @@ struct launched
 };
 
 // Starts the child; on failure (including a failed execve) no child and no
-// fd remain.
+// fd remain, and `detail` says what failed when it is not the program
+// itself (a directory, a file, an option).
 launched launch(std::string_view program,
     std::span<const std::string_view> args, const spawn_options& options,
-    boost::system::error_code& ec);
+    boost::system::error_code& ec, std::string& detail);
 
 // The handle for a launched child; on failure the child is killed and
 // reaped, and nullptr returned.
 std::shared_ptr<process_impl> make_spawned(
     const boost::asio::any_io_executor& ex, const launched& child,
-    boost::system::error_code& ec);
+    const spawn_options& options, boost::system::error_code& ec);
 
 [[noreturn]] void throw_spawn_error(const boost::system::error_code& ec,
-    std::string_view program);
+    std::string_view program, const std::string& detail);
+
+// Shared by both spawn overloads.
+template <typename Executor>
+basic_process<Executor> spawn_impl(const Executor& ex,
+    std::string_view program, const argument_list& args,
+    const spawn_options& options, boost::system::error_code& ec,
+    std::string& detail)
+{
+  launched child = launch(program, args.items(), options, ec, detail);
+  if (ec)
+    return basic_process<Executor>(ex);
+  return make_process(ex, make_spawned(ex, child, options, ec));
+}
 
 template <typename T>
 concept executor = boost::asio::execution::is_executor<T>::value
@@ -118,10 +133,8 @@ basic_process<Executor> spawn(const Executor& ex, std::string_view program,
     const argument_list& args, const spawn_options& options,
     boost::system::error_code& ec)
 {
-  detail::launched child = detail::launch(program, args.items(), options, ec);
-  if (ec)
-    return basic_process<Executor>(ex);
-  return detail::make_process(ex, detail::make_spawned(ex, child, ec));
+  std::string what;
+  return detail::spawn_impl(ex, program, args, options, ec, what);
 }
 
 /// Starts a program as a child process; see the @c error_code overload.
@@ -133,9 +146,11 @@ basic_process<Executor> spawn(const Executor& ex, std::string_view program,
     const argument_list& args = {}, const spawn_options& options = {})
 {
   boost::system::error_code ec;
-  basic_process<Executor> p = spawn(ex, program, args, options, ec);
+  std::string what;
+  basic_process<Executor> p =
+      detail::spawn_impl(ex, program, args, options, ec, what);
   if (ec)
-    detail::throw_spawn_error(ec, program);
+    detail::throw_spawn_error(ec, program, what);
   return p;
 }
 

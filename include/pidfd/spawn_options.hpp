@@ -1,30 +1,293 @@
 //
 // pidfd/spawn_options.hpp
 // ~~~~~~~~~~~~~~~~~~~~~~~
-// Options for pidfd::spawn.
+// Options for pidfd::spawn: standard streams, environment, directory,
+// inherited fds, parent-death signal, process group, credentials.
 //
 
 #ifndef PIDFD_SPAWN_OPTIONS_HPP
 #define PIDFD_SPAWN_OPTIONS_HPP
 
+#include <boost/asio/basic_readable_pipe.hpp>
+#include <boost/asio/basic_writable_pipe.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/types.h>
 
 namespace pidfd {
 
-/// How a child is started. An aggregate, so designated initialisers work:
-/// <tt>pidfd::spawn(ctx, "ls", {"-l"}, {.argv0 = "list"})</tt>.
+/// Where one of the child's standard streams comes from or goes to.
 /**
- * The child always starts with only file descriptors 0, 1 and 2 of the
- * parent open (every other fd is closed in the child, even those opened
- * without @c O_CLOEXEC), with the parent's environment and working
- * directory, and with the parent's signal mask; signal handlers are reset
- * to their defaults by @c execve as usual (ignored signals stay ignored).
+ * The default is inherit(). Files and @c /dev/null are opened in the child,
+ * relative to the parent's working directory, before the child changes
+ * directory; a failure names the path.
+ */
+class stdio
+{
+public:
+  /// The parent's own stream (the default).
+  stdio() noexcept = default;
+
+  /// The parent's own stream.
+  static stdio inherit() noexcept { return {}; }
+
+  /// @c /dev/null.
+  static stdio null()
+  {
+    stdio s;
+    s.kind_ = kind::file;
+    s.path_ = "/dev/null";
+    s.flags_ = O_RDWR;
+    return s;
+  }
+
+  /// A file: stdin opens it read-only; stdout and stderr open it write-only,
+  /// creating it (mode 0666 less the umask) and truncating it.
+  static stdio file(std::string path)
+  {
+    stdio s;
+    s.kind_ = kind::file;
+    s.path_ = std::move(path);
+    return s;
+  }
+
+  /// Like file(), but stdout and stderr append instead of truncating.
+  static stdio append_to(std::string path)
+  {
+    stdio s = file(std::move(path));
+    s.append_ = true;
+    return s;
+  }
+
+  /// An fd of the parent, duplicated into place; the parent keeps it (and
+  /// must keep it open until spawn returns).
+  static stdio fd(int fd) noexcept
+  {
+    stdio s;
+    s.kind_ = kind::parent_fd;
+    s.fd_ = fd;
+    return s;
+  }
+
+  /// A new pipe whose read end is assigned to @c pipe once the child is
+  /// started; for stdout and stderr.
+  template <typename Executor>
+  static stdio pipe(boost::asio::basic_readable_pipe<Executor>& pipe)
+  {
+    stdio s;
+    s.kind_ = kind::pipe_from_child;
+    s.pipe_ = &pipe;
+    s.assign_ = [&pipe](int fd, boost::system::error_code& ec) {
+      pipe.assign(fd, ec);
+    };
+    return s;
+  }
+
+  /// A new pipe whose write end is assigned to @c pipe once the child is
+  /// started; for stdin.
+  template <typename Executor>
+  static stdio pipe(boost::asio::basic_writable_pipe<Executor>& pipe)
+  {
+    stdio s;
+    s.kind_ = kind::pipe_to_child;
+    s.pipe_ = &pipe;
+    s.assign_ = [&pipe](int fd, boost::system::error_code& ec) {
+      pipe.assign(fd, ec);
+    };
+    return s;
+  }
+
+  /// For stderr only: the same file as the child's stdout (2>&1).
+  static stdio merge_with_stdout() noexcept
+  {
+    stdio s;
+    s.kind_ = kind::stdout_merge;
+    return s;
+  }
+
+  /// How this stream is set up.
+  enum class kind
+  {
+    inherit,
+    file,
+    parent_fd,
+    pipe_from_child,
+    pipe_to_child,
+    stdout_merge
+  };
+
+  /// The kind of setup; for the library and for diagnostics.
+  kind type() const noexcept { return kind_; }
+  /// The path, for file().
+  const std::string& path() const noexcept { return path_; }
+  /// True for append_to().
+  bool append() const noexcept { return append_; }
+  /// The open(2) flags forced by null(); 0 means "by stream".
+  int forced_flags() const noexcept { return flags_; }
+  /// The parent's fd, for fd().
+  int parent_fd() const noexcept { return fd_; }
+  /// Identifies the pipe object, for pipe().
+  const void* pipe_object() const noexcept { return pipe_; }
+  /// Hands the parent's end of the pipe to the pipe object.
+  void assign_parent_end(int fd, boost::system::error_code& ec) const
+  {
+    assign_(fd, ec);
+  }
+
+private:
+  kind kind_ = kind::inherit;
+  std::string path_;
+  bool append_ = false;
+  int flags_ = 0;
+  int fd_ = -1;
+  const void* pipe_ = nullptr;
+  std::function<void(int, boost::system::error_code&)> assign_;
+};
+
+/// The child's environment: the parent's (the default) or an empty one,
+/// with variables set or removed.
+class environment
+{
+public:
+  /// The parent's environment, unchanged.
+  environment() = default;
+
+  /// The parent's environment, as it is when spawn is called.
+  static environment inherit() { return {}; }
+
+  /// No variables at all.
+  static environment empty()
+  {
+    environment e;
+    e.inherit_ = false;
+    return e;
+  }
+
+  /// Sets a variable (the last set or unset of a name wins).
+  environment& set(std::string name, std::string value)
+  {
+    changes_.emplace_back(std::move(name), std::move(value));
+    return *this;
+  }
+
+  /// Removes a variable.
+  environment& unset(std::string name)
+  {
+    changes_.emplace_back(std::move(name), std::nullopt);
+    return *this;
+  }
+
+  /// True if the parent's variables are the starting point.
+  bool inherits() const noexcept { return inherit_; }
+
+  /// The changes, in order.
+  const std::vector<std::pair<std::string, std::optional<std::string>>>&
+  changes() const noexcept
+  {
+    return changes_;
+  }
+
+private:
+  bool inherit_ = true;
+  std::vector<std::pair<std::string, std::optional<std::string>>> changes_;
+};
+
+/// An fd of the parent that the child gets as @c child_fd.
+struct fd_mapping
+{
+  /// The number the child sees (3 or more; 0-2 are set with stdio).
+  int child_fd = -1;
+  /// The parent's fd, duplicated; the parent keeps it.
+  int parent_fd = -1;
+};
+
+/// Which process group and session the child joins.
+enum class process_group_mode
+{
+  /// The parent's process group and session (the default).
+  inherit,
+  /// A new process group led by the child (setpgid(0, 0)), e.g. to signal
+  /// the child and its descendants together.
+  new_group,
+  /// A new session and process group (setsid()), detached from the
+  /// controlling terminal.
+  new_session
+};
+
+/// How a child is started. An aggregate, so designated initialisers work:
+/// <tt>{.out = pidfd::stdio::null(), .working_directory = "/tmp"}</tt>.
+/**
+ * Whatever the options, the child starts with only fds 0, 1, 2 and those in
+ * @c inherited_fds open: every other fd of the parent is closed in the
+ * child, even one opened without @c O_CLOEXEC. Caught signals are reset to
+ * their defaults and ignored ones stay ignored, as @c execve does; the
+ * signal mask is the parent's.
+ *
+ * Invalid or conflicting options (an fd that is not open, a pipe of the
+ * wrong direction, one pipe used twice, merge_with_stdout() anywhere but
+ * stderr, an inherited fd below 3 or given twice, an invalid signal) make
+ * spawn fail with @c errc::bad_file_descriptor or
+ * @c errc::invalid_argument; the exception's what() says which option.
  */
 struct spawn_options
 {
   /// argv[0] for the child; defaults to the program as given to spawn.
   std::optional<std::string> argv0;
+
+  /// Standard input, output and error.
+  stdio in;
+  stdio out;
+  stdio err;
+
+  /// The environment. A @c PATH set here is the one used to find the
+  /// program.
+  environment env;
+
+  /// The working directory; a missing or non-directory one is a spawn
+  /// error whose message names it.
+  std::optional<std::string> working_directory;
+
+  /// Extra fds the child inherits (see inherit_fd()).
+  std::vector<fd_mapping> inherited_fds;
+
+  /// A signal the child gets when the parent dies (PR_SET_PDEATHSIG), or
+  /// 0. Linux sends it when the *thread* that spawned the child exits, not
+  /// the whole parent process: spawn from a thread that lives as long as
+  /// the parent should. If the parent died before the setting took effect,
+  /// the child sends the signal to itself before exec.
+  int parent_death_signal = 0;
+
+  /// The child's process group and session.
+  process_group_mode process_group = process_group_mode::inherit;
+
+  /// Destroying the process object kills the child (SIGKILL) if it still
+  /// runs. Either way the library reaps a child whose process object is
+  /// gone, so no zombie is left.
+  bool kill_on_destroy = false;
+
+  /// Credentials for the child, applied in the safe order: supplementary
+  /// groups, then group id, then user id (each needs privilege).
+  std::optional<std::vector<gid_t>> groups;
+  std::optional<gid_t> gid;
+  std::optional<uid_t> uid;
+
+  /// The child's file mode creation mask.
+  std::optional<mode_t> umask;
+
+  /// Adds an inherited fd: the child sees @c parent_fd as @c child_fd.
+  spawn_options& inherit_fd(int child_fd, int parent_fd)
+  {
+    inherited_fds.push_back({child_fd, parent_fd});
+    return *this;
+  }
 };
 
 } // namespace pidfd

@@ -23,11 +23,70 @@ bool has_nul(std::string_view s) noexcept
   return s.find('\0') != std::string_view::npos;
 }
 
+// "NAME=value" -> "NAME".
+std::string_view name_of(std::string_view entry) noexcept
+{
+  return entry.substr(0, entry.find('='));
+}
+
 } // namespace
+
+const char* exec_plan::build_environment(const environment& env,
+    boost::system::error_code& ec, std::string& detail)
+{
+  if (env.inherits() && env.changes().empty())
+  {
+    envp_ = environ;
+    return std::getenv("PATH");
+  }
+  for (const auto& [name, value] : env.changes())
+  {
+    if (name.empty() || name.find('=') != std::string::npos
+        || has_nul(name) || (value && has_nul(*value)))
+    {
+      ec = error::invalid_option;
+      detail = "environment variable \"" + name.substr(0, 64) + "\"";
+      return nullptr;
+    }
+  }
+  // The last change of a name wins.
+  auto change_of = [&](std::string_view name)
+      -> const std::optional<std::string>* {
+    const std::optional<std::string>* found = nullptr;
+    for (const auto& [n, v] : env.changes())
+      if (n == name)
+        found = &v;
+    return found;
+  };
+  env_storage_.clear();
+  if (env.inherits())
+    for (char** e = environ; e && *e; ++e)
+      if (!change_of(name_of(*e)))
+        env_storage_.emplace_back(*e);
+  for (std::size_t i = 0; i < env.changes().size(); ++i)
+  {
+    const auto& [name, value] = env.changes()[i];
+    // Only the last change of each name is applied.
+    if (change_of(name) != &env.changes()[i].second || !value)
+      continue;
+    env_storage_.push_back(name + "=" + *value);
+  }
+  env_pointers_.clear();
+  const char* path = nullptr;
+  for (std::string& entry : env_storage_)
+  {
+    env_pointers_.push_back(entry.data());
+    if (name_of(entry) == "PATH")
+      path = entry.c_str() + 5;
+  }
+  env_pointers_.push_back(nullptr);
+  envp_ = env_pointers_.data();
+  return path;
+}
 
 bool exec_plan::build(std::string_view program,
     std::span<const std::string_view> args, const spawn_options& options,
-    boost::system::error_code& ec)
+    boost::system::error_code& ec, std::string& detail)
 {
   if (program.empty())
   {
@@ -44,13 +103,14 @@ bool exec_plan::build(std::string_view program,
     return false;
   }
 
+  const char* child_path = build_environment(options.env, ec, detail);
+  if (ec)
+    return false;
+
   const bool search = program.find('/') == std::string_view::npos;
   std::string_view path;
   if (search)
-  {
-    const char* env = std::getenv("PATH");
-    path = env ? std::string_view(env) : default_path;
-  }
+    path = child_path ? std::string_view(child_path) : default_path;
 
   // All strings go into one buffer; pointers are taken once it is full, so
   // it never reallocates under them.
@@ -106,7 +166,6 @@ bool exec_plan::build(std::string_view program,
   for (std::size_t i = arg_count; i < offsets.size(); ++i)
     candidates_.push_back(storage_.data() + offsets[i]);
 
-  envp_ = environ;
   ec.clear();
   return true;
 }

@@ -22,12 +22,13 @@ namespace pidfd::detail {
 class exec_plan
 {
 public:
-  // Validates the strings (no NUL bytes, non-empty program), builds argv,
-  // and lists the paths to try: the program itself if it has a slash, else
-  // each PATH entry joined with it, as execvp does.
+  // Validates the strings (no NUL bytes, non-empty program), builds argv
+  // and the environment, and lists the paths to try: the program itself if
+  // it has a slash, else each entry of the child's PATH joined with it, as
+  // execvp does. On failure `detail` says what was wrong.
   bool build(std::string_view program,
       std::span<const std::string_view> args, const spawn_options& options,
-      boost::system::error_code& ec);
+      boost::system::error_code& ec, std::string& detail);
 
   char* const* argv() const noexcept { return argv_.data(); }
   char* const* envp() const noexcept { return envp_; }
@@ -38,7 +39,13 @@ public:
   std::size_t candidate_count() const noexcept { return candidates_.size(); }
 
 private:
+  // Sets envp_ and returns the child's PATH (nullptr if it has none).
+  const char* build_environment(const environment& env,
+      boost::system::error_code& ec, std::string& detail);
+
   std::string storage_;
+  std::vector<std::string> env_storage_;
+  std::vector<char*> env_pointers_;
   std::vector<char*> argv_;
   std::vector<const char*> candidates_;
   char* const* envp_ = nullptr;

@@ -13,8 +13,19 @@
 
 #include <cerrno>
 
+#include <sys/prctl.h>
+
 namespace pidfd::detail {
 namespace {
+
+[[noreturn]] PIDFD_CHILD_CODE void fail(child_plan& plan, child_stage stage,
+    long err, int index = -1) noexcept
+{
+  plan.error = static_cast<int>(err < 0 ? -err : err);
+  plan.error_stage = stage;
+  plan.error_index = index;
+  sys::child_exit(127);
+}
 
 // execvp's rule for moving on to the next PATH entry.
 PIDFD_CHILD_CODE bool try_next_entry(long err) noexcept
@@ -33,14 +44,18 @@ PIDFD_CHILD_CODE bool try_next_entry(long err) noexcept
   }
 }
 
-// Closes every fd above 2 of the (now private) table: those /proc/self/fd
-// lists, or, without /proc, every number up to max_fd.
-PIDFD_CHILD_CODE void close_inherited_fds(int max_fd) noexcept
+// Closes every fd above `last_kept` of the (private) table: with
+// close_range, or those /proc/self/fd lists, or every number up to max_fd.
+PIDFD_CHILD_CODE void close_above(const child_plan& plan,
+    int last_kept) noexcept
 {
+  if (plan.use_close_range
+      && sys::child_close_range(static_cast<unsigned>(last_kept) + 1) == 0)
+    return;
   long dir = sys::child_open_directory("/proc/self/fd");
   if (dir < 0)
   {
-    for (int fd = 3; fd <= max_fd; ++fd)
+    for (int fd = last_kept + 1; fd <= plan.max_fd; ++fd)
       sys::child_close(fd);
     return;
   }
@@ -66,12 +81,73 @@ PIDFD_CHILD_CODE void close_inherited_fds(int max_fd) noexcept
         fd = fd * 10 + (*name - '0');
       }
       // Closing while listing is safe: getdents continues by fd number.
-      if (number && fd > 2 && fd != dir)
+      if (number && fd > last_kept && fd != dir)
         sys::child_close(fd);
       pos += reclen;
     }
   }
   sys::child_close(static_cast<int>(dir));
+}
+
+// Takes a private fd table holding fds 0..keep_max of the shared one.
+// Nothing before this may touch the table: it is still the parent's.
+PIDFD_CHILD_CODE void unshare_fd_table(child_plan& plan) noexcept
+{
+  if (plan.use_close_range
+      && sys::child_close_range_unshare(
+             static_cast<unsigned>(plan.keep_max) + 1) == 0)
+    return;
+  if (long r = sys::child_unshare_files(); r < 0)
+    fail(plan, child_stage::unshare_fds, r);
+  close_above(plan, plan.keep_max);
+}
+
+PIDFD_CHILD_CODE bool is_target(const child_plan& plan, int fd) noexcept
+{
+  for (std::size_t i = 0; i < plan.fd_action_count; ++i)
+    if (plan.fd_actions[i].target == fd)
+      return true;
+  return false;
+}
+
+// Puts every fd action in place. All sources are first duplicated above
+// every target (so that setting one target cannot clobber the source of
+// another), then duplicated onto their targets, and then everything that is
+// not a target is closed.
+PIDFD_CHILD_CODE void arrange_fds(child_plan& plan) noexcept
+{
+  const int base = plan.keep_max + 1 > plan.target_end
+      ? plan.keep_max + 1 : plan.target_end;
+  for (std::size_t i = 0; i < plan.fd_action_count; ++i)
+  {
+    fd_action& a = plan.fd_actions[i];
+    if (a.same_as_target >= 0)
+      continue;
+    long src = a.source;
+    if (a.path)
+    {
+      src = sys::child_open(a.path, a.open_flags);
+      if (src < 0)
+        fail(plan, child_stage::open_file, src, static_cast<int>(i));
+    }
+    long moved = sys::child_dup_above(static_cast<int>(src), base);
+    if (moved < 0)
+      fail(plan, child_stage::duplicate_fd, moved, static_cast<int>(i));
+    if (a.path)
+      sys::child_close(static_cast<int>(src));
+    a.moved = static_cast<int>(moved);
+  }
+  for (std::size_t i = 0; i < plan.fd_action_count; ++i)
+  {
+    fd_action& a = plan.fd_actions[i];
+    const int from = a.same_as_target >= 0 ? a.same_as_target : a.moved;
+    if (long r = sys::child_dup2(from, a.target); r < 0)
+      fail(plan, child_stage::duplicate_fd, r, static_cast<int>(i));
+  }
+  for (int fd = 3; fd < plan.target_end; ++fd)
+    if (!is_target(plan, fd))
+      sys::child_close(fd);
+  close_above(plan, plan.target_end - 1);
 }
 
 } // namespace
@@ -83,16 +159,57 @@ PIDFD_CHILD_CODE int child_main(void* arg) noexcept
   if (plan.reset_signals)
     sys::child_reset_signal_handlers();
 
-  // Keep 0, 1 and 2 in a private table; everything else of the parent's,
+  // Keep only what the child needs; everything else of the parent's,
   // O_CLOEXEC or not, is left behind without being copied.
-  if (!plan.use_close_range || sys::child_close_range_unshare(3) < 0)
+  unshare_fd_table(plan);
+
+  if (plan.new_session)
   {
-    if (long r = sys::child_unshare_files(); r < 0)
-    {
-      plan.error = static_cast<int>(-r);
-      sys::child_exit(127);
-    }
-    close_inherited_fds(plan.max_fd);
+    if (long r = sys::child_setsid(); r < 0)
+      fail(plan, child_stage::process_group, r);
+  }
+  else if (plan.new_process_group)
+  {
+    if (long r = sys::child_setpgid(); r < 0)
+      fail(plan, child_stage::process_group, r);
+  }
+
+  if (plan.fd_action_count > 0)
+    arrange_fds(plan);
+
+  if (plan.set_umask)
+    sys::child_umask(plan.umask);
+  if (plan.working_directory)
+  {
+    if (long r = sys::child_chdir(plan.working_directory); r < 0)
+      fail(plan, child_stage::change_directory, r);
+  }
+  // Groups first, then the group id, then the user id: once the user id is
+  // dropped, the others can no longer be changed.
+  if (plan.set_groups)
+  {
+    if (long r = sys::child_setgroups(plan.group_count, plan.groups); r < 0)
+      fail(plan, child_stage::set_groups, r);
+  }
+  if (plan.set_gid)
+  {
+    if (long r = sys::child_setresgid(plan.gid); r < 0)
+      fail(plan, child_stage::set_gid, r);
+  }
+  if (plan.set_uid)
+  {
+    if (long r = sys::child_setresuid(plan.uid); r < 0)
+      fail(plan, child_stage::set_uid, r);
+  }
+  if (plan.parent_death_signal != 0)
+  {
+    if (long r = sys::child_set_pdeathsig(plan.parent_death_signal); r < 0)
+      fail(plan, child_stage::parent_death_signal, r);
+    // The parent may have died before the setting took effect; then the
+    // signal will never come, so send it now. Compare with the spawner's
+    // PID, not with 1: a subreaper may have adopted us.
+    if (sys::child_getppid() != plan.parent_pid)
+      sys::child_raise(plan.parent_death_signal);
   }
 
   if (plan.reset_signals)
@@ -111,8 +228,7 @@ PIDFD_CHILD_CODE int child_main(void* arg) noexcept
   // than the ENOENT of the last entry.
   if (saw_eacces && try_next_entry(err))
     err = EACCES;
-  plan.error = static_cast<int>(err);
-  sys::child_exit(127);
+  fail(plan, child_stage::exec, err);
 }
 
 } // namespace pidfd::detail

@@ -1,7 +1,8 @@
 //
 // src/detail/spawn_child.hpp
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~
-// The code that runs in the child between clone and execve.
+// The code that runs in the child between clone and execve, and the plan
+// the parent prepares for it.
 //
 
 #ifndef PIDFD_SRC_DETAIL_SPAWN_CHILD_HPP
@@ -10,33 +11,92 @@
 #include <cstddef>
 
 #include <signal.h>
+#include <sys/types.h>
 
 namespace pidfd::detail {
 
+// One fd the child must have: `target` becomes a copy of `source` (a
+// parent fd), of the file at `path` (opened in the child), or, for
+// `same_as_target`, of another target set up before it (2>&1).
+struct fd_action
+{
+  int target = -1;
+  int source = -1;
+  const char* path = nullptr;
+  int open_flags = 0;
+  int same_as_target = -1;
+  int moved = -1; // child's scratch: the source, duplicated out of the way
+};
+
+// What the child was doing when it failed, for the parent's message.
+enum class child_stage : int
+{
+  none,
+  unshare_fds,
+  process_group,
+  open_file,
+  duplicate_fd,
+  umask,
+  change_directory,
+  set_groups,
+  set_gid,
+  set_uid,
+  parent_death_signal,
+  exec
+};
+
 // Shared with the child, which runs on the parent's memory while the parent
-// thread is suspended (CLONE_VM | CLONE_VFORK). The child writes only
-// `error`, which the parent reads once the child has exec'd or exited.
+// thread is suspended (CLONE_VM | CLONE_VFORK). The child writes only the
+// error fields and fd_action::moved; the parent reads them once the child
+// has exec'd or exited.
 struct child_plan
 {
   const char* const* candidates = nullptr;
   std::size_t candidate_count = 0;
   char* const* argv = nullptr;
   char* const* envp = nullptr;
+
   // Without CLONE_CLEAR_SIGHAND (the clone() path) the parent blocks every
   // signal around the clone; the child resets caught signals to SIG_DFL
   // and then restores this mask, the parent's.
   bool reset_signals = false;
   sigset_t signal_mask{};
+
   // The fd table is shared with the parent (CLONE_FILES) until the child
-  // takes a private copy of fds 0-2 with close_range(CLOSE_RANGE_UNSHARE),
-  // or, if that is unavailable (Linux < 5.9, or not probed), copies the
-  // whole table and closes what /proc/self/fd lists (or 3..max_fd).
+  // takes a private copy of fds 0..keep_max with close_range(keep_max + 1,
+  // ~0, CLOSE_RANGE_UNSHARE) (Linux 5.9). Without it, it copies the whole
+  // table and closes what /proc/self/fd lists above keep_max (or every
+  // number up to max_fd).
   bool use_close_range = false;
+  int keep_max = 2;
   int max_fd = 0;
-  int error = 0;  // errno of the failed execve (or close_range)
+
+  fd_action* fd_actions = nullptr;
+  std::size_t fd_action_count = 0;
+  int target_end = 3; // 1 + the highest target fd
+
+  bool new_session = false;
+  bool new_process_group = false;
+  bool set_umask = false;
+  mode_t umask = 0;
+  const char* working_directory = nullptr;
+  bool set_groups = false;
+  const gid_t* groups = nullptr;
+  std::size_t group_count = 0;
+  bool set_gid = false;
+  gid_t gid = 0;
+  bool set_uid = false;
+  uid_t uid = 0;
+  int parent_death_signal = 0;
+  pid_t parent_pid = 0;
+
+  // The failure: errno, stage and the fd_action index (for open and dup).
+  int error = 0;
+  child_stage error_stage = child_stage::none;
+  int error_index = -1;
 };
 
-// The child's entry point (clone3/clone fn); never returns on success.
+// The child's entry point (clone3/clone fn); never returns.
 int child_main(void* plan) noexcept;
 
 } // namespace pidfd::detail

@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <linux/sched.h> // struct clone_args, CLONE_*
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -146,6 +147,86 @@ PIDFD_CHILD_CODE inline long child_close_range_unshare(
 PIDFD_CHILD_CODE inline long child_close(int fd) noexcept
 {
   return child_result(::syscall(SYS_close, fd));
+}
+
+// close_range(first, ~0, 0) on the child's private table.
+PIDFD_CHILD_CODE inline long child_close_range(unsigned int first) noexcept
+{
+  return child_result(::syscall(SYS_close_range, first, ~0U, 0u));
+}
+
+PIDFD_CHILD_CODE inline long child_open(const char* path, int flags) noexcept
+{
+  return child_result(
+      ::syscall(SYS_openat, AT_FDCWD, path, flags | O_CLOEXEC, 0666));
+}
+
+// A close-on-exec duplicate numbered `base` or more.
+PIDFD_CHILD_CODE inline long child_dup_above(int fd, int base) noexcept
+{
+  return child_result(::syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, base));
+}
+
+// dup3 without flags: the target is not close-on-exec.
+PIDFD_CHILD_CODE inline long child_dup2(int from, int to) noexcept
+{
+  if (from == to)
+    return child_result(::syscall(SYS_fcntl, to, F_SETFD, 0));
+  return child_result(::syscall(SYS_dup3, from, to, 0));
+}
+
+PIDFD_CHILD_CODE inline long child_setsid() noexcept
+{
+  return child_result(::syscall(SYS_setsid));
+}
+
+PIDFD_CHILD_CODE inline long child_setpgid() noexcept
+{
+  return child_result(::syscall(SYS_setpgid, 0, 0));
+}
+
+PIDFD_CHILD_CODE inline void child_umask(mode_t mask) noexcept
+{
+  ::syscall(SYS_umask, mask);
+}
+
+PIDFD_CHILD_CODE inline long child_chdir(const char* path) noexcept
+{
+  return child_result(::syscall(SYS_chdir, path));
+}
+
+// The raw system calls change only the calling thread's credentials (glibc
+// broadcasts to every thread); the child has one thread.
+PIDFD_CHILD_CODE inline long child_setgroups(std::size_t count,
+    const gid_t* groups) noexcept
+{
+  return child_result(::syscall(SYS_setgroups, count, groups));
+}
+
+PIDFD_CHILD_CODE inline long child_setresgid(gid_t gid) noexcept
+{
+  return child_result(::syscall(SYS_setresgid, gid, gid, gid));
+}
+
+PIDFD_CHILD_CODE inline long child_setresuid(uid_t uid) noexcept
+{
+  return child_result(::syscall(SYS_setresuid, uid, uid, uid));
+}
+
+PIDFD_CHILD_CODE inline long child_set_pdeathsig(int sig) noexcept
+{
+  return child_result(::syscall(SYS_prctl, PR_SET_PDEATHSIG,
+      static_cast<unsigned long>(sig), 0ul, 0ul, 0ul));
+}
+
+PIDFD_CHILD_CODE inline pid_t child_getppid() noexcept
+{
+  return static_cast<pid_t>(::syscall(SYS_getppid));
+}
+
+PIDFD_CHILD_CODE inline void child_raise(int sig) noexcept
+{
+  ::syscall(SYS_kill, ::syscall(SYS_getpid), sig);
 }
 
 // unshare(CLONE_FILES): a private copy of the whole fd table.

@@ -39,7 +39,7 @@ struct wait_result
 // safely after the handle was moved or destroyed. Every member is
 // thread-safe: the io_context may run a wait's completion on one thread while
 // the owner calls try_wait() or signal() on another.
-class process_impl
+class process_impl : public std::enable_shared_from_this<process_impl>
 {
 public:
   using descriptor_type = boost::asio::posix::basic_stream_descriptor<
@@ -89,10 +89,17 @@ public:
   // Cancels the outstanding waits (they finish with operation_aborted).
   void cancel();
 
-  // The owning handle is going away: cancels the outstanding waits and
-  // closes the pidfd. The status of a child not yet reaped stays with the
-  // kernel (it is reaped when the fd is closed only if SIGCHLD is ignored).
+  // The owning handle is going away: cancels the outstanding waits. A
+  // spawned child that has not been collected is killed first if
+  // kill_on_destroy was set, and either way reaped in the background once
+  // it exits (by a wait on the io_context, or by the pool thread in the
+  // wait4 fallback), so no zombie is left; other handles just close.
+  void abandon();
+
+  // Closes the pidfd now, cancelling the outstanding waits.
   void close();
+
+  void set_kill_on_destroy(bool kill) noexcept { kill_on_destroy_ = kill; }
 
   // Like close(), but hands the pidfd to the caller instead of closing it.
   int release();
@@ -119,6 +126,9 @@ public:
   std::uint64_t cancel_generation() const;
 
 private:
+  void reap_orphan(const boost::system::error_code& ec);
+  void arm_orphan_locked();
+  void close_locked();
   bool collect_locked(wait_result& out);
   void finish_locked(wait_result result);
   bool arm_locked(boost::system::error_code& ec);
@@ -131,6 +141,7 @@ private:
   std::shared_ptr<wait4_state> wait4_;
   bool done_ = false;
   bool closed_ = false;
+  bool kill_on_destroy_ = false;
   std::size_t armed_ = 0;
   std::uint64_t generation_ = 0;
   wait_result result_;
