@@ -279,6 +279,34 @@ void process_impl::signal(int sig, error_code& ec)
     ec = error::process_done;
 }
 
+void process_impl::signal_group(int sig, error_code& ec)
+{
+  if (sig < 0 || sig >= _NSIG)
+  {
+    ec = error::invalid_signal;
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  if (closed_)
+  {
+    ec = error::no_process;
+    return;
+  }
+  if (done_ || fd_ < 0)
+  {
+    ec = error::process_done;
+    return;
+  }
+  if (wait4_)
+    return wait4_->signal_group(sig, ec);
+  // Reaping happens only under this lock: while the child is not
+  // collected, its PID, which is the group's id, is still its own.
+  if (::kill(-pid_, sig) != 0)
+    ec = error_code(errno, boost::system::system_category());
+  else
+    ec.clear();
+}
+
 void process_impl::cancel()
 {
   std::lock_guard lock(mutex_);

@@ -18,6 +18,7 @@
 #include <boost/asio/execution/executor.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <type_traits>
@@ -276,6 +277,36 @@ public:
       impl_->signal(sig, ec);
   }
 
+  /// Sends a signal to the child's process group (the child must lead one:
+  /// spawn_options::process_group).
+  /**
+   * Safe against PID reuse: the group's id is the child's PID, which
+   * cannot be reused while the child is unreaped, and the library reaps it
+   * only under the same lock. After the child was collected the group is
+   * not ours to signal: error::process_done. A group whose leader has exited
+   * but was not collected yet can still be signalled (its other members
+   * may still run).
+   * @throws boost::system::system_error as signal(), or
+   * @c errc::no_such_process if the child leads no process group.
+   */
+  void signal_group(int sig)
+  {
+    boost::system::error_code ec;
+    signal_group(sig, ec);
+    if (ec)
+      detail::throw_error(ec, "signal_group");
+  }
+
+  /// Sends a signal to the child's process group; errors as
+  /// signal_group(int).
+  void signal_group(int sig, boost::system::error_code& ec)
+  {
+    if (!impl_)
+      ec = error::no_process;
+    else
+      impl_->signal_group(sig, ec);
+  }
+
   /// Cancels all outstanding asynchronous waits on this object; they
   /// complete with @c operation_aborted and the process keeps running.
   void cancel()
@@ -340,6 +371,53 @@ public:
         initiate_async_signal(this), token, sig);
   }
 
+  /// Sends a signal to the child's process group, reporting the outcome
+  /// asynchronously; see signal_group() and async_signal().
+  /**
+   * @par Completion Signature
+   * @code void(boost::system::error_code ec) @endcode
+   */
+  template <typename SignalToken =
+      boost::asio::default_completion_token_t<executor_type>>
+  auto async_signal_group(int sig, SignalToken&& token =
+      boost::asio::default_completion_token_t<executor_type>())
+  {
+    return boost::asio::async_initiate<SignalToken,
+        void(boost::system::error_code)>(
+        initiate_async_signal(this, true), token, sig);
+  }
+
+  /// Stops the process politely: SIGTERM, then SIGKILL if it has not
+  /// exited within @c grace.
+  /**
+   * Completes with the final exit status once the process is collected.
+   * A process that has already exited is just collected.
+   *
+   * @param grace How long to wait after SIGTERM; negative is
+   * error::invalid_option.
+   *
+   * @par Completion Signature
+   * @code void(boost::system::error_code ec, pidfd::exit_status status) @endcode
+   *
+   * @par Per-Operation Cancellation
+   * Supports @c terminal cancellation: the operation stops where it is
+   * (SIGTERM may have been sent, SIGKILL is not) and completes with
+   * @c operation_aborted; the process is left as it is at that moment.
+   */
+  template <typename Rep, typename Period,
+      typename TerminateToken =
+          boost::asio::default_completion_token_t<executor_type>>
+  auto async_terminate(std::chrono::duration<Rep, Period> grace,
+      TerminateToken&& token =
+          boost::asio::default_completion_token_t<executor_type>())
+  {
+    return boost::asio::async_initiate<TerminateToken,
+        void(boost::system::error_code, exit_status)>(
+        initiate_async_terminate(this), token,
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            grace));
+  }
+
 private:
   template <typename>
   friend class basic_process;
@@ -365,6 +443,7 @@ private:
 
   class initiate_async_wait;
   class initiate_async_signal;
+  class initiate_async_terminate;
 
   executor_type executor_;
   std::shared_ptr<detail::process_impl> impl_;

@@ -196,6 +196,20 @@ void wait4_state::signal(int sig, error_code& ec)
     ec.clear();
 }
 
+void wait4_state::signal_group(int sig, error_code& ec)
+{
+  std::lock_guard lock(mutex_);
+  if (done_ || !same_process())
+  {
+    ec = error::process_done;
+    return;
+  }
+  if (::kill(-pid_, sig) != 0)
+    ec = last_error();
+  else
+    ec.clear();
+}
+
 void wait4_state::start_waiting(error_code& ec)
 {
   {

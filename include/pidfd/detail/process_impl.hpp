@@ -86,6 +86,10 @@ public:
   // even when the kernel would still accept a signal for its zombie.
   void signal(int sig, boost::system::error_code& ec);
 
+  // Signals the process group the child leads (kill(-pid) under the lock
+  // that reaping takes, so the group id cannot have been reused).
+  void signal_group(int sig, boost::system::error_code& ec);
+
   // Cancels the outstanding waits (they finish with operation_aborted).
   void cancel();
 

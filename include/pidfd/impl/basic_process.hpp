@@ -8,6 +8,9 @@
 #define PIDFD_IMPL_BASIC_PROCESS_HPP
 
 #include <boost/asio/append.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/error.hpp>
@@ -15,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 
@@ -48,7 +52,10 @@ public:
     {
       result_.ec = error::no_process;
       step_ = step::posted;
-      boost::asio::post(self.get_io_executor(),
+      // Not inline: the handler must not run inside the initiating
+      // function. (The executor is copied before self is moved.)
+      auto ex = self.get_io_executor();
+      boost::asio::post(ex,
           boost::asio::append(std::move(self), boost::system::error_code()));
       return;
     }
@@ -121,6 +128,100 @@ private:
   std::unique_ptr<boost::asio::steady_timer> timer_;
 };
 
+// async_wait without a process object: for operations that wait as one of
+// their steps.
+template <typename Executor, typename Token>
+auto async_wait_impl(std::shared_ptr<process_impl> impl, const Executor& ex,
+    Token&& token)
+{
+  return boost::asio::async_compose<Token,
+      void(boost::system::error_code, exit_status)>(
+      wait_op(std::move(impl)), token, ex);
+}
+
+// The composed operation behind async_terminate: SIGTERM, then a wait
+// raced against a grace timer, then SIGKILL and a last wait if the timer
+// won.
+template <typename Executor>
+class terminate_op
+{
+public:
+  terminate_op(std::shared_ptr<process_impl> impl, const Executor& ex,
+      std::chrono::steady_clock::duration grace)
+    : impl_(std::move(impl)), executor_(ex), grace_(grace)
+  {
+  }
+
+  template <typename Self>
+  void operator()(Self& self)
+  {
+    // Sending signals is a side effect that cannot be undone, so only
+    // terminal cancellation is supported.
+    self.reset_cancellation_state(
+        boost::asio::enable_terminal_cancellation());
+    boost::system::error_code ec;
+    if (!impl_)
+      ec = error::no_process;
+    else if (grace_ < std::chrono::steady_clock::duration::zero())
+      ec = error::invalid_option;
+    else
+      impl_->signal(SIGTERM, ec);
+    if (ec == error::process_done)
+      return async_wait_impl(impl_, executor_, std::move(self));
+    if (ec)
+    {
+      auto ex = self.get_io_executor(); // before self is moved
+      return boost::asio::post(ex,
+          boost::asio::append(std::move(self), ec, exit_status()));
+    }
+
+    timer_ = std::make_unique<boost::asio::basic_waitable_timer<
+        std::chrono::steady_clock,
+        boost::asio::wait_traits<std::chrono::steady_clock>, Executor>>(
+        executor_, grace_);
+    boost::asio::experimental::make_parallel_group(
+        async_wait_impl(impl_, executor_, boost::asio::deferred),
+        timer_->async_wait(boost::asio::deferred))
+        .async_wait(boost::asio::experimental::wait_for_one(),
+            std::move(self));
+  }
+
+  // The race between the wait and the grace timer.
+  template <typename Self>
+  void operator()(Self& self, std::array<std::size_t, 2> order,
+      boost::system::error_code wait_ec, exit_status status,
+      boost::system::error_code)
+  {
+    const bool cancelled = self.get_cancellation_state().cancelled()
+        != boost::asio::cancellation_type::none;
+    if (order[0] == 0 || cancelled)
+    {
+      if (cancelled && wait_ec == boost::asio::error::operation_aborted)
+        return self.complete(boost::asio::error::operation_aborted, {});
+      return self.complete(wait_ec, status);
+    }
+    boost::system::error_code ec;
+    impl_->signal(SIGKILL, ec); // process_done if it exited meanwhile
+    async_wait_impl(impl_, executor_, std::move(self));
+  }
+
+  // The final wait (or an immediate error).
+  template <typename Self>
+  void operator()(Self& self, boost::system::error_code ec,
+      exit_status status)
+  {
+    self.complete(ec, status);
+  }
+
+private:
+  std::shared_ptr<process_impl> impl_;
+  Executor executor_;
+  std::chrono::steady_clock::duration grace_;
+  std::unique_ptr<boost::asio::basic_waitable_timer<std::chrono::steady_clock,
+      boost::asio::wait_traits<std::chrono::steady_clock>, Executor>>
+      timer_;
+};
+
 } // namespace detail
 
 template <typename Executor>
@@ -136,9 +237,8 @@ public:
   template <typename Handler>
   void operator()(Handler&& handler) const
   {
-    boost::asio::async_compose<Handler,
-        void(boost::system::error_code, exit_status)>(
-        detail::wait_op(self_->impl_), handler, self_->executor_);
+    detail::async_wait_impl(self_->impl_, self_->executor_,
+        std::forward<Handler>(handler));
   }
 
 private:
@@ -151,7 +251,9 @@ class basic_process<Executor>::initiate_async_signal
 public:
   using executor_type = Executor;
 
-  explicit initiate_async_signal(basic_process* self) noexcept : self_(self)
+  explicit initiate_async_signal(basic_process* self,
+      bool group = false) noexcept
+    : self_(self), group_(group)
   {
   }
 
@@ -161,9 +263,41 @@ public:
   void operator()(Handler&& handler, int sig) const
   {
     boost::system::error_code ec;
-    self_->signal(sig, ec);
+    if (group_)
+      self_->signal_group(sig, ec);
+    else
+      self_->signal(sig, ec);
     boost::asio::post(self_->executor_,
         boost::asio::append(std::forward<Handler>(handler), ec));
+  }
+
+private:
+  basic_process* self_;
+  bool group_;
+};
+
+template <typename Executor>
+class basic_process<Executor>::initiate_async_terminate
+{
+public:
+  using executor_type = Executor;
+
+  explicit initiate_async_terminate(basic_process* self) noexcept
+    : self_(self)
+  {
+  }
+
+  executor_type get_executor() const noexcept { return self_->executor_; }
+
+  template <typename Handler>
+  void operator()(Handler&& handler,
+      std::chrono::steady_clock::duration grace) const
+  {
+    boost::asio::async_compose<Handler,
+        void(boost::system::error_code, exit_status)>(
+        detail::terminate_op<Executor>(self_->impl_, self_->executor_,
+            grace),
+        handler, self_->executor_);
   }
 
 private:
