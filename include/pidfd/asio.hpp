@@ -12,6 +12,7 @@
 #include "pidfd/exit_status.hpp"
 #include "pidfd/kernel_support.hpp"
 #include "pidfd/process.hpp"
+#include "pidfd/run.hpp"
 #include "pidfd/spawn.hpp"
 #include "pidfd/spawn_options.hpp"
 

@@ -240,23 +240,23 @@ enum class process_group_mode
 struct spawn_options
 {
   /// argv[0] for the child; defaults to the program as given to spawn.
-  std::optional<std::string> argv0;
+  std::optional<std::string> argv0{};
 
   /// Standard input, output and error.
-  stdio in;
-  stdio out;
-  stdio err;
+  stdio in{};
+  stdio out{};
+  stdio err{};
 
   /// The environment. A @c PATH set here is the one used to find the
   /// program.
-  environment env;
+  environment env{};
 
   /// The working directory; a missing or non-directory one is a spawn
   /// error whose message names it.
-  std::optional<std::string> working_directory;
+  std::optional<std::string> working_directory{};
 
   /// Extra fds the child inherits (see inherit_fd()).
-  std::vector<fd_mapping> inherited_fds;
+  std::vector<fd_mapping> inherited_fds{};
 
   /// A signal the child gets when the parent dies (PR_SET_PDEATHSIG), or
   /// 0. Linux sends it when the *thread* that spawned the child exits, not
@@ -275,12 +275,12 @@ struct spawn_options
 
   /// Credentials for the child, applied in the safe order: supplementary
   /// groups, then group id, then user id (each needs privilege).
-  std::optional<std::vector<gid_t>> groups;
-  std::optional<gid_t> gid;
-  std::optional<uid_t> uid;
+  std::optional<std::vector<gid_t>> groups{};
+  std::optional<gid_t> gid{};
+  std::optional<uid_t> uid{};
 
   /// The child's file mode creation mask.
-  std::optional<mode_t> umask;
+  std::optional<mode_t> umask{};
 
   /// Adds an inherited fd: the child sees @c parent_fd as @c child_fd.
   spawn_options& inherit_fd(int child_fd, int parent_fd)

@@ -13,6 +13,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/ioctl.h>
 
 #if !defined(__x86_64__) && !defined(__aarch64__)
@@ -170,6 +171,35 @@ void wait_readable(int fd, error_code& ec) noexcept
       return;
     }
   }
+}
+
+long write_no_sigpipe(int fd, const void* data, std::size_t size) noexcept
+{
+  // SIGPIPE from write(2) is directed at the writing thread: block it,
+  // and accept it with sigtimedwait only if it was not already pending
+  // (then it belongs to someone else).
+  sigset_t pipe_set, old;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  sigset_t pending;
+  sigpending(&pending);
+  const bool was_pending = sigismember(&pending, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  ssize_t n;
+  do
+    n = ::write(fd, data, size);
+  while (n < 0 && errno == EINTR);
+  const int err = errno;
+  if (n < 0 && err == EPIPE && !was_pending)
+  {
+    timespec zero{};
+    while (::sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR)
+    {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = err;
+  return n < 0 ? -err : n;
 }
 
 bool close_range_supported() noexcept

@@ -101,6 +101,10 @@ long clone3(clone_args& args, int (*fn)(void*), void* arg) noexcept;
 // without closing anything.
 bool close_range_supported() noexcept;
 
+// write(2) with SIGPIPE blocked in the calling thread and any SIGPIPE it
+// raised consumed, so a closed reader is EPIPE, never a dead parent.
+long write_no_sigpipe(int fd, const void* data, std::size_t size) noexcept;
+
 // clone3(NULL, 0): EINVAL if clone3 exists, ENOSYS or EPERM (seccomp) if
 // not; never creates a process.
 error_code probe_clone3() noexcept;
