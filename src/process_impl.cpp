@@ -373,16 +373,17 @@ void process_impl::abandon()
 
 void process_impl::reap_orphan(const error_code& ec)
 {
-  disarm();
+  std::lock_guard lock(mutex_);
+  --armed_;
   wait_result ignored;
-  if (try_collect(ignored))
+  if (collect_locked(ignored))
   {
-    close();
+    close_locked();
     return;
   }
-  std::lock_guard lock(mutex_);
   if (closed_)
     return;
+  leave_reactor_if_unarmed_locked();
   if (ec)
   {
     // Cancelled (the owner's waits were, just before): wait again.
@@ -462,10 +463,20 @@ bool process_impl::arm_locked(error_code& ec)
   return true;
 }
 
-void process_impl::disarm()
+bool process_impl::on_readiness(wait_result& out)
 {
   std::lock_guard lock(mutex_);
+  // Collect first: deregistering a pidfd that is about to be closed would
+  // cost a system call on every wait.
   --armed_;
+  if (collect_locked(out))
+    return true;
+  leave_reactor_if_unarmed_locked();
+  return false;
+}
+
+void process_impl::leave_reactor_if_unarmed_locked()
+{
   // Deregister so that the next wait registers afresh and cannot miss an
   // edge that arrived while nothing waited (see arm()).
   if (armed_ == 0 && !done_ && !closed_ && descriptor_.is_open())

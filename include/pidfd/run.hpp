@@ -106,6 +106,10 @@ boost::asio::awaitable<void, Executor> write_all(
       pipe.get_executor());
   const char* data = input->data();
   std::size_t size = input->size();
+  const int flags = ::fcntl(pipe.native_handle(), F_GETFL);
+  if (flags == -1
+      || ::fcntl(pipe.native_handle(), F_SETFL, flags | O_NONBLOCK) == -1)
+    size = 0;
   while (size > 0 && pipe.is_open())
   {
     boost::system::error_code ec =

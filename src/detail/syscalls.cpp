@@ -190,12 +190,16 @@ long write_no_sigpipe(int fd, const void* data, std::size_t size) noexcept
     n = ::write(fd, data, size);
   while (n < 0 && errno == EINTR);
   const int err = errno;
-  if (n < 0 && err == EPIPE && !was_pending)
+  // A write that filled the pipe before the reader left returns a count,
+  // yet raises SIGPIPE too: look at what is pending, not at the result.
+  if (!was_pending)
   {
+    sigpending(&pending);
     timespec zero{};
-    while (::sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR)
-    {
-    }
+    if (sigismember(&pending, SIGPIPE))
+      while (::sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR)
+      {
+      }
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   errno = err;

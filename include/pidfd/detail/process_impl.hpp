@@ -119,8 +119,10 @@ public:
   template <typename Handler>
   void arm(Handler&& handler);
 
-  // A readiness wait finished (with or without an error).
-  void disarm();
+  // A readiness wait finished (with or without an error): collects the
+  // outcome as try_collect() does. When it is not known and no other wait
+  // is armed, the pidfd leaves the reactor (see arm()).
+  bool on_readiness(wait_result& out);
 
   // True once close() was called.
   bool closed() const;
@@ -136,6 +138,7 @@ private:
   bool collect_locked(wait_result& out);
   void finish_locked(wait_result result);
   bool arm_locked(boost::system::error_code& ec);
+  void leave_reactor_if_unarmed_locked();
 
   mutable std::mutex mutex_;
   descriptor_type descriptor_;

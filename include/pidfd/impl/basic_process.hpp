@@ -75,11 +75,10 @@ public:
     case step::posted:
       break;
     case step::readiness:
-      if (was_armed)
-        impl_->disarm();
       // Even a cancelled wait reports an outcome that is already known:
       // another wait may have collected it and woken us.
-      if (impl_->try_collect(result_))
+      if (was_armed ? impl_->on_readiness(result_)
+                    : impl_->try_collect(result_))
         break;
       if (ec)
       {
