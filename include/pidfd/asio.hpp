@@ -15,5 +15,6 @@
 #include "pidfd/run.hpp"
 #include "pidfd/spawn.hpp"
 #include "pidfd/spawn_options.hpp"
+#include "pidfd/version.hpp"
 
 #endif // PIDFD_ASIO_HPP
