@@ -215,7 +215,8 @@ launched launch(std::string_view program,
   plan.set_uid = options.uid.has_value();
   plan.uid = options.uid.value_or(0);
   plan.parent_death_signal = options.parent_death_signal;
-  plan.parent_pid = ::getpid();
+  if (plan.parent_death_signal != 0)
+    plan.parent_pid = ::getpid(); // a system call: only when needed
 
   alignas(64) unsigned char stack[child_stack_size];
   int pidfd = -1;
