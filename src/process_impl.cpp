@@ -191,13 +191,6 @@ void process_impl::finish_locked(wait_result result)
 {
   done_ = true;
   result_ = std::move(result);
-  // A wait armed after the readiness edge was consumed would sleep forever;
-  // wake every outstanding one, they will find the outcome.
-  if (armed_ > 0)
-  {
-    error_code ignored;
-    descriptor_.cancel(ignored);
-  }
 }
 
 void process_impl::wait_blocking(wait_result& out)
@@ -374,7 +367,6 @@ void process_impl::abandon()
 void process_impl::reap_orphan(const error_code& ec)
 {
   std::lock_guard lock(mutex_);
-  --armed_;
   wait_result ignored;
   if (collect_locked(ignored))
   {
@@ -383,7 +375,6 @@ void process_impl::reap_orphan(const error_code& ec)
   }
   if (closed_)
     return;
-  leave_reactor_if_unarmed_locked();
   if (ec)
   {
     // Cancelled (the owner's waits were, just before): wait again.
@@ -459,28 +450,7 @@ bool process_impl::arm_locked(error_code& ec)
     if (ec)
       return false;
   }
-  ++armed_;
   return true;
-}
-
-bool process_impl::on_readiness(wait_result& out)
-{
-  std::lock_guard lock(mutex_);
-  // Collect first: deregistering a pidfd that is about to be closed would
-  // cost a system call on every wait.
-  --armed_;
-  if (collect_locked(out))
-    return true;
-  leave_reactor_if_unarmed_locked();
-  return false;
-}
-
-void process_impl::leave_reactor_if_unarmed_locked()
-{
-  // Deregister so that the next wait registers afresh and cannot miss an
-  // edge that arrived while nothing waited (see arm()).
-  if (armed_ == 0 && !done_ && !closed_ && descriptor_.is_open())
-    descriptor_.release();
 }
 
 bool process_impl::closed() const

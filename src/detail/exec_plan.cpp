@@ -37,7 +37,7 @@ const char* exec_plan::build_environment(const environment& env,
   if (env.inherits() && env.changes().empty())
   {
     envp_ = environ;
-    return std::getenv("PATH");
+    return nullptr; // the caller reads PATH only if it needs it
   }
   for (const auto& [name, value] : env.changes())
   {
@@ -110,7 +110,11 @@ bool exec_plan::build(std::string_view program,
   const bool search = program.find('/') == std::string_view::npos;
   std::string_view path;
   if (search)
+  {
+    if (envp_ == environ)
+      child_path = std::getenv("PATH");
     path = child_path ? std::string_view(child_path) : default_path;
+  }
 
   // All strings go into one buffer; pointers are taken once it is full, so
   // it never reallocates under them.

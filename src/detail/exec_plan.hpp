@@ -39,7 +39,8 @@ public:
   std::size_t candidate_count() const noexcept { return candidates_.size(); }
 
 private:
-  // Sets envp_ and returns the child's PATH (nullptr if it has none).
+  // Sets envp_; for a built environment, returns its PATH (nullptr if it
+  // has none). For the parent's own, returns nullptr without looking.
   const char* build_environment(const environment& env,
       boost::system::error_code& ec, std::string& detail);
 

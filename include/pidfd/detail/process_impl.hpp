@@ -16,7 +16,6 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/system/error_code.hpp>
 
-#include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <utility>
@@ -110,19 +109,14 @@ public:
 
   // --- used by async_wait's composed operation ---
 
-  // Starts a readiness wait on the pidfd; handler gets an error_code.
-  // The pidfd is registered with the reactor only while readiness waits
-  // are outstanding: Asio's epoll reactor is edge-triggered and never
-  // re-checks readiness for a new wait, so an edge consumed while no wait
-  // was queued would be lost. A fresh EPOLL_CTL_ADD always reports a pidfd
-  // that is already readable.
+  // Starts a readiness wait on the pidfd; handler gets an error_code. The
+  // pidfd joins the reactor at the first wait, so a process nobody waits
+  // for costs no epoll_ctl. The reactor is edge-triggered, but it re-arms
+  // the registration (EPOLL_CTL_MOD) whenever a wait is queued on an idle
+  // descriptor, so an exit that happened while nothing waited is reported
+  // to the next wait at once.
   template <typename Handler>
   void arm(Handler&& handler);
-
-  // A readiness wait finished (with or without an error): collects the
-  // outcome as try_collect() does. When it is not known and no other wait
-  // is armed, the pidfd leaves the reactor (see arm()).
-  bool on_readiness(wait_result& out);
 
   // True once close() was called.
   bool closed() const;
@@ -138,7 +132,6 @@ private:
   bool collect_locked(wait_result& out);
   void finish_locked(wait_result result);
   bool arm_locked(boost::system::error_code& ec);
-  void leave_reactor_if_unarmed_locked();
 
   mutable std::mutex mutex_;
   descriptor_type descriptor_;
@@ -149,7 +142,6 @@ private:
   bool done_ = false;
   bool closed_ = false;
   bool kill_on_destroy_ = false;
-  std::size_t armed_ = 0;
   std::uint64_t generation_ = 0;
   wait_result result_;
 };
@@ -167,9 +159,9 @@ void process_impl::arm(Handler&& handler)
       return;
     }
   }
-  // Closed, or the reactor refused the pidfd: report it without running
-  // the handler inline; append keeps the handler's associated executor,
-  // allocator and cancellation slot.
+  // Already collected, closed, or refused by the reactor: complete without
+  // running the handler inline; append keeps the handler's associated
+  // executor, allocator and cancellation slot.
   boost::asio::post(descriptor_.get_executor(),
       boost::asio::append(std::forward<Handler>(handler), ec));
 }

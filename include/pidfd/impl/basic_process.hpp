@@ -64,11 +64,8 @@ public:
     impl_->arm(std::move(self));
   }
 
-  // was_armed is false when arm() completed without a readiness wait (the
-  // status was already collected, or the object was closed).
   template <typename Self>
-  void operator()(Self& self, boost::system::error_code ec,
-      bool was_armed = true)
+  void operator()(Self& self, boost::system::error_code ec)
   {
     switch (step_)
     {
@@ -77,8 +74,7 @@ public:
     case step::readiness:
       // Even a cancelled wait reports an outcome that is already known:
       // another wait may have collected it and woken us.
-      if (was_armed ? impl_->on_readiness(result_)
-                    : impl_->try_collect(result_))
+      if (impl_->try_collect(result_))
         break;
       if (ec)
       {
