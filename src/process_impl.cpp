@@ -375,9 +375,10 @@ void process_impl::reap_orphan(const error_code& ec)
   }
   if (closed_)
     return;
-  if (ec)
+  if (ec || !sys::is_readable(fd_))
   {
-    // Cancelled (the owner's waits were, just before): wait again.
+    // Cancelled (the owner's waits were, just before), or a stale
+    // readiness event: wait again.
     arm_orphan_locked();
     return;
   }
@@ -451,6 +452,12 @@ bool process_impl::arm_locked(error_code& ec)
       return false;
   }
   return true;
+}
+
+bool process_impl::readable() const
+{
+  std::lock_guard lock(mutex_);
+  return done_ || (fd_ >= 0 && sys::is_readable(fd_));
 }
 
 bool process_impl::closed() const

@@ -329,7 +329,7 @@ public:
    * @c deferred, @c use_future, ...).
    *
    * @par Completion Signature
-   * @code void(boost::system::error_code ec, pidfd::exit_status status) @endcode
+   * @code void(boost::system::error_code ec, pidfd::exit_status s) @endcode
    * Errors: @c errc::no_child_process if the status was collected
    * elsewhere; @c operation_aborted if cancelled or the object was
    * destroyed; error::no_process.
@@ -397,7 +397,7 @@ public:
    * error::invalid_option.
    *
    * @par Completion Signature
-   * @code void(boost::system::error_code ec, pidfd::exit_status status) @endcode
+   * @code void(boost::system::error_code ec, pidfd::exit_status s) @endcode
    *
    * @par Per-Operation Cancellation
    * Supports @c terminal cancellation: the operation stops where it is

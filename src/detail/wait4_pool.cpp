@@ -53,6 +53,13 @@ public:
     return threads_;
   }
 
+  bool wait_until_empty(std::chrono::steady_clock::time_point deadline)
+  {
+    std::unique_lock lock(mutex_);
+    return emptied_.wait_until(lock, deadline,
+        [this] { return threads_ == 0; });
+  }
+
   std::atomic<long long> idle_timeout_ms{10'000};
 
 private:
@@ -95,7 +102,8 @@ private:
         --idle_;
         if (!woken)
         {
-          --threads_;
+          if (--threads_ == 0)
+            emptied_.notify_all();
           return;
         }
       }
@@ -110,6 +118,7 @@ private:
 
   mutable std::mutex mutex_;
   std::condition_variable ready_;
+  std::condition_variable emptied_;
   std::deque<std::function<void()>> jobs_;
   std::size_t threads_ = 0;
   std::size_t idle_ = 0;
@@ -133,6 +142,11 @@ void submit(std::function<void()> job)
 std::size_t thread_count() noexcept
 {
   return instance().threads();
+}
+
+bool wait_until_empty(std::chrono::steady_clock::time_point deadline)
+{
+  return instance().wait_until_empty(deadline);
 }
 
 void set_idle_timeout(std::chrono::milliseconds timeout) noexcept

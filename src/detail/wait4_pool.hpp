@@ -24,6 +24,11 @@ void submit(std::function<void()> job);
 // Threads currently alive in the pool (busy or idle).
 std::size_t thread_count() noexcept;
 
+// Blocks until the pool has no thread left (each exits once idle for
+// idle_timeout()) or the deadline passes; true if it emptied. For tests and
+// the soak test, which prove that no thread is leaked.
+bool wait_until_empty(std::chrono::steady_clock::time_point deadline);
+
 // How long an idle thread lingers before it exits (default 10 s); tests
 // shorten it to watch the pool shrink.
 void set_idle_timeout(std::chrono::milliseconds timeout) noexcept;

@@ -121,6 +121,10 @@ public:
   // True once close() was called.
   bool closed() const;
 
+  // True if the pidfd (or, in the wait4 fallback, the eventfd) is readable
+  // now: the process has exited (or was collected).
+  bool readable() const;
+
   // Changes on every cancel(), so that an operation sleeping on a timer
   // (the rare ptrace case) notices a cancellation when it wakes.
   std::uint64_t cancel_generation() const;

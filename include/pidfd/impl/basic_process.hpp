@@ -72,28 +72,43 @@ public:
     case step::posted:
       break;
     case step::readiness:
-      // Even a cancelled wait reports an outcome that is already known:
-      // another wait may have collected it and woken us.
-      if (impl_->try_collect(result_))
-        break;
+      // A cancelled wait reports operation_aborted and collects nothing,
+      // even if the process has exited meanwhile: a later wait gets it.
       if (ec)
       {
         result_ = {ec, {}};
         break;
       }
-      // Readable but not reapable: under ptrace the tracer is told of the
-      // exit before the parent may reap. The pidfd stays readable, so a new
-      // readiness wait would return at once; poll with a short backoff.
+      if (impl_->try_collect(result_))
+        break;
+      // A cancellation requested between two steps reaches no sub-operation:
+      // look before starting the next one.
+      if (self.cancelled() != boost::asio::cancellation_type::none)
+      {
+        result_ = {boost::asio::error::operation_aborted, {}};
+        break;
+      }
+      // The reactor may report readiness that is gone (a stale event); wait
+      // again. Readable but not reapable is ptrace: the tracer is told of
+      // the exit before the parent may reap, and the pidfd stays readable
+      // meanwhile, so a new readiness wait would return at once; poll with a
+      // short backoff instead.
+      if (!impl_->readable())
+        return impl_->arm(std::move(self));
       return sleep(self);
     case step::backoff:
       if (ec || impl_->closed()
-          || impl_->cancel_generation() != generation_)
+          || impl_->cancel_generation() != generation_
+          || self.cancelled() != boost::asio::cancellation_type::none)
       {
         result_ = {boost::asio::error::operation_aborted, {}};
         break;
       }
       if (impl_->try_collect(result_))
         break;
+      step_ = step::readiness;
+      if (!impl_->readable())
+        return impl_->arm(std::move(self));
       return sleep(self);
     }
     impl_.reset();

@@ -1,0 +1,276 @@
+//
+// test/soak/soak.cpp
+// ~~~~~~~~~~~~~~~~~~
+// Many spawn/wait cycles with every way of ending a wait mixed at random,
+// on an io_context run by two threads; at the end no fd, no child and no
+// thread may be left over, and memory must be flat.
+//
+//   pidfd_soak CYCLES [SEED]
+//
+// Each of 16 workers runs CYCLES / 16 cycles, each one scenario drawn at
+// random: a plain wait; SIGKILL through async_signal; a wait raced against
+// a short timer, then async_terminate; destroying the process object while
+// a wait is outstanding (the library reaps the orphan); two concurrent
+// waits on one object; a wait cancelled through its cancellation slot,
+// then a signal and a second wait; async_run. Prints the figures; exit
+// status 0 if every check passed.
+//
+
+#include <pidfd/asio.hpp>
+
+#include "detail/wait4_pool.hpp"
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <dirent.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using namespace std::chrono_literals;
+using boost::system::error_code;
+
+namespace {
+
+std::atomic<int> failures{0};
+
+void check(bool ok, const char* what)
+{
+  if (!ok && failures++ < 20)
+    std::fprintf(stderr, "FAILED: %s\n", what);
+}
+
+int count_entries(const char* dir)
+{
+  int n = 0;
+  if (DIR* d = ::opendir(dir))
+  {
+    while (dirent* e = ::readdir(d))
+      n += e->d_name[0] != '.';
+    ::closedir(d);
+  }
+  return n;
+}
+
+// Minus the fd opendir itself holds while listing.
+int open_fds() { return count_entries("/proc/self/fd") - 1; }
+int threads() { return count_entries("/proc/self/task"); }
+
+long rss_kib()
+{
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r"))
+  {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2)
+      resident = 0;
+    std::fclose(f);
+  }
+  return resident * (::sysconf(_SC_PAGESIZE) / 1024);
+}
+
+bool has_children()
+{
+  siginfo_t info{};
+  return ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT | __WALL)
+      == 0;
+}
+
+// Arguments live outside the coroutine: g++ 12 rejects the backing array
+// of a braced initializer_list inside one ("array used as initializer").
+const std::vector<std::string> sleep_long{"1000"};
+const std::vector<std::string> exit_7{"-c", "exit 7"};
+const std::vector<std::string> print_both{"-c", "echo out; echo err >&2"};
+
+asio::awaitable<void> cycle(int scenario)
+{
+  auto ex = co_await asio::this_coro::executor;
+  error_code ec;
+  switch (scenario)
+  {
+  case 0: // plain wait
+  {
+    pidfd::process p = pidfd::spawn(ex, "true");
+    pidfd::exit_status s = co_await p.async_wait(asio::use_awaitable);
+    check(s.success(), "true exits with 0");
+    break;
+  }
+  case 1: // signal, then wait
+  {
+    pidfd::process p = pidfd::spawn(ex, "sleep", sleep_long);
+    co_await p.async_signal(SIGKILL, asio::use_awaitable);
+    pidfd::exit_status s = co_await p.async_wait(asio::use_awaitable);
+    check(s.signaled() && s.signal() == SIGKILL, "SIGKILL is reported");
+    break;
+  }
+  case 2: // a wait raced against a timer, then graceful termination
+  {
+    pidfd::process p = pidfd::spawn(ex, "sleep", sleep_long);
+    asio::steady_timer timer(ex, 1ms);
+    auto first = co_await (p.async_wait(asio::use_awaitable)
+        || timer.async_wait(asio::use_awaitable));
+    check(first.index() == 1, "the timer wins against sleep 1000");
+    pidfd::exit_status s = co_await p.async_terminate(50ms,
+        asio::use_awaitable);
+    check(s.signaled(), "terminate ends the child by a signal");
+    break;
+  }
+  case 3: // destroy while waiting; the library reaps the orphan
+  {
+    std::optional<pidfd::process> p;
+    pidfd::spawn_options kill_on_destroy;
+    kill_on_destroy.kill_on_destroy = true;
+    p.emplace(pidfd::spawn(ex, "sleep", sleep_long, kill_on_destroy));
+    p->async_wait([](error_code e, pidfd::exit_status) {
+      check(e == asio::error::operation_aborted,
+          "destroying the object aborts its wait");
+    });
+    p.reset();
+    break;
+  }
+  case 4: // two waits on one object
+  {
+    pidfd::process p = pidfd::spawn(ex, "sh", exit_7);
+    auto [a, b] = co_await (p.async_wait(asio::use_awaitable)
+        && p.async_wait(asio::use_awaitable));
+    check(a.code() == 7 && b.code() == 7, "both waits get exit code 7");
+    break;
+  }
+  case 5: // per-operation cancellation, then a second wait
+  {
+    pidfd::process p = pidfd::spawn(ex, "sleep", sleep_long);
+    // The handler owns the signal: a slot must outlive its operation.
+    auto cancel = std::make_shared<asio::cancellation_signal>();
+    p.async_wait(asio::bind_cancellation_slot(cancel->slot(),
+        [cancel](error_code e, pidfd::exit_status) {
+          check(e == asio::error::operation_aborted,
+              "a cancelled wait reports operation_aborted");
+        }));
+    cancel->emit(asio::cancellation_type::total);
+    p.signal(SIGTERM, ec);
+    check(!ec, "the child still runs after a cancelled wait");
+    pidfd::exit_status s = co_await p.async_wait(asio::use_awaitable);
+    check(s.signaled() && s.signal() == SIGTERM, "SIGTERM is reported");
+    break;
+  }
+  default: // async_run
+  {
+    pidfd::run_result r = co_await pidfd::async_run(ex, "sh", print_both,
+        pidfd::run_options(), asio::use_awaitable);
+    check(r.out == "out\n" && r.err == "err\n", "async_run captures");
+    break;
+  }
+  }
+}
+
+// Pool threads (wait4 fallback) exit once idle; a thread that has left the
+// pool may still be finishing its exit, so look until only this one is
+// left. False if the pool did not empty.
+bool settle_pool_threads()
+{
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  const bool empty = pidfd::detail::wait4_pool::wait_until_empty(deadline);
+  while (threads() > 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  return empty;
+}
+
+asio::awaitable<void> worker(int cycles, unsigned seed)
+{
+  std::mt19937 rng(seed);
+  for (int i = 0; i < cycles; ++i)
+  {
+    try
+    {
+      co_await cycle(static_cast<int>(rng() % 7));
+    }
+    catch (const std::exception& e)
+    {
+      check(false, e.what());
+    }
+  }
+}
+
+} // namespace
+
+int main(int argc, char* argv[])
+{
+  const int cycles = argc > 1 ? std::atoi(argv[1]) : 1600;
+  const unsigned seed = argc > 2 ? static_cast<unsigned>(std::atoi(argv[2]))
+                                 : std::random_device()();
+  const int workers = 16;
+  pidfd::detail::wait4_pool::set_idle_timeout(100ms);
+  std::printf("%s\nseed %u\n", pidfd::kernel_support().to_string().c_str(),
+      seed);
+
+  // A short first round, so that lazily created state (the probe, Asio's
+  // services, allocator pools) is part of the baseline.
+  {
+    asio::io_context ctx;
+    for (int w = 0; w < workers; ++w)
+      asio::co_spawn(ctx, worker(2, seed + 1000 + w), asio::detached);
+    ctx.run();
+  }
+  settle_pool_threads();
+  const int fds_before = open_fds();
+  const int threads_before = threads();
+  const long rss_before = rss_kib();
+
+  const auto start = std::chrono::steady_clock::now();
+  {
+    asio::io_context ctx;
+    for (int w = 0; w < workers; ++w)
+      asio::co_spawn(ctx, worker(cycles / workers, seed + w),
+          asio::detached);
+    std::thread second([&] { ctx.run(); });
+    ctx.run();
+    second.join();
+  }
+  const double seconds = std::chrono::duration<double>(
+      std::chrono::steady_clock::now() - start).count();
+
+  const bool pool_empty = settle_pool_threads();
+  const int fds_after = open_fds();
+  const int threads_after = threads();
+  const long rss_after = rss_kib();
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+
+  std::printf("cycles %d in %.1f s (%.0f/s), 2 io_context threads, "
+      "%d workers\n", (cycles / workers) * workers, seconds,
+      (cycles / workers) * workers / seconds, workers);
+  std::printf("fds %d -> %d, threads %d -> %d, zombies/children left: %s\n",
+      fds_before, fds_after, threads_before, threads_after,
+      has_children() ? "yes" : "none");
+  std::printf("rss %ld KiB -> %ld KiB, peak rss %ld KiB\n", rss_before,
+      rss_after, usage.ru_maxrss);
+
+  check(fds_after == fds_before, "no fd is leaked");
+  check(threads_after == threads_before && pool_empty,
+      "no thread is left over");
+  check(!has_children(), "no child or zombie is left");
+  // Flat memory: the allocator may keep some of what the peak needed.
+  check(rss_after <= rss_before + 16 * 1024, "memory stays flat");
+  std::printf("%s\n", failures == 0 ? "soak: ok" : "soak: FAILED");
+  return failures == 0 ? 0 : 1;
+}
