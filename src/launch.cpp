@@ -185,7 +185,10 @@ launched launch(std::string_view program,
   plan.candidate_count = exec.candidate_count();
   plan.argv = exec.argv();
   plan.envp = exec.envp();
-  plan.use_close_range = features.close_range;
+  // A forced fallback has not probed close_range: try it in the child,
+  // which falls back to /proc/self/fd on ENOSYS. Closing every fd one by one
+  // made each spawn cost grow with the parent's open fds.
+  plan.use_close_range = features.close_range || features.forced_fallback;
   if (!plan.use_close_range)
   {
     rlimit limit{};
