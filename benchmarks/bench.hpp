@@ -106,6 +106,7 @@ struct fanout_result
   std::int64_t total_ns = 0; // until the last exit was collected
   int threads = 0;           // at the end of the spawn phase
   int fds = 0;               // at the end of the spawn phase
+  int live_children = -1;    // unreaped children then (-1: unknown)
 };
 
 // One way of starting children and learning that they have exited. Every

@@ -7,6 +7,7 @@
 //
 
 #include "bench.hpp"
+#include "bp2.hpp"
 
 #include "pidfd/asio.hpp"
 
@@ -15,12 +16,14 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/process/v2/posix/vfork_launcher.hpp>
-#include <boost/process/v2/process.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <deque>
 #include <exception>
+#include <optional>
+#include <string>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -28,11 +31,16 @@
 #include <sched.h>
 #include <spawn.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef P_PIDFD
 #define P_PIDFD 3 // Linux 5.4
+#endif
+
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1u << 1) // Linux 5.9
 #endif
 
 extern char** environ;
@@ -89,12 +97,30 @@ pid_t waitpid_retry(pid_t pid, int& status)
   return r;
 }
 
+// Children of the calling thread not yet reaped (running or zombie), from
+// /proc/self/task/TID/children (CONFIG_PROC_CHILDREN); -1 if unavailable.
+int count_live_children()
+{
+  const std::string path = format("/proc/self/task/%d/children",
+      static_cast<int>(::gettid()));
+  std::FILE* f = std::fopen(path.c_str(), "re");
+  if (!f)
+    return -1;
+  int n = 0;
+  long pid = 0;
+  while (std::fscanf(f, "%ld", &pid) == 1)
+    ++n;
+  std::fclose(f);
+  return n;
+}
+
 fanout_result spawn_phase_done(std::int64_t start)
 {
   fanout_result r;
   r.spawn_ns = now_ns() - start;
   r.threads = count_threads();
   r.fds = count_fds();
+  r.live_children = count_live_children();
   return r;
 }
 
@@ -179,7 +205,7 @@ public:
 
   fanout_result run_fanout(const command& cmd, int n) override
   {
-    fanout_state st{cmd, n};
+    fanout_state st{cmd, n, 0, 0, 0, {}};
     st.start = now_ns();
     for (int i = 0; i < n; ++i)
       asio::co_spawn(ctx_, one(st), rethrow);
@@ -283,13 +309,30 @@ int exec_child(void* arg)
   ::_exit(127);
 }
 
+// The same, for a child that shares our fd table (CLONE_FILES): it takes a
+// private copy of fds 0-2 only, as pidfd-asio's child does, instead of the
+// kernel copying the whole table at clone and execve closing the O_CLOEXEC
+// part of it.
+int exec_child_unshare(void* arg)
+{
+  if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_UNSHARE) != 0)
+    ::_exit(126);
+  return exec_child(arg);
+}
+
 // glibc's clone() with our own stack is what clone3 with CLONE_PIDFD |
 // CLONE_VFORK | CLONE_VM does; the parent sleeps until the child has
-// called execve, so one stack serves every child.
+// called execve, so one stack serves every child. With share_files, the
+// child also gets CLONE_FILES and runs exec_child_unshare.
 class raw_vfork final : public spawner
 {
 public:
-  raw_vfork() : epoll_(::epoll_create1(EPOLL_CLOEXEC))
+  explicit raw_vfork(bool share_files)
+    : name_(share_files ? "raw_vfork_files" : "raw_vfork"),
+      flags_(CLONE_PIDFD | CLONE_VM | CLONE_VFORK | SIGCHLD
+          | (share_files ? CLONE_FILES : 0)),
+      child_(share_files ? exec_child_unshare : exec_child),
+      epoll_(::epoll_create1(EPOLL_CLOEXEC))
   {
     check_errno(epoll_ >= 0, "epoll_create1");
   }
@@ -310,7 +353,7 @@ public:
       check_errno(r == 1, "epoll_wait");
       int status = reap(ev.data.fd);
       const std::int64_t t = now_ns();
-      check_status("raw_vfork", status);
+      check_status(name_, status);
       if (done)
         done[i] = t;
     }
@@ -331,7 +374,7 @@ public:
         continue;
       check_errno(k > 0, "epoll_wait");
       for (int j = 0; j < k; ++j)
-        check_status("raw_vfork", reap(ev[j].data.fd));
+        check_status(name_, reap(ev[j].data.fd));
       left -= k;
     }
     r.total_ns = now_ns() - start;
@@ -343,16 +386,21 @@ private:
   {
     exec_args a{cmd.program().c_str(), cmd.argv()};
     int pidfd = -1;
-    pid_t pid = ::clone(exec_child, stack_ + sizeof stack_,
-        CLONE_PIDFD | CLONE_VM | CLONE_VFORK | SIGCHLD, &a, &pidfd);
+    pid_t pid = ::clone(child_, stack_ + sizeof stack_, flags_, &a,
+        &pidfd);
     check_errno(pid > 0, "clone");
     return pidfd;
   }
 
+  // EPOLLONESHOT: close() removes a pidfd from the set only when no other
+  // fd table refers to its file any more, and a child spawned after it
+  // holds a copy from clone until execve's close-on-exec pass, which runs
+  // after we are woken from the vfork. Reported again after the close, the
+  // stale entry would name a closed (or reused) fd.
   void watch(int pidfd)
   {
     epoll_event ev{};
-    ev.events = EPOLLIN;
+    ev.events = EPOLLIN | EPOLLONESHOT;
     ev.data.fd = pidfd;
     check_errno(::epoll_ctl(epoll_, EPOLL_CTL_ADD, pidfd, &ev) == 0,
         "epoll_ctl");
@@ -372,6 +420,9 @@ private:
     return info.si_code == CLD_EXITED ? info.si_status << 8 : 0x7f;
   }
 
+  const char* name_;
+  int flags_;
+  int (*child_)(void*);
   int epoll_;
   alignas(64) char stack_[64 * 1024];
 };
@@ -470,17 +521,30 @@ public:
     std::deque<int> statuses(n);
     std::vector<std::thread> waiters;
     waiters.reserve(n);
+    // Early waiters finish while later children are still being spawned;
+    // count the live ones to report the true peak.
+    std::atomic<int> live{1};
+    std::atomic<int> peak{1};
     const std::int64_t start = now_ns();
     for (int i = 0; i < n; ++i)
     {
       pid_t pid = posix_spawn_checked(cmd);
       int* status = &statuses[i];
-      waiters.emplace_back([pid, status] { waitpid_retry(pid, *status); });
+      int now = ++live;
+      int old = peak.load();
+      while (now > old && !peak.compare_exchange_weak(old, now))
+      {
+      }
+      waiters.emplace_back([pid, status, &live] {
+        waitpid_retry(pid, *status);
+        --live;
+      });
     }
     fanout_result r = spawn_phase_done(start);
     for (std::thread& t : waiters)
       t.join();
     r.total_ns = now_ns() - start;
+    r.threads = std::max(r.threads, peak.load());
     for (int s : statuses)
       check_status("thread_waitpid", s);
     return r;
@@ -499,7 +563,7 @@ public:
 
   void run_sequential(const command& cmd, int n, std::int64_t* done) override
   {
-    chain c{this, cmd, n, done};
+    chain c{this, cmd, n, done, 0, std::nullopt};
     c.next();
     ctx_.run();
     ctx_.restart();
@@ -560,9 +624,9 @@ private:
   const char* name_;
   asio::io_context ctx_;
   // In Boost 1.81 the vfork launcher's second spawn fails with "assign:
-  // Invalid argument" unless the reactor exists before the first one: the
-  // child's notify_fork(fork_child) recreates the shared epoll fd. A timer
-  // creates the reactor up front.
+  // Invalid argument" unless the reactor exists before the first spawn (the
+  // vfork child runs notify_fork(fork_child), which recreates the reactor's
+  // fds in memory it shares with us). A timer creates the reactor up front.
   asio::steady_timer reactor_{ctx_};
 };
 
@@ -575,6 +639,7 @@ const std::vector<variant>& all_variants()
       {"asio_coro", "pidfd-asio, co_await"},
       {"asio_sync", "pidfd-asio, wait()"},
       {"raw_vfork", "floor: clone(PIDFD|VM|VFORK)+epoll+waitid"},
+      {"raw_vfork_files", "floor + CLONE_FILES, close_range(UNSHARE)"},
       {"posix_spawn", "posix_spawn+waitpid"},
       {"bp2_default", "Boost.Process v2, default_launcher"},
       {"bp2_vfork", "Boost.Process v2, vfork_launcher"},
@@ -593,7 +658,9 @@ std::unique_ptr<spawner> make_spawner(std::string_view id)
   if (id == "asio_sync")
     return std::make_unique<asio_blocking>();
   if (id == "raw_vfork")
-    return std::make_unique<raw_vfork>();
+    return std::make_unique<raw_vfork>(false);
+  if (id == "raw_vfork_files")
+    return std::make_unique<raw_vfork>(true);
   if (id == "posix_spawn")
     return std::make_unique<waitpid_spawner<posix_spawn_checked>>(
         "posix_spawn");

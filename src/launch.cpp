@@ -172,6 +172,7 @@ launched launch(std::string_view program,
     std::span<const std::string_view> args, const spawn_options& options,
     error_code& ec, std::string& detail)
 {
+  ec.clear();
   if (!check_options(options, ec, detail))
     return {};
   exec_plan exec;

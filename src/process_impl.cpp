@@ -131,6 +131,14 @@ process_impl::~process_impl()
   close();
 }
 
+bool process_impl::collected(wait_result& out) const
+{
+  std::lock_guard lock(mutex_);
+  if (done_)
+    out = result_;
+  return done_;
+}
+
 bool process_impl::try_collect(wait_result& out)
 {
   std::lock_guard lock(mutex_);
@@ -546,8 +554,15 @@ std::shared_ptr<process_impl> adopt_pid(
     ec.clear();
     return std::make_shared<process_impl>(ex, pid);
   }
+  if (ec == errc::no_such_file_or_directory || ec == errc::invalid_argument)
+  {
+    // A thread id that is not a process: EINVAL before Linux 6.9, ENOENT
+    // since (pidfd_open without PIDFD_THREAD).
+    ec = errc::make_error_code(errc::invalid_argument);
+    return nullptr;
+  }
   if (ec)
-    return nullptr; // EINVAL: a thread id that is not a process
+    return nullptr;
   return std::make_shared<process_impl>(ex, fd, pid,
       process_impl::origin::adopted);
 }
@@ -557,7 +572,12 @@ std::shared_ptr<process_impl> adopt_pidfd(
 {
   std::optional<pid_t> pid = sys::pidfd_pid(pidfd, ec);
   if (!pid)
+  {
+    // No fdinfo entry: not an open fd.
+    if (ec == errc::no_such_file_or_directory)
+      ec = errc::make_error_code(errc::bad_file_descriptor);
     return nullptr;
+  }
   // Pid -1: the process was already reaped; keep the fd so that the kernel
   // may still report its exit status.
   return std::make_shared<process_impl>(ex, pidfd, *pid,

@@ -34,6 +34,7 @@ std::string_view name_of(std::string_view entry) noexcept
 const char* exec_plan::build_environment(const environment& env,
     boost::system::error_code& ec, std::string& detail)
 {
+  ec.clear();
   if (env.inherits() && env.changes().empty())
   {
     envp_ = environ;

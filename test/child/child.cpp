@@ -13,9 +13,11 @@
 //   burn-cpu MS         spins until MS ms of CPU time were used, exits 0
 //   signal-state SIG    exit code: 1 if SIG is SIG_DFL, 2 if SIG_IGN,
 //                       4 added if SIG is blocked
-//   grandchild DIR N    forks a grandchild that waits for a byte on the
+//   grandchild DIR N [hold]
+//                       forks a grandchild that waits for a byte on the
 //                       FIFO DIR/go and exits with N; writes its pid to the
-//                       FIFO DIR/pid, reaps it and exits 0 if it exited
+//                       FIFO DIR/pid, (with "hold": waits for a byte on the
+//                       FIFO DIR/reap,) reaps it and exits 0 if it exited
 //                       with N (1 otherwise)
 // Exit codes 100-102 mean the child itself failed.
 //
@@ -114,7 +116,18 @@ int signal_state(int sig)
   return state;
 }
 
-int grandchild(const std::string& dir, int code)
+// Blocks until a byte arrives on the FIFO at path.
+bool wait_for_byte(const std::string& path)
+{
+  int fd = ::open(path.c_str(), O_RDONLY);
+  char c;
+  bool ok = fd >= 0 && ::read(fd, &c, 1) == 1;
+  if (fd >= 0)
+    ::close(fd);
+  return ok;
+}
+
+int grandchild(const std::string& dir, int code, bool hold)
 {
   const std::string go = dir + "/go";
   const pid_t pid = ::fork();
@@ -122,12 +135,8 @@ int grandchild(const std::string& dir, int code)
     return io_error;
   if (pid == 0)
   {
-    // Blocks until the test opens the FIFO for writing.
-    int fd = ::open(go.c_str(), O_RDONLY);
-    char c;
-    if (fd < 0 || ::read(fd, &c, 1) != 1)
-      ::_exit(io_error);
-    ::_exit(code);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    ::_exit(wait_for_byte(go) ? code : io_error);
   }
   const std::string report = dir + "/pid";
   int fd = ::open(report.c_str(), O_WRONLY);
@@ -138,6 +147,9 @@ int grandchild(const std::string& dir, int code)
       != static_cast<ssize_t>(text.size()))
     return io_error;
   ::close(fd);
+  // Leaves the grandchild a zombie until the test says so.
+  if (hold && !wait_for_byte(dir + "/reap"))
+    return io_error;
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0)
     if (errno != EINTR)
@@ -149,6 +161,11 @@ int grandchild(const std::string& dir, int code)
 
 int main(int argc, char** argv)
 {
+  // Die with the test: a test that crashes must not leave a child behind
+  // holding ctest's output pipe open.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (::getppid() == 1)
+    return usage_error;
   if (argc < 2)
     return usage_error;
   const std::string_view mode = argv[1];
@@ -190,7 +207,8 @@ int main(int argc, char** argv)
   }
   if (mode == "signal-state" && argc == 3)
     return signal_state(std::atoi(argv[2]));
-  if (mode == "grandchild" && argc == 4)
-    return grandchild(argv[2], std::atoi(argv[3]));
+  if (mode == "grandchild" && (argc == 4 || argc == 5))
+    return grandchild(argv[2], std::atoi(argv[3]),
+        argc == 5 && std::string_view(argv[4]) == "hold");
   return usage_error;
 }

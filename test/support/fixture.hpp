@@ -9,6 +9,7 @@
 #define PIDFD_TEST_SUPPORT_FIXTURE_HPP
 
 #include "pidfd/basic_process.hpp"
+#include "pidfd/kernel_support.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
@@ -22,6 +23,13 @@
 #include <vector>
 
 #include <sys/types.h>
+
+/// Skips a test about pidfds themselves (native_handle(), release(),
+/// adopt_pidfd(), non-child adoption) where the library has none: the
+/// wait4 fallback.
+#define PIDFD_TEST_REQUIRE_PIDFD()                                           \
+  if (!::pidfd::kernel_support().pidfd)                                     \
+  GTEST_SKIP() << "needs pidfds; the wait4 fallback has none"
 
 namespace pidfd_test {
 
@@ -109,6 +117,10 @@ protected:
 
   /// Runs ctx until it runs out of work, then makes it runnable again.
   std::size_t run();
+
+  /// What TearDown checks: fails the test for every child (killed and
+  /// reaped) and every fd opened since SetUp (closed).
+  void expect_clean();
 
 private:
   // Destroyed by TearDown before the fd check: the reactor opens its fds

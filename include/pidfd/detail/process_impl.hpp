@@ -78,6 +78,9 @@ public:
   // returned again.
   bool try_collect(wait_result& out);
 
+  // The outcome if it was collected already; no system call.
+  bool collected(wait_result& out) const;
+
   // Blocks the calling thread until the outcome is known.
   void wait_blocking(wait_result& out);
 

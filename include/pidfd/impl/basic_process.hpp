@@ -60,6 +60,16 @@ public:
       return;
     }
     generation_ = impl_->cancel_generation();
+    if (impl_->collected(result_))
+    {
+      // Through the process's own executor, which (unlike the type-erased
+      // one of the reactor) passes the handler's allocator on to post.
+      step_ = step::posted;
+      auto ex = self.get_io_executor();
+      boost::asio::post(ex,
+          boost::asio::append(std::move(self), boost::system::error_code()));
+      return;
+    }
     step_ = step::readiness;
     impl_->arm(std::move(self));
   }

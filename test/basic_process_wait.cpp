@@ -1,0 +1,763 @@
+//
+// test/basic_process_wait.cpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// async_wait, wait and try_wait.
+//
+
+// Test that header file is self-contained.
+#include "pidfd/basic_process.hpp"
+
+#include "pidfd/process.hpp"
+#include "pidfd/spawn.hpp"
+#include "support/fixture.hpp"
+
+#include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <exception>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include <sys/wait.h>
+
+namespace {
+
+namespace asio = boost::asio;
+namespace errc = boost::system::errc;
+using boost::system::error_code;
+using pidfd::exit_status;
+using pidfd_test::child_program;
+
+class wait_test : public pidfd_test::fixture
+{
+protected:
+  auto spawn_pause()
+  {
+    return pidfd::spawn(ctx, child_program, {"pause"});
+  }
+
+  void expect_per_operation_cancellation(asio::cancellation_type type);
+
+  // A process whose status someone else collected: its waits fail.
+  auto spawn_reaped_elsewhere()
+  {
+    auto p = spawn_pause();
+    ::kill(p.id(), SIGKILL); // safe: our unreaped child keeps its PID
+    pidfd_test::reap(p.id());
+    return p;
+  }
+};
+
+// Completion token for co_spawn: an exception in the coroutine fails the
+// test through run().
+void rethrow(std::exception_ptr e)
+{
+  if (e)
+    std::rethrow_exception(e);
+}
+
+// A wait's outcome, recorded by its handler.
+struct outcome
+{
+  bool called = false;
+  error_code ec;
+  exit_status status;
+
+  auto handler()
+  {
+    return [this](error_code e, exit_status s) {
+      EXPECT_FALSE(called) << "handler invoked twice";
+      called = true;
+      ec = e;
+      status = s;
+    };
+  }
+};
+
+//------------------------------------------------------------------------------
+// Completion tokens.
+
+TEST_F(wait_test, callback)
+{
+  auto p = pidfd::spawn(ctx, child_program, {"exit", "3"});
+  outcome o;
+  p.async_wait(o.handler());
+  run();
+  ASSERT_TRUE(o.called);
+  EXPECT_FALSE(o.ec) << o.ec.message();
+  EXPECT_TRUE(o.status.exited());
+  EXPECT_EQ(o.status.code(), 3);
+}
+
+TEST_F(wait_test, move_only_callback)
+{
+  auto p = pidfd::spawn(ctx, child_program, {"exit", "4"});
+  auto owned = std::make_unique<int>(4);
+  int got = -1;
+  p.async_wait([&got, owned = std::move(owned)](error_code ec,
+                   exit_status s) {
+    EXPECT_FALSE(ec);
+    got = s.code() == *owned ? s.code() : -2;
+  });
+  run();
+  EXPECT_EQ(got, 4);
+}
+
+TEST_F(wait_test, coroutine)
+{
+  auto p = spawn_pause();
+  std::optional<exit_status> got;
+  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+    co_await p.async_signal(SIGTERM, asio::use_awaitable);
+    got = co_await p.async_wait(asio::use_awaitable);
+  }, rethrow);
+  run();
+  ASSERT_TRUE(got);
+  EXPECT_TRUE(got->signaled());
+  EXPECT_EQ(got->signal(), SIGTERM);
+}
+
+TEST_F(wait_test, coroutine_error_is_thrown)
+{
+  auto p = spawn_reaped_elsewhere();
+  bool thrown = false;
+  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+    try
+    {
+      co_await p.async_wait(asio::use_awaitable);
+    }
+    catch (const boost::system::system_error& e)
+    {
+      thrown = e.code() == errc::no_child_process;
+    }
+  }, rethrow);
+  run();
+  EXPECT_TRUE(thrown);
+}
+
+TEST_F(wait_test, deferred)
+{
+  auto p = pidfd::spawn(ctx, child_program, {"exit", "5"});
+  auto op = p.async_wait(asio::deferred);
+  outcome o;
+  // Nothing starts until the deferred operation is given a handler.
+  run();
+  EXPECT_FALSE(o.called);
+  std::move(op)(o.handler());
+  run();
+  ASSERT_TRUE(o.called);
+  EXPECT_FALSE(o.ec);
+  EXPECT_EQ(o.status.code(), 5);
+}
+
+TEST_F(wait_test, use_future)
+{
+  auto p = spawn_pause();
+  std::future<exit_status> f = p.async_wait(asio::use_future);
+  std::thread runner([&] { ctx.run(); });
+  p.signal(SIGKILL);
+  exit_status s = f.get();
+  runner.join();
+  EXPECT_EQ(s.signal(), SIGKILL);
+}
+
+TEST_F(wait_test, use_future_error_is_thrown)
+{
+  auto p = spawn_reaped_elsewhere();
+  std::future<exit_status> f = p.async_wait(asio::use_future);
+  std::thread runner([&] { ctx.run(); });
+  try
+  {
+    f.get();
+    ADD_FAILURE() << "no exception";
+  }
+  catch (const boost::system::system_error& e)
+  {
+    EXPECT_EQ(e.code(), errc::no_child_process);
+  }
+  runner.join();
+}
+
+//------------------------------------------------------------------------------
+// Asio's rules for asynchronous operations.
+
+TEST_F(wait_test, handler_not_invoked_inside_initiation)
+{
+  // Running.
+  auto running = spawn_pause();
+  outcome r;
+  running.async_wait(r.handler());
+  EXPECT_FALSE(r.called);
+
+  // Exited, status not collected yet.
+  auto exited = pidfd::spawn(ctx, child_program, {"exit", "1"});
+  pidfd_test::wait_exited(exited);
+  outcome e;
+  exited.async_wait(e.handler());
+  EXPECT_FALSE(e.called);
+
+  // Exited and collected.
+  auto collected = pidfd::spawn(ctx, child_program, {"exit", "2"});
+  ASSERT_EQ(collected.wait().code(), 2);
+  outcome c;
+  collected.async_wait(c.handler());
+  EXPECT_FALSE(c.called);
+
+  // Even from inside a handler running on the same io_context.
+  bool nested_called = false;
+  bool nested_inline = false;
+  asio::post(ctx, [&] {
+    collected.async_wait([&](error_code, exit_status) {
+      nested_called = true;
+    });
+    nested_inline = nested_called;
+  });
+
+  running.signal(SIGKILL);
+  run();
+  EXPECT_TRUE(r.called);
+  EXPECT_EQ(r.status.signal(), SIGKILL);
+  EXPECT_TRUE(e.called);
+  EXPECT_EQ(e.status.code(), 1);
+  EXPECT_TRUE(c.called);
+  EXPECT_EQ(c.status.code(), 2);
+  EXPECT_TRUE(nested_called);
+  EXPECT_FALSE(nested_inline);
+}
+
+TEST_F(wait_test, associated_executor)
+{
+  auto strand = asio::make_strand(ctx);
+  auto p = spawn_pause();
+  auto done = pidfd::spawn(ctx, child_program, {"exit", "0"});
+  ASSERT_TRUE(done.wait().success());
+
+  int on_strand = 0;
+  auto check = [&](error_code, exit_status) {
+    on_strand += strand.running_in_this_thread() ? 1 : 0;
+  };
+  p.async_wait(asio::bind_executor(strand, check));
+  // The posted path (status already collected) too.
+  done.async_wait(asio::bind_executor(strand, check));
+
+  p.signal(SIGKILL);
+  run();
+  EXPECT_EQ(on_strand, 2);
+}
+
+// Counts allocations made through it, as Asio's
+// system_timer_custom_allocation_test does.
+struct allocation_counts
+{
+  int allocations = 0;
+  int outstanding = 0;
+};
+
+template <typename T>
+class counting_allocator
+{
+public:
+  using value_type = T;
+
+  explicit counting_allocator(allocation_counts& counts) noexcept
+    : counts_(&counts)
+  {
+  }
+
+  template <typename U>
+  counting_allocator(const counting_allocator<U>& other) noexcept
+    : counts_(other.counts_)
+  {
+  }
+
+  T* allocate(std::size_t n)
+  {
+    ++counts_->allocations;
+    ++counts_->outstanding;
+    return std::allocator<T>().allocate(n);
+  }
+
+  void deallocate(T* p, std::size_t n)
+  {
+    --counts_->outstanding;
+    std::allocator<T>().deallocate(p, n);
+  }
+
+  bool operator==(const counting_allocator& other) const noexcept
+  {
+    return counts_ == other.counts_;
+  }
+
+private:
+  template <typename>
+  friend class counting_allocator;
+
+  allocation_counts* counts_;
+};
+
+TEST_F(wait_test, associated_allocator)
+{
+  allocation_counts counts;
+  int outstanding_at_upcall = -1;
+  auto p = spawn_pause();
+  p.async_wait(asio::bind_allocator(counting_allocator<int>(counts),
+      [&](error_code ec, exit_status s) {
+        EXPECT_FALSE(ec);
+        EXPECT_EQ(s.signal(), SIGKILL);
+        // Asio's rule: memory is freed before the handler is called.
+        outstanding_at_upcall = counts.outstanding;
+      }));
+  p.signal(SIGKILL);
+  run();
+  EXPECT_GT(counts.allocations, 0);
+  EXPECT_EQ(counts.outstanding, 0);
+  EXPECT_EQ(outstanding_at_upcall, 0);
+}
+
+TEST_F(wait_test, associated_allocator_for_a_collected_status)
+{
+  auto p = pidfd::spawn(ctx, child_program, {"exit", "0"});
+  ASSERT_TRUE(p.wait().success());
+
+  // The completion is posted (never run inline); the memory for that
+  // comes from the handler's allocator too.
+  allocation_counts counts;
+  int outstanding_at_upcall = -1;
+  p.async_wait(asio::bind_allocator(counting_allocator<int>(counts),
+      [&](error_code ec, exit_status s) {
+        EXPECT_FALSE(ec);
+        EXPECT_TRUE(s.success());
+        outstanding_at_upcall = counts.outstanding;
+      }));
+  run();
+  EXPECT_GT(counts.allocations, 0);
+  EXPECT_EQ(counts.outstanding, 0);
+  EXPECT_EQ(outstanding_at_upcall, 0);
+}
+
+//------------------------------------------------------------------------------
+// Cancellation.
+
+// A wait cancelled through its slot with `type` ends with operation_aborted
+// and leaves the child running and waitable.
+void wait_test::expect_per_operation_cancellation(
+    asio::cancellation_type type)
+{
+  auto p = spawn_pause();
+  asio::cancellation_signal sig;
+  outcome o;
+  p.async_wait(asio::bind_cancellation_slot(sig.slot(), o.handler()));
+  sig.emit(type);
+  run();
+  ASSERT_TRUE(o.called);
+  EXPECT_EQ(o.ec, asio::error::operation_aborted);
+
+  // The wait had no side effect: the child runs and can be waited for.
+  EXPECT_EQ(p.try_wait(), std::nullopt);
+  error_code ec;
+  p.signal(0, ec);
+  EXPECT_FALSE(ec) << ec.message();
+
+  outcome later;
+  p.async_wait(later.handler());
+  p.signal(SIGKILL);
+  run();
+  ASSERT_TRUE(later.called);
+  EXPECT_FALSE(later.ec) << later.ec.message();
+  EXPECT_EQ(later.status.signal(), SIGKILL);
+}
+
+TEST_F(wait_test, per_operation_cancellation_terminal)
+{
+  expect_per_operation_cancellation(asio::cancellation_type::terminal);
+}
+
+TEST_F(wait_test, per_operation_cancellation_partial)
+{
+  expect_per_operation_cancellation(asio::cancellation_type::partial);
+}
+
+TEST_F(wait_test, per_operation_cancellation_total)
+{
+  expect_per_operation_cancellation(asio::cancellation_type::total);
+}
+
+TEST_F(wait_test, per_operation_cancellation_cancels_only_that_wait)
+{
+  auto p = spawn_pause();
+  asio::cancellation_signal sig;
+  outcome cancelled, kept;
+  p.async_wait(asio::bind_cancellation_slot(sig.slot(),
+      cancelled.handler()));
+  p.async_wait(kept.handler());
+  sig.emit(asio::cancellation_type::terminal);
+  ctx.poll();
+  ctx.restart();
+  ASSERT_TRUE(cancelled.called);
+  EXPECT_EQ(cancelled.ec, asio::error::operation_aborted);
+  EXPECT_FALSE(kept.called);
+
+  p.signal(SIGKILL);
+  run();
+  ASSERT_TRUE(kept.called);
+  EXPECT_FALSE(kept.ec);
+  EXPECT_EQ(kept.status.signal(), SIGKILL);
+}
+
+TEST_F(wait_test, exit_while_no_wait_is_outstanding)
+{
+  // The pidfd's readiness edge arrives after a cancelled wait and before
+  // the next one: the next wait must still see it.
+  auto p = spawn_pause();
+  outcome first;
+  p.async_wait(first.handler());
+  p.cancel();
+  run();
+  EXPECT_EQ(first.ec, asio::error::operation_aborted);
+
+  p.signal(SIGKILL);
+  pidfd_test::wait_exited(p);
+  outcome second;
+  p.async_wait(second.handler());
+  run();
+  ASSERT_TRUE(second.called);
+  EXPECT_FALSE(second.ec) << second.ec.message();
+  EXPECT_EQ(second.status.signal(), SIGKILL);
+}
+
+TEST_F(wait_test, cancel_member_cancels_every_wait)
+{
+  auto p = spawn_pause();
+  outcome a, b, c;
+  p.async_wait(a.handler());
+  p.async_wait(b.handler());
+  p.async_wait(asio::deferred)(c.handler());
+  p.cancel();
+  run();
+  for (outcome* o : {&a, &b, &c})
+  {
+    ASSERT_TRUE(o->called);
+    EXPECT_EQ(o->ec, asio::error::operation_aborted);
+  }
+  EXPECT_EQ(p.try_wait(), std::nullopt);
+  p.signal(SIGTERM);
+  outcome later;
+  p.async_wait(later.handler());
+  run();
+  EXPECT_EQ(later.status.signal(), SIGTERM);
+}
+
+TEST_F(wait_test, cancel_without_waits_is_harmless)
+{
+  auto p = spawn_pause();
+  p.cancel();
+  p.signal(SIGKILL);
+  outcome o;
+  p.async_wait(o.handler());
+  run();
+  EXPECT_EQ(o.status.signal(), SIGKILL);
+  p.cancel();
+}
+
+TEST_F(wait_test, awaitable_operators_timer_wins)
+{
+  using namespace asio::experimental::awaitable_operators;
+  auto p = spawn_pause();
+  bool finished = false;
+  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    // Already expired: the timer wins, as the child never exits on its
+    // own.
+    timer.expires_after(std::chrono::seconds(0));
+    auto r = co_await (p.async_wait(asio::use_awaitable)
+        || timer.async_wait(asio::use_awaitable));
+    EXPECT_EQ(r.index(), 1u);
+
+    EXPECT_EQ(p.try_wait(), std::nullopt);
+    p.signal(SIGTERM);
+    exit_status s = co_await p.async_wait(asio::use_awaitable);
+    EXPECT_EQ(s.signal(), SIGTERM);
+    finished = true;
+  }, rethrow);
+  run();
+  EXPECT_TRUE(finished);
+}
+
+TEST_F(wait_test, awaitable_operators_process_wins)
+{
+  using namespace asio::experimental::awaitable_operators;
+  auto p = pidfd::spawn(ctx, child_program, {"exit", "6"});
+  bool finished = false;
+  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    timer.expires_at(asio::steady_timer::time_point::max());
+    auto r = co_await (p.async_wait(asio::use_awaitable)
+        || timer.async_wait(asio::use_awaitable));
+    // (ASSERT_* cannot be used in a coroutine: it expands to return.)
+    if (r.index() == 0)
+      finished = std::get<0>(r).code() == 6;
+  }, rethrow);
+  run();
+  EXPECT_TRUE(finished);
+}
+
+//------------------------------------------------------------------------------
+// Several waits, repeated waits, and the object's lifetime.
+
+TEST_F(wait_test, several_waits_get_the_same_status)
+{
+  auto p = spawn_pause();
+  std::vector<outcome> outcomes(5);
+  for (outcome& o : outcomes)
+    p.async_wait(o.handler());
+  std::optional<exit_status> awaited;
+  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+    awaited = co_await p.async_wait(asio::use_awaitable);
+  }, rethrow);
+  p.signal(SIGKILL);
+  run();
+  for (outcome& o : outcomes)
+  {
+    ASSERT_TRUE(o.called);
+    EXPECT_FALSE(o.ec) << o.ec.message();
+    EXPECT_EQ(o.status.signal(), SIGKILL);
+    EXPECT_EQ(o.status, outcomes[0].status);
+  }
+  ASSERT_TRUE(awaited);
+  EXPECT_EQ(*awaited, outcomes[0].status);
+}
+
+TEST_F(wait_test, waits_after_collection_get_the_cached_status)
+{
+  auto p = pidfd::spawn(ctx, child_program, {"burn-cpu", "1"});
+  outcome first;
+  p.async_wait(first.handler());
+  run();
+  ASSERT_TRUE(first.status.success());
+
+  // The child is reaped: only the cache can answer now.
+  EXPECT_FALSE(pidfd_test::has_children());
+  for (int i = 0; i < 3; ++i)
+  {
+    outcome again;
+    p.async_wait(again.handler());
+    run();
+    ASSERT_TRUE(again.called);
+    EXPECT_FALSE(again.ec);
+    EXPECT_EQ(again.status, first.status);
+    EXPECT_EQ(again.status.user_time(), first.status.user_time());
+  }
+  EXPECT_EQ(p.wait(), first.status);
+  EXPECT_EQ(p.try_wait(), first.status);
+}
+
+TEST_F(wait_test, destroying_the_object_aborts_the_wait)
+{
+  auto p = std::make_optional(spawn_pause());
+  // Our own handle on the child, to kill it without its PID.
+  pidfd_test::unique_fd own(pidfd_test::pidfd_open(p->id()));
+  ASSERT_GE(own.get(), 0);
+
+  outcome o;
+  p->async_wait(o.handler());
+  p.reset();
+  // The child was not killed.
+  ASSERT_EQ(pidfd_test::pidfd_send_signal(own.get(), 0), 0);
+  ASSERT_EQ(pidfd_test::pidfd_send_signal(own.get(), SIGKILL), 0);
+  run();
+  ASSERT_TRUE(o.called);
+  EXPECT_EQ(o.ec, asio::error::operation_aborted);
+  // Reaped in the background.
+  EXPECT_FALSE(pidfd_test::has_children());
+}
+
+TEST_F(wait_test, moving_the_object_keeps_the_wait)
+{
+  auto p = spawn_pause();
+  outcome o;
+  p.async_wait(o.handler());
+  auto q = std::move(p);
+  std::vector<decltype(q)> v;
+  v.push_back(std::move(q));
+  // Reallocation moves the object again.
+  for (int i = 0; i < 8; ++i)
+    v.emplace_back(ctx.get_executor());
+  v[0].signal(SIGTERM);
+  run();
+  ASSERT_TRUE(o.called);
+  EXPECT_FALSE(o.ec) << o.ec.message();
+  EXPECT_EQ(o.status.signal(), SIGTERM);
+}
+
+TEST_F(wait_test, many_processes_on_two_threads)
+{
+  constexpr int count = 40;
+  std::vector<pidfd::process> exiting, pausing;
+  for (int i = 0; i < count / 2; ++i)
+  {
+    exiting.push_back(pidfd::spawn(ctx.get_executor(), child_program,
+        {"exit", std::to_string(i)}));
+    pausing.push_back(pidfd::spawn(ctx.get_executor(), child_program,
+        {"pause"}));
+  }
+  std::atomic<int> exited_ok{0}, killed_ok{0};
+  for (int i = 0; i < count / 2; ++i)
+  {
+    // When a child exits, its handler kills a pausing one: handlers and
+    // signals run on both threads.
+    exiting[i].async_wait([&, i](error_code ec, exit_status s) {
+      if (!ec && s.code() == i)
+        ++exited_ok;
+      pausing[i].async_signal(SIGKILL, [](error_code e) {
+        EXPECT_FALSE(e) << e.message();
+      });
+    });
+    pausing[i].async_wait([&](error_code ec, exit_status s) {
+      if (!ec && s.signal() == SIGKILL)
+        ++killed_ok;
+    });
+  }
+  std::thread other([&] { ctx.run(); });
+  ctx.run();
+  other.join();
+  EXPECT_EQ(exited_ok.load(), count / 2);
+  EXPECT_EQ(killed_ok.load(), count / 2);
+}
+
+TEST_F(wait_test, blocking_and_async_waits_together)
+{
+  auto p = spawn_pause();
+  outcome o;
+  p.async_wait(o.handler());
+  std::thread runner([&] { ctx.run(); });
+  p.signal(SIGKILL);
+  exit_status s = p.wait();
+  runner.join();
+  EXPECT_EQ(s.signal(), SIGKILL);
+  ASSERT_TRUE(o.called);
+  EXPECT_FALSE(o.ec);
+  EXPECT_EQ(o.status, s);
+}
+
+//------------------------------------------------------------------------------
+// Blocking wait and try_wait.
+
+TEST_F(wait_test, try_wait_while_running_then_after_exit)
+{
+  auto p = spawn_pause();
+  error_code ec = pidfd::error::process_done;
+  EXPECT_EQ(p.try_wait(ec), std::nullopt);
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(p.try_wait(), std::nullopt);
+
+  p.signal(SIGKILL);
+  pidfd_test::wait_exited(p);
+  std::optional<exit_status> s = p.try_wait();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->signal(), SIGKILL);
+  // Repeated calls return the same status.
+  EXPECT_EQ(p.try_wait(), s);
+  EXPECT_EQ(p.wait(), *s);
+}
+
+TEST_F(wait_test, wait_blocks_until_exit)
+{
+  auto p = spawn_pause();
+  std::optional<exit_status> s;
+  std::thread waiter([&] { s = p.wait(); });
+  p.signal(SIGTERM);
+  waiter.join();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->signal(), SIGTERM);
+  EXPECT_EQ(p.wait(), *s);
+  EXPECT_EQ(p.wait(), *s);
+  EXPECT_EQ(p.try_wait(), s);
+}
+
+TEST_F(wait_test, wait_error_code_is_cleared_on_success)
+{
+  auto p = pidfd::spawn(ctx, child_program, {"exit", "2"});
+  error_code ec = pidfd::error::no_process;
+  EXPECT_EQ(p.wait(ec).code(), 2);
+  EXPECT_FALSE(ec);
+  ec = pidfd::error::no_process;
+  EXPECT_EQ(p.wait(ec).code(), 2);
+  EXPECT_FALSE(ec);
+}
+
+//------------------------------------------------------------------------------
+// Status collected by someone else.
+
+TEST_F(wait_test, reaped_elsewhere)
+{
+  auto p = spawn_reaped_elsewhere();
+  error_code ec;
+  p.wait(ec);
+  EXPECT_EQ(ec, errc::no_child_process);
+  EXPECT_EQ(p.try_wait(ec), std::nullopt);
+  EXPECT_EQ(ec, errc::no_child_process);
+  try
+  {
+    p.wait();
+    ADD_FAILURE() << "wait() did not throw";
+  }
+  catch (const boost::system::system_error& e)
+  {
+    EXPECT_EQ(e.code(), errc::no_child_process);
+  }
+
+  outcome o;
+  p.async_wait(o.handler());
+  run();
+  ASSERT_TRUE(o.called);
+  EXPECT_EQ(o.ec, errc::no_child_process);
+}
+
+TEST_F(wait_test, reaped_elsewhere_while_a_wait_is_outstanding)
+{
+  auto p = spawn_pause();
+  outcome o;
+  p.async_wait(o.handler());
+  ::kill(p.id(), SIGKILL);
+  EXPECT_EQ(WTERMSIG(pidfd_test::reap(p.id())), SIGKILL);
+  run();
+  ASSERT_TRUE(o.called);
+  EXPECT_EQ(o.ec, errc::no_child_process);
+}
+
+TEST_F(wait_test, reaped_elsewhere_by_pidfd)
+{
+  PIDFD_TEST_REQUIRE_PIDFD();
+  auto p = spawn_pause();
+  p.signal(SIGKILL);
+  pidfd_test::wait_exited(p);
+  siginfo_t info{};
+  // waitid(P_PIDFD) on the object's own pidfd.
+  ASSERT_EQ(::waitid(static_cast<idtype_t>(3 /* P_PIDFD */),
+      static_cast<id_t>(p.native_handle()), &info, WEXITED), 0);
+  EXPECT_EQ(info.si_status, SIGKILL);
+  error_code ec;
+  p.wait(ec);
+  EXPECT_EQ(ec, errc::no_child_process);
+}
+
+} // namespace

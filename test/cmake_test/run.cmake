@@ -1,0 +1,109 @@
+# test/cmake_test/run.cmake: one step of the packaging test, run by ctest
+# as `cmake -D... -P run.cmake`.
+#
+#   MODE            install | find_package | add_subdirectory | pkg_config
+#   SOURCE_DIR      pidfd-asio's source tree
+#   BINARY_DIR      its build tree (the library is already built there)
+#   WORK_DIR        scratch space; the installed tree goes to WORK_DIR/prefix
+#   LIBDIR          CMAKE_INSTALL_LIBDIR of the build, e.g. "lib"
+#   CXX             the compiler of the build, used for the consumer too
+#   SANITIZE        PIDFD_SANITIZE of the build ("" or e.g.
+#                   "address,undefined"): an instrumented library needs an
+#                   instrumented consumer
+#   VERSION         the version the consumer must report
+#   PKG_CONFIG      the pkg-config program (pkg_config mode)
+cmake_minimum_required(VERSION 3.25)
+
+set(prefix ${WORK_DIR}/prefix)
+set(consumer_src ${CMAKE_CURRENT_LIST_DIR}/consumer)
+set(flags "")
+if(SANITIZE)
+  set(flags "-fsanitize=${SANITIZE} -fno-omit-frame-pointer")
+endif()
+
+# Runs a command, echoing it; any failure fails the test.
+function(step)
+  execute_process(COMMAND ${ARGN} COMMAND_ECHO STDOUT
+    COMMAND_ERROR_IS_FATAL ANY)
+endfunction()
+
+# Runs the built consumer and checks what it says.
+function(run_consumer program)
+  execute_process(COMMAND ${program} OUTPUT_VARIABLE out
+    RESULT_VARIABLE rc)
+  message(STATUS "${program}: ${out}")
+  if(NOT rc EQUAL 0
+      OR NOT out STREQUAL "pidfd-asio ${VERSION}: true exited with code 0\n")
+    message(FATAL_ERROR "unexpected result ${rc}: ${out}")
+  endif()
+endfunction()
+
+# Configures, builds and runs the consumer project in WORK_DIR/<name>.
+function(build_consumer name)
+  set(dir ${WORK_DIR}/${name})
+  file(REMOVE_RECURSE ${dir})
+  step(${CMAKE_COMMAND} -S ${consumer_src} -B ${dir}
+    -DCMAKE_CXX_COMPILER=${CXX}
+    "-DCMAKE_CXX_FLAGS=${flags}" "-DCMAKE_EXE_LINKER_FLAGS=${flags}"
+    ${ARGN})
+  step(${CMAKE_COMMAND} --build ${dir} --parallel 2)
+  run_consumer(${dir}/consumer)
+endfunction()
+
+if(MODE STREQUAL "install")
+  file(REMOVE_RECURSE ${prefix})
+  step(${CMAKE_COMMAND} --install ${BINARY_DIR} --prefix ${prefix})
+  foreach(file
+      include/pidfd/asio.hpp
+      include/pidfd/version.hpp
+      include/pidfd/detail/process_impl.hpp
+      ${LIBDIR}/libpidfd_asio.a
+      ${LIBDIR}/cmake/pidfd_asio/pidfd_asioConfig.cmake
+      ${LIBDIR}/cmake/pidfd_asio/pidfd_asioConfigVersion.cmake
+      ${LIBDIR}/cmake/pidfd_asio/pidfd_asioTargets.cmake
+      ${LIBDIR}/pkgconfig/pidfd_asio.pc)
+    if(NOT EXISTS ${prefix}/${file})
+      message(FATAL_ERROR "not installed: ${file}")
+    endif()
+  endforeach()
+
+elseif(MODE STREQUAL "find_package")
+  build_consumer(find_package -DCMAKE_PREFIX_PATH=${prefix})
+  # The package must have come from our prefix, not from a copy installed
+  # on the machine.
+  file(STRINGS ${WORK_DIR}/find_package/CMakeCache.txt found
+    REGEX "^pidfd_asio_DIR:")
+  if(NOT found STREQUAL
+      "pidfd_asio_DIR:PATH=${prefix}/${LIBDIR}/cmake/pidfd_asio")
+    message(FATAL_ERROR "wrong package: ${found}")
+  endif()
+
+elseif(MODE STREQUAL "add_subdirectory")
+  build_consumer(add_subdirectory -DPIDFD_ASIO_SOURCE_DIR=${SOURCE_DIR})
+
+elseif(MODE STREQUAL "pkg_config")
+  set(ENV{PKG_CONFIG_PATH} ${prefix}/${LIBDIR}/pkgconfig)
+  execute_process(COMMAND ${PKG_CONFIG} --modversion pidfd_asio
+    OUTPUT_VARIABLE modversion OUTPUT_STRIP_TRAILING_WHITESPACE
+    COMMAND_ERROR_IS_FATAL ANY)
+  if(NOT modversion STREQUAL VERSION)
+    message(FATAL_ERROR "pkg-config says ${modversion}, expected ${VERSION}")
+  endif()
+  execute_process(COMMAND ${PKG_CONFIG} --cflags --libs pidfd_asio
+    OUTPUT_VARIABLE pc_flags OUTPUT_STRIP_TRAILING_WHITESPACE
+    COMMAND_ERROR_IS_FATAL ANY)
+  message(STATUS "pkg-config --cflags --libs pidfd_asio: ${pc_flags}")
+  separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
+  separate_arguments(san_flags UNIX_COMMAND "${flags}")
+  set(dir ${WORK_DIR}/pkg_config)
+  file(REMOVE_RECURSE ${dir})
+  file(MAKE_DIRECTORY ${dir})
+  # The library goes after the source that uses it, as a static library
+  # must.
+  step(${CXX} ${san_flags} -Wall -Wextra -Wpedantic -Werror
+    ${consumer_src}/main.cpp -o ${dir}/consumer ${pc_flags})
+  run_consumer(${dir}/consumer)
+
+else()
+  message(FATAL_ERROR "unknown MODE '${MODE}'")
+endif()
