@@ -52,6 +52,14 @@ struct scenario
   const char* explanation;
 };
 
+// One argument comparison. libseccomp's SCMP_Ax macros leave datum_b out of
+// the initializer, which clang's -Wmissing-field-initializers rejects.
+scmp_arg_cmp arg(unsigned index, scmp_compare op, scmp_datum_t a,
+    scmp_datum_t b = 0)
+{
+  return scmp_arg_cmp{index, op, a, b};
+}
+
 // Installs the filter for a scenario; everything else stays allowed.
 bool install_filter(std::string_view name)
 {
@@ -74,13 +82,13 @@ bool install_filter(std::string_view name)
     // The probe's clone3(NULL, 0) passes, real spawns are refused: a
     // policy the probe cannot see. Spawns must switch to clone() at once.
     rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 1,
-        SCMP_A1(SCMP_CMP_NE, 0));
+        arg(1, SCMP_CMP_NE, 0));
   }
   else if (name == "blocking_pidfd")
   {
     // Linux 5.4 to 5.9: pidfd_open knows no PIDFD_NONBLOCK.
     rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EINVAL), SCMP_SYS(pidfd_open),
-        1, SCMP_A1(SCMP_CMP_MASKED_EQ, O_NONBLOCK, O_NONBLOCK));
+        1, arg(1, SCMP_CMP_MASKED_EQ, O_NONBLOCK, O_NONBLOCK));
   }
   else if (name == "no_pidfd_open")
   {
@@ -92,7 +100,7 @@ bool install_filter(std::string_view name)
   {
     // Linux 5.3: waitid rejects P_PIDFD (3) with EINVAL.
     rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EINVAL), SCMP_SYS(waitid), 1,
-        SCMP_A0(SCMP_CMP_EQ, 3));
+        arg(0, SCMP_CMP_EQ, 3));
   }
   else if (name == "no_pidfd_send_signal")
   {
