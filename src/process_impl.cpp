@@ -27,6 +27,7 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 
 namespace pidfd::detail {
@@ -142,6 +143,17 @@ bool process_impl::collected(wait_result& out) const
 bool process_impl::try_collect(wait_result& out)
 {
   std::lock_guard lock(mutex_);
+  return collect_locked(out);
+}
+
+bool process_impl::try_collect(wait_result& out, std::uint64_t generation)
+{
+  std::lock_guard lock(mutex_);
+  if (generation != generation_)
+  {
+    out = {boost::asio::error::operation_aborted, {}};
+    return true;
+  }
   return collect_locked(out);
 }
 
@@ -331,6 +343,8 @@ void process_impl::close_locked()
     return;
   closed_ = true;
   ++generation_;
+  if (wait4_)
+    wait4_->detach_event_fd(); // before its number may be reused
   error_code ignored;
   if (descriptor_.is_open())
     descriptor_.close(ignored); // cancels the waits, closes fd_
@@ -429,6 +443,7 @@ int process_impl::release()
   if (wait4_)
   {
     // Not a pidfd: nothing to hand over. The pool thread still reaps.
+    wait4_->detach_event_fd();
     ::close(fd);
     fd = -1;
   }
@@ -488,12 +503,15 @@ std::shared_ptr<process_impl> make_wait4_impl(
     const boost::asio::any_io_executor& ex, pid_t pid,
     process_impl::origin o, error_code& ec)
 {
-  std::shared_ptr<wait4_state> state = wait4_state::create(pid, o, ec);
-  if (!state)
-    return nullptr;
-  int fd = state->dup_event_fd(ec);
+  int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (fd < 0)
+  {
+    ec = error_code(errno, boost::system::system_category());
     return nullptr;
+  }
+  ec.clear();
+  auto state = std::make_shared<wait4_state>(pid, o);
+  state->attach_event_fd(fd);
   return std::make_shared<process_impl>(ex, std::move(state), fd, pid, o);
 }
 
@@ -544,6 +562,13 @@ std::shared_ptr<process_impl> adopt_pid(
     {
       ec.clear();
       return std::make_shared<process_impl>(ex, pid);
+    }
+    // kill() takes a thread id for its process; pidfd_open refuses it.
+    std::optional<pid_t> group = proc_thread_group(pid);
+    if (group && *group != pid)
+    {
+      ec = errc::make_error_code(errc::invalid_argument);
+      return nullptr;
     }
     return make_wait4_impl(ex, pid, process_impl::origin::adopted, ec);
   }

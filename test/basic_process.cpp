@@ -454,7 +454,7 @@ TEST_F(basic_process_test, move_assignment_gives_up_the_old_process)
   ASSERT_EQ(pidfd_test::pidfd_send_signal(old.get(), SIGKILL), 0);
   run();
   EXPECT_EQ(a_ec, asio::error::operation_aborted);
-  EXPECT_FALSE(pidfd_test::has_children());
+  EXPECT_FALSE(pidfd_test::children_left());
 
   // Self-assignment (through a reference, to keep compilers quiet) keeps
   // the process.
@@ -479,7 +479,7 @@ TEST_F(basic_process_test, destructor_does_not_kill)
   // Once it exits, a wait on the io_context reaps it: no zombie.
   ASSERT_EQ(pidfd_test::pidfd_send_signal(own.get(), SIGTERM), 0);
   run();
-  EXPECT_FALSE(pidfd_test::has_children());
+  EXPECT_FALSE(pidfd_test::children_left());
 }
 
 TEST_F(basic_process_test, destructor_reaps_an_exited_child)
@@ -489,7 +489,7 @@ TEST_F(basic_process_test, destructor_reaps_an_exited_child)
     pidfd_test::wait_exited(p);
   }
   run();
-  EXPECT_FALSE(pidfd_test::has_children());
+  EXPECT_FALSE(pidfd_test::children_left());
 }
 
 TEST_F(basic_process_test, accessors_of_a_spawned_process)

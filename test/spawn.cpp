@@ -53,7 +53,7 @@ protected:
     EXPECT_FALSE(p.is_open());
     EXPECT_EQ(p.id(), 0);
     EXPECT_EQ(p.native_handle(), -1);
-    EXPECT_FALSE(pidfd_test::has_children());
+    EXPECT_FALSE(pidfd_test::children_left());
 
     try
     {
@@ -66,7 +66,7 @@ protected:
       EXPECT_NE(std::string(e.what()).find(program), std::string::npos)
           << e.what();
     }
-    EXPECT_FALSE(pidfd_test::has_children());
+    EXPECT_FALSE(pidfd_test::children_left());
   }
 
   int exit_code_of(std::string_view program,
@@ -301,7 +301,7 @@ TEST_F(spawn_test, embedded_nul)
 
   EXPECT_THROW(pidfd::spawn(ctx, child_program, {"\0"sv}),
       boost::system::system_error);
-  EXPECT_FALSE(pidfd_test::has_children());
+  EXPECT_FALSE(pidfd_test::children_left());
 }
 
 TEST_F(spawn_test, error_code_is_cleared_on_success)
@@ -311,7 +311,6 @@ TEST_F(spawn_test, error_code_is_cleared_on_success)
   EXPECT_FALSE(ec) << ec.message();
   ASSERT_TRUE(p.is_open());
   EXPECT_GT(p.id(), 0);
-  EXPECT_GE(p.native_handle(), 0);
   EXPECT_TRUE(p.wait().success());
 }
 

@@ -14,22 +14,34 @@
 #include <unistd.h>
 
 namespace pidfd::detail {
+namespace {
 
-std::optional<long long> proc_stat_field(pid_t pid, int field)
+// Reads /proc/<pid>/<file> into buf (NUL-terminated); false if it is gone.
+template <std::size_t N>
+bool read_proc_file(pid_t pid, const char* file, char (&buf)[N])
 {
-  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  std::string path = "/proc/" + std::to_string(pid) + "/" + file;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return std::nullopt;
-  char buf[2048];
+    return false;
   ssize_t n;
   do
-    n = ::read(fd, buf, sizeof buf - 1);
+    n = ::read(fd, buf, N - 1);
   while (n < 0 && errno == EINTR);
   ::close(fd);
   if (n <= 0)
-    return std::nullopt;
+    return false;
   buf[n] = '\0';
+  return true;
+}
+
+} // namespace
+
+std::optional<long long> proc_stat_field(pid_t pid, int field)
+{
+  char buf[2048];
+  if (!read_proc_file(pid, "stat", buf))
+    return std::nullopt;
   // Field 2, the command name in parentheses, may itself hold spaces and
   // parentheses: count fields from the last ')'.
   const char* cursor = std::strrchr(buf, ')');
@@ -42,6 +54,18 @@ std::optional<long long> proc_stat_field(pid_t pid, int field)
   if (current != field || !*cursor)
     return std::nullopt;
   return std::strtoll(cursor, nullptr, 10);
+}
+
+std::optional<pid_t> proc_thread_group(pid_t tid)
+{
+  // Tgid is the fourth line, well inside the first KiB.
+  char buf[1024];
+  if (!read_proc_file(tid, "status", buf))
+    return std::nullopt;
+  const char* line = std::strstr(buf, "\nTgid:");
+  if (!line)
+    return std::nullopt;
+  return static_cast<pid_t>(std::strtol(line + 6, nullptr, 10));
 }
 
 } // namespace pidfd::detail

@@ -60,6 +60,13 @@ public:
         [this] { return threads_ == 0; });
   }
 
+  bool wait_until_idle(std::chrono::steady_clock::time_point deadline)
+  {
+    std::unique_lock lock(mutex_);
+    return idled_.wait_until(lock, deadline,
+        [this] { return jobs_.empty() && busy_ == 0; });
+  }
+
   std::atomic<long long> idle_timeout_ms{10'000};
 
 private:
@@ -109,19 +116,24 @@ private:
       }
       std::function<void()> job = std::move(jobs_.front());
       jobs_.pop_front();
+      ++busy_;
       lock.unlock();
       job();
       job = nullptr; // release what the job holds before idling
       lock.lock();
+      if (--busy_ == 0 && jobs_.empty())
+        idled_.notify_all();
     }
   }
 
   mutable std::mutex mutex_;
   std::condition_variable ready_;
   std::condition_variable emptied_;
+  std::condition_variable idled_;
   std::deque<std::function<void()>> jobs_;
   std::size_t threads_ = 0;
   std::size_t idle_ = 0;
+  std::size_t busy_ = 0;
 };
 
 // Never destroyed: detached threads may still use it while static
@@ -147,6 +159,11 @@ std::size_t thread_count() noexcept
 bool wait_until_empty(std::chrono::steady_clock::time_point deadline)
 {
   return instance().wait_until_empty(deadline);
+}
+
+bool wait_until_idle(std::chrono::steady_clock::time_point deadline)
+{
+  return instance().wait_until_idle(deadline);
 }
 
 void set_idle_timeout(std::chrono::milliseconds timeout) noexcept

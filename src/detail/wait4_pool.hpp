@@ -29,6 +29,11 @@ std::size_t thread_count() noexcept;
 // the soak test, which prove that no thread is leaked.
 bool wait_until_empty(std::chrono::steady_clock::time_point deadline);
 
+// Blocks until no job is queued or running, or the deadline passes; true
+// if the pool went idle. Tests use it to know that the reaping of destroyed
+// processes (a pool job each) has finished.
+bool wait_until_idle(std::chrono::steady_clock::time_point deadline);
+
 // How long an idle thread lingers before it exits (default 10 s); tests
 // shorten it to watch the pool shrink.
 void set_idle_timeout(std::chrono::milliseconds timeout) noexcept;

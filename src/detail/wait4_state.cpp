@@ -14,9 +14,7 @@
 #include <cstdint>
 #include <system_error>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -62,22 +60,8 @@ bool has_exited(pid_t pid, int options, error_code& ec) noexcept
 
 } // namespace
 
-std::shared_ptr<wait4_state> wait4_state::create(pid_t pid,
-    process_impl::origin o, error_code& ec)
-{
-  int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fd < 0)
-  {
-    ec = last_error();
-    return nullptr;
-  }
-  ec.clear();
-  return std::make_shared<wait4_state>(pid, o, fd);
-}
-
-wait4_state::wait4_state(pid_t pid, process_impl::origin o,
-    int event_fd) noexcept
-  : pid_(pid), origin_(o), event_fd_(event_fd),
+wait4_state::wait4_state(pid_t pid, process_impl::origin o) noexcept
+  : pid_(pid), origin_(o),
     start_time_(proc_stat_field(pid, proc_stat_start_time).value_or(0))
 {
 }
@@ -90,19 +74,26 @@ bool wait4_state::same_process() const
   return !now || *now == start_time_;
 }
 
-wait4_state::~wait4_state()
+void wait4_state::attach_event_fd(int fd)
 {
-  ::close(event_fd_);
+  std::lock_guard lock(mutex_);
+  event_fd_ = fd;
+  if (done_)
+    notify_locked();
 }
 
-int wait4_state::dup_event_fd(error_code& ec) const noexcept
+void wait4_state::detach_event_fd()
 {
-  int fd = ::fcntl(event_fd_, F_DUPFD_CLOEXEC, 0);
-  if (fd < 0)
-    ec = last_error();
-  else
-    ec.clear();
-  return fd;
+  std::lock_guard lock(mutex_);
+  event_fd_ = -1;
+}
+
+void wait4_state::notify_locked()
+{
+  if (event_fd_ < 0)
+    return;
+  const std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(event_fd_, &one, sizeof one);
 }
 
 bool wait4_state::collect(wait_result& out)
@@ -156,8 +147,7 @@ bool wait4_state::collect_locked(wait_result& out)
       result_ = {ec, {}};
     }
     done_ = true;
-    const std::uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(event_fd_, &one, sizeof one);
+    notify_locked();
   }
   out = result_;
   return true;

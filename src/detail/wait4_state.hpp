@@ -40,20 +40,24 @@ namespace pidfd::detail {
 // this object, never the process_impl (whose Asio objects must die with the
 // io_context), and writing to an eventfd needs no io_context at all: a pool
 // thread can finish after the io_context is gone without touching it.
+//
+// The eventfd belongs to the process_impl, which closes it with its handle:
+// the pool thread writes to it only under the mutex and only while it is
+// attached, so the number is never written to after it is closed (when it
+// may name another file), and no fd outlives the handle on a pool thread.
 class wait4_state : public std::enable_shared_from_this<wait4_state>
 {
 public:
-  // Creates the state and its eventfd; nullptr with ec set on failure.
-  static std::shared_ptr<wait4_state> create(pid_t pid,
-      process_impl::origin o, boost::system::error_code& ec);
-
-  wait4_state(pid_t pid, process_impl::origin o, int event_fd) noexcept;
+  wait4_state(pid_t pid, process_impl::origin o) noexcept;
   wait4_state(const wait4_state&) = delete;
   wait4_state& operator=(const wait4_state&) = delete;
-  ~wait4_state();
 
-  // A new fd (close-on-exec) for the eventfd, for the reactor to watch.
-  int dup_event_fd(boost::system::error_code& ec) const noexcept;
+  // The eventfd to make readable once the process is collected (at once if
+  // it already is). The caller keeps owning it.
+  void attach_event_fd(int fd);
+
+  // Forgets the eventfd; the caller closes it afterwards.
+  void detach_event_fd();
 
   // Collects the outcome without blocking; false while the process runs.
   bool collect(wait_result& out);
@@ -72,11 +76,12 @@ private:
   bool collect_locked(wait_result& out);
   bool same_process() const;
   void blocking_wait();
+  void notify_locked();
 
   std::mutex mutex_;
   const pid_t pid_;
   const process_impl::origin origin_;
-  const int event_fd_;
+  int event_fd_ = -1;
   const long long start_time_; // 0 if unknown
   bool waiting_ = false;
   bool done_ = false;

@@ -7,8 +7,11 @@
 
 #include "pidfd/spawn.hpp"
 
+#include "detail/wait4_pool.hpp"
+
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -137,6 +140,14 @@ bool has_children()
     r = ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT | __WALL);
   while (r < 0 && errno == EINTR);
   return !(r < 0 && errno == ECHILD);
+}
+
+bool children_left()
+{
+  using namespace std::chrono_literals;
+  pidfd::detail::wait4_pool::wait_until_idle(
+      std::chrono::steady_clock::now() + 10s);
+  return has_children();
 }
 
 std::vector<pid_t> kill_and_reap_children()
@@ -321,7 +332,7 @@ void fixture::TearDown()
 
 void fixture::expect_clean()
 {
-  if (has_children())
+  if (children_left())
   {
     std::vector<pid_t> left = kill_and_reap_children();
     std::string pids;

@@ -45,6 +45,12 @@ std::string describe_fd(int fd);
 /// True if this process has any child, running or zombie.
 bool has_children();
 
+/// has_children(), once the library's background reaping is over: in the
+/// wait4 fallback a pool thread reaps the children of destroyed process
+/// objects, so this first waits (up to 10 s) until the pool has no job
+/// left. Natively that reaping runs on the io_context, and nothing waits.
+bool children_left();
+
 /// Kills and reaps every child of this process; returns their PIDs.
 std::vector<pid_t> kill_and_reap_children();
 

@@ -78,6 +78,13 @@ public:
   // returned again.
   bool try_collect(wait_result& out);
 
+  // try_collect for a wait that began in cancel generation `generation`:
+  // if the waits were cancelled since (cancel(), or the handle destroyed
+  // or closed), out is operation_aborted and nothing is collected. One
+  // lock for both, so a handle destroyed with kill_on_destroy cannot have
+  // its killed child's status collected by the wait it aborted.
+  bool try_collect(wait_result& out, std::uint64_t generation);
+
   // The outcome if it was collected already; no system call.
   bool collected(wait_result& out) const;
 

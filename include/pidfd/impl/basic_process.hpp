@@ -89,7 +89,7 @@ public:
         result_ = {ec, {}};
         break;
       }
-      if (impl_->try_collect(result_))
+      if (impl_->try_collect(result_, generation_))
         break;
       // A cancellation requested between two steps reaches no sub-operation:
       // look before starting the next one.
@@ -108,13 +108,12 @@ public:
       return sleep(self);
     case step::backoff:
       if (ec || impl_->closed()
-          || impl_->cancel_generation() != generation_
           || self.cancelled() != boost::asio::cancellation_type::none)
       {
         result_ = {boost::asio::error::operation_aborted, {}};
         break;
       }
-      if (impl_->try_collect(result_))
+      if (impl_->try_collect(result_, generation_))
         break;
       step_ = step::readiness;
       if (!impl_->readable())
