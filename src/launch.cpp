@@ -87,14 +87,14 @@ long clone3_child(child_plan& plan, int& pidfd, unsigned char* stack,
 long clone_child(child_plan& plan, int& pidfd, unsigned char* stack,
     std::size_t stack_size)
 {
-  int flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD;
+  const unsigned long flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD;
   sys::block_all_signals(plan.signal_mask);
   plan.reset_signals = true;
-  pid_t pid = ::clone(&child_main, stack + stack_size, flags, &plan);
-  const int clone_errno = errno;
+  long r = sys::clone(flags, stack + stack_size, &child_main, &plan);
   sys::restore_signals(plan.signal_mask);
-  if (pid < 0)
-    return -clone_errno;
+  if (r < 0)
+    return r;
+  const auto pid = static_cast<pid_t>(r);
   if (plan.error != 0 || !kernel_support().pidfd)
     return pid; // execve failed (the caller reaps), or the wait4 fallback
   // Race-free: the child is ours and unreaped, so its PID cannot be reused

@@ -242,6 +242,11 @@ void restore_signals(const sigset_t& old) noexcept
 extern "C" long pidfd_asio_clone3(clone_args* args, std::size_t size,
     int (*fn)(void*), void* arg);
 
+// clone(2) the same way. Its other arguments (parent/child tid pointers,
+// tls) are read only with flags we never pass; they are zeroed.
+extern "C" long pidfd_asio_clone(unsigned long flags, void* stack_top,
+    int (*fn)(void*), void* arg);
+
 #if defined(__x86_64__)
 asm(R"(
     .text
@@ -252,21 +257,54 @@ asm(R"(
 pidfd_asio_clone3:
     .cfi_startproc
     mov     %rcx, %r8          # arg: syscall clobbers rcx and r11
+    mov     %rdx, %r9          # fn
     mov     $435, %eax         # __NR_clone3
+    syscall
+    test    %rax, %rax
+    jz      pidfd_asio_run_child
+    ret                        # parent: pid or -errno
+    .cfi_endproc
+    .size   pidfd_asio_clone3, .-pidfd_asio_clone3
+
+    .p2align 4
+    .globl  pidfd_asio_clone
+    .hidden pidfd_asio_clone
+    .type   pidfd_asio_clone, @function
+pidfd_asio_clone:
+    .cfi_startproc
+    and     $-16, %rsi         # clone reads rdi, rsi, rdx, r10 and r8, so
+    sub     $16, %rsi          # fn and arg go on the child's stack
+    mov     %rcx, (%rsi)
+    mov     %rdx, 8(%rsi)
+    xor     %edx, %edx         # parent_tid
+    xor     %r10d, %r10d       # child_tid
+    xor     %r8d, %r8d         # tls
+    mov     $56, %eax          # __NR_clone
     syscall
     test    %rax, %rax
     jz      1f
     ret                        # parent: pid or -errno
-1:  .cfi_undefined rip         # child: on the new stack
+1:  pop     %r8                # child: arg
+    pop     %r9                # fn; the stack is 16-byte aligned again
+    jmp     pidfd_asio_run_child
+    .cfi_endproc
+    .size   pidfd_asio_clone, .-pidfd_asio_clone
+
+    # The child, on its new stack: exit_group(fn(arg)), arg in r8, fn in r9.
+    .p2align 4
+    .type   pidfd_asio_run_child, @function
+pidfd_asio_run_child:
+    .cfi_startproc
+    .cfi_undefined rip
     xor     %ebp, %ebp
     mov     %r8, %rdi
-    call    *%rdx
+    call    *%r9
     mov     %eax, %edi
     mov     $231, %eax         # __NR_exit_group
     syscall
     hlt
     .cfi_endproc
-    .size   pidfd_asio_clone3, .-pidfd_asio_clone3
+    .size   pidfd_asio_run_child, .-pidfd_asio_run_child
     .section .note.GNU-stack,"",@progbits
     .text
 )");
@@ -279,20 +317,48 @@ asm(R"(
     .type   pidfd_asio_clone3, %function
 pidfd_asio_clone3:
     .cfi_startproc
+    mov     x9, x2             // fn
+    mov     x10, x3            // arg
     mov     x8, #435           // __NR_clone3
     svc     #0
-    cbz     x0, 1f
+    cbz     x0, pidfd_asio_run_child
     ret                        // parent: pid or -errno
-1:  .cfi_undefined x30         // child: on the new stack
+    .cfi_endproc
+    .size   pidfd_asio_clone3, .-pidfd_asio_clone3
+
+    .p2align 2
+    .globl  pidfd_asio_clone
+    .hidden pidfd_asio_clone
+    .type   pidfd_asio_clone, %function
+pidfd_asio_clone:
+    .cfi_startproc
+    mov     x9, x2             // fn
+    mov     x10, x3            // arg
+    mov     x2, #0             // parent_tid
+    mov     x3, #0             // tls
+    mov     x4, #0             // child_tid
+    mov     x8, #220           // __NR_clone
+    svc     #0
+    cbz     x0, pidfd_asio_run_child
+    ret                        // parent: pid or -errno
+    .cfi_endproc
+    .size   pidfd_asio_clone, .-pidfd_asio_clone
+
+    // The child, on its new stack: exit_group(fn(arg)), fn in x9, arg in x10.
+    .p2align 2
+    .type   pidfd_asio_run_child, %function
+pidfd_asio_run_child:
+    .cfi_startproc
+    .cfi_undefined x30
     mov     x29, #0
     mov     x30, #0
-    mov     x0, x3
-    blr     x2
+    mov     x0, x10
+    blr     x9
     mov     x8, #94            // __NR_exit_group
     svc     #0
     brk     #0
     .cfi_endproc
-    .size   pidfd_asio_clone3, .-pidfd_asio_clone3
+    .size   pidfd_asio_run_child, .-pidfd_asio_run_child
     .section .note.GNU-stack,"",%progbits
     .text
 )");
@@ -303,6 +369,12 @@ namespace pidfd::detail::sys {
 long clone3(clone_args& args, int (*fn)(void*), void* arg) noexcept
 {
   return pidfd_asio_clone3(&args, sizeof args, fn, arg);
+}
+
+long clone(unsigned long flags, void* stack_top, int (*fn)(void*),
+    void* arg) noexcept
+{
+  return pidfd_asio_clone(flags, stack_top, fn, arg);
 }
 
 } // namespace pidfd::detail::sys

@@ -93,9 +93,15 @@ void wait_readable(int fd, error_code& ec) noexcept;
 
 // clone3(2) with the child starting on its own stack in fn(arg); fn must not
 // return into the caller (it exits). Returns the child's PID in the parent,
-// or -errno. Implemented in assembly for x86_64 and aarch64; elsewhere it
-// returns -ENOSYS so the clone() path is used.
+// or -errno. Implemented in assembly (x86_64, aarch64).
 long clone3(clone_args& args, int (*fn)(void*), void* arg) noexcept;
+
+// The same with the older clone(2), for kernels or seccomp policies without
+// clone3: the child runs fn(arg) on the stack whose top is stack_top. Not
+// glibc's clone(): sanitizer runtimes intercept that one and treat the
+// child as a fork of their own state, which a CLONE_VM child is not.
+long clone(unsigned long flags, void* stack_top, int (*fn)(void*),
+    void* arg) noexcept;
 
 // close_range(UINT_MAX, UINT_MAX, 0): probes for close_range (Linux 5.9)
 // without closing anything.
