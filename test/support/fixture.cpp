@@ -174,6 +174,17 @@ std::vector<pid_t> kill_and_reap_children()
 
 void wait_exited(int pidfd, pid_t pid)
 {
+  // Without the library's pidfd (the wait4 fallback), a pidfd of our own:
+  // waitid(WNOWAIT) would race the pool thread, which reaps the child the
+  // moment it exits (and then waitid fails with ECHILD).
+  unique_fd own;
+  if (pidfd < 0)
+  {
+    own.reset(pidfd_test::pidfd_open(pid));
+    if (own.get() < 0 && errno == ESRCH)
+      return; // exited and already reaped
+    pidfd = own.get();
+  }
   if (pidfd >= 0)
   {
     pollfd p{pidfd, POLLIN, 0};
@@ -185,6 +196,7 @@ void wait_exited(int pidfd, pid_t pid)
       throw_errno("poll pidfd");
     return;
   }
+  // A kernel without pidfd_open.
   siginfo_t info{};
   int r;
   do

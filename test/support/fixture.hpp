@@ -55,7 +55,9 @@ bool children_left();
 std::vector<pid_t> kill_and_reap_children();
 
 /// Blocks until the process has exited, leaving its status uncollected:
-/// polls the pidfd for readability or, without a pidfd, waitid(WNOWAIT).
+/// polls the pidfd for readability (without one, a pidfd of its own). In
+/// the wait4 fallback a pool thread that waits for the child may have
+/// reaped it by the time this returns.
 void wait_exited(int pidfd, pid_t pid);
 
 template <typename Executor>
