@@ -36,6 +36,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <unistd.h>
 
 namespace pidfd {
 
@@ -50,7 +51,9 @@ struct run_options
   /// child gets @c spawn.in (by default the parent's stdin).
   std::optional<std::string> input{};
 
-  /// After this long the child is stopped with async_terminate(grace) and
+  /// If the child has not exited and its output ended (and its input
+  /// been written) after this long, the child is stopped with
+  /// async_terminate(grace), reading and writing stop, and
   /// run_result::timed_out is set. Without it, async_run waits for the
   /// child and for the end of its output (a grandchild that keeps stdout
   /// open keeps async_run waiting, as with Python's subprocess.run).
@@ -70,7 +73,8 @@ struct run_result
   std::string err{};
   /// From spawn to the end of the wait and of the output.
   std::chrono::steady_clock::duration elapsed{};
-  /// True if the timeout expired and the child was terminated.
+  /// True if the timeout expired before the run was over; the child was
+  /// then terminated (or just collected, if it had exited already).
   bool timed_out = false;
 };
 
@@ -79,8 +83,8 @@ namespace detail {
 // Writes all of data to a non-blocking pipe fd; a reader that went away is
 // not an error (the child chose not to read). The write never raises
 // SIGPIPE in the parent.
-boost::system::error_code write_no_sigpipe(int fd, const char*& data,
-    std::size_t& size);
+boost::system::error_code write_no_sigpipe(
+    int fd, const char*& data, std::size_t& size);
 
 template <typename Executor>
 boost::asio::awaitable<void, Executor> read_all(
@@ -91,9 +95,12 @@ boost::asio::awaitable<void, Executor> read_all(
       boost::asio::as_tuple(boost::asio::use_awaitable_t<Executor>()));
 }
 
+// `room` waits for the pipe to accept more; it belongs to the caller, so
+// that a timeout can cancel that wait.
 template <typename Executor>
 boost::asio::awaitable<void, Executor> write_all(
     boost::asio::basic_writable_pipe<Executor>& pipe,
+    boost::asio::posix::basic_stream_descriptor<Executor>& room,
     const std::optional<std::string>& input)
 {
   if (!input)
@@ -102,8 +109,6 @@ boost::asio::awaitable<void, Executor> write_all(
   // closes its stdin early; write here instead, and wait for room through
   // a descriptor on a duplicate fd (writable_pipe has no async_wait, and
   // one fd cannot be registered with the reactor twice).
-  boost::asio::posix::basic_stream_descriptor<Executor> room(
-      pipe.get_executor());
   const char* data = input->data();
   std::size_t size = input->size();
   const int flags = ::fcntl(pipe.native_handle(), F_GETFL);
@@ -123,7 +128,10 @@ boost::asio::awaitable<void, Executor> write_all(
         break;
       room.assign(fd, ec);
       if (ec)
+      {
+        ::close(fd);
         break;
+      }
     }
     auto [wait_ec] = co_await room.async_wait(room.wait_write,
         boost::asio::as_tuple(boost::asio::use_awaitable_t<Executor>()));
@@ -146,6 +154,7 @@ run(Executor ex, std::string program, std::vector<std::string> args,
 
   boost::asio::basic_readable_pipe<Executor> out(ex), err(ex);
   boost::asio::basic_writable_pipe<Executor> in(ex);
+  boost::asio::posix::basic_stream_descriptor<Executor> room(ex);
   options.spawn.out = stdio::pipe(out);
   options.spawn.err = stdio::pipe(err);
   if (options.input)
@@ -154,47 +163,57 @@ run(Executor ex, std::string program, std::vector<std::string> args,
   run_result result;
   const auto start = std::chrono::steady_clock::now();
   boost::system::error_code ec;
-  basic_process<Executor> child =
-      spawn(ex, program, args, options.spawn, ec);
+  basic_process<Executor> child = spawn(ex, program, args, options.spawn, ec);
   if (ec)
     co_return std::make_tuple(ec, std::move(result));
 
-  // The wait, raced against the timeout if there is one; a timeout stops
-  // the child and the reading of output that grandchildren may keep open.
-  auto wait = [&]() -> boost::asio::awaitable<void, Executor> {
-    std::tuple<boost::system::error_code, exit_status> outcome;
-    if (!options.timeout)
-    {
-      outcome = co_await child.async_wait(boost::asio::as_tuple(token()));
-    }
-    else
-    {
-      boost::asio::basic_waitable_timer<std::chrono::steady_clock,
-          boost::asio::wait_traits<std::chrono::steady_clock>, Executor>
-          timer(ex, *options.timeout);
-      auto first = co_await (
-          child.async_wait(boost::asio::as_tuple(token()))
-          || timer.async_wait(boost::asio::as_tuple(token())));
-      if (first.index() == 0)
-      {
-        outcome = std::get<0>(first);
-      }
-      else
-      {
-        result.timed_out = true;
-        outcome = co_await child.async_terminate(options.grace,
-            boost::asio::as_tuple(token()));
-        boost::system::error_code ignored;
-        out.cancel(ignored);
-        err.cancel(ignored);
-        in.close(ignored);
-      }
-    }
-    std::tie(ec, result.status) = outcome;
+  boost::asio::basic_waitable_timer<std::chrono::steady_clock,
+      boost::asio::wait_traits<std::chrono::steady_clock>, Executor>
+      timer(ex);
+  bool finished = false;
+  boost::system::error_code terminate_ec;
+
+  // The child's exit, the end of its output and of its input: what
+  // async_run waits for.
+  auto work = [&]() -> boost::asio::awaitable<void, Executor> {
+    auto wait = [&]() -> boost::asio::awaitable<void, Executor> {
+      std::tie(ec, result.status) =
+          co_await child.async_wait(boost::asio::as_tuple(token()));
+    };
+    co_await (read_all(out, result.out) && read_all(err, result.err)
+        && write_all(in, room, options.input) && wait());
+    finished = true;
+    timer.cancel();
   };
 
-  co_await (read_all(out, result.out) && read_all(err, result.err)
-      && write_all(in, options.input) && wait());
+  // The timeout bounds all of that work, not just the wait: a grandchild
+  // may keep the output open, or hold stdin without reading, after the
+  // child itself has exited. It stops the child, then the I/O, and the
+  // wait above gets the final status.
+  auto guard = [&]() -> boost::asio::awaitable<void, Executor> {
+    if (!options.timeout)
+      co_return;
+    timer.expires_after(*options.timeout);
+    auto [timer_ec] = co_await timer.async_wait(boost::asio::as_tuple(token()));
+    if (timer_ec || finished)
+      co_return;
+    result.timed_out = true;
+    terminate_ec = std::get<0>(co_await child.async_terminate(
+        options.grace, boost::asio::as_tuple(token())));
+    // A terminate that failed (e.g. a negative grace) signalled nothing:
+    // the wait would not end either.
+    if (terminate_ec)
+      child.cancel();
+    boost::system::error_code ignored;
+    out.cancel(ignored);
+    err.cancel(ignored);
+    room.cancel(ignored);
+    in.close(ignored);
+  };
+
+  co_await (work() && guard());
+  if (terminate_ec)
+    ec = terminate_ec;
   result.elapsed = std::chrono::steady_clock::now() - start;
   co_return std::make_tuple(ec, std::move(result));
 }
@@ -218,8 +237,8 @@ public:
     // Cancelling async_run cancels the coroutine, which leaves the child
     // as it is at that moment (a wait is cancelled, nothing is killed).
     boost::asio::co_spawn(ex_,
-        run<Executor>(ex_, std::move(program), std::move(args),
-            std::move(options)),
+        run<Executor>(
+            ex_, std::move(program), std::move(args), std::move(options)),
         boost::asio::bind_cancellation_slot(slot,
             [h = std::forward<Handler>(handler),
                 work = boost::asio::make_work_guard(handler_ex)](
@@ -230,8 +249,8 @@ public:
               auto ex = work.get_executor();
               work.reset();
               boost::asio::dispatch(ex,
-                  boost::asio::append(std::move(h), std::get<0>(r),
-                      std::move(std::get<1>(r))));
+                  boost::asio::append(
+                      std::move(h), std::get<0>(r), std::move(std::get<1>(r))));
             }));
   }
 
@@ -247,7 +266,8 @@ private:
  * concurrently into strings (so a child that fills one pipe while we read
  * the other cannot deadlock), writes @c options.input to its stdin, and
  * waits for it to exit and for its output to end. With @c options.timeout,
- * a child still running then is stopped with async_terminate.
+ * a run not over by then is ended: the child is stopped with
+ * async_terminate and the reading and writing stop.
  *
  * @par Completion Signature
  * @code void(boost::system::error_code ec, pidfd::run_result result) @endcode
@@ -283,8 +303,8 @@ auto async_run(ExecutionContext& context, std::string_view program,
     RunToken&& token = boost::asio::default_completion_token_t<
         typename ExecutionContext::executor_type>())
 {
-  return async_run(context.get_executor(), program, args,
-      std::move(options), std::forward<RunToken>(token));
+  return async_run(context.get_executor(), program, args, std::move(options),
+      std::forward<RunToken>(token));
 }
 
 } // namespace pidfd

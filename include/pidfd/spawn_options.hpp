@@ -88,6 +88,7 @@ public:
     s.assign_ = [&pipe](int fd, boost::system::error_code& ec) {
       pipe.assign(fd, ec);
     };
+    s.is_open_ = [&pipe] { return pipe.is_open(); };
     return s;
   }
 
@@ -102,6 +103,7 @@ public:
     s.assign_ = [&pipe](int fd, boost::system::error_code& ec) {
       pipe.assign(fd, ec);
     };
+    s.is_open_ = [&pipe] { return pipe.is_open(); };
     return s;
   }
 
@@ -136,6 +138,9 @@ public:
   int parent_fd() const noexcept { return fd_; }
   /// Identifies the pipe object, for pipe().
   const void* pipe_object() const noexcept { return pipe_; }
+  /// True if the pipe object already holds an fd, which spawn refuses
+  /// before starting the child (assign() would fail only after it ran).
+  bool pipe_is_open() const { return is_open_ && is_open_(); }
   /// Hands the parent's end of the pipe to the pipe object.
   void assign_parent_end(int fd, boost::system::error_code& ec) const
   {
@@ -150,6 +155,7 @@ private:
   int fd_ = -1;
   const void* pipe_ = nullptr;
   std::function<void(int, boost::system::error_code&)> assign_;
+  std::function<bool()> is_open_;
 };
 
 /// The child's environment: the parent's (the default) or an empty one,
@@ -235,7 +241,9 @@ enum class process_group_mode
  * wrong direction, one pipe used twice, merge_with_stdout() anywhere but
  * stderr, an inherited fd below 3 or given twice, an invalid signal) make
  * spawn fail with @c errc::bad_file_descriptor or
- * @c errc::invalid_argument; the exception's what() says which option.
+ * @c errc::invalid_argument, and a pipe object that is already open with
+ * @c boost::asio::error::already_open, before any child is started; the
+ * exception's what() says which option.
  */
 struct spawn_options
 {

@@ -7,6 +7,8 @@
 
 #include "pidfd/error.hpp"
 
+#include <boost/asio/error.hpp>
+
 #include <algorithm>
 #include <cerrno>
 
@@ -49,8 +51,8 @@ fd_setup::~fd_setup()
   }
 }
 
-bool fd_setup::add_stream(const stdio& s, int target, error_code& ec,
-    std::string& detail)
+bool fd_setup::add_stream(
+    const stdio& s, int target, error_code& ec, std::string& detail)
 {
   const std::string name = stream_name(target);
   fd_action a;
@@ -68,8 +70,8 @@ bool fd_setup::add_stream(const stdio& s, int target, error_code& ec,
     }
     a.path = s.path().c_str();
     a.open_flags = s.forced_flags() != 0 ? s.forced_flags()
-        : target == 0 ? O_RDONLY
-        : O_WRONLY | O_CREAT | (s.append() ? O_APPEND : O_TRUNC);
+        : target == 0                    ? O_RDONLY
+                      : O_WRONLY | O_CREAT | (s.append() ? O_APPEND : O_TRUNC);
     descriptions_.push_back(name + " file \"" + s.path() + "\"");
     break;
   case stdio::kind::parent_fd:
@@ -90,9 +92,10 @@ bool fd_setup::add_stream(const stdio& s, int target, error_code& ec,
     if (to_child != (target == 0))
     {
       ec = error::invalid_option;
-      detail = name + (target == 0
-          ? ": a pipe to stdin must be a writable_pipe"
-          : ": a pipe from stdout or stderr must be a readable_pipe");
+      detail = name
+          + (target == 0
+                  ? ": a pipe to stdin must be a writable_pipe"
+                  : ": a pipe from stdout or stderr must be a readable_pipe");
       return false;
     }
     for (const pipe_end& p : pipes_)
@@ -102,6 +105,14 @@ bool fd_setup::add_stream(const stdio& s, int target, error_code& ec,
         detail = name + ": the same pipe object is used twice";
         return false;
       }
+    // Checked here, not left to commit(): the child must not run when its
+    // pipe cannot be handed over.
+    if (s.pipe_is_open())
+    {
+      ec = boost::asio::error::already_open;
+      detail = name + ": the pipe object is already open";
+      return false;
+    }
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0)
     {
@@ -159,8 +170,8 @@ bool fd_setup::prepare(const spawn_options& options, child_plan& plan,
     {
       ec = boost::system::errc::make_error_code(
           boost::system::errc::bad_file_descriptor);
-      detail = name + ": parent fd " + std::to_string(m.parent_fd)
-          + " is not open";
+      detail =
+          name + ": parent fd " + std::to_string(m.parent_fd) + " is not open";
       return false;
     }
     fd_action a;

@@ -1,0 +1,156 @@
+//
+// test/options/credentials.cpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// spawn_options::groups, gid, uid and umask. The tests run as root; a
+// failing setuid is shown by a spawner running unprivileged.
+//
+
+// Test that header file is self-contained.
+#include "pidfd/spawn_options.hpp"
+
+#include "options/support.hpp"
+#include "pidfd/process.hpp"
+#include "pidfd/spawn.hpp"
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/readable_pipe.hpp>
+
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using pidfd_options_test::probe;
+using pidfd_options_test::read_report;
+using pidfd_options_test::report;
+
+constexpr gid_t nobody = 65534;
+
+class options_credentials_test : public pidfd_test::fixture
+{
+protected:
+  void SetUp() override
+  {
+    pidfd_test::fixture::SetUp();
+    if (::geteuid() != 0)
+      GTEST_SKIP() << "needs root to change credentials";
+    // The unprivileged child must be able to write its report here.
+    ASSERT_EQ(::chmod(temp_dir().c_str(), 0777), 0);
+  }
+
+  report report_with(const pidfd::spawn_options& options)
+  {
+    const std::string path = temp_path("report");
+    pidfd::exit_status s =
+        pidfd::spawn(ctx, probe, {"report", path}, options).wait();
+    EXPECT_TRUE(s.success()) << s;
+    return read_report(path);
+  }
+};
+
+std::string octal(mode_t mode)
+{
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode));
+  return text;
+}
+
+TEST_F(options_credentials_test, defaults_are_the_parents)
+{
+  report r = report_with({});
+  EXPECT_EQ(r["uid"], "0,0,0");
+  EXPECT_EQ(r["gid"], "0,0,0");
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  EXPECT_EQ(r["umask"], octal(mask));
+}
+
+TEST_F(options_credentials_test, groups_gid_and_uid_in_one_spawn)
+{
+  // Only in the order groups, gid, uid can all three succeed: once the
+  // uid is dropped, the others need privilege the child no longer has.
+  pidfd::spawn_options options;
+  options.groups = std::vector<gid_t>{nobody, 4242};
+  options.gid = nobody;
+  options.uid = nobody;
+  report r = report_with(options);
+  EXPECT_EQ(r["uid"], "65534,65534,65534");
+  EXPECT_EQ(r["gid"], "65534,65534,65534");
+  EXPECT_EQ(r["groups"], "4242,65534");
+}
+
+TEST_F(options_credentials_test, each_credential_alone)
+{
+  pidfd::spawn_options uid_only;
+  uid_only.uid = 4321;
+  report r = report_with(uid_only);
+  EXPECT_EQ(r["uid"], "4321,4321,4321");
+  EXPECT_EQ(r["gid"], "0,0,0");
+
+  pidfd::spawn_options gid_only;
+  gid_only.gid = 4322;
+  r = report_with(gid_only);
+  EXPECT_EQ(r["uid"], "0,0,0");
+  EXPECT_EQ(r["gid"], "4322,4322,4322");
+
+  pidfd::spawn_options groups_only;
+  groups_only.groups = std::vector<gid_t>{7, 8, 9};
+  EXPECT_EQ(report_with(groups_only)["groups"], "7,8,9");
+  groups_only.groups = std::vector<gid_t>{};
+  EXPECT_EQ(report_with(groups_only)["groups"], "");
+}
+
+TEST_F(options_credentials_test, umask)
+{
+  pidfd::spawn_options options;
+  options.umask = 027;
+  EXPECT_EQ(report_with(options)["umask"], "0027");
+  options.umask = 0;
+  EXPECT_EQ(report_with(options)["umask"], "0000");
+  options.umask = 0777;
+  EXPECT_EQ(report_with(options)["umask"], "0777");
+}
+
+TEST_F(options_credentials_test, a_failing_change_is_a_spawn_error_naming_it)
+{
+  // A spawner without privilege tries uid 0, gid 0 and groups {0}.
+  asio::readable_pipe out(ctx);
+  pidfd::spawn_options options;
+  options.in = pidfd::stdio::null();
+  options.out = pidfd::stdio::pipe(out);
+  options.groups = std::vector<gid_t>{};
+  options.gid = nobody;
+  options.uid = nobody;
+  auto p = pidfd::spawn(
+      ctx, pidfd_options_test::spawner, {"try-credentials", probe}, options);
+  std::string text;
+  asio::async_read(
+      out, asio::dynamic_buffer(text), [](error_code, std::size_t) {});
+  run();
+  pidfd::exit_status s = p.wait();
+  EXPECT_TRUE(s.success()) << s;
+
+  std::vector<std::string> lines;
+  for (std::size_t begin = 0; begin < text.size();)
+  {
+    std::size_t end = text.find('\n', begin);
+    lines.push_back(text.substr(begin, end - begin));
+    begin = end == std::string::npos ? text.size() : end + 1;
+  }
+  ASSERT_EQ(lines.size(), 3u) << text;
+  const std::string eperm = std::to_string(EPERM) + " ";
+  const char* names[] = {"setuid 0", "setgid 0", "setgroups"};
+  for (std::size_t i = 0; i < 3; ++i)
+  {
+    EXPECT_EQ(lines[i].substr(0, eperm.size()), eperm) << lines[i];
+    EXPECT_NE(lines[i].find(names[i]), std::string::npos) << lines[i];
+  }
+}
+
+} // namespace

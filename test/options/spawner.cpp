@@ -1,0 +1,198 @@
+//
+// test/options/spawner.cpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~
+// An intermediate process for the tests that need the library to run in a
+// process other than the test's: parent death and credentials.
+//
+//   spawn-grandchild PROBE SIG
+//       spawns "PROBE linger" with parent_death_signal SIG, writes its pid
+//       and "\n" to stdout, then blocks until killed
+//   pdeath-race DIR PROBE SIG
+//       makes the parent of a spawn die while the child is between clone
+//       and exec, before it sets its parent-death signal (see
+//       pdeath_race()); exits 0 if the child then died of SIG before exec,
+//       20 if it ran PROBE, 21 for another end, 30 if it never blocked
+//   try-credentials PROBE
+//       as an unprivileged user: tries spawns that set uid 0, gid 0 and
+//       groups {0}; writes one line per attempt to stdout: "ok", or the
+//       error's value and what()
+//
+// Exit codes 100-102 mean the spawner itself failed.
+//
+
+#include "pidfd/process.hpp"
+#include "pidfd/spawn.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <ctime>
+#include <string>
+#include <string_view>
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+constexpr int usage_error = 100;
+constexpr int io_error = 101;
+
+bool write_all(int fd, std::string_view text)
+{
+  while (!text.empty())
+  {
+    ssize_t n = ::write(fd, text.data(), text.size());
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
+    text.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+int spawn_grandchild(const char* probe, int sig)
+{
+  boost::asio::io_context ctx;
+  pidfd::spawn_options options;
+  options.parent_death_signal = sig;
+  pidfd::process p = pidfd::spawn(ctx, probe, {"linger"}, options);
+  if (!write_all(1, std::to_string(p.id()) + "\n"))
+    return io_error;
+  for (;;)
+    ::pause();
+}
+
+pid_t reap_any(int& status)
+{
+  pid_t r;
+  do
+    r = ::waitpid(-1, &status, __WALL);
+  while (r < 0 && errno == EINTR);
+  return r;
+}
+
+// This process (H) becomes a child subreaper and holds a read lease on
+// DIR/leased. A forked child (I) spawns PROBE with stdout = DIR/leased and
+// the parent-death signal SIG: the spawned child (G) blocks opening the
+// file, before it sets the signal, until H gives up the lease. H, told of
+// the open by SIGIO, kills I, so that G's parent is dead before G sets the
+// signal, then gives up the lease. G, now H's child, must notice that its
+// parent changed and send the signal to itself before exec.
+int pdeath_race(const std::string& dir, const char* probe, int sig)
+{
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+    return io_error;
+  const std::string leased = dir + "/leased";
+  int fd =
+      ::open(leased.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0 || ::close(fd) != 0)
+    return io_error;
+  sigset_t io;
+  ::sigemptyset(&io);
+  ::sigaddset(&io, SIGIO);
+  ::sigprocmask(SIG_BLOCK, &io, nullptr);
+  fd = ::open(leased.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fcntl(fd, F_SETLEASE, F_RDLCK) != 0)
+    return io_error;
+
+  const pid_t intermediate = ::fork();
+  if (intermediate < 0)
+    return io_error;
+  if (intermediate == 0)
+  {
+    ::close(fd);
+    ::sigprocmask(SIG_UNBLOCK, &io, nullptr);
+    boost::asio::io_context ctx;
+    pidfd::spawn_options options;
+    options.out = pidfd::stdio::file(leased);
+    options.parent_death_signal = sig;
+    boost::system::error_code ec;
+    pidfd::process p = pidfd::spawn(ctx, probe, {"linger"}, options, ec);
+    // Not reached when the test works: H kills this process first.
+    ::_exit(io_error);
+  }
+
+  // A last-resort limit: the open should come at once.
+  timespec limit{20, 0};
+  siginfo_t info{};
+  int got;
+  do
+    got = ::sigtimedwait(&io, &info, &limit);
+  while (got < 0 && errno == EINTR);
+  ::kill(intermediate, SIGKILL);
+  int status = 0;
+  if (::waitpid(intermediate, &status, 0) != intermediate)
+    return io_error;
+  if (got != SIGIO)
+    return 30;
+  // G continues; it is our child now.
+  if (::fcntl(fd, F_SETLEASE, F_UNLCK) != 0)
+    return io_error;
+  ::close(fd);
+  if (reap_any(status) < 0)
+    return io_error;
+  if (WIFSIGNALED(status) && WTERMSIG(status) == sig)
+    return 0;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    return 20;
+  return 21;
+}
+
+int try_credentials(const char* probe)
+{
+  boost::asio::io_context ctx;
+  std::string text;
+  auto attempt = [&](const pidfd::spawn_options& options) {
+    try
+    {
+      pidfd::process p = pidfd::spawn(ctx, probe, {"linger"}, options);
+      p.wait();
+      text += "ok\n";
+    }
+    catch (const boost::system::system_error& e)
+    {
+      text += std::to_string(e.code().value()) + " " + e.what() + "\n";
+    }
+  };
+  pidfd::spawn_options options;
+  options.in = pidfd::stdio::null();
+  options.uid = 0;
+  attempt(options);
+  options.uid.reset();
+  options.gid = 0;
+  attempt(options);
+  options.gid.reset();
+  options.groups = std::vector<gid_t>{0};
+  attempt(options);
+  return write_all(1, text) ? 0 : io_error;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+  if (argc < 2)
+    return usage_error;
+  const std::string_view mode = argv[1];
+  try
+  {
+    if (mode == "spawn-grandchild" && argc == 4)
+      return spawn_grandchild(argv[2], std::atoi(argv[3]));
+    if (mode == "pdeath-race" && argc == 5)
+      return pdeath_race(argv[2], argv[3], std::atoi(argv[4]));
+    if (mode == "try-credentials" && argc == 3)
+      return try_credentials(argv[2]);
+  }
+  catch (const std::exception&)
+  {
+    return io_error;
+  }
+  return usage_error;
+}
