@@ -31,8 +31,8 @@ std::string_view name_of(std::string_view entry) noexcept
 
 } // namespace
 
-const char* exec_plan::build_environment(const environment& env,
-    boost::system::error_code& ec, std::string& detail)
+const char* exec_plan::build_environment(
+    const environment& env, boost::system::error_code& ec, std::string& detail)
 {
   ec.clear();
   if (env.inherits() && env.changes().empty())
@@ -42,17 +42,21 @@ const char* exec_plan::build_environment(const environment& env,
   }
   for (const auto& [name, value] : env.changes())
   {
-    if (name.empty() || name.find('=') != std::string::npos
-        || has_nul(name) || (value && has_nul(*value)))
+    // A NUL is the error error.hpp documents for every string execve
+    // gets (program, argument, environment entry); a name execve could
+    // take but that is no variable name is a bad option.
+    const bool nul = has_nul(name) || (value && has_nul(*value));
+    if (nul || name.empty() || name.find('=') != std::string::npos)
     {
-      ec = error::invalid_option;
-      detail = "environment variable \"" + name.substr(0, 64) + "\"";
+      ec = nul ? error::embedded_nul : error::invalid_option;
+      detail = "environment variable \""
+          + name.substr(0, std::min(name.find('\0'), std::size_t{64})) + "\"";
       return nullptr;
     }
   }
   // The last change of a name wins.
-  auto change_of = [&](std::string_view name)
-      -> const std::optional<std::string>* {
+  auto change_of =
+      [&](std::string_view name) -> const std::optional<std::string>* {
     const std::optional<std::string>* found = nullptr;
     for (const auto& [n, v] : env.changes())
       if (n == name)
@@ -122,8 +126,10 @@ bool exec_plan::build(std::string_view program,
   std::size_t size = argv0.size() + 1;
   for (std::string_view a : args)
     size += a.size() + 1;
-  size += search ? path.size() + (program.size() + 2) * (1 + std::count(
-      path.begin(), path.end(), ':')) : program.size() + 1;
+  size += search ? path.size()
+          + (program.size() + 2)
+              * (1 + std::count(path.begin(), path.end(), ':'))
+                 : program.size() + 1;
   storage_.clear();
   storage_.reserve(size);
 
@@ -147,8 +153,7 @@ bool exec_plan::build(std::string_view program,
     {
       std::size_t end = path.find(':', begin);
       std::string_view dir = path.substr(begin,
-          end == std::string_view::npos ? std::string_view::npos
-                                        : end - begin);
+          end == std::string_view::npos ? std::string_view::npos : end - begin);
       // An empty entry means the current directory, as for execvp.
       offsets.push_back(storage_.size());
       storage_.append(dir.empty() ? std::string_view(".") : dir);

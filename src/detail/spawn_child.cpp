@@ -18,8 +18,8 @@
 namespace pidfd::detail {
 namespace {
 
-[[noreturn]] PIDFD_CHILD_CODE void fail(child_plan& plan, child_stage stage,
-    long err, int index = -1) noexcept
+[[noreturn]] PIDFD_CHILD_CODE void fail(
+    child_plan& plan, child_stage stage, long err, int index = -1) noexcept
 {
   plan.error = static_cast<int>(err < 0 ? -err : err);
   plan.error_stage = stage;
@@ -46,8 +46,8 @@ PIDFD_CHILD_CODE bool try_next_entry(long err) noexcept
 
 // Closes every fd above `last_kept` of the (private) table: with
 // close_range, or those /proc/self/fd lists, or every number up to max_fd.
-PIDFD_CHILD_CODE void close_above(const child_plan& plan,
-    int last_kept) noexcept
+PIDFD_CHILD_CODE void close_above(
+    const child_plan& plan, int last_kept) noexcept
 {
   if (plan.use_close_range
       && sys::child_close_range(static_cast<unsigned>(last_kept) + 1) == 0)
@@ -95,7 +95,8 @@ PIDFD_CHILD_CODE void unshare_fd_table(child_plan& plan) noexcept
 {
   if (plan.use_close_range
       && sys::child_close_range_unshare(
-             static_cast<unsigned>(plan.keep_max) + 1) == 0)
+             static_cast<unsigned>(plan.keep_max) + 1)
+          == 0)
     return;
   if (long r = sys::child_unshare_files(); r < 0)
     fail(plan, child_stage::unshare_fds, r);
@@ -113,16 +114,25 @@ PIDFD_CHILD_CODE bool is_target(const child_plan& plan, int fd) noexcept
 // Puts every fd action in place. All sources are first duplicated above
 // every target (so that setting one target cannot clobber the source of
 // another), then duplicated onto their targets, and then everything that is
-// not a target is closed.
+// not a target is closed. F_DUPFD takes the lowest free number at or above
+// target_end, so the copies clobber nothing either. The base must not be
+// keep_max + 1: when the highest source is RLIMIT_NOFILE - 1, F_DUPFD
+// fails with EINVAL for a base at the limit.
 PIDFD_CHILD_CODE void arrange_fds(child_plan& plan) noexcept
 {
-  const int base = plan.keep_max + 1 > plan.target_end
-      ? plan.keep_max + 1 : plan.target_end;
+  const int base = plan.target_end;
   for (std::size_t i = 0; i < plan.fd_action_count; ++i)
   {
     fd_action& a = plan.fd_actions[i];
     if (a.same_as_target >= 0)
       continue;
+    // An fd kept at its own number needs no copy: no other action targets
+    // it (targets are unique), and it may be RLIMIT_NOFILE - 1 itself.
+    if (!a.path && a.source == a.target)
+    {
+      a.moved = a.source;
+      continue;
+    }
     long src = a.source;
     if (a.path)
     {

@@ -1,0 +1,134 @@
+//
+// test/reliability/reliability.hpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Helpers shared by the reliability tests (on top of test/support).
+//
+
+#ifndef PIDFD_TEST_RELIABILITY_RELIABILITY_HPP
+#define PIDFD_TEST_RELIABILITY_RELIABILITY_HPP
+
+#include "pidfd/exit_status.hpp"
+#include "pidfd/kernel_support.hpp"
+#include "support/fixture.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/system/error_code.hpp>
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <set>
+#include <thread>
+
+#include <poll.h>
+#include <sys/prctl.h>
+
+namespace pidfd_rel {
+
+/// test/reliability/rel_child.cpp: stdio hazards.
+inline constexpr const char* rel_child = PIDFD_REL_CHILD;
+
+/// test/reliability/limits_helper.cpp: RLIMIT_NPROC scenarios.
+inline constexpr const char* limits_helper = PIDFD_REL_LIMITS_HELPER;
+
+/// True when the library runs the wait4 fallback (forced or probed).
+inline bool fallback()
+{
+  return !pidfd::kernel_support().pidfd;
+}
+
+/// An upper bound for things that happen "at once" on another thread of
+/// the library; only reached when the library is broken, so it is
+/// generous and never a timing assertion.
+inline constexpr std::chrono::seconds liveness_bound{10};
+
+/// Blocks until the process the pidfd refers to has been reaped, by
+/// anyone: a zombie still accepts signal 0, a reaped process does not.
+/// The library's fallback reaps on a pool thread, which tells no one, so
+/// this waits for the exit (poll) and then yields until the reap. False if
+/// that did not happen within liveness_bound.
+inline bool wait_reaped(int pidfd)
+{
+  pollfd p{pidfd, POLLIN, 0};
+  while (::poll(&p, 1, -1) < 0 && errno == EINTR)
+  {
+  }
+  const auto deadline = std::chrono::steady_clock::now() + liveness_bound;
+  while (pidfd_test::pidfd_send_signal(pidfd, 0) == 0)
+  {
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    std::this_thread::yield();
+  }
+  return errno == ESRCH;
+}
+
+/// This process's open fds, once ctx's reactor exists: it opens its own
+/// fds (epoll, eventfd, timerfd) on first use.
+inline std::set<int> open_fds_with_reactor(boost::asio::io_context& ctx)
+{
+  boost::asio::steady_timer timer(ctx);
+  return pidfd_test::open_fds();
+}
+
+/// Saves a signal's disposition, sets a new one, and restores the old one
+/// on destruction.
+class disposition_guard
+{
+public:
+  disposition_guard(int sig, void (*handler)(int), int flags = 0) : sig_(sig)
+  {
+    struct sigaction action
+    {
+    };
+    action.sa_handler = handler;
+    action.sa_flags = flags;
+    ::sigemptyset(&action.sa_mask);
+    ::sigaction(sig_, &action, &old_);
+  }
+  disposition_guard(const disposition_guard&) = delete;
+  disposition_guard& operator=(const disposition_guard&) = delete;
+  ~disposition_guard() { ::sigaction(sig_, &old_, nullptr); }
+
+private:
+  int sig_;
+  struct sigaction old_
+  {
+  };
+};
+
+/// Makes this process a child subreaper for its lifetime, so that orphaned
+/// grandchildren become our children (and can be reaped by the test)
+/// instead of going to an init that may not reap them.
+class subreaper_guard
+{
+public:
+  subreaper_guard() { ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+  subreaper_guard(const subreaper_guard&) = delete;
+  subreaper_guard& operator=(const subreaper_guard&) = delete;
+  ~subreaper_guard() { ::prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); }
+};
+
+/// A wait's outcome, recorded by its handler.
+struct outcome
+{
+  bool called = false;
+  boost::system::error_code ec;
+  pidfd::exit_status status;
+
+  auto handler()
+  {
+    return [this](boost::system::error_code e, pidfd::exit_status s) {
+      EXPECT_FALSE(called) << "handler invoked twice";
+      called = true;
+      ec = e;
+      status = s;
+    };
+  }
+};
+
+} // namespace pidfd_rel
+
+#endif // PIDFD_TEST_RELIABILITY_RELIABILITY_HPP
