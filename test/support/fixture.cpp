@@ -45,9 +45,21 @@ namespace {
 // which may itself hold spaces and parentheses).
 pid_t parent_of(const std::string& pid)
 {
-  std::ifstream in("/proc/" + pid + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)),
-      std::istreambuf_iterator<char>());
+  // read(2), not an ifstream: a process reaped while we read (by the wait4
+  // pool, say) fails the read with ESRCH, which libstdc++ would throw.
+  std::string text;
+  int fd = ::open(("/proc/" + pid + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  char buf[1024];
+  ssize_t n;
+  do
+    n = ::read(fd, buf, sizeof buf);
+  while (n < 0 && errno == EINTR);
+  ::close(fd);
+  if (n <= 0)
+    return 0;
+  text.assign(buf, static_cast<std::size_t>(n));
   std::size_t paren = text.rfind(')');
   if (paren == std::string::npos)
     return 0;
@@ -200,8 +212,8 @@ void wait_exited(int pidfd, pid_t pid)
   siginfo_t info{};
   int r;
   do
-    r = ::waitid(P_PID, static_cast<id_t>(pid), &info,
-        WEXITED | WNOWAIT | __WALL);
+    r = ::waitid(
+        P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT | __WALL);
   while (r < 0 && errno == EINTR);
   if (r != 0)
     throw_errno("waitid WNOWAIT");
@@ -228,8 +240,8 @@ pid_t posix_spawn_child(std::initializer_list<std::string_view> args)
     argv.push_back(s.data());
   argv.push_back(nullptr);
   pid_t pid = 0;
-  int e = ::posix_spawn(&pid, child_program, nullptr, nullptr, argv.data(),
-      environ);
+  int e = ::posix_spawn(
+      &pid, child_program, nullptr, nullptr, argv.data(), environ);
   if (e != 0)
     throw std::system_error(e, std::generic_category(), "posix_spawn");
   return pid;
@@ -263,8 +275,8 @@ std::string read_file(const std::string& path)
   std::ifstream in(path, std::ios::binary);
   if (!in)
     throw std::runtime_error("cannot read " + path);
-  return std::string((std::istreambuf_iterator<char>(in)),
-      std::istreambuf_iterator<char>());
+  return std::string(
+      (std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 std::vector<std::string> read_lines(const std::string& path)
@@ -276,11 +288,10 @@ std::vector<std::string> read_lines(const std::string& path)
   return lines;
 }
 
-void write_file(const std::string& path, std::string_view text,
-    unsigned int mode)
+void write_file(
+    const std::string& path, std::string_view text, unsigned int mode)
 {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-      mode);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0)
     throw_errno("open for writing");
   ssize_t n = ::write(fd, text.data(), text.size());
@@ -310,9 +321,7 @@ void unique_fd::reset(int fd) noexcept
   fd_ = fd;
 }
 
-fixture::fixture() : context_(std::in_place), ctx(*context_)
-{
-}
+fixture::fixture() : context_(std::in_place), ctx(*context_) {}
 
 fixture::~fixture() = default;
 
@@ -359,8 +368,8 @@ void fixture::expect_clean()
   {
     if (fds_.count(fd))
       continue;
-    ADD_FAILURE() << "the test leaked fd " << fd << " ("
-                  << describe_fd(fd) << ")";
+    ADD_FAILURE() << "the test leaked fd " << fd << " (" << describe_fd(fd)
+                  << ")";
     // Closed so that later tests do not report it again.
     ::close(fd);
   }
@@ -379,8 +388,8 @@ const std::string& fixture::temp_dir()
   if (temp_dir_.empty())
   {
     const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp")
-        + "/pidfd-test-XXXXXX";
+    std::string pattern =
+        std::string(base && *base ? base : "/tmp") + "/pidfd-test-XXXXXX";
     if (!::mkdtemp(pattern.data()))
       throw_errno("mkdtemp");
     temp_dir_ = pattern;

@@ -27,8 +27,8 @@
 /// Skips a test about pidfds themselves (native_handle(), release(),
 /// adopt_pidfd(), non-child adoption) where the library has none: the
 /// wait4 fallback.
-#define PIDFD_TEST_REQUIRE_PIDFD()                                           \
-  if (!::pidfd::kernel_support().pidfd)                                     \
+#define PIDFD_TEST_REQUIRE_PIDFD()                                             \
+  if (!::pidfd::kernel_support().pidfd)                                        \
   GTEST_SKIP() << "needs pidfds; the wait4 fallback has none"
 
 namespace pidfd_test {
@@ -82,8 +82,8 @@ int pidfd_send_signal(int pidfd, int sig);
 
 std::string read_file(const std::string& path);
 std::vector<std::string> read_lines(const std::string& path);
-void write_file(const std::string& path, std::string_view text,
-    unsigned int mode = 0644);
+void write_file(
+    const std::string& path, std::string_view text, unsigned int mode = 0644);
 
 /// Closes an fd on destruction.
 class unique_fd
@@ -91,9 +91,7 @@ class unique_fd
 public:
   unique_fd() = default;
   explicit unique_fd(int fd) noexcept : fd_(fd) {}
-  unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1))
-  {
-  }
+  unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
   unique_fd& operator=(unique_fd&& other) noexcept;
   ~unique_fd();
 
