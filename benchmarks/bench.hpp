@@ -25,8 +25,7 @@ namespace bench {
 std::int64_t now_ns() noexcept;
 
 // snprintf into a std::string.
-std::string format(const char* fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // ---- statistics -----------------------------------------------------------
 
@@ -39,8 +38,8 @@ double min_of(const std::vector<double>& v);
 double max_of(const std::vector<double>& v);
 
 // Element-wise a[i] / b[i]: the ratio taken round by round.
-std::vector<double> ratios(const std::vector<double>& a,
-    const std::vector<double>& b);
+std::vector<double> ratios(
+    const std::vector<double>& a, const std::vector<double>& b);
 
 // A Markdown table, printed with its columns padded.
 class table
@@ -104,9 +103,9 @@ struct fanout_result
 {
   std::int64_t spawn_ns = 0; // until the last spawn returned
   std::int64_t total_ns = 0; // until the last exit was collected
-  int threads = 0;           // at the end of the spawn phase
-  int fds = 0;               // at the end of the spawn phase
-  int live_children = -1;    // unreaped children then (-1: unknown)
+  int threads = 0; // at the end of the spawn phase
+  int fds = 0; // at the end of the spawn phase
+  int live_children = -1; // unreaped children then (-1: unknown)
 };
 
 // One way of starting children and learning that they have exited. Every
@@ -121,8 +120,8 @@ public:
   // done is not null, done[i] receives now_ns() as read first thing where
   // the i-th exit is reported (the completion handler, or right after the
   // blocking wait returns).
-  virtual void run_sequential(const command& cmd, int n,
-      std::int64_t* done) = 0;
+  virtual void run_sequential(
+      const command& cmd, int n, std::int64_t* done) = 0;
 
   // Starts cmd n times at once, then waits for all of them.
   virtual fanout_result run_fanout(const command& cmd, int n) = 0;
@@ -133,7 +132,7 @@ public:
 
 struct variant
 {
-  const char* id;    // command-line and CSV name
+  const char* id; // command-line and CSV name
   const char* label; // report name
 };
 

@@ -31,9 +31,9 @@ long raw_syscall(long nr, long a = 0, long b = 0, long c = 0, long d = 0,
   register long r8 asm("r8") = e;
   register long r9 asm("r9") = f;
   asm volatile("syscall"
-      : "=a"(ret)
-      : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-      : "rcx", "r11", "memory");
+               : "=a"(ret)
+               : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+               : "rcx", "r11", "memory");
   return ret;
 }
 
@@ -50,9 +50,9 @@ long raw_syscall(long nr, long a = 0, long b = 0, long c = 0, long d = 0,
   register long x4 asm("x4") = e;
   register long x5 asm("x5") = f;
   asm volatile("svc 0"
-      : "+r"(x0)
-      : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
-      : "memory");
+               : "+r"(x0)
+               : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+               : "memory");
   return x0;
 }
 
@@ -76,12 +76,12 @@ extern "C" [[noreturn]] void bench_child_main(long* sp)
   if (argc < 2)
     exit_group(0);
 
-  long fd = raw_syscall(SYS_openat, AT_FDCWD,
-      reinterpret_cast<long>(argv[1]), O_RDWR | O_CLOEXEC);
+  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(argv[1]),
+      O_RDWR | O_CLOEXEC);
   if (fd < 0)
     exit_group(2);
-  long page = raw_syscall(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE,
-      MAP_SHARED, fd, 0);
+  long page =
+      raw_syscall(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (page < 0 && page > -4096)
     exit_group(3);
   // The kernel writes the time straight into the shared page; nothing but

@@ -110,8 +110,7 @@ std::vector<std::string> selected(bool fanout_only = false)
   return ids;
 }
 
-std::size_t index_of(const std::vector<std::string>& ids,
-    std::string_view id)
+std::size_t index_of(const std::vector<std::string>& ids, std::string_view id)
 {
   auto it = std::find(ids.begin(), ids.end(), id);
   return it == ids.end() ? ids.size() : it - ids.begin();
@@ -140,12 +139,12 @@ struct target
 
 std::vector<target> targets;
 
-void add_target(std::string what, double value, double limit,
-    const char* unit = "x")
+void add_target(
+    std::string what, double value, double limit, const char* unit = "x")
 {
   bool met = value <= limit;
-  targets.push_back({std::move(what), format("%.3f%s (limit %.3g%s)",
-      value, unit, limit, unit), met});
+  targets.push_back({std::move(what),
+      format("%.3f%s (limit %.3g%s)", value, unit, limit, unit), met});
 }
 
 // ---- the round-robin driver ------------------------------------------------
@@ -185,7 +184,7 @@ double cpu_us()
 struct batch_cost
 {
   double wall_us; // per spawn+wait
-  double cpu_us;  // the parent's CPU per spawn+wait
+  double cpu_us; // the parent's CPU per spawn+wait
 };
 
 // The cost of n sequential spawn+waits.
@@ -200,8 +199,8 @@ batch_cost time_batch(spawner& s, const command& cmd, int n)
 
 // A batch size that keeps one variant's batch near budget_ms, within
 // [min_n, max_n]: fork in a 2 GiB parent costs 100x a vfork.
-int batch_for(spawner& s, const command& cmd, double budget_ms, int min_n,
-    int max_n)
+int batch_for(
+    spawner& s, const command& cmd, double budget_ms, int min_n, int max_n)
 {
   double us = time_batch(s, cmd, 5).wall_us;
   int n = static_cast<int>(budget_ms * 1e3 / us);
@@ -210,7 +209,8 @@ int batch_for(spawner& s, const command& cmd, double budget_ms, int min_n,
 
 std::vector<std::string> split(const std::string& s);
 
-// ---- subprocesses ------------------------------------------------------------
+// ---- subprocesses
+// ------------------------------------------------------------
 
 constexpr const char* fallback_env = "PIDFD_ASIO_FORCE_FALLBACK";
 
@@ -251,8 +251,8 @@ std::string run_self(std::vector<std::string> args, bool fallback)
   ::posix_spawn_file_actions_init(&fa);
   ::posix_spawn_file_actions_adddup2(&fa, p[1], 1);
   pid_t pid = 0;
-  int err = ::posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(),
-      envp.data());
+  int err =
+      ::posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), envp.data());
   ::posix_spawn_file_actions_destroy(&fa);
   ::close(p[1]);
   if (err != 0)
@@ -322,8 +322,8 @@ void print_s1_table(const contestants& c, const s1_result& res)
 {
   const std::size_t fl = index_of(c.ids, floor_id);
   table t({"variant", "us/spawn median (min-max)", "spawns/s",
-      "x floor (median of rounds)", "x floor p10-p90",
-      "parent CPU us/spawn", "CPU x floor"});
+      "x floor (median of rounds)", "x floor p10-p90", "parent CPU us/spawn",
+      "CPU x floor"});
   for (std::size_t v = 0; v < c.ids.size(); ++v)
   {
     std::vector<double> rr = ratios(res.wall[v], res.wall[fl]);
@@ -354,9 +354,10 @@ void s1_fallback(const contestants& native, const s1_result& native_res)
   for (const std::string& id : ids)
     list += (list.empty() ? "" : ",") + id;
   progress("S1 static, wait4 fallback (subprocess)\n");
-  const std::string out = run_self({"s1-one", list,
-      std::to_string(cfg.s1_rounds), std::to_string(cfg.s1_batch),
-      "--warmup", std::to_string(cfg.warmup)}, true);
+  const std::string out = run_self(
+      {"s1-one", list, std::to_string(cfg.s1_rounds),
+          std::to_string(cfg.s1_batch), "--warmup", std::to_string(cfg.warmup)},
+      true);
   s1_result res{per_round(ids.size()), per_round(ids.size())};
   const char* p = out.c_str();
   char id[64];
@@ -364,8 +365,7 @@ void s1_fallback(const contestants& native, const s1_result& native_res)
   double us = 0;
   double cpu = 0;
   int used = 0;
-  while (std::sscanf(p, "%63s %d %lf %lf%n", id, &round, &us, &cpu, &used)
-      == 4)
+  while (std::sscanf(p, "%63s %d %lf %lf%n", id, &round, &us, &cpu, &used) == 4)
   {
     p += used;
     const std::size_t v = index_of(ids, id);
@@ -381,15 +381,15 @@ void s1_fallback(const contestants& native, const s1_result& native_res)
       throw std::runtime_error("s1-one: missing rounds: " + out);
 
   std::printf("### S1, child: static, pidfd-asio in its wait4 fallback\n\n");
-  std::printf("A separate process started with PIDFD_ASIO_FORCE_FALLBACK=1 "
+  std::printf(
+      "A separate process started with PIDFD_ASIO_FORCE_FALLBACK=1 "
       "(`pidfd_bench s1-one %s %d %d`), right after the native S1 above: "
       "the fallback variants and the floor (which does not use the "
       "library) round-robin there, %d rounds x %d spawns, and \"x floor\" "
       "is against that floor, round by round. The \"x native\" columns "
       "compare medians with the native table above (the same script run "
       "but another process, not interleaved).\n\n",
-      list.c_str(), cfg.s1_rounds, cfg.s1_batch, cfg.s1_rounds,
-      cfg.s1_batch);
+      list.c_str(), cfg.s1_rounds, cfg.s1_batch, cfg.s1_rounds, cfg.s1_batch);
   const std::size_t fl = index_of(ids, floor_id);
   const std::size_t nfl = index_of(native.ids, floor_id);
   table t({"variant", "us/spawn median (min-max)", "spawns/s",
@@ -415,12 +415,12 @@ void s1_fallback(const contestants& native, const s1_result& native_res)
 void s1(const std::string& child)
 {
   std::printf("## S1: sequential spawn+wait throughput\n\n");
-  std::printf("%d rounds x %d spawns per variant (N = %d per variant), "
+  std::printf(
+      "%d rounds x %d spawns per variant (N = %d per variant), "
       "after %d warm-up spawns each; the per-round ratio is taken against "
       "the floor's batch of the same round. Parent CPU is getrusage("
       "RUSAGE_SELF) user+system over the batch (all threads).\n\n",
-      cfg.s1_rounds, cfg.s1_batch, cfg.s1_rounds * cfg.s1_batch,
-      cfg.warmup);
+      cfg.s1_rounds, cfg.s1_batch, cfg.s1_rounds * cfg.s1_batch, cfg.warmup);
   contestants c(selected());
   const command static_true(child, {});
   const command bin_true("/bin/true", {});
@@ -431,12 +431,12 @@ void s1(const std::string& child)
     const char* title;
   };
   s1_result static_res;
-  for (const kind& k : {kind{static_true, "static",
+  for (const kind& k :
+      {kind{static_true, "static",
            "static no-libc child (benchmarks/bench_child.cpp)"},
-       kind{bin_true, "bin_true", "/bin/true (dynamically linked)"}})
+          kind{bin_true, "bin_true", "/bin/true (dynamically linked)"}})
   {
-    s1_result res = run_s1_child(c, k.cmd, k.name, cfg.s1_rounds,
-        cfg.s1_batch);
+    s1_result res = run_s1_child(c, k.cmd, k.name, cfg.s1_rounds, cfg.s1_batch);
     std::printf("### S1, child: %s\n\n", k.title);
     print_s1_table(c, res);
     if (std::string_view(k.name) == "static")
@@ -463,20 +463,19 @@ void s1(const std::string& child)
 void quick()
 {
   std::printf("## Quick: spawn+wait of /bin/true per second\n\n");
-  std::printf("%d rounds x %d spawns, round-robin.\n\n", cfg.s1_rounds,
-      cfg.s1_batch);
+  std::printf(
+      "%d rounds x %d spawns, round-robin.\n\n", cfg.s1_rounds, cfg.s1_batch);
   contestants c({"asio_cb", "posix_spawn"});
   const command bin_true("/bin/true", {});
-  per_round us = run_s1_child(c, bin_true, "bin_true", cfg.s1_rounds,
-      cfg.s1_batch).wall;
-  table t({"variant", "spawns/s (median)", "min-max spawns/s",
-      "us/spawn", "x posix_spawn (median of rounds)"});
+  per_round us =
+      run_s1_child(c, bin_true, "bin_true", cfg.s1_rounds, cfg.s1_batch).wall;
+  table t({"variant", "spawns/s (median)", "min-max spawns/s", "us/spawn",
+      "x posix_spawn (median of rounds)"});
   for (std::size_t v = 0; v < c.ids.size(); ++v)
   {
     t.add({label_of(c.ids[v]), format("%.0f", 1e6 / median(us[v])),
         format("%.0f-%.0f", 1e6 / max_of(us[v]), 1e6 / min_of(us[v])),
-        format("%.1f", median(us[v])),
-        times(median(ratios(us[v], us[1])))});
+        format("%.1f", median(us[v])), times(median(ratios(us[v], us[1])))});
   }
   t.print(stdout);
 }
@@ -542,7 +541,8 @@ private:
 void s2(const std::string& child)
 {
   std::printf("## S2: spawn with a big parent\n\n");
-  std::printf("Child: the static no-libc child. Per round: a small parent; "
+  std::printf(
+      "Child: the static no-libc child. Per round: a small parent; "
       "then %ld MiB of private anonymous memory mapped with every 4 KiB "
       "page faulted in for writing (MADV_NOHUGEPAGE, MADV_POPULATE_WRITE), "
       "spawns, unmapped; then %d extra O_CLOEXEC fds "
@@ -576,12 +576,10 @@ void s2(const std::string& child)
         files = std::make_unique<open_files>(cfg.s2_fds);
       round_robin(nv, r, [&](std::size_t v) {
         if (batch[k][v] == 0)
-          batch[k][v] = batch_for(*c.spawners[v], cmd, 60, 5,
-              cfg.s2_batch);
+          batch[k][v] = batch_for(*c.spawners[v], cmd, 60, 5, cfg.s2_batch);
         us[k][v].push_back(
             time_batch(*c.spawners[v], cmd, batch[k][v]).wall_us);
-        record("s2", conds[k], c.ids[v], r, "us_per_spawn",
-            us[k][v].back());
+        record("s2", conds[k], c.ids[v], r, "us_per_spawn", us[k][v].back());
       });
     }
   }
@@ -589,10 +587,10 @@ void s2(const std::string& child)
       median(touch_s));
 
   const std::size_t fl = index_of(c.ids, floor_id);
-  table t({"variant", "small: us/spawn", std::to_string(cfg.s2_mib)
-      + " MiB: us/spawn", "x small", std::to_string(cfg.s2_fds)
-      + " fds: us/spawn", "x no fds", "2 GiB x floor", "fds x floor",
-      "batch (small/mem/fds)"});
+  table t({"variant", "small: us/spawn",
+      std::to_string(cfg.s2_mib) + " MiB: us/spawn", "x small",
+      std::to_string(cfg.s2_fds) + " fds: us/spawn", "x no fds",
+      "2 GiB x floor", "fds x floor", "batch (small/mem/fds)"});
   for (std::size_t v = 0; v < nv; ++v)
   {
     t.add({label_of(c.ids[v]), med_range(us[0][v]), med_range(us[1][v]),
@@ -602,7 +600,8 @@ void s2(const std::string& child)
         times(median(ratios(us[2][v], us[2][fl]))),
         format("%d/%d/%d", batch[0][v], batch[1][v], batch[2][v])});
   }
-  std::printf("Ratios are medians of per-round ratios; \"x small\" and "
+  std::printf(
+      "Ratios are medians of per-round ratios; \"x small\" and "
       "\"x no fds\" compare a variant with itself in the same round.\n\n");
   t.print(stdout);
 
@@ -613,10 +612,10 @@ void s2(const std::string& child)
       continue;
     // The floor's own ratio shows how much of it the machine caused.
     add_target(format("S2: %s with %ld MiB vs small parent (floor: %.2fx)",
-        ours, cfg.s2_mib, median(ratios(us[1][fl], us[0][fl]))),
+                   ours, cfg.s2_mib, median(ratios(us[1][fl], us[0][fl]))),
         median(ratios(us[1][o], us[0][o])), 1.1);
     add_target(format("S2: %s with %d fds vs none (floor: %.2fx)", ours,
-        cfg.s2_fds, median(ratios(us[2][fl], us[0][fl]))),
+                   cfg.s2_fds, median(ratios(us[2][fl], us[0][fl]))),
         median(ratios(us[2][o], us[0][o])), 1.1);
   }
 }
@@ -631,20 +630,20 @@ struct fanout_sample
   int fds;
   double rss_kib;
   int live_children; // unreaped children at the end of the spawn phase
-  int peak_threads;  // sampled every 2 ms (fallback only; else = threads)
+  int peak_threads; // sampled every 2 ms (fallback only; else = threads)
 };
 
 // One fan-out in a fresh process ("s3-one"), so that its peak RSS, threads
 // and fds are its own; with fallback, in the library's wait4 fallback.
-fanout_sample run_fanout_process(const std::string& id, int n,
-    bool fallback)
+fanout_sample run_fanout_process(const std::string& id, int n, bool fallback)
 {
-  const std::string out = run_self({"s3-one", id, std::to_string(n),
-      "--s3-sleep", cfg.s3_sleep}, fallback);
+  const std::string out = run_self(
+      {"s3-one", id, std::to_string(n), "--s3-sleep", cfg.s3_sleep}, fallback);
   fanout_sample s{};
   if (std::sscanf(out.c_str(), "%lf %lf %d %d %lf %d %d", &s.total_ms,
           &s.spawn_ms, &s.threads, &s.fds, &s.rss_kib, &s.live_children,
-          &s.peak_threads) != 7)
+          &s.peak_threads)
+      != 7)
     throw std::runtime_error("s3-one " + id + " failed: " + out);
   return s;
 }
@@ -672,8 +671,8 @@ int loop(const std::string& id, int n, bool bin_true, long mib)
   s->run_sequential(cmd, n, nullptr);
   const double wall = static_cast<double>(now_ns() - start) / 1e3;
   std::printf("%s: %.1f us/spawn wall, CPU/spawn: parent %.1f us, "
-      "children %.1f us\n", id.c_str(), wall / n,
-      (cpu_us(RUSAGE_SELF) - self0) / n,
+              "children %.1f us\n",
+      id.c_str(), wall / n, (cpu_us(RUSAGE_SELF) - self0) / n,
       (cpu_us(RUSAGE_CHILDREN) - children0) / n);
   return 0;
 }
@@ -707,9 +706,8 @@ int s3_one(const std::string& id, int n)
   }
   std::printf("%.3f %.3f %d %d %ld %d %d\n",
       static_cast<double>(r.total_ns) / 1e6,
-      static_cast<double>(r.spawn_ns) / 1e6, r.threads, r.fds,
-      peak_rss_kib(), r.live_children,
-      fallback ? std::max(peak.load(), r.threads) : r.threads);
+      static_cast<double>(r.spawn_ns) / 1e6, r.threads, r.fds, peak_rss_kib(),
+      r.live_children, fallback ? std::max(peak.load(), r.threads) : r.threads);
   return 0;
 }
 
@@ -722,8 +720,7 @@ int s1_one(const std::string& variants, int rounds, int batch)
   check_mode();
   contestants c(split(variants));
   const command cmd(PIDFD_BENCH_CHILD, {});
-  s1_result res = run_s1_child(c, cmd, "static, wait4 fallback", rounds,
-      batch);
+  s1_result res = run_s1_child(c, cmd, "static, wait4 fallback", rounds, batch);
   for (std::size_t v = 0; v < c.ids.size(); ++v)
     for (std::size_t r = 0; r < res.wall[v].size(); ++r)
       std::printf("%s %zu %.3f %.3f\n", c.ids[v].c_str(), r, res.wall[v][r],
@@ -755,59 +752,68 @@ void s3_fallback_table(int n, const std::vector<fanout_sample>& fb,
     rss.push_back(s.rss_kib);
     // Peak RSS above the native floor's in the same round, per waiting
     // thread (the peak thread count less the main thread).
-    per_thread.push_back((s.rss_kib - floor_rss[r])
-        / std::max(1, s.peak_threads - 1));
+    per_thread.push_back(
+        (s.rss_kib - floor_rss[r]) / std::max(1, s.peak_threads - 1));
     // Threads at the end of the spawn phase (less the main thread) per
     // child not yet reaped then.
     ratio.push_back(s.live_children > 0
-        ? (s.threads - 1) / static_cast<double>(s.live_children)
-        : std::nan(""));
+            ? (s.threads - 1) / static_cast<double>(s.live_children)
+            : std::nan(""));
   }
   std::printf("#### S3, N = %d: pidfd-asio, callback, in its wait4 "
-      "fallback\n\n", n);
-  std::printf("Each sample a fresh `pidfd_bench s3-one asio_cb %d` with "
+              "fallback\n\n",
+      n);
+  std::printf(
+      "Each sample a fresh `pidfd_bench s3-one asio_cb %d` with "
       "PIDFD_ASIO_FORCE_FALLBACK=1, in the same rotation as the rows above. "
       "\"after last spawn\" = total - spawn phase - the %.0f ms sleep "
       "(collection delay of the last children). Threads and unreaped "
       "children (/proc/self/task/TID/children) are sampled when the last "
       "spawn returned; peak threads every 2 ms by an extra thread (not "
       "counted). \"KiB/waiting thread\" = (peak RSS - the native floor's "
-      "peak RSS in the same round) / (peak threads - 1).\n\n", n, sleep_ms);
-  table t({"variant", "total ms median (min-max)", "x floor",
-      "spawn phase ms", "after last spawn ms", "threads", "unreaped children",
+      "peak RSS in the same round) / (peak threads - 1).\n\n",
+      n, sleep_ms);
+  table t({"variant", "total ms median (min-max)", "x floor", "spawn phase ms",
+      "after last spawn ms", "threads", "unreaped children",
       "threads-1 / children", "peak threads", "fds", "peak RSS MiB",
       "KiB/waiting thread"});
   std::string total_cell = med_range(total, "%.0f");
   if (static_cast<int>(total.size()) < cfg.s3_rounds)
-    total_cell += format(" [%zu round%s]", total.size(),
-        total.size() == 1 ? "" : "s");
+    total_cell +=
+        format(" [%zu round%s]", total.size(), total.size() == 1 ? "" : "s");
   t.add({"pidfd-asio, callback [wait4 fallback]", total_cell,
       times(median(ratios(total, floor_total))), med_range(spawn, "%.0f"),
       med_range(tail, "%.0f"), format("%.0f", median(threads)),
       format("%.0f", median(live)), times(median(ratio)),
       format("%.0f", max_of(peak)), format("%.0f", max_of(fds)),
-      format("%.1f", median(rss) / 1024), format("%.1f",
-          median(per_thread))});
+      format("%.1f", median(rss) / 1024), format("%.1f", median(per_thread))});
   t.print(stdout);
   if (n != cfg.s3_ns.back())
     return;
   // The targets for the fallback.
   add_target(format("S3 N=%d fallback: completes; last exit collected "
-      "after last spawn beyond the sleep (worst round)", n),
+                    "after last spawn beyond the sleep (worst round)",
+                 n),
       max_of(tail), 1000, " ms");
   const double rq = median(ratio);
-  targets.push_back({format("S3 N=%d fallback: threads (less main) per "
-      "unreaped child at end of spawn phase, within 0.9-1.1", n),
-      format("%.3f (%.0f threads, %.0f children)", rq, median(threads),
-          median(live)), rq >= 0.9 && rq <= 1.1});
+  targets.push_back(
+      {format("S3 N=%d fallback: threads (less main) per "
+              "unreaped child at end of spawn phase, within 0.9-1.1",
+           n),
+          format("%.3f (%.0f threads, %.0f children)", rq, median(threads),
+              median(live)),
+          rq >= 0.9 && rq <= 1.1});
   add_target(format("S3 N=%d fallback: peak RSS above native floor per "
-      "waiting thread", n), median(per_thread), 16, " KiB");
+                    "waiting thread",
+                 n),
+      median(per_thread), 16, " KiB");
 }
 
 void s3()
 {
   std::printf("## S3: many children at once\n\n");
-  std::printf("N children of `/bin/sleep %s` spawned back to back, then all "
+  std::printf(
+      "N children of `/bin/sleep %s` spawned back to back, then all "
       "waited for asynchronously (one thread, except thread-per-child). "
       "Each sample is a fresh process (`pidfd_bench s3-one VARIANT N`) so "
       "that peak RSS (VmHWM), threads and fds (sampled when the last spawn "
@@ -858,9 +864,9 @@ void s3()
       return out;
     };
     std::printf("### S3, N = %d\n\n", n);
-    table t({"variant", "total ms median (min-max)", "x floor",
-        "spawn phase ms", "threads", "fds", "peak RSS MiB",
-        "B/child above floor"});
+    table t(
+        {"variant", "total ms median (min-max)", "x floor", "spawn phase ms",
+            "threads", "fds", "peak RSS MiB", "B/child above floor"});
     std::vector<double> floor_total = column(fl, &fanout_sample::total_ms);
     std::vector<double> floor_rss = column(fl, &fanout_sample::rss_kib);
     std::vector<double> asio_extra;
@@ -873,24 +879,24 @@ void s3()
         extra.push_back((rss[r] - floor_rss[r]) * 1024 / n);
       std::string total_cell = med_range(total, "%.0f");
       if (static_cast<int>(total.size()) < cfg.s3_rounds)
-        total_cell += format(" [%zu round%s]", total.size(),
-            total.size() == 1 ? "" : "s");
+        total_cell += format(
+            " [%zu round%s]", total.size(), total.size() == 1 ? "" : "s");
       t.add({label_of(ids[v]), total_cell,
           times(median(ratios(total, floor_total))),
           med_range(column(v, &fanout_sample::spawn_ms), "%.0f"),
           format("%.0f", max_of(column(v, &fanout_sample::threads))),
           format("%.0f", max_of(column(v, &fanout_sample::fds))),
-          format("%.1f", median(rss) / 1024), format("%.0f",
-              median(extra))});
-      if (n == cfg.s3_ns.back() && (ids[v] == "asio_cb"
-          || ids[v] == "asio_coro"))
+          format("%.1f", median(rss) / 1024), format("%.0f", median(extra))});
+      if (n == cfg.s3_ns.back()
+          && (ids[v] == "asio_cb" || ids[v] == "asio_coro"))
       {
         add_target(format("S3 N=%d: %s total vs floor", n, ids[v].c_str()),
             median(ratios(total, floor_total)), 1.1);
         add_target(format("S3 N=%d: %s threads", n, ids[v].c_str()),
             max_of(column(v, &fanout_sample::threads)), 1, "");
-        add_target(format("S3 N=%d: %s parent memory/child above floor",
-            n, ids[v].c_str()), median(extra), 2048, " B");
+        add_target(format("S3 N=%d: %s parent memory/child above floor", n,
+                       ids[v].c_str()),
+            median(extra), 2048, " B");
       }
     }
     t.print(stdout);
@@ -904,7 +910,8 @@ void s3()
 void s4(const std::string& child)
 {
   std::printf("## S4: exit-notification latency\n\n");
-  std::printf("One child at a time: the static child maps a /dev/shm file "
+  std::printf(
+      "One child at a time: the static child maps a /dev/shm file "
       "MAP_SHARED and has clock_gettime(CLOCK_MONOTONIC) write into it as "
       "its last system call before exit_group; the parent reads "
       "CLOCK_MONOTONIC first thing in the completion handler (or right "
@@ -912,13 +919,12 @@ void s4(const std::string& child)
       "variant (N = %d per variant); within a round the variants take "
       "turns child by child, the order rotated at every turn.\n\n",
       cfg.s4_rounds, cfg.s4_per_round, cfg.s4_rounds * cfg.s4_per_round);
-  const std::string path = format("/dev/shm/pidfd-bench-%d.stamp",
-      static_cast<int>(::getpid()));
+  const std::string path =
+      format("/dev/shm/pidfd-bench-%d.stamp", static_cast<int>(::getpid()));
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0 || ::ftruncate(fd, 4096) != 0)
     throw std::system_error(errno, std::generic_category(), path);
-  void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-      0);
+  void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   ::close(fd);
   if (page == MAP_FAILED)
     throw std::system_error(errno, std::generic_category(), "mmap");
@@ -954,8 +960,7 @@ void s4(const std::string& child)
     for (int i = 0; i < cfg.s4_per_round; ++i)
       round_robin(nv, r * cfg.s4_per_round + i, [&](std::size_t v) {
         lat[v].back().push_back(one(*c.spawners[v]));
-        record("s4", "sample", c.ids[v], r, "latency_us",
-            lat[v].back().back());
+        record("s4", "sample", c.ids[v], r, "latency_us", lat[v].back().back());
       });
   }
   ::munmap(page, 4096);
@@ -981,10 +986,10 @@ void s4(const std::string& child)
   for (std::size_t v = 0; v < nv; ++v)
   {
     const std::vector<double> all = pooled(v);
-    const double med_ratio = median(ratios(per_round_stat(v, 0.5),
-        per_round_stat(fl, 0.5)));
-    const double p99_ratio = median(ratios(per_round_stat(v, 0.99),
-        per_round_stat(fl, 0.99)));
+    const double med_ratio =
+        median(ratios(per_round_stat(v, 0.5), per_round_stat(fl, 0.5)));
+    const double p99_ratio =
+        median(ratios(per_round_stat(v, 0.99), per_round_stat(fl, 0.99)));
     t.add({label_of(c.ids[v]), format("%.1f", percentile(all, 0.5)),
         format("%.1f", percentile(all, 0.9)),
         format("%.1f", percentile(all, 0.99)), format("%.1f", max_of(all)),
@@ -999,8 +1004,8 @@ void s4(const std::string& child)
     }
   }
   std::printf("Percentiles are nearest-rank over all samples; \"(rounds)\" "
-      "ratios are medians of per-round ratios of that round's "
-      "percentile.\n\n");
+              "ratios are medians of per-round ratios of that round's "
+              "percentile.\n\n");
   t.print(stdout);
 }
 

@@ -66,8 +66,8 @@ void check_errno(bool ok, const char* what)
 void check_status(const char* who, int wait_status)
 {
   if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0)
-    throw std::runtime_error(format("%s: child failed, wait status %#x",
-        who, wait_status));
+    throw std::runtime_error(
+        format("%s: child failed, wait status %#x", who, wait_status));
 }
 
 void check_status(const char* who, error_code ec, const pidfd::exit_status& s)
@@ -75,8 +75,8 @@ void check_status(const char* who, error_code ec, const pidfd::exit_status& s)
   if (ec)
     throw std::runtime_error(format("%s: %s", who, ec.message().c_str()));
   if (!s.success())
-    throw std::runtime_error(format("%s: child failed: %s", who,
-        s.to_string().c_str()));
+    throw std::runtime_error(
+        format("%s: child failed: %s", who, s.to_string().c_str()));
 }
 
 void check_code(const char* who, error_code ec, int code)
@@ -101,8 +101,8 @@ pid_t waitpid_retry(pid_t pid, int& status)
 // /proc/self/task/TID/children (CONFIG_PROC_CHILDREN); -1 if unavailable.
 int count_live_children()
 {
-  const std::string path = format("/proc/self/task/%d/children",
-      static_cast<int>(::gettid()));
+  const std::string path =
+      format("/proc/self/task/%d/children", static_cast<int>(::gettid()));
   std::FILE* f = std::fopen(path.c_str(), "re");
   if (!f)
     return -1;
@@ -150,11 +150,10 @@ public:
     for (int i = 0; i < n; ++i)
     {
       procs.push_back(pidfd::spawn(ctx_, cmd.program(), cmd.pidfd_args()));
-      procs.back().async_wait(
-          [&finished](error_code ec, pidfd::exit_status s) {
-            check_status("asio_cb", ec, s);
-            ++finished;
-          });
+      procs.back().async_wait([&finished](error_code ec, pidfd::exit_status s) {
+        check_status("asio_cb", ec, s);
+        ++finished;
+      });
     }
     fanout_result r = spawn_phase_done(start);
     ctx_.run();
@@ -224,8 +223,8 @@ private:
       std::rethrow_exception(e);
   }
 
-  static asio::awaitable<void> sequence(const command& cmd, int n,
-      std::int64_t* done)
+  static asio::awaitable<void> sequence(
+      const command& cmd, int n, std::int64_t* done)
   {
     auto ex = co_await asio::this_coro::executor;
     for (int i = 0; i < n; ++i)
@@ -252,8 +251,7 @@ private:
   static asio::awaitable<void> one(fanout_state& st)
   {
     auto ex = co_await asio::this_coro::executor;
-    pidfd::process p =
-        pidfd::spawn(ex, st.cmd.program(), st.cmd.pidfd_args());
+    pidfd::process p = pidfd::spawn(ex, st.cmd.program(), st.cmd.pidfd_args());
     if (++st.spawned == st.n)
       st.result = spawn_phase_done(st.start);
     pidfd::exit_status s = co_await p.async_wait(asio::use_awaitable);
@@ -386,8 +384,7 @@ private:
   {
     exec_args a{cmd.program().c_str(), cmd.argv()};
     int pidfd = -1;
-    pid_t pid = ::clone(child_, stack_ + sizeof stack_, flags_, &a,
-        &pidfd);
+    pid_t pid = ::clone(child_, stack_ + sizeof stack_, flags_, &a, &pidfd);
     check_errno(pid > 0, "clone");
     return pidfd;
   }
@@ -402,8 +399,8 @@ private:
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLONESHOT;
     ev.data.fd = pidfd;
-    check_errno(::epoll_ctl(epoll_, EPOLL_CTL_ADD, pidfd, &ev) == 0,
-        "epoll_ctl");
+    check_errno(
+        ::epoll_ctl(epoll_, EPOLL_CTL_ADD, pidfd, &ev) == 0, "epoll_ctl");
   }
 
   // Collects the status and closes the pidfd (which leaves the epoll set).
@@ -411,8 +408,9 @@ private:
   {
     siginfo_t info{};
     int r;
-    while ((r = ::waitid(static_cast<idtype_t>(P_PIDFD), pidfd, &info,
-        WEXITED)) < 0 && errno == EINTR)
+    while ((r = ::waitid(static_cast<idtype_t>(P_PIDFD), pidfd, &info, WEXITED))
+            < 0
+        && errno == EINTR)
     {
     }
     check_errno(r == 0, "waitid");
@@ -432,8 +430,8 @@ private:
 pid_t posix_spawn_checked(const command& cmd)
 {
   pid_t pid = 0;
-  int err = ::posix_spawn(&pid, cmd.program().c_str(), nullptr, nullptr,
-      cmd.argv(), environ);
+  int err = ::posix_spawn(
+      &pid, cmd.program().c_str(), nullptr, nullptr, cmd.argv(), environ);
   if (err != 0)
     fail("posix_spawn", err);
   return pid;
@@ -579,8 +577,7 @@ public:
     const std::int64_t start = now_ns();
     for (int i = 0; i < n; ++i)
     {
-      procs.push_back(Launcher()(ctx_.get_executor(), cmd.path(),
-          cmd.args()));
+      procs.push_back(Launcher()(ctx_.get_executor(), cmd.path(), cmd.args()));
       procs.back().async_wait([this, &finished](error_code ec, int code) {
         check_code(name_, ec, code);
         ++finished;
@@ -608,8 +605,8 @@ private:
     void next()
     {
       proc.reset();
-      proc.emplace(Launcher()(self->ctx_.get_executor(), cmd.path(),
-          cmd.args()));
+      proc.emplace(
+          Launcher()(self->ctx_.get_executor(), cmd.path(), cmd.args()));
       proc->async_wait([this](error_code ec, int code) {
         const std::int64_t t = now_ns();
         check_code(self->name_, ec, code);

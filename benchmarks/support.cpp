@@ -66,8 +66,8 @@ double max_of(const std::vector<double>& v)
   return v.empty() ? NAN : *std::max_element(v.begin(), v.end());
 }
 
-std::vector<double> ratios(const std::vector<double>& a,
-    const std::vector<double>& b)
+std::vector<double> ratios(
+    const std::vector<double>& a, const std::vector<double>& b)
 {
   std::vector<double> r;
   for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
@@ -95,8 +95,7 @@ void table::print(std::FILE* out) const
   auto line = [&](const std::vector<std::string>& row) {
     std::fputc('|', out);
     for (std::size_t i = 0; i < row.size(); ++i)
-      std::fprintf(out, " %-*s |", static_cast<int>(width[i]),
-          row[i].c_str());
+      std::fprintf(out, " %-*s |", static_cast<int>(width[i]), row[i].c_str());
     std::fputc('\n', out);
   };
   line(rows_.front());
@@ -171,9 +170,7 @@ long peak_rss_kib()
 // ---- command --------------------------------------------------------------
 
 command::command(std::string program, std::vector<std::string> args)
-  : program_(std::move(program)),
-    path_(program_),
-    args_(std::move(args)),
+  : program_(std::move(program)), path_(program_), args_(std::move(args)),
     pidfd_args_(args_)
 {
   argv_.push_back(program_.data());

@@ -41,11 +41,11 @@ using asio::ip::tcp;
 // The only commands a client can run: a name maps to a fixed argv, so no
 // client text ever reaches a shell or an argument list.
 const std::map<std::string, std::vector<std::string>> commands = {
-  {"hello", {"echo", "hello from pidfd-asio"}},
-  {"kernel", {"uname", "-sr"}},
-  {"seq", {"seq", "1", "20000"}},
-  {"slow", {"sh", "-c", "echo tick; sleep 0.2; echo tock"}},
-  {"fail", {"sh", "-c", "echo giving up; exit 7"}},
+    {"hello", {"echo", "hello from pidfd-asio"}},
+    {"kernel", {"uname", "-sr"}},
+    {"seq", {"seq", "1", "20000"}},
+    {"slow", {"sh", "-c", "echo tick; sleep 0.2; echo tock"}},
+    {"fail", {"sh", "-c", "echo giving up; exit 7"}},
 };
 
 // Errors end a session quietly; a client that went away is no concern of
@@ -56,8 +56,8 @@ constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
 // ours, and copies that to the socket until end of file (the child, and
 // anything it started that kept the pipe, has closed its end). Returns how
 // the command ended.
-asio::awaitable<std::string> run_command(tcp::socket& socket,
-    const std::vector<std::string>& argv)
+asio::awaitable<std::string> run_command(
+    tcp::socket& socket, const std::vector<std::string>& argv)
 {
   auto ex = socket.get_executor();
   asio::readable_pipe out(ex);
@@ -66,8 +66,10 @@ asio::awaitable<std::string> run_command(tcp::socket& socket,
   boost::system::error_code ec;
   pidfd::process child = pidfd::spawn(ex, argv[0],
       std::vector<std::string>(argv.begin() + 1, argv.end()),
-      {.in = pidfd::stdio::null(), .out = pidfd::stdio::pipe(out),
-          .err = pidfd::stdio::merge_with_stdout(), .kill_on_destroy = true},
+      {.in = pidfd::stdio::null(),
+          .out = pidfd::stdio::pipe(out),
+          .err = pidfd::stdio::merge_with_stdout(),
+          .kill_on_destroy = true},
       ec);
   if (ec)
     co_return "error: " + ec.message();
@@ -75,12 +77,12 @@ asio::awaitable<std::string> run_command(tcp::socket& socket,
   std::vector<char> buf(4096);
   for (;;)
   {
-    auto [read_ec, n] = co_await out.async_read_some(asio::buffer(buf),
-        no_throw);
+    auto [read_ec, n] =
+        co_await out.async_read_some(asio::buffer(buf), no_throw);
     if (read_ec) // asio::error::eof, normally
       break;
-    auto [write_ec, ignored] = co_await asio::async_write(socket,
-        asio::buffer(buf, n), no_throw);
+    auto [write_ec, ignored] =
+        co_await asio::async_write(socket, asio::buffer(buf, n), no_throw);
     if (write_ec)
       co_return "client gone: " + write_ec.message();
   }
@@ -94,8 +96,8 @@ asio::awaitable<std::string> run_command(tcp::socket& socket,
 asio::awaitable<void> session(tcp::socket socket)
 {
   std::string line;
-  auto [read_ec, n] = co_await asio::async_read_until(socket,
-      asio::dynamic_buffer(line, 100), '\n', no_throw);
+  auto [read_ec, n] = co_await asio::async_read_until(
+      socket, asio::dynamic_buffer(line, 100), '\n', no_throw);
   if (read_ec) // closed early, or more than 100 bytes without a newline
     co_return;
   std::string name = line.substr(0, n - 1);
@@ -127,8 +129,8 @@ asio::awaitable<void> listen(tcp::acceptor& acceptor, long max)
   for (long served = 0; max == 0 || served < max; ++served)
   {
     tcp::socket socket = co_await acceptor.async_accept(asio::use_awaitable);
-    asio::co_spawn(acceptor.get_executor(), session(std::move(socket)),
-        asio::detached);
+    asio::co_spawn(
+        acceptor.get_executor(), session(std::move(socket)), asio::detached);
   }
   acceptor.close();
 }
@@ -139,24 +141,24 @@ int main(int argc, char* argv[])
   for (int i = 1; i < argc; i += 2)
   {
     const std::string opt = argv[i];
-    const long value = i + 1 < argc ? std::strtol(argv[i + 1], nullptr, 10)
-                                    : -1;
+    const long value =
+        i + 1 < argc ? std::strtol(argv[i + 1], nullptr, 10) : -1;
     if (opt == "-p")
       port = value;
     else if (opt == "-n")
       max = value;
     if ((opt != "-p" && opt != "-n") || port < 0 || port > 65535 || max < 0)
     {
-      std::fprintf(stderr,
-          "usage: command_server [-p PORT] [-n MAX_CONNECTIONS]\n");
+      std::fprintf(
+          stderr, "usage: command_server [-p PORT] [-n MAX_CONNECTIONS]\n");
       return 2;
     }
   }
 
   asio::io_context ctx;
   // Loopback only: this server runs programs for anyone who connects.
-  tcp::acceptor acceptor(ctx, {asio::ip::address_v4::loopback(),
-      static_cast<unsigned short>(port)});
+  tcp::acceptor acceptor(ctx,
+      {asio::ip::address_v4::loopback(), static_cast<unsigned short>(port)});
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::printf("port %u\n", acceptor.local_endpoint().port());
 

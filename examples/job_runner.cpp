@@ -62,8 +62,8 @@ asio::awaitable<void> run_job(job& j, const settings& s)
   // The jobs share our stdout and stderr, but not our stdin: a job that
   // reads it would compete with the others for the same input.
   boost::system::error_code ec;
-  pidfd::process child = pidfd::spawn(ex, "sh", {"-c", j.command},
-      {.in = pidfd::stdio::null()}, ec);
+  pidfd::process child = pidfd::spawn(
+      ex, "sh", {"-c", j.command}, {.in = pidfd::stdio::null()}, ec);
   if (ec)
   {
     j.error = ec.message();
@@ -91,8 +91,8 @@ asio::awaitable<void> run_job(job& j, const settings& s)
 
 // One of N workers: each takes the next job not yet started. Everything
 // runs on one thread, so the shared index needs no lock.
-asio::awaitable<void> worker(std::vector<job>& jobs, std::size_t& next,
-    const settings& s)
+asio::awaitable<void> worker(
+    std::vector<job>& jobs, std::size_t& next, const settings& s)
 {
   while (next < jobs.size())
     co_await run_job(jobs[next++], s);
@@ -111,8 +111,8 @@ void print_summary(const std::vector<job>& jobs)
   for (std::size_t i = 0; i < jobs.size(); ++i)
   {
     const job& j = jobs[i];
-    std::string what = j.error.empty() ? j.status.to_string()
-                                       : "not started: " + j.error;
+    std::string what =
+        j.error.empty() ? j.status.to_string() : "not started: " + j.error;
     if (j.timed_out)
     {
       what += " (timeout)";
@@ -124,13 +124,14 @@ void print_summary(const std::vector<job>& jobs)
         ms(j.wall), ms(j.status.user_time()), ms(j.status.system_time()),
         j.command.c_str());
   }
-  std::printf("%zu jobs: %zu succeeded, %d failed, %d timed out\n",
-      jobs.size(), jobs.size() - failed, failed, timed_out);
+  std::printf("%zu jobs: %zu succeeded, %d failed, %d timed out\n", jobs.size(),
+      jobs.size() - failed, failed, timed_out);
 }
 
 int usage()
 {
-  std::fprintf(stderr, "usage: job_runner [-j N] [-t TIMEOUT_MS] "
+  std::fprintf(stderr,
+      "usage: job_runner [-j N] [-t TIMEOUT_MS] "
       "[-g GRACE_MS] [-f FILE] [COMMAND...]\n");
   return 2;
 }
@@ -170,8 +171,7 @@ int main(int argc, char* argv[])
     return usage();
 
   std::printf("%zu jobs, %zu at a time, timeout %lld ms, grace %lld ms\n",
-      jobs.size(), s.concurrency,
-      static_cast<long long>(s.timeout.count()),
+      jobs.size(), s.concurrency, static_cast<long long>(s.timeout.count()),
       static_cast<long long>(s.grace.count()));
   std::fflush(stdout); // before the jobs write to the same stdout
 

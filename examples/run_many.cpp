@@ -70,10 +70,10 @@ asio::awaitable<void> run(const job& j)
   const auto wall = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);
   std::printf("pid %-7d %-22s cpu %6.1f ms user %5.1f ms sys "
-      "wall %7.1f ms  $ %s%s\n",
+              "wall %7.1f ms  $ %s%s\n",
       static_cast<int>(child.id()), status.to_string().c_str(),
-      millis(status.user_time()), millis(status.system_time()),
-      millis(wall), j.command.c_str(), note.c_str());
+      millis(status.user_time()), millis(status.system_time()), millis(wall),
+      j.command.c_str(), note.c_str());
 }
 
 int main(int argc, char* argv[])
@@ -84,11 +84,11 @@ int main(int argc, char* argv[])
   if (jobs.empty())
   {
     jobs = {
-      {"true", 5s},
-      {"exit 3", 5s},
-      {"i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done", 20s},
-      {"kill -KILL $$", 5s},
-      {"exec sleep 30", 300ms},
+        {"true", 5s},
+        {"exit 3", 5s},
+        {"i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done", 20s},
+        {"kill -KILL $$", 5s},
+        {"exec sleep 30", 300ms},
     };
   }
 

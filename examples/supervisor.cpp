@@ -40,9 +40,9 @@ using clock_type = std::chrono::steady_clock;
 struct settings
 {
   int workers = 2;
-  milliseconds backoff{100};      // the first restart delay
+  milliseconds backoff{100}; // the first restart delay
   milliseconds max_backoff{10000}; // the delay stops doubling here
-  milliseconds grace{5000};        // SIGTERM to SIGKILL when stopping
+  milliseconds grace{5000}; // SIGTERM to SIGKILL when stopping
   std::vector<std::string> command;
 };
 
@@ -74,7 +74,7 @@ private:
     int id;
     pidfd::process process;
     asio::steady_timer restart_timer;
-    milliseconds backoff;  // the delay before the next restart
+    milliseconds backoff; // the delay before the next restart
     clock_type::time_point started;
     bool running = false;
   };
@@ -84,13 +84,12 @@ private:
     // A new process group per worker: Ctrl-C in a terminal then reaches
     // the supervisor only, which stops the workers in order. The death
     // signal keeps workers from outliving a supervisor that is killed.
-    const std::vector<std::string> args(settings_.command.begin() + 1,
-        settings_.command.end());
+    const std::vector<std::string> args(
+        settings_.command.begin() + 1, settings_.command.end());
     error_code ec;
     w.process = pidfd::spawn(ctx_, settings_.command[0], args,
         {.in = pidfd::stdio::null(),
-            .env = pidfd::environment().set(
-                "WORKER_ID", std::to_string(w.id)),
+            .env = pidfd::environment().set("WORKER_ID", std::to_string(w.id)),
             .parent_death_signal = SIGTERM,
             .process_group = pidfd::process_group_mode::new_group},
         ec);
@@ -111,14 +110,14 @@ private:
   void on_exit(worker& w, error_code ec, const pidfd::exit_status& st)
   {
     w.running = false;
-    const auto uptime = std::chrono::duration_cast<milliseconds>(
-        clock_type::now() - w.started);
-    const std::string what = ec ? "wait failed: " + ec.message()
-                                : st.to_string();
+    const auto uptime =
+        std::chrono::duration_cast<milliseconds>(clock_type::now() - w.started);
+    const std::string what =
+        ec ? "wait failed: " + ec.message() : st.to_string();
     if (stopping_)
     {
-      std::printf("worker %d: pid %d %s; not restarted\n", w.id,
-          w.process.id(), what.c_str());
+      std::printf("worker %d: pid %d %s; not restarted\n", w.id, w.process.id(),
+          what.c_str());
       return;
     }
     // A worker that ran for a while was healthy: its next failure starts
@@ -200,7 +199,8 @@ int main(int argc, char* argv[])
   if (s.command.empty() || s.command[0].starts_with("-") || s.workers < 1
       || s.backoff.count() < 1 || s.max_backoff < s.backoff)
   {
-    std::fprintf(stderr, "usage: supervisor [-n K] [-b BACKOFF_MS] "
+    std::fprintf(stderr,
+        "usage: supervisor [-n K] [-b BACKOFF_MS] "
         "[-m MAX_BACKOFF_MS] [-g GRACE_MS] PROGRAM [ARG...]\n");
     return 2;
   }

@@ -41,8 +41,8 @@ public:
     return "unknown pidfd error " + std::to_string(ev);
   }
 
-  boost::system::error_condition
-  default_error_condition(int ev) const noexcept override
+  boost::system::error_condition default_error_condition(
+      int ev) const noexcept override
   {
     switch (static_cast<error>(ev))
     {

@@ -98,8 +98,8 @@ kernel_features probe()
       add_reason(reasons, "pidfd_send_signal (Linux 5.1)", ec);
 
     f.pidfd = waitid_ok && signal_ok;
-    f.exit_info = detail::sys::pidfd_get_info_supported(fd)
-        && kernel_at_least(6, 15);
+    f.exit_info =
+        detail::sys::pidfd_get_info_supported(fd) && kernel_at_least(6, 15);
     ::close(fd);
   }
 
@@ -164,8 +164,9 @@ std::string kernel_features::to_string() const
   std::string s = "level ";
   s += pidfd::to_string(support_level());
   s += ": spawn with ";
-  s += !pidfd ? "clone() (vfork-style)"
-              : clone3 ? "clone3(CLONE_PIDFD)" : "clone()+pidfd_open";
+  s += !pidfd  ? "clone() (vfork-style)"
+      : clone3 ? "clone3(CLONE_PIDFD)"
+               : "clone()+pidfd_open";
   s += ", wait with ";
   s += pidfd ? (nonblocking_pidfd ? "non-blocking pidfd + waitid(P_PIDFD)"
                                   : "blocking pidfd + waitid(P_PIDFD)")
@@ -173,8 +174,9 @@ std::string kernel_features::to_string() const
   s += ", signal with ";
   s += pidfd ? "pidfd_send_signal" : "kill under the reap lock";
   s += ", exit status of non-children ";
-  s += !pidfd ? "unavailable"
-              : exit_info ? "from PIDFD_GET_INFO" : "from /proc while a zombie";
+  s += !pidfd     ? "unavailable"
+      : exit_info ? "from PIDFD_GET_INFO"
+                  : "from /proc while a zombie";
   if (!reason.empty())
     s += " (" + reason + ")";
   return s;

@@ -56,8 +56,8 @@ std::atomic<bool> clear_sighand_refused{false};
 // blocking and the 62 rt_sigaction calls of the clone() path unnecessary
 // (they cost 13 us per spawn here, a fifth of a whole spawn).
 // Returns the child's PID or -errno.
-long clone3_child(child_plan& plan, int& pidfd, unsigned char* stack,
-    std::size_t stack_size)
+long clone3_child(
+    child_plan& plan, int& pidfd, unsigned char* stack, std::size_t stack_size)
 {
   clone_args args{};
   args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_FILES;
@@ -84,8 +84,8 @@ long clone3_child(child_plan& plan, int& pidfd, unsigned char* stack,
 
 // clone() (vfork-style, on our stack) and pidfd_open: for kernels or
 // seccomp policies without clone3. Returns the child's PID or -errno.
-long clone_child(child_plan& plan, int& pidfd, unsigned char* stack,
-    std::size_t stack_size)
+long clone_child(
+    child_plan& plan, int& pidfd, unsigned char* stack, std::size_t stack_size)
 {
   const unsigned long flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD;
   sys::block_all_signals(plan.signal_mask);
@@ -100,8 +100,8 @@ long clone_child(child_plan& plan, int& pidfd, unsigned char* stack,
   // Race-free: the child is ours and unreaped, so its PID cannot be reused
   // before this pidfd refers to it.
   error_code ec;
-  pidfd = sys::pidfd_open(pid,
-      kernel_support().nonblocking_pidfd ? PIDFD_NONBLOCK : 0u, ec);
+  pidfd = sys::pidfd_open(
+      pid, kernel_support().nonblocking_pidfd ? PIDFD_NONBLOCK : 0u, ec);
   if (ec)
   {
     // Cannot happen on a kernel that passed the probe; do not leave the
@@ -113,18 +113,17 @@ long clone_child(child_plan& plan, int& pidfd, unsigned char* stack,
   return pid;
 }
 
-
 // The message part that says what failed in the child.
-std::string describe_failure(const child_plan& plan, const fd_setup& fds,
-    const spawn_options& options)
+std::string describe_failure(
+    const child_plan& plan, const fd_setup& fds, const spawn_options& options)
 {
   switch (plan.error_stage)
   {
   case child_stage::unshare_fds:
     return "unsharing the fd table";
   case child_stage::process_group:
-    return options.process_group == process_group_mode::new_session
-        ? "setsid" : "setpgid";
+    return options.process_group == process_group_mode::new_session ? "setsid"
+                                                                    : "setpgid";
   case child_stage::open_file:
   case child_stage::duplicate_fd:
     return fds.describe(plan.error_index);
@@ -148,8 +147,8 @@ std::string describe_failure(const child_plan& plan, const fd_setup& fds,
 }
 
 // Options that need no system call to check.
-bool check_options(const spawn_options& options, error_code& ec,
-    std::string& detail)
+bool check_options(
+    const spawn_options& options, error_code& ec, std::string& detail)
 {
   auto invalid = [&](std::string what) {
     ec = error::invalid_option;
@@ -157,8 +156,8 @@ bool check_options(const spawn_options& options, error_code& ec,
     return false;
   };
   if (options.parent_death_signal < 0 || options.parent_death_signal >= _NSIG)
-    return invalid("parent death signal "
-        + std::to_string(options.parent_death_signal));
+    return invalid(
+        "parent death signal " + std::to_string(options.parent_death_signal));
   if (options.working_directory
       && (options.working_directory->empty()
           || options.working_directory->find('\0') != std::string::npos))
@@ -195,7 +194,8 @@ launched launch(std::string_view program,
     rlimit limit{};
     ::getrlimit(RLIMIT_NOFILE, &limit);
     plan.max_fd = limit.rlim_cur == RLIM_INFINITY
-        ? 65535 : static_cast<int>(limit.rlim_cur);
+        ? 65535
+        : static_cast<int>(limit.rlim_cur);
   }
   fd_setup fds;
   if (!fds.prepare(options, plan, ec, detail))
@@ -206,8 +206,7 @@ launched launch(std::string_view program,
   plan.set_umask = options.umask.has_value();
   plan.umask = options.umask.value_or(0);
   plan.working_directory =
-      options.working_directory ? options.working_directory->c_str()
-                                : nullptr;
+      options.working_directory ? options.working_directory->c_str() : nullptr;
   plan.set_groups = options.groups.has_value();
   if (options.groups)
   {

@@ -73,7 +73,9 @@ exit_status status_from(const siginfo_t& info, const rusage& usage) noexcept
 std::optional<int> zombie_exit_code(pid_t pid)
 {
   std::string dir = "/proc/" + std::to_string(pid);
-  struct stat st{};
+  struct stat st
+  {
+  };
   if (::stat(dir.c_str(), &st) != 0)
     return std::nullopt;
   const uid_t me = ::geteuid();
@@ -120,10 +122,10 @@ process_impl::process_impl(const boost::asio::any_io_executor& ex,
 {
 }
 
-process_impl::process_impl(const boost::asio::any_io_executor& ex,
-    pid_t pid) noexcept
-  : descriptor_(ex), pid_(pid), done_(true),
-    result_{errc::make_error_code(errc::no_child_process), {}}
+process_impl::process_impl(
+    const boost::asio::any_io_executor& ex, pid_t pid) noexcept
+  : descriptor_(ex), pid_(pid),
+    done_(true), result_{errc::make_error_code(errc::no_child_process), {}}
 {
 }
 
@@ -424,9 +426,8 @@ void process_impl::arm_orphan_locked()
     return;
   }
   descriptor_.async_wait(descriptor_type::wait_read,
-      [self = shared_from_this()](const error_code& e) {
-        self->reap_orphan(e);
-      });
+      [self = shared_from_this()](
+          const error_code& e) { self->reap_orphan(e); });
 }
 
 int process_impl::release()
@@ -500,8 +501,8 @@ std::uint64_t process_impl::cancel_generation() const
 namespace {
 
 std::shared_ptr<process_impl> make_wait4_impl(
-    const boost::asio::any_io_executor& ex, pid_t pid,
-    process_impl::origin o, error_code& ec)
+    const boost::asio::any_io_executor& ex, pid_t pid, process_impl::origin o,
+    error_code& ec)
 {
   int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (fd < 0)
@@ -523,13 +524,13 @@ std::shared_ptr<process_impl> make_spawned(
 {
   if (child.pidfd >= 0)
   {
-    auto impl = std::make_shared<process_impl>(ex, child.pidfd, child.pid,
-        process_impl::origin::spawned);
+    auto impl = std::make_shared<process_impl>(
+        ex, child.pidfd, child.pid, process_impl::origin::spawned);
     impl->set_kill_on_destroy(options.kill_on_destroy);
     return impl;
   }
-  std::shared_ptr<process_impl> impl = make_wait4_impl(ex, child.pid,
-      process_impl::origin::spawned, ec);
+  std::shared_ptr<process_impl> impl =
+      make_wait4_impl(ex, child.pid, process_impl::origin::spawned, ec);
   if (!impl)
   {
     // Out of fds: do not leave a child nobody can wait for.
@@ -572,8 +573,8 @@ std::shared_ptr<process_impl> adopt_pid(
     }
     return make_wait4_impl(ex, pid, process_impl::origin::adopted, ec);
   }
-  int fd = sys::pidfd_open(pid,
-      features.nonblocking_pidfd ? PIDFD_NONBLOCK : 0u, ec);
+  int fd = sys::pidfd_open(
+      pid, features.nonblocking_pidfd ? PIDFD_NONBLOCK : 0u, ec);
   if (ec == errc::no_such_process)
   {
     ec.clear();
@@ -588,8 +589,8 @@ std::shared_ptr<process_impl> adopt_pid(
   }
   if (ec)
     return nullptr;
-  return std::make_shared<process_impl>(ex, fd, pid,
-      process_impl::origin::adopted);
+  return std::make_shared<process_impl>(
+      ex, fd, pid, process_impl::origin::adopted);
 }
 
 std::shared_ptr<process_impl> adopt_pidfd(
@@ -605,8 +606,8 @@ std::shared_ptr<process_impl> adopt_pidfd(
   }
   // Pid -1: the process was already reaped; keep the fd so that the kernel
   // may still report its exit status.
-  return std::make_shared<process_impl>(ex, pidfd, *pid,
-      process_impl::origin::adopted);
+  return std::make_shared<process_impl>(
+      ex, pidfd, *pid, process_impl::origin::adopted);
 }
 
 void throw_error(const error_code& ec, const char* what)
@@ -614,8 +615,8 @@ void throw_error(const error_code& ec, const char* what)
   throw boost::system::system_error(ec, what);
 }
 
-void throw_spawn_error(const error_code& ec, std::string_view program,
-    const std::string& detail)
+void throw_spawn_error(
+    const error_code& ec, std::string_view program, const std::string& detail)
 {
   std::string what = "spawn \"";
   what.append(program.substr(0, 256));

@@ -11,8 +11,8 @@
 
 namespace pidfd::detail {
 
-boost::system::error_code write_no_sigpipe(int fd, const char*& data,
-    std::size_t& size)
+boost::system::error_code write_no_sigpipe(
+    int fd, const char*& data, std::size_t& size)
 {
   while (size > 0)
   {

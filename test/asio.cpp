@@ -47,18 +47,21 @@ TEST_F(asio_test, spawn_await_and_signal)
 {
   EXPECT_FALSE(pidfd::kernel_support().to_string().empty());
   std::optional<pidfd::exit_status> exited, killed;
-  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-    auto ex = co_await asio::this_coro::executor;
-    pidfd::process a = pidfd::spawn(ex, child_program, {"exit", "3"});
-    pidfd::process b = pidfd::spawn(ex, child_program, {"pause"},
-        pidfd::spawn_options{.argv0 = "b"});
-    exited = co_await a.async_wait(asio::use_awaitable);
-    co_await b.async_signal(SIGKILL, asio::use_awaitable);
-    killed = co_await b.async_wait(asio::use_awaitable);
-  }, [](std::exception_ptr e) {
-    if (e)
-      std::rethrow_exception(e);
-  });
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        pidfd::process a = pidfd::spawn(ex, child_program, {"exit", "3"});
+        pidfd::process b = pidfd::spawn(
+            ex, child_program, {"pause"}, pidfd::spawn_options{.argv0 = "b"});
+        exited = co_await a.async_wait(asio::use_awaitable);
+        co_await b.async_signal(SIGKILL, asio::use_awaitable);
+        killed = co_await b.async_wait(asio::use_awaitable);
+      },
+      [](std::exception_ptr e) {
+        if (e)
+          std::rethrow_exception(e);
+      });
   run();
   ASSERT_TRUE(exited);
   ASSERT_TRUE(killed);

@@ -65,8 +65,8 @@ public:
   static int initiate(Initiation&& initiation,
       basic_process_compile::lazy_token, InitArgs&&... args)
   {
-    std::move(initiation)(basic_process_compile::lazy_handler(),
-        std::forward<InitArgs>(args)...);
+    std::move(initiation)(
+        basic_process_compile::lazy_handler(), std::forward<InitArgs>(args)...);
     return 42;
   }
 };
@@ -83,34 +83,28 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 using pidfd::exit_status;
 
-void wait_handler(error_code, exit_status)
-{
-}
+void wait_handler(error_code, exit_status) {}
 
-void signal_handler(error_code)
-{
-}
+void signal_handler(error_code) {}
 
 void test(asio::io_context& ioc)
 {
   using io_executor = asio::io_context::executor_type;
   using process = pidfd::process;
 
-  static_assert(std::is_same_v<process::executor_type,
-      asio::any_io_executor>);
+  static_assert(std::is_same_v<process::executor_type, asio::any_io_executor>);
   static_assert(std::is_same_v<process::native_handle_type, int>);
-  static_assert(std::is_same_v<
-      process::rebind_executor<io_executor>::other,
+  static_assert(std::is_same_v<process::rebind_executor<io_executor>::other,
       pidfd::basic_process<io_executor>>);
   static_assert(!std::is_copy_constructible_v<process>);
   static_assert(!std::is_copy_assignable_v<process>);
   static_assert(std::is_nothrow_move_constructible_v<process>);
   static_assert(std::is_nothrow_move_assignable_v<process>);
-  static_assert(std::is_constructible_v<process,
-      pidfd::basic_process<io_executor>&&>);
+  static_assert(
+      std::is_constructible_v<process, pidfd::basic_process<io_executor>&&>);
   // Only the type-erased executor can hold any other executor.
-  static_assert(!std::is_constructible_v<pidfd::basic_process<io_executor>,
-      process&&>);
+  static_assert(
+      !std::is_constructible_v<pidfd::basic_process<io_executor>, process&&>);
 
   try
   {
@@ -137,8 +131,8 @@ void test(asio::io_context& ioc)
     }
 
     // The operations below act on a child that exits at once.
-    p1 = pidfd::spawn(ioc.get_executor(), pidfd_test::child_program,
-        {"exit", "0"});
+    p1 = pidfd::spawn(
+        ioc.get_executor(), pidfd_test::child_program, {"exit", "0"});
 
     // Observers.
     process::executor_type ex = p1.get_executor();
@@ -195,8 +189,7 @@ void test(asio::io_context& ioc)
     auto d2 = p1.async_signal(SIGTERM, asio::deferred);
     std::move(d2)(&signal_handler);
     std::future<void> f2 = p1.async_signal(SIGTERM, asio::use_future);
-    asio::awaitable<void> aw2 =
-        p1.async_signal(SIGTERM, asio::use_awaitable);
+    asio::awaitable<void> aw2 = p1.async_signal(SIGTERM, asio::use_awaitable);
     int i2 = p1.async_signal(SIGTERM, lazy_token());
     (void)i2;
 
@@ -223,8 +216,7 @@ void test(asio::io_context& ioc)
     p1.async_terminate(grace, &wait_handler);
     auto d4 = p1.async_terminate(grace, asio::deferred);
     std::move(d4)(&wait_handler);
-    std::future<exit_status> f4 =
-        p1.async_terminate(grace, asio::use_future);
+    std::future<exit_status> f4 = p1.async_terminate(grace, asio::use_future);
     asio::awaitable<exit_status> aw4 =
         p1.async_terminate(std::chrono::seconds(1), asio::use_awaitable);
     int i4 = p1.async_terminate(grace, lazy_token());
@@ -296,24 +288,22 @@ TEST_F(basic_process_test, token_return_types_pass_through)
   ASSERT_TRUE(p.wait().success());
   static_assert(std::is_same_v<decltype(p.async_wait(asio::use_future)),
       std::future<exit_status>>);
-  static_assert(std::is_same_v<
-      decltype(p.async_signal(0, asio::use_future)), std::future<void>>);
-  static_assert(std::is_same_v<
-      decltype(p.async_wait(asio::use_awaitable)),
+  static_assert(std::is_same_v<decltype(p.async_signal(0, asio::use_future)),
+      std::future<void>>);
+  static_assert(std::is_same_v<decltype(p.async_wait(asio::use_awaitable)),
       asio::awaitable<exit_status>>);
-  static_assert(std::is_same_v<
-      decltype(p.async_signal(0, asio::use_awaitable)),
+  static_assert(std::is_same_v<decltype(p.async_signal(0, asio::use_awaitable)),
       asio::awaitable<void>>);
   static_assert(std::is_same_v<
       decltype(p.async_wait(basic_process_compile::lazy_token())), int>);
   static_assert(std::is_same_v<decltype(p.async_terminate(
-      std::chrono::seconds(1), asio::use_future)),
+                                   std::chrono::seconds(1), asio::use_future)),
       std::future<exit_status>>);
-  static_assert(std::is_same_v<
-      decltype(p.async_signal_group(0, asio::use_future)),
-      std::future<void>>);
-  static_assert(std::is_void_v<decltype(p.async_wait(
-      [](error_code, exit_status) {}))>);
+  static_assert(
+      std::is_same_v<decltype(p.async_signal_group(0, asio::use_future)),
+          std::future<void>>);
+  static_assert(
+      std::is_void_v<decltype(p.async_wait([](error_code, exit_status) {}))>);
   EXPECT_EQ(p.async_wait(basic_process_compile::lazy_token()), 42);
   EXPECT_EQ(p.async_signal(0, basic_process_compile::lazy_token()), 42);
   run();
@@ -502,11 +492,13 @@ TEST_F(basic_process_test, accessors_of_a_spawned_process)
   ASSERT_GE(p.native_handle(), 0);
   // native_handle() is a pidfd for that very process.
   EXPECT_NE(pidfd_test::describe_fd(p.native_handle()).find("pidfd"),
-      std::string::npos) << pidfd_test::describe_fd(p.native_handle());
-  const std::string fdinfo = pidfd_test::read_file("/proc/self/fdinfo/"
-      + std::to_string(p.native_handle()));
-  EXPECT_NE(fdinfo.find("Pid:\t" + std::to_string(p.id()) + "\n"),
-      std::string::npos) << fdinfo;
+      std::string::npos)
+      << pidfd_test::describe_fd(p.native_handle());
+  const std::string fdinfo = pidfd_test::read_file(
+      "/proc/self/fdinfo/" + std::to_string(p.native_handle()));
+  EXPECT_NE(
+      fdinfo.find("Pid:\t" + std::to_string(p.id()) + "\n"), std::string::npos)
+      << fdinfo;
   // Close-on-exec, so that it does not leak into programs started
   // elsewhere.
   EXPECT_NE(::fcntl(p.native_handle(), F_GETFD) & FD_CLOEXEC, 0);

@@ -77,8 +77,8 @@ TEST_F(adopt_test, own_zombie_child)
   const pid_t pid = pidfd_test::posix_spawn_child({"exit", "6"});
   // Wait for it to be a zombie without reaping it.
   siginfo_t info{};
-  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(pid), &info,
-      WEXITED | WNOWAIT), 0);
+  ASSERT_EQ(
+      ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT), 0);
   error_code ec;
   process p = process::adopt(ex(), pid, ec);
   ASSERT_FALSE(ec) << ec.message();
@@ -97,10 +97,13 @@ TEST_F(adopt_test, own_running_child_signal_and_await)
   const pid_t pid = pidfd_test::posix_spawn_child({"pause"});
   process p = process::adopt(ex(), pid);
   std::optional<exit_status> s;
-  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-    co_await p.async_signal(SIGTERM, asio::use_awaitable);
-    s = co_await p.async_wait(asio::use_awaitable);
-  }, rethrow);
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        co_await p.async_signal(SIGTERM, asio::use_awaitable);
+        s = co_await p.async_wait(asio::use_awaitable);
+      },
+      rethrow);
   run();
   ASSERT_TRUE(s);
   EXPECT_EQ(s->signal(), SIGTERM);
@@ -267,8 +270,8 @@ protected:
 
     // The pid arrives on the FIFO; if the helper dies instead, fail
     // rather than block forever.
-    pollfd fds[2] = {{report_.get(), POLLIN, 0},
-        {helper_->native_handle(), POLLIN, 0}};
+    pollfd fds[2] = {
+        {report_.get(), POLLIN, 0}, {helper_->native_handle(), POLLIN, 0}};
     if (::poll(fds, 2, -1) < 1 || !(fds[0].revents & POLLIN))
     {
       ADD_FAILURE() << "the helper exited early";
@@ -429,11 +432,11 @@ TEST_F(adopt_test, pidfd_that_is_not_a_pidfd)
   error_code ec;
   process p = process::adopt_pidfd(ex(), r.get(), ec);
   EXPECT_TRUE(ec);
-  EXPECT_TRUE(ec == errc::bad_file_descriptor
-      || ec == errc::invalid_argument) << ec.message();
+  EXPECT_TRUE(ec == errc::bad_file_descriptor || ec == errc::invalid_argument)
+      << ec.message();
   EXPECT_FALSE(p.is_open());
-  EXPECT_THROW(process::adopt_pidfd(ex(), r.get()),
-      boost::system::system_error);
+  EXPECT_THROW(
+      process::adopt_pidfd(ex(), r.get()), boost::system::system_error);
   // Not closed on failure: it still belongs to the caller.
   EXPECT_NE(::fcntl(r.get(), F_GETFD), -1) << std::strerror(errno);
 }
@@ -449,8 +452,8 @@ TEST_F(adopt_test, pidfd_that_is_not_an_fd)
     error_code ec;
     process p = process::adopt_pidfd(ex(), fd, ec);
     EXPECT_FALSE(p.is_open());
-    EXPECT_TRUE(ec == errc::bad_file_descriptor
-        || ec == errc::invalid_argument) << ec.message();
+    EXPECT_TRUE(ec == errc::bad_file_descriptor || ec == errc::invalid_argument)
+        << ec.message();
   }
 }
 

@@ -39,10 +39,7 @@ using pidfd_test::child_program;
 class signal_test : public pidfd_test::fixture
 {
 protected:
-  auto spawn_pause()
-  {
-    return pidfd::spawn(ctx, child_program, {"pause"});
-  }
+  auto spawn_pause() { return pidfd::spawn(ctx, child_program, {"pause"}); }
 
   // The outcome of async_signal, checking that it was not reported inside
   // the initiating function.
@@ -241,19 +238,22 @@ TEST_F(signal_test, async_signal_tokens)
   EXPECT_NO_THROW(f.get());
 
   bool awaited = false;
-  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-    co_await p.async_signal(SIGKILL, asio::use_awaitable);
-    exit_status s = co_await p.async_wait(asio::use_awaitable);
-    EXPECT_EQ(s.signal(), SIGKILL);
-    try
-    {
-      co_await p.async_signal(SIGKILL, asio::use_awaitable);
-    }
-    catch (const boost::system::system_error& e)
-    {
-      awaited = e.code() == pidfd::error::process_done;
-    }
-  }, rethrow);
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        co_await p.async_signal(SIGKILL, asio::use_awaitable);
+        exit_status s = co_await p.async_wait(asio::use_awaitable);
+        EXPECT_EQ(s.signal(), SIGKILL);
+        try
+        {
+          co_await p.async_signal(SIGKILL, asio::use_awaitable);
+        }
+        catch (const boost::system::system_error& e)
+        {
+          awaited = e.code() == pidfd::error::process_done;
+        }
+      },
+      rethrow);
   run();
   EXPECT_TRUE(awaited);
 

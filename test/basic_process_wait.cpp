@@ -50,10 +50,7 @@ using pidfd_test::child_program;
 class wait_test : public pidfd_test::fixture
 {
 protected:
-  auto spawn_pause()
-  {
-    return pidfd::spawn(ctx, child_program, {"pause"});
-  }
+  auto spawn_pause() { return pidfd::spawn(ctx, child_program, {"pause"}); }
 
   void expect_per_operation_cancellation(asio::cancellation_type type);
 
@@ -113,8 +110,7 @@ TEST_F(wait_test, move_only_callback)
   auto p = pidfd::spawn(ctx, child_program, {"exit", "4"});
   auto owned = std::make_unique<int>(4);
   int got = -1;
-  p.async_wait([&got, owned = std::move(owned)](error_code ec,
-                   exit_status s) {
+  p.async_wait([&got, owned = std::move(owned)](error_code ec, exit_status s) {
     EXPECT_FALSE(ec);
     got = s.code() == *owned ? s.code() : -2;
   });
@@ -126,10 +122,13 @@ TEST_F(wait_test, coroutine)
 {
   auto p = spawn_pause();
   std::optional<exit_status> got;
-  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-    co_await p.async_signal(SIGTERM, asio::use_awaitable);
-    got = co_await p.async_wait(asio::use_awaitable);
-  }, rethrow);
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        co_await p.async_signal(SIGTERM, asio::use_awaitable);
+        got = co_await p.async_wait(asio::use_awaitable);
+      },
+      rethrow);
   run();
   ASSERT_TRUE(got);
   EXPECT_TRUE(got->signaled());
@@ -140,16 +139,19 @@ TEST_F(wait_test, coroutine_error_is_thrown)
 {
   auto p = spawn_reaped_elsewhere();
   bool thrown = false;
-  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-    try
-    {
-      co_await p.async_wait(asio::use_awaitable);
-    }
-    catch (const boost::system::system_error& e)
-    {
-      thrown = e.code() == errc::no_child_process;
-    }
-  }, rethrow);
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        try
+        {
+          co_await p.async_wait(asio::use_awaitable);
+        }
+        catch (const boost::system::system_error& e)
+        {
+          thrown = e.code() == errc::no_child_process;
+        }
+      },
+      rethrow);
   run();
   EXPECT_TRUE(thrown);
 }
@@ -230,9 +232,8 @@ TEST_F(wait_test, handler_not_invoked_inside_initiation)
   bool nested_called = false;
   bool nested_inline = false;
   asio::post(ctx, [&] {
-    collected.async_wait([&](error_code, exit_status) {
-      nested_called = true;
-    });
+    collected.async_wait(
+        [&](error_code, exit_status) { nested_called = true; });
     nested_inline = nested_called;
   });
 
@@ -323,8 +324,8 @@ TEST_F(wait_test, associated_allocator)
   allocation_counts counts;
   int outstanding_at_upcall = -1;
   auto p = spawn_pause();
-  p.async_wait(asio::bind_allocator(counting_allocator<int>(counts),
-      [&](error_code ec, exit_status s) {
+  p.async_wait(asio::bind_allocator(
+      counting_allocator<int>(counts), [&](error_code ec, exit_status s) {
         EXPECT_FALSE(ec);
         EXPECT_EQ(s.signal(), SIGKILL);
         // Asio's rule: memory is freed before the handler is called.
@@ -346,8 +347,8 @@ TEST_F(wait_test, associated_allocator_for_a_collected_status)
   // comes from the handler's allocator too.
   allocation_counts counts;
   int outstanding_at_upcall = -1;
-  p.async_wait(asio::bind_allocator(counting_allocator<int>(counts),
-      [&](error_code ec, exit_status s) {
+  p.async_wait(asio::bind_allocator(
+      counting_allocator<int>(counts), [&](error_code ec, exit_status s) {
         EXPECT_FALSE(ec);
         EXPECT_TRUE(s.success());
         outstanding_at_upcall = counts.outstanding;
@@ -363,8 +364,7 @@ TEST_F(wait_test, associated_allocator_for_a_collected_status)
 
 // A wait cancelled through its slot with `type` ends with operation_aborted
 // and leaves the child running and waitable.
-void wait_test::expect_per_operation_cancellation(
-    asio::cancellation_type type)
+void wait_test::expect_per_operation_cancellation(asio::cancellation_type type)
 {
   auto p = spawn_pause();
   asio::cancellation_signal sig;
@@ -410,8 +410,7 @@ TEST_F(wait_test, per_operation_cancellation_cancels_only_that_wait)
   auto p = spawn_pause();
   asio::cancellation_signal sig;
   outcome cancelled, kept;
-  p.async_wait(asio::bind_cancellation_slot(sig.slot(),
-      cancelled.handler()));
+  p.async_wait(asio::bind_cancellation_slot(sig.slot(), cancelled.handler()));
   p.async_wait(kept.handler());
   sig.emit(asio::cancellation_type::terminal);
   ctx.poll();
@@ -487,21 +486,24 @@ TEST_F(wait_test, awaitable_operators_timer_wins)
   using namespace asio::experimental::awaitable_operators;
   auto p = spawn_pause();
   bool finished = false;
-  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    // Already expired: the timer wins, as the child never exits on its
-    // own.
-    timer.expires_after(std::chrono::seconds(0));
-    auto r = co_await (p.async_wait(asio::use_awaitable)
-        || timer.async_wait(asio::use_awaitable));
-    EXPECT_EQ(r.index(), 1u);
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        asio::steady_timer timer(co_await asio::this_coro::executor);
+        // Already expired: the timer wins, as the child never exits on its
+        // own.
+        timer.expires_after(std::chrono::seconds(0));
+        auto r = co_await (p.async_wait(asio::use_awaitable)
+            || timer.async_wait(asio::use_awaitable));
+        EXPECT_EQ(r.index(), 1u);
 
-    EXPECT_EQ(p.try_wait(), std::nullopt);
-    p.signal(SIGTERM);
-    exit_status s = co_await p.async_wait(asio::use_awaitable);
-    EXPECT_EQ(s.signal(), SIGTERM);
-    finished = true;
-  }, rethrow);
+        EXPECT_EQ(p.try_wait(), std::nullopt);
+        p.signal(SIGTERM);
+        exit_status s = co_await p.async_wait(asio::use_awaitable);
+        EXPECT_EQ(s.signal(), SIGTERM);
+        finished = true;
+      },
+      rethrow);
   run();
   EXPECT_TRUE(finished);
 }
@@ -511,15 +513,18 @@ TEST_F(wait_test, awaitable_operators_process_wins)
   using namespace asio::experimental::awaitable_operators;
   auto p = pidfd::spawn(ctx, child_program, {"exit", "6"});
   bool finished = false;
-  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    timer.expires_at(asio::steady_timer::time_point::max());
-    auto r = co_await (p.async_wait(asio::use_awaitable)
-        || timer.async_wait(asio::use_awaitable));
-    // (ASSERT_* cannot be used in a coroutine: it expands to return.)
-    if (r.index() == 0)
-      finished = std::get<0>(r).code() == 6;
-  }, rethrow);
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        asio::steady_timer timer(co_await asio::this_coro::executor);
+        timer.expires_at(asio::steady_timer::time_point::max());
+        auto r = co_await (p.async_wait(asio::use_awaitable)
+            || timer.async_wait(asio::use_awaitable));
+        // (ASSERT_* cannot be used in a coroutine: it expands to return.)
+        if (r.index() == 0)
+          finished = std::get<0>(r).code() == 6;
+      },
+      rethrow);
   run();
   EXPECT_TRUE(finished);
 }
@@ -534,9 +539,12 @@ TEST_F(wait_test, several_waits_get_the_same_status)
   for (outcome& o : outcomes)
     p.async_wait(o.handler());
   std::optional<exit_status> awaited;
-  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-    awaited = co_await p.async_wait(asio::use_awaitable);
-  }, rethrow);
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        awaited = co_await p.async_wait(asio::use_awaitable);
+      },
+      rethrow);
   p.signal(SIGKILL);
   run();
   for (outcome& o : outcomes)
@@ -618,10 +626,10 @@ TEST_F(wait_test, many_processes_on_two_threads)
   std::vector<pidfd::process> exiting, pausing;
   for (int i = 0; i < count / 2; ++i)
   {
-    exiting.push_back(pidfd::spawn(ctx.get_executor(), child_program,
-        {"exit", std::to_string(i)}));
-    pausing.push_back(pidfd::spawn(ctx.get_executor(), child_program,
-        {"pause"}));
+    exiting.push_back(pidfd::spawn(
+        ctx.get_executor(), child_program, {"exit", std::to_string(i)}));
+    pausing.push_back(
+        pidfd::spawn(ctx.get_executor(), child_program, {"pause"}));
   }
   std::atomic<int> exited_ok{0}, killed_ok{0};
   for (int i = 0; i < count / 2; ++i)
@@ -631,9 +639,8 @@ TEST_F(wait_test, many_processes_on_two_threads)
     exiting[i].async_wait([&, i](error_code ec, exit_status s) {
       if (!ec && s.code() == i)
         ++exited_ok;
-      pausing[i].async_signal(SIGKILL, [](error_code e) {
-        EXPECT_FALSE(e) << e.message();
-      });
+      pausing[i].async_signal(
+          SIGKILL, [](error_code e) { EXPECT_FALSE(e) << e.message(); });
     });
     pausing[i].async_wait([&](error_code ec, exit_status s) {
       if (!ec && s.signal() == SIGKILL)
@@ -760,7 +767,8 @@ TEST_F(wait_test, reaped_elsewhere_by_pidfd)
   siginfo_t info{};
   // waitid(P_PIDFD) on the object's own pidfd.
   ASSERT_EQ(::waitid(static_cast<idtype_t>(3 /* P_PIDFD */),
-      static_cast<id_t>(p.native_handle()), &info, WEXITED), 0);
+                static_cast<id_t>(p.native_handle()), &info, WEXITED),
+      0);
   EXPECT_EQ(info.si_status, SIGKILL);
   error_code ec;
   p.wait(ec);

@@ -23,12 +23,12 @@ class error_test : public pidfd_test::fixture
 };
 
 constexpr pidfd::error all_errors[] = {
-  pidfd::error::process_done,
-  pidfd::error::invalid_signal,
-  pidfd::error::no_process,
-  pidfd::error::embedded_nul,
-  pidfd::error::empty_program,
-  pidfd::error::invalid_option,
+    pidfd::error::process_done,
+    pidfd::error::invalid_signal,
+    pidfd::error::no_process,
+    pidfd::error::embedded_nul,
+    pidfd::error::empty_program,
+    pidfd::error::invalid_option,
 };
 
 TEST_F(error_test, category_is_named_pidfd)
@@ -44,8 +44,7 @@ TEST_F(error_test, every_value_has_a_message)
   {
     error_code ec = pidfd::make_error_code(e);
     EXPECT_FALSE(ec.message().empty()) << static_cast<int>(e);
-    EXPECT_EQ(ec.message().find("unknown"), std::string::npos)
-        << ec.message();
+    EXPECT_EQ(ec.message().find("unknown"), std::string::npos) << ec.message();
   }
   // The messages tell the errors apart.
   for (pidfd::error a : all_errors)
@@ -89,8 +88,7 @@ TEST_F(error_test, conditions)
   EXPECT_EQ(error_code(error::process_done), errc::no_such_process);
   EXPECT_EQ(error_code(error::invalid_signal), errc::invalid_argument);
   EXPECT_EQ(error_code(error::no_process), errc::bad_file_descriptor);
-  EXPECT_EQ(error_code(error::empty_program),
-      errc::no_such_file_or_directory);
+  EXPECT_EQ(error_code(error::empty_program), errc::no_such_file_or_directory);
   EXPECT_EQ(error_code(error::embedded_nul), errc::invalid_argument);
   EXPECT_EQ(error_code(error::invalid_option), errc::invalid_argument);
 

@@ -26,9 +26,18 @@ class exit_status_test : public pidfd_test::fixture
 };
 
 // Wait status words as waitpid reports them.
-constexpr int exited_with(int code) { return (code & 0xff) << 8; }
-constexpr int killed_by(int sig) { return sig & 0x7f; }
-constexpr int dumped_by(int sig) { return (sig & 0x7f) | 0x80; }
+constexpr int exited_with(int code)
+{
+  return (code & 0xff) << 8;
+}
+constexpr int killed_by(int sig)
+{
+  return sig & 0x7f;
+}
+constexpr int dumped_by(int sig)
+{
+  return (sig & 0x7f) | 0x80;
+}
 
 std::string streamed(const exit_status& s)
 {
@@ -122,12 +131,12 @@ TEST_F(exit_status_test, stopped_or_continued_is_not_an_end_state)
 TEST_F(exit_status_test, equality_compares_how_it_ended)
 {
   using s = exit_status;
-  EXPECT_EQ(s::from_wait_status(exited_with(3)),
-      s::from_wait_status(exited_with(3)));
-  EXPECT_NE(s::from_wait_status(exited_with(3)),
-      s::from_wait_status(exited_with(4)));
-  EXPECT_NE(s::from_wait_status(exited_with(9)),
-      s::from_wait_status(killed_by(9)));
+  EXPECT_EQ(
+      s::from_wait_status(exited_with(3)), s::from_wait_status(exited_with(3)));
+  EXPECT_NE(
+      s::from_wait_status(exited_with(3)), s::from_wait_status(exited_with(4)));
+  EXPECT_NE(
+      s::from_wait_status(exited_with(9)), s::from_wait_status(killed_by(9)));
   EXPECT_NE(s::from_wait_status(killed_by(SIGSEGV)),
       s::from_wait_status(dumped_by(SIGSEGV)));
   EXPECT_EQ(s(), s());
@@ -137,8 +146,8 @@ TEST_F(exit_status_test, equality_compares_how_it_ended)
 TEST_F(exit_status_test, set_usage_is_reported_back)
 {
   exit_status s = exit_status::from_wait_status(exited_with(0));
-  s.set_usage(std::chrono::microseconds(1500),
-      std::chrono::microseconds(250), 4096);
+  s.set_usage(
+      std::chrono::microseconds(1500), std::chrono::microseconds(250), 4096);
   EXPECT_EQ(s.user_time(), std::chrono::microseconds(1500));
   EXPECT_EQ(s.system_time(), std::chrono::microseconds(250));
   EXPECT_EQ(s.max_rss(), 4096u);
@@ -148,8 +157,7 @@ TEST_F(exit_status_test, real_exit_codes)
 {
   for (int code : {0, 3, 255})
   {
-    auto p = pidfd::spawn(ctx, child_program,
-        {"exit", std::to_string(code)});
+    auto p = pidfd::spawn(ctx, child_program, {"exit", std::to_string(code)});
     exit_status s = p.wait();
     EXPECT_TRUE(s.exited());
     EXPECT_EQ(s.code(), code);
@@ -162,8 +170,8 @@ TEST_F(exit_status_test, real_signals)
 {
   for (int sig : {SIGKILL, SIGTERM, SIGSEGV, SIGABRT})
   {
-    auto p = pidfd::spawn(ctx, child_program,
-        {"signal-self", std::to_string(sig)});
+    auto p =
+        pidfd::spawn(ctx, child_program, {"signal-self", std::to_string(sig)});
     exit_status s = p.wait();
     EXPECT_TRUE(s.signaled()) << s;
     EXPECT_EQ(s.signal(), sig);
@@ -174,8 +182,8 @@ TEST_F(exit_status_test, real_signals)
     EXPECT_EQ(WTERMSIG(s.native()), sig);
   }
 
-  auto p = pidfd::spawn(ctx, child_program,
-      {"signal-self", std::to_string(SIGKILL)});
+  auto p = pidfd::spawn(
+      ctx, child_program, {"signal-self", std::to_string(SIGKILL)});
   EXPECT_EQ(p.wait().to_string(), "killed by SIGKILL");
 }
 

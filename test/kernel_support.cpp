@@ -130,8 +130,7 @@ TEST_F(kernel_support_test, reasons_are_shown)
   f.pidfd = f.nonblocking_pidfd = true;
   const std::string s = f.to_string();
   EXPECT_NE(s.find("level no_clone3"), std::string::npos) << s;
-  EXPECT_NE(s.find("clone3: Function not implemented"), std::string::npos)
-      << s;
+  EXPECT_NE(s.find("clone3: Function not implemented"), std::string::npos) << s;
 }
 
 } // namespace

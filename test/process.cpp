@@ -32,8 +32,8 @@ class process_test : public pidfd_test::fixture
 
 static_assert(std::is_same_v<pidfd::process,
     pidfd::basic_process<asio::any_io_executor>>);
-static_assert(std::is_same_v<pidfd::process::executor_type,
-    asio::any_io_executor>);
+static_assert(
+    std::is_same_v<pidfd::process::executor_type, asio::any_io_executor>);
 static_assert(std::is_same_v<pidfd::basic_process<>, pidfd::process>);
 
 TEST_F(process_test, holds_any_executor)
@@ -52,11 +52,10 @@ TEST_F(process_test, from_every_spawn_overload)
   auto strand = asio::make_strand(ctx);
   std::vector<pidfd::process> all;
   all.push_back(pidfd::spawn(ctx, child_program, {"exit", "1"}));
-  all.push_back(pidfd::spawn(ctx.get_executor(), child_program,
-      {"exit", "2"}));
+  all.push_back(pidfd::spawn(ctx.get_executor(), child_program, {"exit", "2"}));
   all.push_back(pidfd::spawn(strand, child_program, {"exit", "3"}));
-  all.push_back(pidfd::spawn(asio::any_io_executor(strand), child_program,
-      {"exit", "4"}));
+  all.push_back(pidfd::spawn(
+      asio::any_io_executor(strand), child_program, {"exit", "4"}));
   int expected = 1;
   std::vector<int> got;
   for (pidfd::process& p : all)

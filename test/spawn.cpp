@@ -69,8 +69,7 @@ protected:
     EXPECT_FALSE(pidfd_test::children_left());
   }
 
-  int exit_code_of(std::string_view program,
-      const pidfd::argument_list& args)
+  int exit_code_of(std::string_view program, const pidfd::argument_list& args)
   {
     pidfd::exit_status s = pidfd::spawn(ctx, program, args).wait();
     EXPECT_TRUE(s.exited()) << s;
@@ -137,11 +136,13 @@ TEST_F(spawn_test, returns_once_the_child_has_exec_d)
 
 TEST_F(spawn_test, arguments_are_passed_verbatim)
 {
-  std::vector<std::string> extra{"a b", "", "  ", "tab\there", "-x",
-      "--flag=v", "\xc3\xbcnic\xc3\xb6" "de", "$HOME", "*", "'\"\\"};
+  std::vector<std::string> extra{"a b", "", "  ", "tab\there", "-x", "--flag=v",
+      "\xc3\xbcnic\xc3\xb6"
+      "de",
+      "$HOME", "*", "'\"\\"};
   std::vector<std::string> argv = argv_of(child_program, extra);
-  std::vector<std::string> expected{child_program, "print-args",
-      temp_path("args")};
+  std::vector<std::string> expected{
+      child_program, "print-args", temp_path("args")};
   expected.insert(expected.end(), extra.begin(), extra.end());
   EXPECT_EQ(argv, expected);
 }
@@ -182,10 +183,9 @@ TEST_F(spawn_test, argv0_defaults_to_the_program_as_given)
 
 TEST_F(spawn_test, argv0_option_overrides)
 {
-  std::vector<std::string> argv = argv_of(child_program, {"a"},
-      {.argv0 = "x"});
-  EXPECT_EQ(argv, (std::vector<std::string>{"x", "print-args",
-      temp_path("args"), "a"}));
+  std::vector<std::string> argv = argv_of(child_program, {"a"}, {.argv0 = "x"});
+  EXPECT_EQ(argv,
+      (std::vector<std::string>{"x", "print-args", temp_path("args"), "a"}));
 
   // Even an empty argv[0] is passed as given.
   EXPECT_EQ(argv_of(child_program, {}, {.argv0 = ""}).at(0), "");
@@ -234,16 +234,16 @@ TEST_F(spawn_test, path_lookup_with_only_a_non_executable_match)
 
 TEST_F(spawn_test, path_lookup_of_a_missing_name)
 {
-  expect_spawn_error("pidfd-asio-no-such-program-anywhere",
-      errc::no_such_file_or_directory);
+  expect_spawn_error(
+      "pidfd-asio-no-such-program-anywhere", errc::no_such_file_or_directory);
   path_guard path(temp_dir());
   expect_spawn_error("pidfd-child", errc::no_such_file_or_directory);
 }
 
 TEST_F(spawn_test, exec_failure_enoent)
 {
-  expect_spawn_error(temp_path("does-not-exist"),
-      errc::no_such_file_or_directory);
+  expect_spawn_error(
+      temp_path("does-not-exist"), errc::no_such_file_or_directory);
 }
 
 TEST_F(spawn_test, exec_failure_eacces_for_a_non_executable_file)
@@ -261,8 +261,8 @@ TEST_F(spawn_test, exec_failure_eacces_for_a_directory)
 TEST_F(spawn_test, exec_failure_enoexec)
 {
   const std::string file = temp_path("garbage");
-  pidfd_test::write_file(file, std::string_view("\x01\x02\x03garbage\n\xff",
-      12), 0755);
+  pidfd_test::write_file(
+      file, std::string_view("\x01\x02\x03garbage\n\xff", 12), 0755);
   // Unlike execvp, no retry through /bin/sh.
   expect_spawn_error(file, errc::executable_format_error);
 }
@@ -295,12 +295,12 @@ TEST_F(spawn_test, embedded_nul)
   pidfd::spawn(ctx, child_program, {"exit", "0\0"sv}, {}, ec);
   EXPECT_EQ(ec, nul);
 
-  pidfd::spawn(ctx, child_program, {"exit", "0"},
-      {.argv0 = std::string("a\0b", 3)}, ec);
+  pidfd::spawn(
+      ctx, child_program, {"exit", "0"}, {.argv0 = std::string("a\0b", 3)}, ec);
   EXPECT_EQ(ec, nul);
 
-  EXPECT_THROW(pidfd::spawn(ctx, child_program, {"\0"sv}),
-      boost::system::system_error);
+  EXPECT_THROW(
+      pidfd::spawn(ctx, child_program, {"\0"sv}), boost::system::system_error);
   EXPECT_FALSE(pidfd_test::children_left());
 }
 
@@ -340,8 +340,8 @@ TEST_F(spawn_test, from_a_strand)
 {
   auto strand = boost::asio::make_strand(ctx);
   auto p = pidfd::spawn(strand, child_program, {"exit", "8"});
-  static_assert(std::is_same_v<decltype(p),
-      pidfd::basic_process<decltype(strand)>>);
+  static_assert(
+      std::is_same_v<decltype(p), pidfd::basic_process<decltype(strand)>>);
   EXPECT_EQ(p.get_executor(), strand);
   bool called = false;
   p.async_wait([&](error_code ec, pidfd::exit_status s) {
@@ -411,8 +411,8 @@ TEST_F(spawn_test, with_thousands_of_fds_open)
   rlimit old{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
   if (old.rlim_max != RLIM_INFINITY && old.rlim_max < extra + 100)
-    GTEST_SKIP() << "RLIMIT_NOFILE hard limit " << old.rlim_max
-                 << " is below " << extra + 100;
+    GTEST_SKIP() << "RLIMIT_NOFILE hard limit " << old.rlim_max << " is below "
+                 << extra + 100;
   rlimit raised = old;
   raised.rlim_cur = std::max<rlim_t>(old.rlim_cur, extra + 100);
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &raised), 0);
@@ -449,8 +449,8 @@ TEST_F(spawn_test, from_many_threads_at_once)
       {
         const int code = (t * per_thread + i) % 256;
         error_code ec;
-        auto p = pidfd::spawn(ctx, child_program,
-            {"exit", std::to_string(code)}, {}, ec);
+        auto p = pidfd::spawn(
+            ctx, child_program, {"exit", std::to_string(code)}, {}, ec);
         if (ec)
         {
           ADD_FAILURE() << "spawn: " << ec.message();
@@ -491,9 +491,15 @@ public:
 
 private:
   sigset_t mask_{};
-  struct sigaction usr1_{};
-  struct sigaction usr2_{};
-  struct sigaction chld_{};
+  struct sigaction usr1_
+  {
+  };
+  struct sigaction usr2_
+  {
+  };
+  struct sigaction chld_
+  {
+  };
 };
 
 // The child's view of a signal (see the signal-state mode).
@@ -509,10 +515,12 @@ TEST_F(spawn_test, signal_mask_is_inherited)
   ::sigaddset(&block, SIGUSR1);
   ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &block, nullptr), 0);
 
-  EXPECT_EQ(exit_code_of(child_program,
-      {"signal-state", std::to_string(SIGUSR1)}), is_default | is_blocked);
-  EXPECT_EQ(exit_code_of(child_program,
-      {"signal-state", std::to_string(SIGUSR2)}), is_default);
+  EXPECT_EQ(
+      exit_code_of(child_program, {"signal-state", std::to_string(SIGUSR1)}),
+      is_default | is_blocked);
+  EXPECT_EQ(
+      exit_code_of(child_program, {"signal-state", std::to_string(SIGUSR2)}),
+      is_default);
 }
 
 TEST_F(spawn_test, spawn_does_not_change_the_parent_signal_mask)
@@ -527,30 +535,33 @@ TEST_F(spawn_test, spawn_does_not_change_the_parent_signal_mask)
   EXPECT_EQ(exit_code_of(child_program, {"exit", "0"}), 0);
   ::pthread_sigmask(SIG_SETMASK, nullptr, &after);
   for (int sig = 1; sig < NSIG; ++sig)
-    EXPECT_EQ(::sigismember(&before, sig), ::sigismember(&after, sig))
-        << sig;
+    EXPECT_EQ(::sigismember(&before, sig), ::sigismember(&after, sig)) << sig;
 }
 
-void on_signal(int)
-{
-}
+void on_signal(int) {}
 
 TEST_F(spawn_test, caught_signals_are_reset_ignored_stay_ignored)
 {
   signal_guard guard;
-  struct sigaction caught{};
+  struct sigaction caught
+  {
+  };
   caught.sa_handler = &on_signal;
   ::sigemptyset(&caught.sa_mask);
   ASSERT_EQ(::sigaction(SIGUSR1, &caught, nullptr), 0);
-  struct sigaction ignored{};
+  struct sigaction ignored
+  {
+  };
   ignored.sa_handler = SIG_IGN;
   ::sigemptyset(&ignored.sa_mask);
   ASSERT_EQ(::sigaction(SIGUSR2, &ignored, nullptr), 0);
 
-  EXPECT_EQ(exit_code_of(child_program,
-      {"signal-state", std::to_string(SIGUSR1)}), is_default);
-  EXPECT_EQ(exit_code_of(child_program,
-      {"signal-state", std::to_string(SIGUSR2)}), is_ignored);
+  EXPECT_EQ(
+      exit_code_of(child_program, {"signal-state", std::to_string(SIGUSR1)}),
+      is_default);
+  EXPECT_EQ(
+      exit_code_of(child_program, {"signal-state", std::to_string(SIGUSR2)}),
+      is_ignored);
 }
 
 TEST_F(spawn_test, with_sigchld_ignored)
@@ -559,7 +570,9 @@ TEST_F(spawn_test, with_sigchld_ignored)
   // program (Boost.Process v2's forked children ran the parent's code) and
   // report exec failures, and waits must end.
   signal_guard guard;
-  struct sigaction ignored{};
+  struct sigaction ignored
+  {
+  };
   ignored.sa_handler = SIG_IGN;
   ::sigemptyset(&ignored.sa_mask);
   ASSERT_EQ(::sigaction(SIGCHLD, &ignored, nullptr), 0);

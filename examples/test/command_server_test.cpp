@@ -27,11 +27,11 @@ asio::awaitable<void> client(unsigned short port, std::string request,
     std::string& reply, bool hang_up = false)
 {
   tcp::socket socket(co_await asio::this_coro::executor);
-  co_await socket.async_connect({asio::ip::address_v4::loopback(), port},
-      asio::use_awaitable);
+  co_await socket.async_connect(
+      {asio::ip::address_v4::loopback(), port}, asio::use_awaitable);
   request += "\n";
-  co_await asio::async_write(socket, asio::buffer(request),
-      asio::use_awaitable);
+  co_await asio::async_write(
+      socket, asio::buffer(request), asio::use_awaitable);
   if (hang_up)
     co_return;
   // Ends with eof when the server closes the connection.
@@ -85,7 +85,5 @@ int main(int argc, char* argv[])
     std::fprintf(stderr, "usage: command_server_test PATH\n");
     return 2;
   }
-  return driver::run([&](asio::io_context& ctx) {
-    return test(ctx, argv[1]);
-  });
+  return driver::run([&](asio::io_context& ctx) { return test(ctx, argv[1]); });
 }

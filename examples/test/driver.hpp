@@ -58,13 +58,14 @@ class program
 public:
   program(asio::io_context& ctx, const std::string& path,
       const std::vector<std::string>& args)
-    : out_(ctx),
-      process_(pidfd::spawn(ctx, path, args,
-          {.in = pidfd::stdio::null(), .out = pidfd::stdio::pipe(out_),
-              .err = pidfd::stdio::merge_with_stdout(),
-              // If a check fails and the driver exits, the example must
-              // not linger and keep ctest waiting.
-              .parent_death_signal = SIGKILL, .kill_on_destroy = true}))
+    : out_(ctx), process_(pidfd::spawn(ctx, path, args,
+                     {.in = pidfd::stdio::null(),
+                         .out = pidfd::stdio::pipe(out_),
+                         .err = pidfd::stdio::merge_with_stdout(),
+                         // If a check fails and the driver exits, the example
+                         // must not linger and keep ctest waiting.
+                         .parent_death_signal = SIGKILL,
+                         .kill_on_destroy = true}))
   {
   }
 
@@ -76,9 +77,9 @@ public:
   // The next line, without its newline; std::nullopt at end of output.
   asio::awaitable<std::optional<std::string>> next_line()
   {
-    auto [ec, n] = co_await asio::async_read_until(out_,
-        asio::dynamic_buffer(pending_), '\n',
-        asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] =
+        co_await asio::async_read_until(out_, asio::dynamic_buffer(pending_),
+            '\n', asio::as_tuple(asio::use_awaitable));
     if (ec && pending_.empty())
       co_return std::nullopt;
     if (ec) // a last line without a newline
@@ -112,8 +113,8 @@ private:
 
 // Fails the test if it is still running after `limit`: a bound on a broken
 // example, not a way to wait for anything.
-inline void start_watchdog(asio::steady_timer& timer,
-    std::chrono::seconds limit)
+inline void start_watchdog(
+    asio::steady_timer& timer, std::chrono::seconds limit)
 {
   timer.expires_after(limit);
   timer.async_wait([limit](boost::system::error_code ec) {

@@ -23,8 +23,8 @@ const char* const worker_script = "echo \"worker $WORKER_ID up\"; "
                                   "if [ \"$WORKER_ID\" = 0 ]; then exit 3; fi; "
                                   "exec sleep 60";
 
-asio::awaitable<void> run_and_stop(asio::io_context& ctx,
-    std::string supervisor, int sig)
+asio::awaitable<void> run_and_stop(
+    asio::io_context& ctx, std::string supervisor, int sig)
 {
   const std::string name = sig == SIGINT ? "SIGINT" : "SIGTERM";
   std::printf("--- supervisor stopped with %s\n", name.c_str());
@@ -54,15 +54,18 @@ asio::awaitable<void> run_and_stop(asio::io_context& ctx,
   const std::string& log = sup.output();
   check(status.exited() && status.code() == 0,
       "the supervisor " + status.to_string());
-  check(std::regex_search(log, std::regex("worker 0: pid [0-9]+ exited "
-      "with code 3 after [0-9]+ ms; restarting in 10 ms\n")),
+  check(std::regex_search(log,
+            std::regex("worker 0: pid [0-9]+ exited "
+                       "with code 3 after [0-9]+ ms; restarting in 10 ms\n")),
       "the first restart is after 10 ms");
   check(log.find("restarting in 10 ms") < log.find("restarting in 20 ms"),
       "then the delay doubles");
   check(contains(log, "supervisor: got " + name + ", stopping the workers"),
       "the signal is logged");
-  check(std::regex_search(log, std::regex("worker 1: pid [0-9]+ killed by "
-      "SIGTERM; not restarted\n")), "worker 1 is stopped with SIGTERM");
+  check(std::regex_search(log,
+            std::regex("worker 1: pid [0-9]+ killed by "
+                       "SIGTERM; not restarted\n")),
+      "worker 1 is stopped with SIGTERM");
   check(log.ends_with("supervisor: all workers stopped\n"),
       "the supervisor's last word");
 }
@@ -80,7 +83,5 @@ int main(int argc, char* argv[])
     std::fprintf(stderr, "usage: supervisor_test PATH_TO_SUPERVISOR\n");
     return 2;
   }
-  return driver::run([&](asio::io_context& ctx) {
-    return test(ctx, argv[1]);
-  });
+  return driver::run([&](asio::io_context& ctx) { return test(ctx, argv[1]); });
 }

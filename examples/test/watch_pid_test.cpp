@@ -45,8 +45,8 @@ asio::awaitable<void> test(asio::io_context& ctx, std::string path)
 
   check(target_status.code() == 5, "the target " + target_status.to_string());
   check(watcher_status.success(), "watch_pid " + watcher_status.to_string());
-  check(driver::contains(watcher.output(),
-      "pid " + pid + ": exited with code 5\n"),
+  check(driver::contains(
+            watcher.output(), "pid " + pid + ": exited with code 5\n"),
       "watch_pid saw the exit code of a process that is not its child");
 }
 
@@ -57,7 +57,5 @@ int main(int argc, char* argv[])
     std::fprintf(stderr, "usage: watch_pid_test PATH_TO_WATCH_PID\n");
     return 2;
   }
-  return driver::run([&](asio::io_context& ctx) {
-    return test(ctx, argv[1]);
-  });
+  return driver::run([&](asio::io_context& ctx) { return test(ctx, argv[1]); });
 }

@@ -33,20 +33,19 @@ class basic_process;
 
 namespace detail {
 
-std::shared_ptr<process_impl> adopt_pid(
-    const boost::asio::any_io_executor& ex, pid_t pid,
-    boost::system::error_code& ec);
+std::shared_ptr<process_impl> adopt_pid(const boost::asio::any_io_executor& ex,
+    pid_t pid, boost::system::error_code& ec);
 
 std::shared_ptr<process_impl> adopt_pidfd(
     const boost::asio::any_io_executor& ex, int pidfd,
     boost::system::error_code& ec);
 
-[[noreturn]] void throw_error(const boost::system::error_code& ec,
-    const char* what);
+[[noreturn]] void throw_error(
+    const boost::system::error_code& ec, const char* what);
 
 template <typename Executor>
-basic_process<Executor> make_process(const Executor& ex,
-    std::shared_ptr<process_impl> impl);
+basic_process<Executor> make_process(
+    const Executor& ex, std::shared_ptr<process_impl> impl);
 
 } // namespace detail
 
@@ -161,8 +160,8 @@ public:
   }
 
   /// Adopts a process started elsewhere, by PID; see adopt().
-  static basic_process adopt(const executor_type& ex, pid_t pid,
-      boost::system::error_code& ec)
+  static basic_process adopt(
+      const executor_type& ex, pid_t pid, boost::system::error_code& ec)
   {
     return detail::make_process(ex, detail::adopt_pid(ex, pid, ec));
   }
@@ -172,8 +171,8 @@ public:
    * @throws boost::system::system_error if @c pidfd is not a pidfd
    * (@c errc::bad_file_descriptor or @c errc::invalid_argument).
    */
-  static basic_process adopt_pidfd(const executor_type& ex,
-      native_handle_type pidfd)
+  static basic_process adopt_pidfd(
+      const executor_type& ex, native_handle_type pidfd)
   {
     boost::system::error_code ec;
     basic_process p = adopt_pidfd(ex, pidfd, ec);
@@ -340,9 +339,9 @@ public:
    * later wait still gets its status.
    */
   template <typename WaitToken =
-      boost::asio::default_completion_token_t<executor_type>>
+                boost::asio::default_completion_token_t<executor_type>>
   auto async_wait(WaitToken&& token =
-      boost::asio::default_completion_token_t<executor_type>())
+                      boost::asio::default_completion_token_t<executor_type>())
   {
     return boost::asio::async_initiate<WaitToken,
         void(boost::system::error_code, exit_status)>(
@@ -362,9 +361,10 @@ public:
    * Not applicable: the operation has no waiting phase.
    */
   template <typename SignalToken =
-      boost::asio::default_completion_token_t<executor_type>>
-  auto async_signal(int sig, SignalToken&& token =
-      boost::asio::default_completion_token_t<executor_type>())
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_signal(int sig,
+      SignalToken&& token =
+          boost::asio::default_completion_token_t<executor_type>())
   {
     return boost::asio::async_initiate<SignalToken,
         void(boost::system::error_code)>(
@@ -378,9 +378,10 @@ public:
    * @code void(boost::system::error_code ec) @endcode
    */
   template <typename SignalToken =
-      boost::asio::default_completion_token_t<executor_type>>
-  auto async_signal_group(int sig, SignalToken&& token =
-      boost::asio::default_completion_token_t<executor_type>())
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_signal_group(int sig,
+      SignalToken&& token =
+          boost::asio::default_completion_token_t<executor_type>())
   {
     return boost::asio::async_initiate<SignalToken,
         void(boost::system::error_code)>(
@@ -414,8 +415,7 @@ public:
     return boost::asio::async_initiate<TerminateToken,
         void(boost::system::error_code, exit_status)>(
         initiate_async_terminate(this), token,
-        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-            grace));
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(grace));
   }
 
 private:
@@ -423,8 +423,8 @@ private:
   friend class basic_process;
 
   template <typename Executor1>
-  friend basic_process<Executor1> detail::make_process(const Executor1&,
-      std::shared_ptr<detail::process_impl>);
+  friend basic_process<Executor1> detail::make_process(
+      const Executor1&, std::shared_ptr<detail::process_impl>);
 
   basic_process(const executor_type& ex,
       std::shared_ptr<detail::process_impl> impl) noexcept

@@ -94,7 +94,12 @@ public:
   }
 
 private:
-  enum class kind : unsigned char { unknown, exited, signaled };
+  enum class kind : unsigned char
+  {
+    unknown,
+    exited,
+    signaled
+  };
 
   kind kind_ = kind::unknown;
   int wait_status_ = 0;

@@ -36,15 +36,12 @@ public:
   argument_list() = default;
 
   /// From a braced list: <tt>{"-l", "/tmp"}</tt>.
-  argument_list(std::initializer_list<std::string_view> args)
-    : items_(args)
-  {
-  }
+  argument_list(std::initializer_list<std::string_view> args) : items_(args) {}
 
   /// From a range such as @c std::vector<std::string>.
   template <std::ranges::input_range Range>
-    requires std::convertible_to<std::ranges::range_reference_t<Range>,
-        std::string_view>
+  requires std::convertible_to<std::ranges::range_reference_t<Range>,
+      std::string_view>
   argument_list(const Range& args) // NOLINT: implicit by design
   {
     for (auto&& a : args)
@@ -85,10 +82,9 @@ std::shared_ptr<process_impl> make_spawned(
 
 // Shared by both spawn overloads.
 template <typename Executor>
-basic_process<Executor> spawn_impl(const Executor& ex,
-    std::string_view program, const argument_list& args,
-    const spawn_options& options, boost::system::error_code& ec,
-    std::string& detail)
+basic_process<Executor> spawn_impl(const Executor& ex, std::string_view program,
+    const argument_list& args, const spawn_options& options,
+    boost::system::error_code& ec, std::string& detail)
 {
   launched child = launch(program, args.items(), options, ec, detail);
   if (ec)
@@ -97,8 +93,8 @@ basic_process<Executor> spawn_impl(const Executor& ex,
 }
 
 template <typename T>
-concept executor = boost::asio::execution::is_executor<T>::value
-    || boost::asio::is_executor<T>::value;
+concept executor = boost::asio::execution::is_executor<
+    T>::value || boost::asio::is_executor<T>::value;
 
 template <typename T>
 concept execution_context =

@@ -26,16 +26,13 @@ public:
   // and the environment, and lists the paths to try: the program itself if
   // it has a slash, else each entry of the child's PATH joined with it, as
   // execvp does. On failure `detail` says what was wrong.
-  bool build(std::string_view program,
-      std::span<const std::string_view> args, const spawn_options& options,
-      boost::system::error_code& ec, std::string& detail);
+  bool build(std::string_view program, std::span<const std::string_view> args,
+      const spawn_options& options, boost::system::error_code& ec,
+      std::string& detail);
 
   char* const* argv() const noexcept { return argv_.data(); }
   char* const* envp() const noexcept { return envp_; }
-  const char* const* candidates() const noexcept
-  {
-    return candidates_.data();
-  }
+  const char* const* candidates() const noexcept { return candidates_.data(); }
   std::size_t candidate_count() const noexcept { return candidates_.size(); }
 
 private:

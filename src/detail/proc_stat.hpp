@@ -24,7 +24,7 @@ std::optional<pid_t> proc_thread_group(pid_t tid);
 
 // proc(5) field numbers.
 constexpr int proc_stat_start_time = 22; // clock ticks after boot
-constexpr int proc_stat_exit_code = 52;  // waitpid status, Linux 3.5
+constexpr int proc_stat_exit_code = 52; // waitpid status, Linux 3.5
 
 } // namespace pidfd::detail
 

@@ -239,13 +239,13 @@ void restore_signals(const sigset_t& old) noexcept
 // call, so the child must not return through C++ frames: it calls fn(arg)
 // and exits. Registers other than the return value survive the system call
 // in the child, which is how fn and arg reach it.
-extern "C" long pidfd_asio_clone3(clone_args* args, std::size_t size,
-    int (*fn)(void*), void* arg);
+extern "C" long pidfd_asio_clone3(
+    clone_args* args, std::size_t size, int (*fn)(void*), void* arg);
 
 // clone(2) the same way. Its other arguments (parent/child tid pointers,
 // tls) are read only with flags we never pass; they are zeroed.
-extern "C" long pidfd_asio_clone(unsigned long flags, void* stack_top,
-    int (*fn)(void*), void* arg);
+extern "C" long pidfd_asio_clone(
+    unsigned long flags, void* stack_top, int (*fn)(void*), void* arg);
 
 #if defined(__x86_64__)
 asm(R"(
@@ -371,8 +371,8 @@ long clone3(clone_args& args, int (*fn)(void*), void* arg) noexcept
   return pidfd_asio_clone3(&args, sizeof args, fn, arg);
 }
 
-long clone(unsigned long flags, void* stack_top, int (*fn)(void*),
-    void* arg) noexcept
+long clone(
+    unsigned long flags, void* stack_top, int (*fn)(void*), void* arg) noexcept
 {
   return pidfd_asio_clone(flags, stack_top, fn, arg);
 }

@@ -47,12 +47,12 @@
 // Sanitizer runtimes keep per-thread state that the vfork child would
 // corrupt; code that runs in the child is excluded from instrumentation.
 #if defined(__clang__)
-#define PIDFD_CHILD_CODE                                                      \
+#define PIDFD_CHILD_CODE                                                       \
   __attribute__((no_sanitize("address", "thread", "undefined")))
 #else
-#define PIDFD_CHILD_CODE                                                      \
-  __attribute__((no_sanitize_address, no_sanitize_thread,                    \
-      no_sanitize_undefined))
+#define PIDFD_CHILD_CODE                                                       \
+  __attribute__((                                                              \
+      no_sanitize_address, no_sanitize_thread, no_sanitize_undefined))
 #endif
 
 namespace pidfd::detail::sys {
@@ -100,8 +100,8 @@ long clone3(clone_args& args, int (*fn)(void*), void* arg) noexcept;
 // clone3: the child runs fn(arg) on the stack whose top is stack_top. Not
 // glibc's clone(): sanitizer runtimes intercept that one and treat the
 // child as a fork of their own state, which a CLONE_VM child is not.
-long clone(unsigned long flags, void* stack_top, int (*fn)(void*),
-    void* arg) noexcept;
+long clone(
+    unsigned long flags, void* stack_top, int (*fn)(void*), void* arg) noexcept;
 
 // close_range(UINT_MAX, UINT_MAX, 0): probes for close_range (Linux 5.9)
 // without closing anything.
@@ -132,8 +132,8 @@ PIDFD_CHILD_CODE inline long child_result(long r) noexcept
   return r == -1 ? -errno : r;
 }
 
-PIDFD_CHILD_CODE inline long child_execve(const char* path,
-    char* const argv[], char* const envp[]) noexcept
+PIDFD_CHILD_CODE inline long child_execve(
+    const char* path, char* const argv[], char* const envp[]) noexcept
 {
   return child_result(::syscall(SYS_execve, path, argv, envp));
 }
@@ -207,8 +207,8 @@ PIDFD_CHILD_CODE inline long child_chdir(const char* path) noexcept
 
 // The raw system calls change only the calling thread's credentials (glibc
 // broadcasts to every thread); the child has one thread.
-PIDFD_CHILD_CODE inline long child_setgroups(std::size_t count,
-    const gid_t* groups) noexcept
+PIDFD_CHILD_CODE inline long child_setgroups(
+    std::size_t count, const gid_t* groups) noexcept
 {
   return child_result(::syscall(SYS_setgroups, count, groups));
 }
@@ -247,12 +247,12 @@ PIDFD_CHILD_CODE inline long child_unshare_files() noexcept
 
 PIDFD_CHILD_CODE inline long child_open_directory(const char* path) noexcept
 {
-  return child_result(::syscall(SYS_openat, AT_FDCWD, path,
-      O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  return child_result(::syscall(
+      SYS_openat, AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
 }
 
-PIDFD_CHILD_CODE inline long child_getdents64(int fd, void* buf,
-    unsigned int size) noexcept
+PIDFD_CHILD_CODE inline long child_getdents64(
+    int fd, void* buf, unsigned int size) noexcept
 {
   return child_result(::syscall(SYS_getdents64, fd, buf, size));
 }

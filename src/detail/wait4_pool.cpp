@@ -42,8 +42,8 @@ public:
       lock.lock();
       --threads_;
       jobs_.pop_back();
-      throw std::system_error(err, std::generic_category(),
-          "pidfd wait4 pool: pthread_create");
+      throw std::system_error(
+          err, std::generic_category(), "pidfd wait4 pool: pthread_create");
     }
   }
 
@@ -56,15 +56,15 @@ public:
   bool wait_until_empty(std::chrono::steady_clock::time_point deadline)
   {
     std::unique_lock lock(mutex_);
-    return emptied_.wait_until(lock, deadline,
-        [this] { return threads_ == 0; });
+    return emptied_.wait_until(
+        lock, deadline, [this] { return threads_ == 0; });
   }
 
   bool wait_until_idle(std::chrono::steady_clock::time_point deadline)
   {
     std::unique_lock lock(mutex_);
-    return idled_.wait_until(lock, deadline,
-        [this] { return jobs_.empty() && busy_ == 0; });
+    return idled_.wait_until(
+        lock, deadline, [this] { return jobs_.empty() && busy_ == 0; });
   }
 
   std::atomic<long long> idle_timeout_ms{10'000};
@@ -74,8 +74,8 @@ private:
   {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr,
-        std::max<std::size_t>(stack_size, PTHREAD_STACK_MIN));
+    pthread_attr_setstacksize(
+        &attr, std::max<std::size_t>(stack_size, PTHREAD_STACK_MIN));
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     // Pool threads must not take the application's signals: block them
     // all, as a library thread should.

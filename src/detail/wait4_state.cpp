@@ -45,7 +45,8 @@ bool has_exited(pid_t pid, int options, error_code& ec) noexcept
   {
     info.si_pid = 0;
     if (::waitid(P_PID, static_cast<id_t>(pid), &info,
-            WEXITED | WNOWAIT | __WALL | options) == 0)
+            WEXITED | WNOWAIT | __WALL | options)
+        == 0)
     {
       ec.clear();
       return info.si_pid != 0;

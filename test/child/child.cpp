@@ -101,7 +101,9 @@ double cpu_ms()
 
 int signal_state(int sig)
 {
-  struct sigaction current{};
+  struct sigaction current
+  {
+  };
   if (::sigaction(sig, nullptr, &current) != 0)
     return io_error;
   int state = 0;

@@ -54,8 +54,8 @@ struct scenario
 
 // One argument comparison. libseccomp's SCMP_Ax macros leave datum_b out of
 // the initializer, which clang's -Wmissing-field-initializers rejects.
-scmp_arg_cmp arg(unsigned index, scmp_compare op, scmp_datum_t a,
-    scmp_datum_t b = 0)
+scmp_arg_cmp arg(
+    unsigned index, scmp_compare op, scmp_datum_t a, scmp_datum_t b = 0)
 {
   return scmp_arg_cmp{index, op, a, b};
 }
@@ -87,14 +87,13 @@ bool install_filter(std::string_view name)
   else if (name == "blocking_pidfd")
   {
     // Linux 5.4 to 5.9: pidfd_open knows no PIDFD_NONBLOCK.
-    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EINVAL), SCMP_SYS(pidfd_open),
-        1, arg(1, SCMP_CMP_MASKED_EQ, O_NONBLOCK, O_NONBLOCK));
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EINVAL), SCMP_SYS(pidfd_open), 1,
+        arg(1, SCMP_CMP_MASKED_EQ, O_NONBLOCK, O_NONBLOCK));
   }
   else if (name == "no_pidfd_open")
   {
     // Linux < 5.3, or a policy that forbids pidfds.
-    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(pidfd_open),
-        0);
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(pidfd_open), 0);
   }
   else if (name == "no_waitid_pidfd")
   {
@@ -104,8 +103,8 @@ bool install_filter(std::string_view name)
   }
   else if (name == "no_pidfd_send_signal")
   {
-    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
-        SCMP_SYS(pidfd_send_signal), 0);
+    rc = seccomp_rule_add(
+        ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(pidfd_send_signal), 0);
   }
   else if (name == "full" || name == "forced_fallback")
   {
@@ -171,8 +170,8 @@ void exercise()
   // After exit but before the wait, too: the zombie is not signalled.
   pidfd::process quick = pidfd::spawn(ctx, "true");
   siginfo_t info{};
-  ::waitid(P_PID, static_cast<id_t>(quick.id()), &info,
-      WEXITED | WNOWAIT | __WALL);
+  ::waitid(
+      P_PID, static_cast<id_t>(quick.id()), &info, WEXITED | WNOWAIT | __WALL);
   quick.signal(SIGKILL, ec);
   check(ec == pidfd::error::process_done, "signal to a zombie: process_done");
   check(quick.wait().success(), "the zombie's status is still collected");

@@ -74,8 +74,8 @@ pid_t start_bystander()
 bool alive_and_running(pid_t pid)
 {
   siginfo_t info{};
-  int r = ::waitid(P_PID, static_cast<id_t>(pid), &info,
-      WEXITED | WNOHANG | WNOWAIT);
+  int r = ::waitid(
+      P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT);
   return r == 0 && info.si_pid == 0;
 }
 
@@ -130,8 +130,7 @@ int run_checks()
   // handle still reports process_done rather than signalling the zombie.
   pidfd::process zombie = pidfd::spawn(ctx, "true");
   siginfo_t info{};
-  ::waitid(P_PID, static_cast<id_t>(zombie.id()), &info,
-      WEXITED | WNOWAIT);
+  ::waitid(P_PID, static_cast<id_t>(zombie.id()), &info, WEXITED | WNOWAIT);
   zombie.signal(SIGKILL, ec);
   check(ec == pidfd::error::process_done, "a zombie reports process_done");
   check(zombie.wait().success(), "the zombie's status is intact");
@@ -168,8 +167,8 @@ int main()
   // its own (the library reads /proc/<pid> in the fallback).
   if (::geteuid() != 0 || ::unshare(CLONE_NEWPID | CLONE_NEWNS) != 0)
   {
-    std::printf("skipped: needs root and PID namespaces (%s)\n",
-        std::strerror(errno));
+    std::printf(
+        "skipped: needs root and PID namespaces (%s)\n", std::strerror(errno));
     return 77;
   }
   // The first child of this process is PID 1 of the new namespace.
@@ -181,8 +180,7 @@ int main()
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0
         || ::mount("proc", "/proc", "proc", 0, nullptr) != 0)
     {
-      std::printf("skipped: cannot mount /proc (%s)\n",
-          std::strerror(errno));
+      std::printf("skipped: cannot mount /proc (%s)\n", std::strerror(errno));
       std::fflush(stdout);
       ::_exit(77);
     }

@@ -100,8 +100,14 @@ int count_entries(const char* dir)
 }
 
 // Minus the fd opendir itself holds while listing.
-int open_fds() { return count_entries("/proc/self/fd") - 1; }
-int threads() { return count_entries("/proc/self/task"); }
+int open_fds()
+{
+  return count_entries("/proc/self/fd") - 1;
+}
+int threads()
+{
+  return count_entries("/proc/self/task");
+}
 
 long rss_kib()
 {
@@ -118,8 +124,7 @@ long rss_kib()
 bool has_children()
 {
   siginfo_t info{};
-  return ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT | __WALL)
-      == 0;
+  return ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0;
 }
 
 // Arguments live outside the coroutine: g++ 12 rejects the backing array
@@ -156,8 +161,8 @@ asio::awaitable<void> cycle(int scenario)
     auto first = co_await (p.async_wait(asio::use_awaitable)
         || timer.async_wait(asio::use_awaitable));
     check(first.index() == 1, "the timer wins against sleep 1000");
-    pidfd::exit_status s = co_await p.async_terminate(50ms,
-        asio::use_awaitable);
+    pidfd::exit_status s =
+        co_await p.async_terminate(50ms, asio::use_awaitable);
     check(s.signaled(), "terminate ends the child by a signal");
     break;
   }
@@ -177,8 +182,8 @@ asio::awaitable<void> cycle(int scenario)
   case 4: // two waits on one object
   {
     pidfd::process p = pidfd::spawn(ex, "sh", exit_7);
-    auto [a, b] = co_await (p.async_wait(asio::use_awaitable)
-        && p.async_wait(asio::use_awaitable));
+    auto [a, b] = co_await (
+        p.async_wait(asio::use_awaitable) && p.async_wait(asio::use_awaitable));
     check(a.code() == 7 && b.code() == 7, "both waits get exit code 7");
     break;
   }
@@ -187,8 +192,8 @@ asio::awaitable<void> cycle(int scenario)
     pidfd::process p = pidfd::spawn(ex, "sleep", sleep_long);
     // The handler owns the signal: a slot must outlive its operation.
     auto cancel = std::make_shared<asio::cancellation_signal>();
-    p.async_wait(asio::bind_cancellation_slot(cancel->slot(),
-        [cancel](error_code e, pidfd::exit_status) {
+    p.async_wait(asio::bind_cancellation_slot(
+        cancel->slot(), [cancel](error_code e, pidfd::exit_status) {
           check(e == asio::error::operation_aborted,
               "a cancelled wait reports operation_aborted");
         }));
@@ -201,8 +206,8 @@ asio::awaitable<void> cycle(int scenario)
   }
   default: // async_run
   {
-    pidfd::run_result r = co_await pidfd::async_run(ex, "sh", print_both,
-        pidfd::run_options(), asio::use_awaitable);
+    pidfd::run_result r = co_await pidfd::async_run(
+        ex, "sh", print_both, pidfd::run_options(), asio::use_awaitable);
     check(r.out == "out\n" && r.err == "err\n", "async_run captures");
     break;
   }
@@ -247,8 +252,8 @@ int main(int argc, char* argv[])
                                  : std::random_device()();
   const int workers = 16;
   pidfd::detail::wait4_pool::set_idle_timeout(100ms);
-  std::printf("%s\nseed %u\n", pidfd::kernel_support().to_string().c_str(),
-      seed);
+  std::printf(
+      "%s\nseed %u\n", pidfd::kernel_support().to_string().c_str(), seed);
 
   // A short first round, so that lazily created state (the probe, Asio's
   // services, allocator pools) is part of the baseline.
@@ -267,14 +272,14 @@ int main(int argc, char* argv[])
   {
     asio::io_context ctx;
     for (int w = 0; w < workers; ++w)
-      asio::co_spawn(ctx, worker(cycles / workers, seed + w),
-          asio::detached);
+      asio::co_spawn(ctx, worker(cycles / workers, seed + w), asio::detached);
     std::thread second([&] { ctx.run(); });
     ctx.run();
     second.join();
   }
-  const double seconds = std::chrono::duration<double>(
-      std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
 
   const bool pool_empty = settle_pool_threads();
   const int fds_after = open_fds();
@@ -284,7 +289,8 @@ int main(int argc, char* argv[])
   ::getrusage(RUSAGE_SELF, &usage);
 
   std::printf("cycles %d in %.1f s (%.0f/s), 2 io_context threads, "
-      "%d workers\n", (cycles / workers) * workers, seconds,
+              "%d workers\n",
+      (cycles / workers) * workers, seconds,
       (cycles / workers) * workers / seconds, workers);
   std::printf("fds %d -> %d, threads %d -> %d, zombies/children left: %s\n",
       fds_before, fds_after, threads_before, threads_after,

@@ -41,13 +41,17 @@ struct wait_result
 class process_impl : public std::enable_shared_from_this<process_impl>
 {
 public:
-  using descriptor_type = boost::asio::posix::basic_stream_descriptor<
-      boost::asio::any_io_executor>;
+  using descriptor_type =
+      boost::asio::posix::basic_stream_descriptor<boost::asio::any_io_executor>;
 
   // Spawned children report ECHILD when someone else reaped them; adopted
   // processes may not be our children at all, and then report the status
   // the kernel keeps for them (PIDFD_GET_INFO), if any.
-  enum class origin : unsigned char { spawned, adopted };
+  enum class origin : unsigned char
+  {
+    spawned,
+    adopted
+  };
 
   // Takes ownership of pidfd.
   process_impl(const boost::asio::any_io_executor& ex, int pidfd, pid_t pid,
@@ -168,8 +172,8 @@ void process_impl::arm(Handler&& handler)
     std::lock_guard lock(mutex_);
     if (arm_locked(ec))
     {
-      descriptor_.async_wait(descriptor_type::wait_read,
-          std::forward<Handler>(handler));
+      descriptor_.async_wait(
+          descriptor_type::wait_read, std::forward<Handler>(handler));
       return;
     }
   }

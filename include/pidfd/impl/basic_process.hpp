@@ -26,8 +26,8 @@ namespace pidfd {
 namespace detail {
 
 template <typename Executor>
-basic_process<Executor> make_process(const Executor& ex,
-    std::shared_ptr<process_impl> impl)
+basic_process<Executor> make_process(
+    const Executor& ex, std::shared_ptr<process_impl> impl)
 {
   return basic_process<Executor>(ex, std::move(impl));
 }
@@ -129,15 +129,20 @@ private:
   void sleep(Self& self)
   {
     if (!timer_)
-      timer_ = std::make_unique<boost::asio::steady_timer>(
-          self.get_io_executor());
+      timer_ =
+          std::make_unique<boost::asio::steady_timer>(self.get_io_executor());
     timer_->expires_after(backoff_);
     backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(64));
     step_ = step::backoff;
     timer_->async_wait(std::move(self));
   }
 
-  enum class step : unsigned char { posted, readiness, backoff };
+  enum class step : unsigned char
+  {
+    posted,
+    readiness,
+    backoff
+  };
 
   std::shared_ptr<process_impl> impl_;
   wait_result result_;
@@ -150,8 +155,8 @@ private:
 // async_wait without a process object: for operations that wait as one of
 // their steps.
 template <typename Executor, typename Token>
-auto async_wait_impl(std::shared_ptr<process_impl> impl, const Executor& ex,
-    Token&& token)
+auto async_wait_impl(
+    std::shared_ptr<process_impl> impl, const Executor& ex, Token&& token)
 {
   return boost::asio::async_compose<Token,
       void(boost::system::error_code, exit_status)>(
@@ -176,8 +181,7 @@ public:
   {
     // Sending signals is a side effect that cannot be undone, so only
     // terminal cancellation is supported.
-    self.reset_cancellation_state(
-        boost::asio::enable_terminal_cancellation());
+    self.reset_cancellation_state(boost::asio::enable_terminal_cancellation());
     boost::system::error_code ec;
     if (!impl_)
       ec = error::no_process;
@@ -190,19 +194,18 @@ public:
     if (ec)
     {
       auto ex = self.get_io_executor(); // before self is moved
-      return boost::asio::post(ex,
-          boost::asio::append(std::move(self), ec, exit_status()));
+      return boost::asio::post(
+          ex, boost::asio::append(std::move(self), ec, exit_status()));
     }
 
-    timer_ = std::make_unique<boost::asio::basic_waitable_timer<
-        std::chrono::steady_clock,
-        boost::asio::wait_traits<std::chrono::steady_clock>, Executor>>(
+    timer_ = std::make_unique<
+        boost::asio::basic_waitable_timer<std::chrono::steady_clock,
+            boost::asio::wait_traits<std::chrono::steady_clock>, Executor>>(
         executor_, grace_);
     boost::asio::experimental::make_parallel_group(
         async_wait_impl(impl_, executor_, boost::asio::deferred),
         timer_->async_wait(boost::asio::deferred))
-        .async_wait(boost::asio::experimental::wait_for_one(),
-            std::move(self));
+        .async_wait(boost::asio::experimental::wait_for_one(), std::move(self));
   }
 
   // The race between the wait and the grace timer.
@@ -226,8 +229,7 @@ public:
 
   // The final wait (or an immediate error).
   template <typename Self>
-  void operator()(Self& self, boost::system::error_code ec,
-      exit_status status)
+  void operator()(Self& self, boost::system::error_code ec, exit_status status)
   {
     self.complete(ec, status);
   }
@@ -256,8 +258,8 @@ public:
   template <typename Handler>
   void operator()(Handler&& handler) const
   {
-    detail::async_wait_impl(self_->impl_, self_->executor_,
-        std::forward<Handler>(handler));
+    detail::async_wait_impl(
+        self_->impl_, self_->executor_, std::forward<Handler>(handler));
   }
 
 private:
@@ -270,8 +272,8 @@ class basic_process<Executor>::initiate_async_signal
 public:
   using executor_type = Executor;
 
-  explicit initiate_async_signal(basic_process* self,
-      bool group = false) noexcept
+  explicit initiate_async_signal(
+      basic_process* self, bool group = false) noexcept
     : self_(self), group_(group)
   {
   }
@@ -301,21 +303,19 @@ class basic_process<Executor>::initiate_async_terminate
 public:
   using executor_type = Executor;
 
-  explicit initiate_async_terminate(basic_process* self) noexcept
-    : self_(self)
+  explicit initiate_async_terminate(basic_process* self) noexcept : self_(self)
   {
   }
 
   executor_type get_executor() const noexcept { return self_->executor_; }
 
   template <typename Handler>
-  void operator()(Handler&& handler,
-      std::chrono::steady_clock::duration grace) const
+  void operator()(
+      Handler&& handler, std::chrono::steady_clock::duration grace) const
   {
     boost::asio::async_compose<Handler,
         void(boost::system::error_code, exit_status)>(
-        detail::terminate_op<Executor>(self_->impl_, self_->executor_,
-            grace),
+        detail::terminate_op<Executor>(self_->impl_, self_->executor_, grace),
         handler, self_->executor_);
   }
 
@@ -357,8 +357,8 @@ std::optional<exit_status> basic_process<Executor>::try_wait(
 }
 
 template <typename Executor>
-typename basic_process<Executor>::native_handle_type
-basic_process<Executor>::release()
+typename basic_process<Executor>::native_handle_type basic_process<
+    Executor>::release()
 {
   if (!impl_)
     return -1;

@@ -16,12 +16,11 @@ int main()
   boost::asio::io_context ctx;
   pidfd::process child = pidfd::spawn(ctx, "true");
   pidfd::exit_status status;
-  child.async_wait(
-      [&](boost::system::error_code ec, pidfd::exit_status s) {
-        if (ec)
-          std::printf("wait failed: %s\n", ec.message().c_str());
-        status = s;
-      });
+  child.async_wait([&](boost::system::error_code ec, pidfd::exit_status s) {
+    if (ec)
+      std::printf("wait failed: %s\n", ec.message().c_str());
+    status = s;
+  });
   ctx.run();
   std::printf("pidfd-asio %s: true %s\n", PIDFD_ASIO_VERSION_STRING,
       status.to_string().c_str());
