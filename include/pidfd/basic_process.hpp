@@ -125,6 +125,7 @@ public:
     return *this;
   }
 
+  /// Not copyable: one object owns the process; move it instead.
   basic_process(const basic_process&) = delete;
   basic_process& operator=(const basic_process&) = delete;
 

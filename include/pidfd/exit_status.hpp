@@ -88,6 +88,8 @@ public:
   /// "killed by SIGKILL (core dumped)", "exited, status unknown".
   std::string to_string() const;
 
+  /// Equal if both describe the same ending; resource usage is not
+  /// compared.
   friend bool operator==(const exit_status& a, const exit_status& b) noexcept
   {
     return a.kind_ == b.kind_ && a.wait_status_ == b.wait_status_;
