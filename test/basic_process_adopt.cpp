@@ -170,36 +170,9 @@ TEST_F(adopt_test, pid_zero_or_negative_is_invalid)
   }
 }
 
-// A thread of ours (not the main one), alive for the object's lifetime.
-class other_thread
-{
-public:
-  other_thread()
-    : thread_([this] {
-        tid_.set_value(::gettid());
-        release_.get_future().wait();
-      })
-  {
-  }
-  other_thread(const other_thread&) = delete;
-  ~other_thread()
-  {
-    release_.set_value();
-    thread_.join();
-  }
-
-  pid_t tid() { return tid_future_.get(); }
-
-private:
-  std::promise<pid_t> tid_;
-  std::future<pid_t> tid_future_ = tid_.get_future();
-  std::promise<void> release_;
-  std::thread thread_;
-};
-
 TEST_F(adopt_test, thread_id_is_an_error)
 {
-  other_thread t;
+  pidfd_test::other_thread t;
   const pid_t tid = t.tid();
   ASSERT_NE(tid, ::getpid());
   error_code ec;
@@ -213,7 +186,7 @@ TEST_F(adopt_test, thread_id_is_invalid_argument)
 {
   // As documented for adopt(): "errc::invalid_argument ... for a thread
   // id". (pidfd_open says EINVAL or ENOENT depending on the kernel.)
-  other_thread t;
+  pidfd_test::other_thread t;
   error_code ec;
   process::adopt(ex(), t.tid(), ec);
   EXPECT_EQ(ec, errc::invalid_argument) << ec.message();

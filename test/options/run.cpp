@@ -40,6 +40,7 @@ using pidfd::run_options;
 using pidfd::run_result;
 using pidfd_options_test::make_pipe;
 using pidfd_options_test::probe;
+using pidfd_test::unique_fd;
 
 class options_run_test : public pidfd_test::fixture
 {
@@ -55,6 +56,38 @@ protected:
     run();
     EXPECT_TRUE(result);
     return result ? std::move(*result) : std::pair<error_code, run_result>{};
+  }
+
+  struct guarded_outcome
+  {
+    std::optional<std::pair<error_code, run_result>> result;
+    bool guard_fired = false;
+  };
+
+  // async_run of the probe in `mode`, to completion, with a liveness guard:
+  // nothing else tells when async_run fails to stop, so after 4 s (40
+  // times the timeouts used here) the guard closes `release`, which ends
+  // whatever the probe's process waits on, and says so. The handler closes
+  // `release` too.
+  guarded_outcome run_guarded(
+      const char* mode, run_options options, unique_fd& release)
+  {
+    guarded_outcome o;
+    asio::steady_timer guard(ctx, 4s);
+    guard.async_wait([&](error_code ec) {
+      if (ec)
+        return;
+      o.guard_fired = true;
+      release.reset();
+    });
+    pidfd::async_run(ctx, probe, {mode}, std::move(options),
+        [&](error_code ec, run_result r) {
+          o.result.emplace(ec, std::move(r));
+          guard.cancel();
+          release.reset();
+        });
+    run();
+    return o;
   }
 };
 
@@ -202,29 +235,12 @@ TEST_F(options_run_test, timeout_bounds_output_a_grandchild_keeps_open)
 {
   // The child exits at once; its grandchild keeps stdout and stderr open
   // until the lifeline closes. Without a timeout async_run would wait for
-  // it (documented); with one, the timeout stops the reading too. Nothing
-  // else tells when async_run fails to stop: a guard closes the lifeline
-  // after 40 times the timeout.
+  // it (documented); with one, the timeout stops the reading too.
   auto lifeline = make_pipe();
   run_options options{.timeout = 100ms};
   options.spawn.inherit_fd(3, lifeline.read.get());
-  std::optional<std::pair<error_code, run_result>> result;
-  bool guard_fired = false;
-  asio::steady_timer guard(ctx, 4s);
-  guard.async_wait([&](error_code ec) {
-    if (ec)
-      return;
-    guard_fired = true;
-    lifeline.write.reset();
-  });
-  pidfd::async_run(ctx, probe, {"daemonize"}, std::move(options),
-      [&](error_code ec, run_result r) {
-        result.emplace(ec, std::move(r));
-        guard.cancel();
-      });
-  // The spawn happens in run(): lifeline.read stays open until then.
-  run();
-  lifeline.write.reset(); // the grandchild ends
+  auto [result, guard_fired] =
+      run_guarded("daemonize", std::move(options), lifeline.write);
   ASSERT_TRUE(result);
   EXPECT_FALSE(guard_fired)
       << "async_run kept reading the grandchild's output past its timeout";
@@ -235,28 +251,13 @@ TEST_F(options_run_test, timeout_bounds_input_a_grandchild_never_reads)
 {
   // The child runs past the timeout; its grandchild holds stdin open
   // without reading, so the input cannot all be written. After the
-  // timeout, async_run must stop writing as it stops reading. The guard is
-  // as above.
+  // timeout, async_run must stop writing as it stops reading.
   auto lifeline = make_pipe();
   run_options options{
       .input = std::string(2 * 1024 * 1024, 'x'), .timeout = 100ms};
   options.spawn.inherit_fd(3, lifeline.read.get());
-  std::optional<std::pair<error_code, run_result>> result;
-  bool guard_fired = false;
-  asio::steady_timer guard(ctx, 4s);
-  guard.async_wait([&](error_code ec) {
-    if (ec)
-      return;
-    guard_fired = true;
-    lifeline.write.reset();
-  });
-  pidfd::async_run(ctx, probe, {"hold-stdin"}, std::move(options),
-      [&](error_code ec, run_result r) {
-        result.emplace(ec, std::move(r));
-        guard.cancel();
-      });
-  run();
-  lifeline.write.reset();
+  auto [result, guard_fired] =
+      run_guarded("hold-stdin", std::move(options), lifeline.write);
   ASSERT_TRUE(result);
   EXPECT_FALSE(guard_fired) << "async_run kept writing input past its timeout";
   EXPECT_FALSE(result->first) << result->first.message();
@@ -267,27 +268,12 @@ TEST_F(options_run_test, a_terminate_that_fails_is_reported)
 {
   // A negative grace makes async_terminate fail without sending anything:
   // async_run must report it, not wait for a child that nobody stops. The
-  // child, left running, ends when the handler closes its stdin; a guard
-  // does it after 4 s if async_run keeps waiting.
+  // child, left running, ends when its stdin closes.
   auto in = make_pipe();
   run_options options{.timeout = 10ms, .grace = -1ms};
   options.spawn.in = pidfd::stdio::fd(in.read.get());
-  std::optional<std::pair<error_code, run_result>> result;
-  bool guard_fired = false;
-  asio::steady_timer guard(ctx, 4s);
-  guard.async_wait([&](error_code ec) {
-    if (ec)
-      return;
-    guard_fired = true;
-    in.write.reset();
-  });
-  pidfd::async_run(ctx, probe, {"linger"}, std::move(options),
-      [&](error_code ec, run_result r) {
-        result.emplace(ec, std::move(r));
-        guard.cancel();
-        in.write.reset();
-      });
-  run();
+  auto [result, guard_fired] =
+      run_guarded("linger", std::move(options), in.write);
   ASSERT_TRUE(result);
   EXPECT_FALSE(guard_fired) << "async_run waited for the child";
   EXPECT_EQ(result->first, pidfd::error::invalid_option)

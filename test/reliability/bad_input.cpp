@@ -512,33 +512,6 @@ TEST_F(bad_input_test, every_member_of_an_object_without_a_process)
 //------------------------------------------------------------------------------
 // PIDs and pidfds that cannot be adopted.
 
-// A thread of ours (not the main one), alive for the object's lifetime.
-class other_thread
-{
-public:
-  other_thread()
-    : thread_([this] {
-        tid_.set_value(::gettid());
-        release_.get_future().wait();
-      })
-  {
-  }
-  other_thread(const other_thread&) = delete;
-  ~other_thread()
-  {
-    release_.set_value();
-    thread_.join();
-  }
-
-  pid_t tid() { return tid_future_.get(); }
-
-private:
-  std::promise<pid_t> tid_;
-  std::future<pid_t> tid_future_ = tid_.get_future();
-  std::promise<void> release_;
-  std::thread thread_;
-};
-
 TEST_F(bad_input_test, adopt_pid_zero_or_negative)
 {
   using process_type = decltype(pidfd::spawn(ctx, child_program));
@@ -561,7 +534,7 @@ TEST_F(bad_input_test, adopt_a_thread_id)
   // signal to a thread id reaches this whole process.
   using process_type = decltype(pidfd::spawn(ctx, child_program));
   const auto ex = ctx.get_executor();
-  other_thread thread;
+  pidfd_test::other_thread thread;
   const pid_t tid = thread.tid();
   error_code ec;
   process_type p = process_type::adopt(ex, tid, ec);

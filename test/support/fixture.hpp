@@ -14,15 +14,18 @@
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
+#include <future>
 #include <initializer_list>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include <sys/types.h>
+#include <unistd.h>
 
 /// Skips a test about pidfds themselves (native_handle(), release(),
 /// adopt_pidfd(), non-child adoption) where the library has none: the
@@ -84,6 +87,35 @@ std::string read_file(const std::string& path);
 std::vector<std::string> read_lines(const std::string& path);
 void write_file(
     const std::string& path, std::string_view text, unsigned int mode = 0644);
+
+/// A thread of this process (not the main one), alive for the object's
+/// lifetime: its id is a thread id that is not a process id.
+class other_thread
+{
+public:
+  other_thread()
+    : thread_([this] {
+        tid_.set_value(::gettid());
+        release_.get_future().wait();
+      })
+  {
+  }
+  other_thread(const other_thread&) = delete;
+  other_thread& operator=(const other_thread&) = delete;
+  ~other_thread()
+  {
+    release_.set_value();
+    thread_.join();
+  }
+
+  pid_t tid() { return tid_future_.get(); }
+
+private:
+  std::promise<pid_t> tid_;
+  std::future<pid_t> tid_future_ = tid_.get_future();
+  std::promise<void> release_;
+  std::thread thread_;
+};
 
 /// Closes an fd on destruction.
 class unique_fd
