@@ -28,6 +28,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <atomic>
@@ -267,8 +268,13 @@ int main(int argc, char* argv[])
   const auto start = std::chrono::steady_clock::now();
   {
     asio::io_context ctx;
+    // Each worker on a strand of its own, as Asio requires of a coroutine
+    // that runs operations in parallel (awaitable operators, terminate) on
+    // a multi-threaded io_context; the workers still run on both threads
+    // at once and share the library's state.
     for (int w = 0; w < workers; ++w)
-      asio::co_spawn(ctx, worker(cycles / workers, seed + w), asio::detached);
+      asio::co_spawn(asio::make_strand(ctx), worker(cycles / workers, seed + w),
+          asio::detached);
     std::thread second([&] { ctx.run(); });
     ctx.run();
     second.join();
