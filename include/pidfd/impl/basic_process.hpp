@@ -89,15 +89,16 @@ public:
         result_ = {ec, {}};
         break;
       }
-      if (impl_->try_collect(result_, generation_))
-        break;
-      // A cancellation requested between two steps reaches no sub-operation:
-      // look before starting the next one.
+      // A cancellation requested after the readiness wait completed (its
+      // handler already queued) reached no sub-operation: it still counts,
+      // so look before collecting.
       if (self.cancelled() != boost::asio::cancellation_type::none)
       {
         result_ = {boost::asio::error::operation_aborted, {}};
         break;
       }
+      if (impl_->try_collect(result_, generation_))
+        break;
       // The reactor may report readiness that is gone (a stale event); wait
       // again. Readable but not reapable is ptrace: the tracer is told of
       // the exit before the parent may reap, and the pidfd stays readable
