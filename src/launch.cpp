@@ -132,6 +132,9 @@ std::string describe_failure(
   case child_stage::change_directory:
     return "working directory \"" + *options.working_directory + "\"";
   case child_stage::set_groups:
+    if (!options.groups)
+      return "setgroups: dropping the supplementary groups for uid/gid "
+             "(spawn_options::groups unset; keep_groups keeps them)";
     return "setgroups";
   case child_stage::set_gid:
     return "setgid " + std::to_string(*options.gid);
@@ -158,6 +161,9 @@ bool check_options(
   if (options.parent_death_signal < 0 || options.parent_death_signal >= _NSIG)
     return invalid(
         "parent death signal " + std::to_string(options.parent_death_signal));
+  if (options.keep_groups && options.groups)
+    return invalid("groups and keep_groups: a list and keeping the parent's "
+                   "cannot both be asked for");
   if (options.working_directory
       && (options.working_directory->empty()
           || options.working_directory->find('\0') != std::string::npos))
@@ -207,7 +213,11 @@ launched launch(std::string_view program,
   plan.umask = options.umask.value_or(0);
   plan.working_directory =
       options.working_directory ? options.working_directory->c_str() : nullptr;
-  plan.set_groups = options.groups.has_value();
+  // A child whose ids are changed loses the parent's supplementary groups
+  // unless told otherwise: keeping root's groups would leak privilege to a
+  // child meant to be unprivileged. An empty list is setgroups(0, NULL).
+  plan.set_groups = options.groups.has_value()
+      || ((options.uid || options.gid) && !options.keep_groups);
   if (options.groups)
   {
     plan.groups = options.groups->data();

@@ -68,7 +68,7 @@ public:
   }
 
   /// An fd of the parent, duplicated into place; the parent keeps it (and
-  /// must keep it open until spawn returns).
+  /// must keep it open until spawn, or async_run, returns).
   static stdio fd(int fd) noexcept
   {
     stdio s;
@@ -211,7 +211,8 @@ struct fd_mapping
 {
   /// The number the child sees (3 or more; 0-2 are set with stdio).
   int child_fd = -1;
-  /// The parent's fd, duplicated; the parent keeps it.
+  /// The parent's fd, duplicated; the parent keeps it (open until spawn,
+  /// or async_run, returns).
   int parent_fd = -1;
 };
 
@@ -283,9 +284,24 @@ struct spawn_options
 
   /// Credentials for the child, applied in the safe order: supplementary
   /// groups, then group id, then user id (each needs privilege).
+  /**
+   * Dropping privilege drops all of it: when @c uid or @c gid is set and
+   * @c groups is not, the child gets no supplementary groups at all
+   * (@c setgroups(0, NULL)), as Go's @c SysProcAttr.Credential does, so a
+   * child switched from root to an unprivileged user keeps none of root's
+   * groups. Set @c groups to give it a list, or @c keep_groups to keep the
+   * parent's. Without privilege, even that implicit @c setgroups fails
+   * with @c EPERM (the message says so); set @c keep_groups where the
+   * parent changes only to ids it may already use.
+   */
   std::optional<std::vector<gid_t>> groups{};
   std::optional<gid_t> gid{};
   std::optional<uid_t> uid{};
+
+  /// Keeps the parent's supplementary groups when @c uid or @c gid is set
+  /// (Go's @c NoSetGroups). Setting it together with @c groups is
+  /// @c error::invalid_option.
+  bool keep_groups = false;
 
   /// The child's file mode creation mask.
   std::optional<mode_t> umask{};

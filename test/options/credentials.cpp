@@ -15,6 +15,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/readable_pipe.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 #include <vector>
@@ -51,6 +52,25 @@ protected:
         pidfd::spawn(ctx, probe, {"report", path}, options).wait();
     EXPECT_TRUE(s.success()) << s;
     return read_report(path);
+  }
+
+  // A root parent in the supplementary groups 4242 and 4243 (the spawner,
+  // started with them) drops a child to nobody: `how` is the spawner's
+  // drop-to-nobody argument. Returns the child's "groups" report.
+  std::string groups_after_dropping(const char* how)
+  {
+    const std::string path = temp_path(std::string("report-") + how);
+    pidfd::spawn_options options;
+    options.in = pidfd::stdio::null();
+    options.groups = std::vector<gid_t>{4242, 4243};
+    pidfd::exit_status s = pidfd::spawn(ctx, pidfd_options_test::spawner,
+        {"drop-to-nobody", probe, path, how}, options)
+                               .wait();
+    EXPECT_TRUE(s.success()) << how << ": " << s;
+    report r = read_report(path);
+    EXPECT_EQ(r["uid"], "65534,65534,65534") << how;
+    EXPECT_EQ(r["gid"], "65534,65534,65534") << how;
+    return r["groups"];
   }
 };
 
@@ -92,18 +112,78 @@ TEST_F(options_credentials_test, each_credential_alone)
   report r = report_with(uid_only);
   EXPECT_EQ(r["uid"], "4321,4321,4321");
   EXPECT_EQ(r["gid"], "0,0,0");
+  EXPECT_EQ(r["groups"], "");
 
   pidfd::spawn_options gid_only;
   gid_only.gid = 4322;
   r = report_with(gid_only);
   EXPECT_EQ(r["uid"], "0,0,0");
   EXPECT_EQ(r["gid"], "4322,4322,4322");
+  EXPECT_EQ(r["groups"], "");
 
   pidfd::spawn_options groups_only;
   groups_only.groups = std::vector<gid_t>{7, 8, 9};
   EXPECT_EQ(report_with(groups_only)["groups"], "7,8,9");
   groups_only.groups = std::vector<gid_t>{};
   EXPECT_EQ(report_with(groups_only)["groups"], "");
+}
+
+TEST_F(options_credentials_test, dropping_ids_drops_the_parents_groups)
+{
+  // Without `groups`, a child switched to nobody must not keep root's
+  // groups: that would leave it privileges the switch meant to remove.
+  EXPECT_EQ(groups_after_dropping("default"), "");
+}
+
+TEST_F(options_credentials_test, groups_given_with_dropped_ids_are_the_list)
+{
+  EXPECT_EQ(groups_after_dropping("7,65534"), "7,65534");
+  EXPECT_EQ(groups_after_dropping(""), "");
+}
+
+TEST_F(options_credentials_test, keep_groups_keeps_the_parents_groups)
+{
+  EXPECT_EQ(groups_after_dropping("keep"), "4242,4243");
+}
+
+TEST_F(options_credentials_test, without_id_changes_the_groups_are_kept)
+{
+  // Only a uid or gid change drops them: a plain spawn (or one that sets
+  // only the umask) keeps the parent's groups, as any exec does.
+  pidfd::spawn_options options;
+  options.umask = 022;
+  gid_t own[64];
+  const int n = ::getgroups(64, own);
+  ASSERT_GE(n, 0);
+  std::vector<gid_t> sorted(own, own + n);
+  std::sort(sorted.begin(), sorted.end());
+  std::string expected;
+  for (gid_t g : sorted)
+    expected += (expected.empty() ? "" : ",") + std::to_string(g);
+  EXPECT_EQ(report_with(options)["groups"], expected);
+}
+
+TEST_F(options_credentials_test, keep_groups_with_a_list_is_an_invalid_option)
+{
+  pidfd::spawn_options options;
+  options.uid = nobody;
+  options.groups = std::vector<gid_t>{nobody};
+  options.keep_groups = true;
+  error_code ec;
+  auto p = pidfd::spawn(ctx, probe, {"linger"}, options, ec);
+  EXPECT_EQ(ec, pidfd::error::invalid_option);
+  EXPECT_FALSE(p.is_open());
+  try
+  {
+    pidfd::spawn(ctx, probe, {"linger"}, options);
+    ADD_FAILURE() << "no exception";
+  }
+  catch (const boost::system::system_error& e)
+  {
+    EXPECT_NE(std::string(e.what()).find("keep_groups"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(pidfd_test::has_children());
 }
 
 TEST_F(options_credentials_test, umask)
@@ -143,14 +223,18 @@ TEST_F(options_credentials_test, a_failing_change_is_a_spawn_error_naming_it)
     lines.push_back(text.substr(begin, end - begin));
     begin = end == std::string::npos ? text.size() : end + 1;
   }
-  ASSERT_EQ(lines.size(), 3u) << text;
+  ASSERT_EQ(lines.size(), 5u) << text;
   const std::string eperm = std::to_string(EPERM) + " ";
-  const char* names[] = {"setuid 0", "setgid 0", "setgroups"};
-  for (std::size_t i = 0; i < 3; ++i)
+  // The fourth: uid 65534 is the spawner's own, so only the implicit
+  // dropping of groups needs privilege, and its message names the option.
+  const char* names[] = {
+      "setuid 0", "setgid 0", "setgroups", "spawn_options::groups unset"};
+  for (std::size_t i = 0; i < 4; ++i)
   {
     EXPECT_EQ(lines[i].substr(0, eperm.size()), eperm) << lines[i];
     EXPECT_NE(lines[i].find(names[i]), std::string::npos) << lines[i];
   }
+  EXPECT_EQ(lines[4], "ok") << "keep_groups with its own uid";
 }
 
 } // namespace

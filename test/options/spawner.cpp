@@ -14,8 +14,13 @@
 //       20 if it ran PROBE, 21 for another end, 30 if it never blocked
 //   try-credentials PROBE
 //       as an unprivileged user: tries spawns that set uid 0, gid 0 and
-//       groups {0}; writes one line per attempt to stdout: "ok", or the
-//       error's value and what()
+//       groups {0} (the first two keeping the groups), then its own uid
+//       without and with keep_groups; writes one line per attempt to
+//       stdout: "ok", or the error's value and what()
+//   drop-to-nobody PROBE PATH default|keep|LIST
+//       spawns "PROBE report PATH" as uid and gid 65534 with groups unset
+//       (default), keep_groups, or groups LIST (comma-separated, may be
+//       empty); exits with the probe's exit code
 //
 // Exit codes 100-102 mean the spawner itself failed.
 //
@@ -26,12 +31,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <ctime>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/prctl.h>
@@ -163,15 +170,49 @@ int try_credentials(const char* probe)
   };
   pidfd::spawn_options options;
   options.in = pidfd::stdio::null();
+  options.keep_groups = true; // so that setuid and setgid are what fails
   options.uid = 0;
   attempt(options);
   options.uid.reset();
   options.gid = 0;
   attempt(options);
   options.gid.reset();
+  options.keep_groups = false;
   options.groups = std::vector<gid_t>{0};
   attempt(options);
+  // Our own uid needs no privilege, but dropping the supplementary groups
+  // (the default once uid is set) does.
+  options.groups.reset();
+  options.uid = ::getuid();
+  attempt(options);
+  options.keep_groups = true;
+  attempt(options);
   return write_all(1, text) ? 0 : io_error;
+}
+
+int drop_to_nobody(const char* probe, const char* path, std::string_view how)
+{
+  boost::asio::io_context ctx;
+  pidfd::spawn_options options;
+  options.uid = 65534;
+  options.gid = 65534;
+  if (how == "keep")
+    options.keep_groups = true;
+  else if (how != "default")
+  {
+    std::vector<gid_t> groups;
+    for (std::size_t begin = 0; begin < how.size();)
+    {
+      std::size_t end = std::min(how.find(',', begin), how.size());
+      groups.push_back(static_cast<gid_t>(
+          std::stoul(std::string(how.substr(begin, end - begin)))));
+      begin = end + 1;
+    }
+    options.groups = std::move(groups);
+  }
+  pidfd::exit_status s =
+      pidfd::spawn(ctx, probe, {"report", path}, options).wait();
+  return s.exited() ? s.code() : io_error;
 }
 
 } // namespace
@@ -189,6 +230,8 @@ int main(int argc, char** argv)
       return pdeath_race(argv[2], argv[3], std::atoi(argv[4]));
     if (mode == "try-credentials" && argc == 3)
       return try_credentials(argv[2]);
+    if (mode == "drop-to-nobody" && argc == 5)
+      return drop_to_nobody(argv[2], argv[3], argv[4]);
   }
   catch (const std::exception&)
   {
