@@ -271,7 +271,9 @@ void process_impl::signal(int sig, error_code& ec)
   std::lock_guard lock(mutex_);
   if (closed_)
   {
-    ec = error::no_process;
+    // Only a run_child outlives its handle's close: a process that was
+    // collected is done, whoever asks.
+    ec = done_ ? error::process_done : error::no_process;
     return;
   }
   if (wait4_)
@@ -304,7 +306,9 @@ void process_impl::signal_group(int sig, error_code& ec)
   std::lock_guard lock(mutex_);
   if (closed_)
   {
-    ec = error::no_process;
+    // Only a run_child outlives its handle's close: a process that was
+    // collected is done, whoever asks.
+    ec = done_ ? error::process_done : error::no_process;
     return;
   }
   if (done_ || fd_ < 0)

@@ -47,6 +47,12 @@ template <typename Executor>
 basic_process<Executor> make_process(
     const Executor& ex, std::shared_ptr<process_impl> impl);
 
+// The shared state of a process object, for the library's own composed
+// operations (async_run).
+template <typename Executor>
+const std::shared_ptr<process_impl>& impl_of(
+    const basic_process<Executor>& p) noexcept;
+
 } // namespace detail
 
 /// A process, waited for and signalled through its pidfd.
@@ -426,6 +432,10 @@ private:
   template <typename Executor1>
   friend basic_process<Executor1> detail::make_process(
       const Executor1&, std::shared_ptr<detail::process_impl>);
+
+  template <typename Executor1>
+  friend const std::shared_ptr<detail::process_impl>& detail::impl_of(
+      const basic_process<Executor1>&) noexcept;
 
   basic_process(const executor_type& ex,
       std::shared_ptr<detail::process_impl> impl) noexcept

@@ -14,8 +14,9 @@
 //   flood BYTES     writes BYTES bytes of pattern(0) to stdout and of
 //                   pattern(1) to stderr, in alternating 64 KiB chunks
 //   linger          reads stdin until EOF, exits 0
-//   catch-term      catches SIGTERM (writes "term\n" to stdout), writes
-//                   "ready\n", reads stdin until EOF, exits 0
+//   catch-term [FD] catches SIGTERM (writes "term\n" to FD, by default
+//                   stdout), writes "ready\n" to FD, reads stdin until
+//                   EOF, exits 0
 //   pause           blocks until a signal kills it
 //   close-stdin     closes stdin, writes "closed\n", exits 0
 //   group-report SIG
@@ -23,8 +24,9 @@
 //                   writes "<grandchild pid>\n"; once the grandchild is
 //                   gone writes "grandchild <how it ended>\n" and
 //                   "leader got SIG\n" if SIG reached this process too
-//   ready-linger    writes "ready\n" to fd 3, reads stdin until EOF,
-//                   writes "bye\n" to fd 3, exits 0
+//   ready-linger [TEXT]
+//                   writes TEXT (if given) to stdout, "ready\n" to fd 3,
+//                   reads stdin until EOF, writes "bye\n" to fd 3, exits 0
 //   hold-stdin      forks a grandchild that keeps stdin open, unread,
 //                   until fd 3 reaches EOF; then blocks as "pause"
 //   daemonize       forks a grandchild that keeps stdout and stderr open
@@ -223,14 +225,17 @@ int flood(std::size_t bytes)
   return 0;
 }
 
+int term_fd = 1;
+
 void on_term(int)
 {
   const char text[] = "term\n";
-  [[maybe_unused]] ssize_t n = ::write(1, text, sizeof text - 1);
+  [[maybe_unused]] ssize_t n = ::write(term_fd, text, sizeof text - 1);
 }
 
-int catch_term()
+int catch_term(int fd)
 {
+  term_fd = fd;
   struct sigaction sa
   {
   };
@@ -239,7 +244,7 @@ int catch_term()
   ::sigemptyset(&sa.sa_mask);
   if (::sigaction(SIGTERM, &sa, nullptr) != 0)
     return io_error;
-  if (!write_all(1, "ready\n"))
+  if (!write_all(fd, "ready\n"))
     return io_error;
   drain(0);
   return 0;
@@ -355,15 +360,17 @@ int main(int argc, char** argv)
     drain(0);
     return 0;
   }
-  if (mode == "ready-linger" && argc == 2)
+  if (mode == "ready-linger" && (argc == 2 || argc == 3))
   {
+    if (argc == 3 && !write_all(1, argv[2]))
+      return io_error;
     if (!write_all(3, "ready\n"))
       return io_error;
     drain(0);
     return write_all(3, "bye\n") ? 0 : io_error;
   }
-  if (mode == "catch-term" && argc == 2)
-    return catch_term();
+  if (mode == "catch-term" && (argc == 2 || argc == 3))
+    return catch_term(argc == 3 ? std::atoi(argv[2]) : 1);
   if (mode == "pause" && argc == 2)
   {
     // Dies with the test (hygiene only: no parent-death test uses it).

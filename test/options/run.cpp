@@ -14,21 +14,27 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/readable_pipe.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
 #include <chrono>
+#include <cerrno>
+#include <cstring>
 #include <csignal>
 #include <exception>
+#include <functional>
 #include <future>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 namespace {
 
@@ -264,21 +270,33 @@ TEST_F(options_run_test, timeout_bounds_input_a_grandchild_never_reads)
   EXPECT_TRUE(result->second.timed_out);
 }
 
-TEST_F(options_run_test, a_terminate_that_fails_is_reported)
+TEST_F(options_run_test, a_stop_that_could_not_be_made_is_refused_first)
 {
-  // A negative grace makes async_terminate fail without sending anything:
-  // async_run must report it, not wait for a child that nobody stops. The
-  // child, left running, ends when its stdin closes.
-  auto in = make_pipe();
-  run_options options{.timeout = 10ms, .grace = -1ms};
-  options.spawn.in = pidfd::stdio::fd(in.read.get());
-  auto [result, guard_fired] =
-      run_guarded("linger", std::move(options), in.write);
-  ASSERT_TRUE(result);
-  EXPECT_FALSE(guard_fired) << "async_run waited for the child";
-  EXPECT_EQ(result->first, pidfd::error::invalid_option)
-      << result->first.message();
-  EXPECT_TRUE(result->second.timed_out);
+  // A negative grace or an invalid stop signal would leave async_run
+  // unable to stop its child: refused before anything is spawned, and
+  // through the handler.
+  auto [ec, r] = run_to_end(probe, {"write", "", ""}, {.grace = -1ms});
+  EXPECT_EQ(ec, pidfd::error::invalid_option) << ec.message();
+  EXPECT_FALSE(r.status.known());
+  for (int sig : {0, -1, _NSIG, 1000})
+  {
+    run_options options;
+    options.stop_signal = sig;
+    auto [ec2, r2] = run_to_end(probe, {"write", "", ""}, std::move(options));
+    EXPECT_EQ(ec2, pidfd::error::invalid_signal) << sig;
+    EXPECT_FALSE(r2.status.known());
+  }
+  EXPECT_FALSE(pidfd_test::has_children());
+}
+
+TEST_F(options_run_test, stop_signal_starts_the_stop_at_a_timeout)
+{
+  run_options options{.timeout = 20ms, .grace = 30s};
+  options.stop_signal = SIGUSR1;
+  auto [ec, r] = run_to_end(probe, {"pause"}, std::move(options));
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_TRUE(r.status.signaled() && r.status.signal() == SIGUSR1) << r.status;
 }
 
 TEST_F(options_run_test, spawn_errors)
@@ -329,39 +347,295 @@ TEST_F(options_run_test, use_awaitable)
   EXPECT_EQ(result->err, "too");
 }
 
-TEST_F(options_run_test, terminal_cancellation_leaves_the_child_running)
+// A run of "probe MODE ARGS..." whose child runs until it is stopped: its
+// stdin is a pipe the test holds open, and it reports on fd 3 (a pipe the
+// test reads). `on_report` gets each line from fd 3 and may emit on the
+// cancellation slot. A liveness guard ends the run after 4 s (far longer
+// than any stop here takes) by closing the child's stdin, and says so.
+class options_run_cancel_test : public options_run_test
 {
-  // The child writes "ready" to fd 3 once it runs, and "bye" when its
-  // stdin closes: only a child left running can write the second.
-  auto in = make_pipe();
-  auto ready = make_pipe();
-  asio::readable_pipe ready_pipe(ctx);
-  ready_pipe.assign(ready.read.release());
-  run_options options;
-  options.spawn.in = pidfd::stdio::fd(in.read.get());
-  options.spawn.inherit_fd(3, ready.write.get());
+protected:
+  struct outcome
+  {
+    std::optional<std::pair<error_code, run_result>> result;
+    bool guard_fired = false;
+    std::vector<std::string> reports;
+  };
+
+  outcome run_reporting(const pidfd::argument_list& args, run_options options,
+      std::function<void(const std::string&)> on_report)
+  {
+    outcome o;
+    auto in = make_pipe();
+    auto report = make_pipe();
+    asio::readable_pipe report_pipe(ctx);
+    report_pipe.assign(report.read.release());
+    options.spawn.in = pidfd::stdio::fd(in.read.get());
+    options.spawn.inherit_fd(3, report.write.get());
+    asio::steady_timer guard(ctx, 4s);
+    guard.async_wait([&](error_code ec) {
+      if (ec)
+        return;
+      o.guard_fired = true;
+      in.write.reset();
+    });
+    pidfd::async_run(ctx, probe, args, std::move(options),
+        asio::bind_cancellation_slot(
+            cancel.slot(), [&](error_code ec, run_result r) {
+              o.result.emplace(ec, std::move(r));
+              guard.cancel();
+            }));
+    // The run holds copies: the child's ends can go now, and the report
+    // pipe then ends when the child does.
+    in.read.reset();
+    report.write.reset();
+    std::string buffer;
+    std::function<void()> read_line = [&] {
+      asio::async_read_until(report_pipe, asio::dynamic_buffer(buffer), '\n',
+          [&](error_code ec, std::size_t n) {
+            if (ec)
+              return;
+            o.reports.push_back(buffer.substr(0, n - 1));
+            buffer.erase(0, n);
+            on_report(o.reports.back());
+            read_line();
+          });
+    };
+    read_line();
+    run();
+    in.write.reset();
+    return o;
+  }
+
   asio::cancellation_signal cancel;
-  std::optional<error_code> result;
-  std::string said;
-  pidfd::async_run(ctx, probe, {"ready-linger"}, std::move(options),
-      asio::bind_cancellation_slot(
-          cancel.slot(), [&](error_code ec, run_result) {
-            result = ec;
-            in.write.reset();
-            ready.write.reset();
-            asio::async_read(ready_pipe, asio::dynamic_buffer(said),
-                [](error_code, std::size_t) {});
-          }));
-  asio::async_read(ready_pipe, asio::dynamic_buffer(said),
-      asio::transfer_exactly(6), [&](error_code ec, std::size_t) {
-        EXPECT_FALSE(ec) << ec.message();
-        cancel.emit(asio::cancellation_type::terminal);
+};
+
+TEST_F(options_run_cancel_test, terminal_cancellation_kills_the_child)
+{
+  auto o = run_reporting(
+      {"ready-linger", "so far"}, {.grace = 30s}, [&](const std::string& line) {
+        if (line == "ready")
+          cancel.emit(asio::cancellation_type::terminal);
       });
+  ASSERT_TRUE(o.result);
+  EXPECT_FALSE(o.guard_fired) << "the cancelled run did not stop its child";
+  auto& [ec, r] = *o.result;
+  EXPECT_EQ(ec, asio::error::operation_aborted) << ec.message();
+  EXPECT_TRUE(r.status.signaled() && r.status.signal() == SIGKILL) << r.status;
+  EXPECT_EQ(r.out, "so far"); // written before "ready": read so far
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(o.reports, std::vector<std::string>{"ready"});
+}
+
+TEST_F(options_run_cancel_test, partial_and_total_cancellation_stop_it_gently)
+{
+  for (auto type :
+      {asio::cancellation_type::partial, asio::cancellation_type::total})
+  {
+    // catch-term reports SIGTERM on fd 3 and then goes on; stdin closing
+    // (by the guard only) would end it.
+    auto o = run_reporting(
+        {"catch-term", "3"}, {.grace = 50ms}, [&](const std::string& line) {
+          if (line == "ready")
+            cancel.emit(type);
+        });
+    ASSERT_TRUE(o.result);
+    EXPECT_FALSE(o.guard_fired) << "the cancelled run did not stop its child";
+    auto& [ec, r] = *o.result;
+    EXPECT_EQ(ec, asio::error::operation_aborted) << ec.message();
+    // SIGTERM first, then SIGKILL once the grace is over.
+    EXPECT_EQ(o.reports, (std::vector<std::string>{"ready", "term"}));
+    EXPECT_TRUE(r.status.signaled() && r.status.signal() == SIGKILL)
+        << r.status;
+  }
+}
+
+TEST_F(options_run_cancel_test, a_graceful_stop_ends_a_child_that_obeys)
+{
+  run_options options{.grace = 30s};
+  options.stop_signal = SIGINT;
+  auto o = run_reporting({"ready-linger", "so far"}, std::move(options),
+      [&](const std::string& line) {
+        if (line == "ready")
+          cancel.emit(asio::cancellation_type::total);
+      });
+  ASSERT_TRUE(o.result);
+  EXPECT_FALSE(o.guard_fired);
+  auto& [ec, r] = *o.result;
+  EXPECT_EQ(ec, asio::error::operation_aborted) << ec.message();
+  EXPECT_TRUE(r.status.signaled() && r.status.signal() == SIGINT) << r.status;
+  EXPECT_EQ(r.out, "so far");
+}
+
+TEST_F(options_run_cancel_test, terminal_during_a_graceful_stop_kills_at_once)
+{
+  // The child survives SIGTERM and the grace is long: only SIGKILL on the
+  // terminal request ends it before the liveness guard.
+  auto o = run_reporting(
+      {"catch-term", "3"}, {.grace = 30s}, [&](const std::string& line) {
+        if (line == "ready")
+          cancel.emit(asio::cancellation_type::partial);
+        else if (line == "term")
+          cancel.emit(asio::cancellation_type::terminal);
+      });
+  ASSERT_TRUE(o.result);
+  EXPECT_FALSE(o.guard_fired) << "the terminal request did not kill it";
+  auto& [ec, r] = *o.result;
+  EXPECT_EQ(ec, asio::error::operation_aborted) << ec.message();
+  EXPECT_TRUE(r.status.signaled() && r.status.signal() == SIGKILL) << r.status;
+}
+
+TEST_F(options_run_cancel_test, cancellation_bounds_output_a_grandchild_holds)
+{
+  // The child exits at once, its grandchild keeps stdout and stderr open
+  // until its fd 3 (the report pipe here) reaches EOF, which only the end
+  // of the test brings. The cancellation must end the reading.
+  run_options options;
+  options.on_spawn = [&](const pidfd::run_child&) {
+    cancel.emit(asio::cancellation_type::total);
+  };
+  auto o = run_reporting(
+      {"daemonize"}, std::move(options), [](const std::string&) {});
+  ASSERT_TRUE(o.result);
+  EXPECT_FALSE(o.guard_fired)
+      << "the cancelled run kept reading the grandchild's output";
+  EXPECT_EQ(o.result->first, asio::error::operation_aborted);
+}
+
+TEST_F(options_run_cancel_test, no_effect_on_a_run_that_is_over)
+{
+  // A cancellation emitted after completion finds no handler in the slot.
+  auto o =
+      run_reporting({"write", "out", "err"}, {}, [](const std::string&) {});
+  ASSERT_TRUE(o.result);
+  EXPECT_FALSE(o.result->first) << o.result->first.message();
+  EXPECT_TRUE(o.result->second.status.success());
+  EXPECT_FALSE(cancel.slot().has_handler());
+  cancel.emit(asio::cancellation_type::terminal);
   run();
-  ASSERT_TRUE(result);
-  EXPECT_EQ(*result, asio::error::operation_aborted);
-  EXPECT_EQ(said, "ready\nbye\n");
-  in.read.reset();
+}
+
+TEST_F(options_run_test, fds_in_the_options_are_taken_when_async_run_returns)
+{
+  // The caller closes its fds right after the call and opens other files
+  // that get the same numbers, before the run's operation has even
+  // started: the child must still get the originals.
+  const std::string original = temp_path("original");
+  const std::string other = temp_path("other");
+  pidfd_test::write_file(original, "original", 0644);
+  pidfd_test::write_file(other, "other", 0644);
+  unique_fd in = pidfd_options_test::open_file(original, O_RDONLY);
+  unique_fd extra = pidfd_options_test::open_file(original, O_RDONLY);
+  const std::string expected_extra = pidfd_options_test::describe(extra.get());
+  const int in_number = in.get();
+  const int extra_number = extra.get();
+
+  const std::string report = temp_path("report");
+  std::optional<std::pair<error_code, run_result>> echoed, reported;
+  run_options echo_options;
+  echo_options.spawn.in = pidfd::stdio::fd(in_number);
+  pidfd::async_run(ctx, probe, {"echo"}, std::move(echo_options),
+      [&](error_code ec, run_result r) { echoed.emplace(ec, std::move(r)); });
+  run_options report_options;
+  report_options.spawn.inherit_fd(3, extra_number);
+  pidfd::async_run(ctx, probe, {"report", report}, std::move(report_options),
+      [&](error_code ec, run_result r) { reported.emplace(ec, std::move(r)); });
+
+  in.reset();
+  extra.reset();
+  unique_fd in_reused = pidfd_options_test::open_file(other, O_RDONLY);
+  unique_fd extra_reused = pidfd_options_test::open_file(other, O_RDONLY);
+  ASSERT_EQ(::dup2(in_reused.get(), in_number), in_number);
+  ASSERT_EQ(::dup2(extra_reused.get(), extra_number), extra_number);
+  unique_fd hold_in(in_number), hold_extra(extra_number);
+
+  run();
+  ASSERT_TRUE(echoed && reported);
+  EXPECT_FALSE(echoed->first) << echoed->first.message();
+  EXPECT_EQ(echoed->second.out, "original");
+  EXPECT_FALSE(reported->first) << reported->first.message();
+  EXPECT_EQ(pidfd_options_test::read_report(report)["fd3"], expected_extra);
+}
+
+TEST_F(options_run_test, an_fd_that_is_not_open_fails_through_the_handler)
+{
+  auto closed = make_pipe();
+  const int number = closed.read.get();
+  closed.read.reset();
+  run_options options;
+  options.spawn.inherit_fd(3, number);
+  auto [ec, r] = run_to_end(probe, {"write", "", ""}, std::move(options));
+  EXPECT_EQ(ec, errc::bad_file_descriptor) << ec.message();
+  EXPECT_FALSE(r.status.known());
+  EXPECT_FALSE(pidfd_test::has_children());
+}
+
+TEST_F(options_run_test, on_spawn_reaches_the_running_child)
+{
+  std::optional<pidfd::run_child> child;
+  bool was_our_running_child = false;
+  run_options options;
+  options.on_spawn = [&](const pidfd::run_child& c) {
+    child.emplace(c);
+    siginfo_t info{};
+    was_our_running_child = c.id() > 0
+        && ::waitid(P_PID, static_cast<id_t>(c.id()), &info,
+               WEXITED | WNOHANG | WNOWAIT)
+            == 0
+        && info.si_pid == 0;
+    c.signal(SIGUSR1); // through the pidfd (by pid in the fallback)
+  };
+  auto [ec, r] = run_to_end(probe, {"pause"}, std::move(options));
+  EXPECT_FALSE(ec) << ec.message();
+  ASSERT_TRUE(child);
+  EXPECT_TRUE(was_our_running_child);
+  EXPECT_TRUE(r.status.signaled() && r.status.signal() == SIGUSR1) << r.status;
+  // The run is over: the handle reports that instead of reaching a PID
+  // that may have been reused.
+  error_code signal_ec;
+  child->signal(SIGKILL, signal_ec);
+  EXPECT_EQ(signal_ec, pidfd::error::process_done) << signal_ec.message();
+}
+
+TEST_F(options_run_test, merged_stderr_is_interleaved_into_out)
+{
+  run_options options;
+  options.spawn.err = pidfd::stdio::merge_with_stdout();
+  auto [ec, r] = run_to_end(probe, {"interleave"}, std::move(options));
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(r.status.success()) << r.status;
+  EXPECT_EQ(r.out, "123");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(options_run_test, destroying_the_io_context_kills_the_running_child)
+{
+  // The run owns its child even when it never completes.
+  pid_t pid = 0;
+  unique_fd own_pidfd; // ours, opened while the child surely runs
+  {
+    asio::io_context other;
+    run_options options;
+    options.on_spawn = [&](const pidfd::run_child& c) {
+      pid = c.id();
+      own_pidfd.reset(pidfd_test::pidfd_open(pid));
+      other.stop();
+    };
+    pidfd::async_run(other, probe, {"pause"}, std::move(options),
+        [](error_code, run_result) { ADD_FAILURE() << "completed"; });
+    other.run();
+  }
+  ASSERT_GT(pid, 0);
+  ASSERT_GE(own_pidfd.get(), 0) << std::strerror(errno);
+  // "pause" never exits by itself before its 50 s alarm.
+  pidfd_test::wait_exited(own_pidfd.get(), pid);
+  // Natively nobody is left to reap it (its io_context is gone); in the
+  // wait4 fallback the pool does.
+  if (pidfd_test::children_left())
+  {
+    const int status = pidfd_test::reap(pid);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  }
 }
 
 } // namespace

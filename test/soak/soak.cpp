@@ -12,7 +12,8 @@
 // a short timer, then async_terminate; destroying the process object while
 // a wait is outstanding (the library reaps the orphan); two concurrent
 // waits on one object; a wait cancelled through its cancellation slot,
-// then a signal and a second wait; async_run. Prints the figures; exit
+// then a signal and a second wait; async_run; async_run cancelled (each
+// cancellation type) right after its child started. Prints the figures; exit
 // status 0 if every check passed.
 //
 
@@ -20,6 +21,7 @@
 
 #include "detail/wait4_pool.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -130,7 +132,7 @@ const std::vector<std::string> sleep_long{"1000"};
 const std::vector<std::string> exit_7{"-c", "exit 7"};
 const std::vector<std::string> print_both{"-c", "echo out; echo err >&2"};
 
-asio::awaitable<void> cycle(int scenario)
+asio::awaitable<void> cycle(int scenario, unsigned variant)
 {
   auto ex = co_await asio::this_coro::executor;
   error_code ec;
@@ -201,6 +203,30 @@ asio::awaitable<void> cycle(int scenario)
     check(s.signaled() && s.signal() == SIGTERM, "SIGTERM is reported");
     break;
   }
+  case 6: // async_run cancelled while its child runs: the run stops it
+  {
+    constexpr asio::cancellation_type types[] = {
+        asio::cancellation_type::terminal, asio::cancellation_type::partial,
+        asio::cancellation_type::total};
+    const asio::cancellation_type type = types[variant % 3];
+    auto cancel = std::make_shared<asio::cancellation_signal>();
+    pidfd::run_options options;
+    options.grace = 50ms;
+    options.on_spawn = [cancel, type](
+                           const pidfd::run_child&) { cancel->emit(type); };
+    auto [e, r] =
+        co_await pidfd::async_run(ex, "sleep", sleep_long, std::move(options),
+            asio::bind_cancellation_slot(
+                cancel->slot(), asio::as_tuple(asio::use_awaitable)));
+    check(e == asio::error::operation_aborted,
+        "a cancelled run reports operation_aborted");
+    check(r.status.signaled()
+            && r.status.signal()
+                == (type == asio::cancellation_type::terminal ? SIGKILL
+                                                              : SIGTERM),
+        "a cancelled run stops its child with the right signal");
+    break;
+  }
   default: // async_run
   {
     pidfd::run_result r = co_await pidfd::async_run(
@@ -231,7 +257,8 @@ asio::awaitable<void> worker(int cycles, unsigned seed)
   {
     try
     {
-      co_await cycle(static_cast<int>(rng() % 7));
+      const int scenario = static_cast<int>(rng() % 8);
+      co_await cycle(scenario, static_cast<unsigned>(rng()));
     }
     catch (const std::exception& e)
     {

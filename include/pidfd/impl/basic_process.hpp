@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 
 namespace pidfd {
@@ -164,16 +165,17 @@ auto async_wait_impl(
       wait_op(std::move(impl)), token, ex);
 }
 
-// The composed operation behind async_terminate: SIGTERM, then a wait
-// raced against a grace timer, then SIGKILL and a last wait if the timer
-// won.
+// The composed operation behind async_terminate: a first signal (SIGTERM,
+// or async_run's stop signal), then a wait raced against a grace timer,
+// then SIGKILL and a last wait if the timer won.
 template <typename Executor>
 class terminate_op
 {
 public:
   terminate_op(std::shared_ptr<process_impl> impl, const Executor& ex,
-      std::chrono::steady_clock::duration grace)
-    : impl_(std::move(impl)), executor_(ex), grace_(grace)
+      int first_signal, std::chrono::steady_clock::duration grace)
+    : impl_(std::move(impl)), executor_(ex), first_signal_(first_signal),
+      grace_(grace)
   {
   }
 
@@ -189,7 +191,7 @@ public:
     else if (grace_ < std::chrono::steady_clock::duration::zero())
       ec = error::invalid_option;
     else
-      impl_->signal(SIGTERM, ec);
+      impl_->signal(first_signal_, ec);
     if (ec == error::process_done)
       return async_wait_impl(impl_, executor_, std::move(self));
     if (ec)
@@ -238,11 +240,32 @@ public:
 private:
   std::shared_ptr<process_impl> impl_;
   Executor executor_;
+  int first_signal_;
   std::chrono::steady_clock::duration grace_;
   std::unique_ptr<boost::asio::basic_waitable_timer<std::chrono::steady_clock,
       boost::asio::wait_traits<std::chrono::steady_clock>, Executor>>
       timer_;
 };
+
+// async_terminate without a process object, with any first signal: for
+// operations that stop a child as one of their steps (async_run).
+template <typename Executor, typename Token>
+auto async_terminate_impl(std::shared_ptr<process_impl> impl,
+    const Executor& ex, int first_signal,
+    std::chrono::steady_clock::duration grace, Token&& token)
+{
+  return boost::asio::async_compose<Token,
+      void(boost::system::error_code, exit_status)>(
+      terminate_op<Executor>(std::move(impl), ex, first_signal, grace), token,
+      ex);
+}
+
+template <typename Executor>
+const std::shared_ptr<process_impl>& impl_of(
+    const basic_process<Executor>& p) noexcept
+{
+  return p.impl_;
+}
 
 } // namespace detail
 
@@ -314,10 +337,8 @@ public:
   void operator()(
       Handler&& handler, std::chrono::steady_clock::duration grace) const
   {
-    boost::asio::async_compose<Handler,
-        void(boost::system::error_code, exit_status)>(
-        detail::terminate_op<Executor>(self_->impl_, self_->executor_, grace),
-        handler, self_->executor_);
+    detail::async_terminate_impl(self_->impl_, self_->executor_, SIGTERM, grace,
+        std::forward<Handler>(handler));
   }
 
 private:
