@@ -12,7 +12,6 @@
 #include <system_error>
 
 #include <fcntl.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -164,17 +163,6 @@ cwd_guard::cwd_guard(const std::string& dir)
 cwd_guard::~cwd_guard()
 {
   [[maybe_unused]] int r = ::fchdir(old_.get());
-}
-
-subreaper_guard::subreaper_guard()
-{
-  if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
-    throw_errno("PR_SET_CHILD_SUBREAPER");
-}
-
-subreaper_guard::~subreaper_guard()
-{
-  ::prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
 }
 
 redirect_guard::redirect_guard(int fd, int to)

@@ -21,6 +21,7 @@
 
 namespace pidfd_options_test {
 
+using pidfd_test::subreaper_guard;
 using pidfd_test::unique_fd;
 
 /// The options tests' helper programs (probe.cpp, spawner.cpp).
@@ -96,17 +97,6 @@ public:
 
 private:
   unique_fd old_;
-};
-
-/// Makes this process a child subreaper until destroyed, so that orphaned
-/// descendants become its children and their status can be collected.
-class subreaper_guard
-{
-public:
-  subreaper_guard();
-  subreaper_guard(const subreaper_guard&) = delete;
-  subreaper_guard& operator=(const subreaper_guard&) = delete;
-  ~subreaper_guard();
 };
 
 /// Points one of this process's fds at another file until destroyed.

@@ -23,7 +23,6 @@
 #include <thread>
 
 #include <poll.h>
-#include <sys/prctl.h>
 
 namespace pidfd_rel {
 
@@ -99,17 +98,7 @@ private:
   };
 };
 
-/// Makes this process a child subreaper for its lifetime, so that orphaned
-/// grandchildren become our children (and can be reaped by the test)
-/// instead of going to an init that may not reap them.
-class subreaper_guard
-{
-public:
-  subreaper_guard() { ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
-  subreaper_guard(const subreaper_guard&) = delete;
-  subreaper_guard& operator=(const subreaper_guard&) = delete;
-  ~subreaper_guard() { ::prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); }
-};
+using pidfd_test::subreaper_guard;
 
 /// A wait's outcome, recorded by its handler.
 struct outcome

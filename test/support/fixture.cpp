@@ -26,6 +26,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -407,6 +408,17 @@ std::size_t fixture::run()
   std::size_t n = ctx.run();
   ctx.restart();
   return n;
+}
+
+subreaper_guard::subreaper_guard()
+{
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+    throw_errno("PR_SET_CHILD_SUBREAPER");
+}
+
+subreaper_guard::~subreaper_guard()
+{
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
 }
 
 } // namespace pidfd_test

@@ -135,6 +135,18 @@ private:
   int fd_ = -1;
 };
 
+/// Makes this process a child subreaper until destroyed, so that orphaned
+/// descendants become its children (and can be reaped by the test) instead
+/// of going to an init that may not reap them.
+class subreaper_guard
+{
+public:
+  subreaper_guard();
+  subreaper_guard(const subreaper_guard&) = delete;
+  subreaper_guard& operator=(const subreaper_guard&) = delete;
+  ~subreaper_guard();
+};
+
 /// Every test derives from this fixture. TearDown fails the test if it
 /// leaked a file descriptor or left a child (running or zombie) behind, and
 /// then cleans up so that later tests start clean.
