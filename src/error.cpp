@@ -37,6 +37,8 @@ public:
       return "program name is empty";
     case error::invalid_option:
       return "invalid or conflicting spawn option";
+    case error::invalid_grace_period:
+      return "grace period is negative";
     }
     return "unknown pidfd error " + std::to_string(ev);
   }
@@ -51,6 +53,7 @@ public:
     case error::invalid_signal:
     case error::embedded_nul:
     case error::invalid_option:
+    case error::invalid_grace_period:
       return errc::make_error_condition(errc::invalid_argument);
     case error::no_process:
       return errc::make_error_condition(errc::bad_file_descriptor);

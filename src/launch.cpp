@@ -5,16 +5,19 @@
 // plus pidfd_open where clone3 is missing.
 //
 
-#include "pidfd/kernel_support.hpp"
-#include "pidfd/spawn.hpp"
+#include "pidfd/detail/launch.hpp"
 
 #include "pidfd/error.hpp"
+#include "pidfd/kernel_support.hpp"
 
 #include "detail/exec_plan.hpp"
 #include "detail/fd_setup.hpp"
 #include "detail/features.hpp"
 #include "detail/spawn_child.hpp"
 #include "detail/syscalls.hpp"
+#include "detail/wait4_mechanism.hpp"
+
+#include <boost/system/system_error.hpp>
 
 #include <atomic>
 #include <cerrno>
@@ -149,25 +152,67 @@ std::string describe_failure(
   return {};
 }
 
+using part = spawn_error_info::part;
+
+// The part of the spawn a failure in the child belongs to.
+void classify_failure(
+    const child_plan& plan, const fd_setup& fds, spawn_error_info& info)
+{
+  switch (plan.error_stage)
+  {
+  case child_stage::unshare_fds:
+    info.failed = part::system;
+    return;
+  case child_stage::process_group:
+    info.failed = part::process_group;
+    return;
+  case child_stage::open_file:
+  case child_stage::duplicate_fd:
+    info.child_fd = fds.target_of(plan.error_index);
+    info.failed = info.child_fd >= 0 && info.child_fd < 3 ? part::stdio
+                                                          : part::inherited_fd;
+    return;
+  case child_stage::umask:
+  case child_stage::exec:
+  case child_stage::none:
+    info.failed = part::program;
+    return;
+  case child_stage::change_directory:
+    info.failed = part::working_directory;
+    return;
+  case child_stage::set_groups:
+  case child_stage::set_gid:
+  case child_stage::set_uid:
+    info.failed = part::credentials;
+    return;
+  case child_stage::parent_death_signal:
+    info.failed = part::parent_death_signal;
+    return;
+  }
+}
+
 // Options that need no system call to check.
 bool check_options(
-    const spawn_options& options, error_code& ec, std::string& detail)
+    const spawn_options& options, error_code& ec, spawn_error_info& info)
 {
-  auto invalid = [&](std::string what) {
+  auto invalid = [&](part p, std::string what) {
     ec = error::invalid_option;
-    detail = std::move(what);
+    info.failed = p;
+    info.detail = std::move(what);
     return false;
   };
   if (options.parent_death_signal < 0 || options.parent_death_signal >= _NSIG)
-    return invalid(
+    return invalid(part::parent_death_signal,
         "parent death signal " + std::to_string(options.parent_death_signal));
   if (options.keep_groups && options.groups)
-    return invalid("groups and keep_groups: a list and keeping the parent's "
-                   "cannot both be asked for");
+    return invalid(part::credentials,
+        "groups and keep_groups: a list and keeping the parent's cannot both "
+        "be asked for");
   if (options.working_directory
       && (options.working_directory->empty()
           || options.working_directory->find('\0') != std::string::npos))
-    return invalid("working directory: empty or NUL byte");
+    return invalid(
+        part::working_directory, "working directory: empty or NUL byte");
   return true;
 }
 
@@ -175,14 +220,20 @@ bool check_options(
 
 launched launch(std::string_view program,
     std::span<const std::string_view> args, const spawn_options& options,
-    error_code& ec, std::string& detail)
+    error_code& ec, spawn_error_info& info)
 {
   ec.clear();
-  if (!check_options(options, ec, detail))
+  info = {};
+  std::string& detail = info.detail;
+  if (!check_options(options, ec, info))
     return {};
   exec_plan exec;
   if (!exec.build(program, args, options, ec, detail))
+  {
+    // Only the environment's errors name what was wrong.
+    info.failed = detail.empty() ? part::program : part::environment;
     return {};
+  }
 
   const kernel_features& features = kernel_support();
 
@@ -205,7 +256,11 @@ launched launch(std::string_view program,
   }
   fd_setup fds;
   if (!fds.prepare(options, plan, ec, detail))
+  {
+    info.child_fd = fds.failed_target();
+    info.failed = info.child_fd < 3 ? part::stdio : part::inherited_fd;
     return {};
+  }
   plan.new_session = options.process_group == process_group_mode::new_session;
   plan.new_process_group =
       options.process_group == process_group_mode::new_group;
@@ -250,6 +305,7 @@ launched launch(std::string_view program,
   if (r < 0)
   {
     ec = errno_code(static_cast<int>(-r));
+    info.failed = part::system;
     detail = "clone";
     return {};
   }
@@ -265,11 +321,14 @@ launched launch(std::string_view program,
     errno = saved_errno;
     ec = errno_code(plan.error);
     detail = describe_failure(plan, fds, options);
+    classify_failure(plan, fds, info);
     return {};
   }
   fds.commit(ec, detail);
   if (ec)
   {
+    info.failed = part::stdio;
+    info.child_fd = fds.failed_target();
     ::kill(pid, SIGKILL);
     reap(pid);
     if (pidfd >= 0)
@@ -277,6 +336,38 @@ launched launch(std::string_view program,
     return {};
   }
   return {pidfd, pid};
+}
+
+process_init make_spawned(
+    const launched& child, const spawn_options& options, error_code& ec)
+{
+  ec.clear();
+  process_init init;
+  if (child.pidfd >= 0)
+    init = {&pidfd_mechanism(),
+        {child.pidfd, child.pid, process_origin::spawned, nullptr}};
+  else
+    init = make_wait4_init(child.pid, process_origin::spawned, ec);
+  if (ec)
+  {
+    // Out of fds: do not leave a child nobody can wait for.
+    ::kill(child.pid, SIGKILL);
+    reap(child.pid);
+    return {};
+  }
+  init.kill_on_destroy = options.kill_on_destroy;
+  return init;
+}
+
+void throw_spawn_error(
+    const error_code& ec, std::string_view program, const std::string& detail)
+{
+  std::string what = "spawn \"";
+  what.append(program.substr(0, 256));
+  what += '"';
+  if (!detail.empty())
+    what += ": " + detail;
+  throw boost::system::system_error(ec, what);
 }
 
 } // namespace pidfd::detail

@@ -3,11 +3,9 @@
 // ~~~~~~~~~~~
 //
 
-#include "pidfd/run.hpp"
+#include "pidfd/detail/run_support.hpp"
 
 #include "detail/syscalls.hpp"
-
-#include <boost/asio/error.hpp>
 
 #include <cerrno>
 
@@ -52,7 +50,7 @@ boost::system::error_code write_no_sigpipe(
     if (n < 0)
     {
       if (n == -EAGAIN)
-        return boost::asio::error::would_block;
+        return {EAGAIN, boost::system::system_category()}; // would_block
       // EPIPE: the child closed its stdin; what it did not read is its
       // choice, not an error of the run.
       return {static_cast<int>(-n), boost::system::system_category()};

@@ -506,6 +506,30 @@ TEST_F(basic_process_test, accessors_of_a_spawned_process)
   p.wait();
 }
 
+TEST_F(
+    basic_process_test, the_pidfd_is_non_blocking_as_soon_as_it_is_handed_out)
+{
+  // clone3 gives a blocking pidfd; a user who takes native_handle() into a
+  // loop of their own must get a non-blocking one, before any wait and on
+  // every Asio backend.
+  PIDFD_TEST_REQUIRE_PIDFD();
+  auto p = pidfd::spawn(ctx, child_program, {"pause"});
+  ASSERT_GE(p.native_handle(), 0);
+  EXPECT_NE(::fcntl(p.native_handle(), F_GETFL) & O_NONBLOCK, 0);
+
+  auto by_pid = pidfd::process::adopt(ctx.get_executor(), p.id());
+  EXPECT_NE(::fcntl(by_pid.native_handle(), F_GETFL) & O_NONBLOCK, 0);
+
+  const int blocking = pidfd_test::pidfd_open(p.id());
+  ASSERT_GE(blocking, 0);
+  ASSERT_EQ(::fcntl(blocking, F_GETFL) & O_NONBLOCK, 0);
+  auto by_fd = pidfd::process::adopt_pidfd(ctx.get_executor(), blocking);
+  EXPECT_NE(::fcntl(by_fd.native_handle(), F_GETFL) & O_NONBLOCK, 0);
+
+  p.signal(SIGKILL);
+  p.wait();
+}
+
 TEST_F(basic_process_test, release_hands_over_the_pidfd)
 {
   PIDFD_TEST_REQUIRE_PIDFD();

@@ -29,6 +29,7 @@ constexpr pidfd::error all_errors[] = {
     pidfd::error::embedded_nul,
     pidfd::error::empty_program,
     pidfd::error::invalid_option,
+    pidfd::error::invalid_grace_period,
 };
 
 TEST_F(error_test, category_is_named_pidfd)

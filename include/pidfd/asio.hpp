@@ -14,6 +14,7 @@
 #include "pidfd/process.hpp"
 #include "pidfd/run.hpp"
 #include "pidfd/spawn.hpp"
+#include "pidfd/spawn_error_info.hpp"
 #include "pidfd/spawn_options.hpp"
 #include "pidfd/version.hpp"
 

@@ -7,7 +7,7 @@
 #ifndef PIDFD_BASIC_PROCESS_HPP
 #define PIDFD_BASIC_PROCESS_HPP
 
-#include "pidfd/detail/process_impl.hpp"
+#include "pidfd/detail/process_io.hpp"
 #include "pidfd/error.hpp"
 #include "pidfd/exit_status.hpp"
 
@@ -33,24 +33,14 @@ class basic_process;
 
 namespace detail {
 
-std::shared_ptr<process_impl> adopt_pid(const boost::asio::any_io_executor& ex,
-    pid_t pid, boost::system::error_code& ec);
-
-std::shared_ptr<process_impl> adopt_pidfd(
-    const boost::asio::any_io_executor& ex, int pidfd,
-    boost::system::error_code& ec);
-
-[[noreturn]] void throw_error(
-    const boost::system::error_code& ec, const char* what);
-
 template <typename Executor>
 basic_process<Executor> make_process(
-    const Executor& ex, std::shared_ptr<process_impl> impl);
+    const Executor& ex, std::shared_ptr<process_io> impl);
 
 // The shared state of a process object, for the library's own composed
 // operations (async_run).
 template <typename Executor>
-const std::shared_ptr<process_impl>& impl_of(
+const std::shared_ptr<process_io>& impl_of(
     const basic_process<Executor>& p) noexcept;
 
 } // namespace detail
@@ -170,7 +160,8 @@ public:
   static basic_process adopt(
       const executor_type& ex, pid_t pid, boost::system::error_code& ec)
   {
-    return detail::make_process(ex, detail::adopt_pid(ex, pid, ec));
+    const detail::process_init init = detail::adopt_pid(pid, ec);
+    return detail::make_process(ex, detail::make_io(ex, init, ec));
   }
 
   /// Adopts an existing pidfd, taking ownership of it.
@@ -192,7 +183,8 @@ public:
   static basic_process adopt_pidfd(const executor_type& ex,
       native_handle_type pidfd, boost::system::error_code& ec)
   {
-    return detail::make_process(ex, detail::adopt_pidfd(ex, pidfd, ec));
+    const detail::process_init init = detail::adopt_pidfd(pidfd, ec);
+    return detail::make_process(ex, detail::make_io(ex, init, ec));
   }
 
   /// Returns the executor associated with the object.
@@ -402,7 +394,7 @@ public:
    * A process that has already exited is just collected.
    *
    * @param grace How long to wait after SIGTERM; negative is
-   * error::invalid_option.
+   * error::invalid_grace_period.
    *
    * @par Completion Signature
    * @code void(boost::system::error_code ec, pidfd::exit_status s) @endcode
@@ -431,14 +423,14 @@ private:
 
   template <typename Executor1>
   friend basic_process<Executor1> detail::make_process(
-      const Executor1&, std::shared_ptr<detail::process_impl>);
+      const Executor1&, std::shared_ptr<detail::process_io>);
 
   template <typename Executor1>
-  friend const std::shared_ptr<detail::process_impl>& detail::impl_of(
+  friend const std::shared_ptr<detail::process_io>& detail::impl_of(
       const basic_process<Executor1>&) noexcept;
 
   basic_process(const executor_type& ex,
-      std::shared_ptr<detail::process_impl> impl) noexcept
+      std::shared_ptr<detail::process_io> impl) noexcept
     : executor_(ex), impl_(std::move(impl))
   {
   }
@@ -457,7 +449,7 @@ private:
   class initiate_async_terminate;
 
   executor_type executor_;
-  std::shared_ptr<detail::process_impl> impl_;
+  std::shared_ptr<detail::process_io> impl_;
 };
 
 } // namespace pidfd

@@ -48,7 +48,11 @@ enum class error
 
   /// A spawn option is invalid or conflicts with another (the exception's
   /// what() names it). Condition: @c errc::invalid_argument.
-  invalid_option
+  invalid_option,
+
+  /// A negative grace period for async_terminate or async_run.
+  /// Condition: @c errc::invalid_argument.
+  invalid_grace_period
 };
 
 /// The category of pidfd::error; its name() is "pidfd".

@@ -8,6 +8,7 @@
 #ifndef PIDFD_RUN_HPP
 #define PIDFD_RUN_HPP
 
+#include "pidfd/detail/run_support.hpp"
 #include "pidfd/spawn.hpp"
 
 #include <boost/asio/append.hpp>
@@ -72,7 +73,8 @@ struct run_options
   std::optional<std::chrono::steady_clock::duration> timeout{};
 
   /// The grace period between stop_signal and SIGKILL, after a timeout or
-  /// a partial or total cancellation; negative is error::invalid_option.
+  /// a partial or total cancellation; negative is
+  /// error::invalid_grace_period.
   std::chrono::steady_clock::duration grace = std::chrono::seconds(5);
 
   /// The signal that starts a graceful stop (a timeout, or a partial or
@@ -106,9 +108,10 @@ struct run_result
 /// The running child of an async_run, as run_options::on_spawn sees it.
 /**
  * A copyable view of the process that async_run owns: it can be kept and
- * used from the run's strand while the run goes on, and after the run has
- * completed its signals report error::process_done. It cannot wait for the
- * child (the run does that) or keep it alive.
+ * used while the run goes on, and after the run has completed its signals
+ * report error::process_done. It cannot wait for the child (the run does
+ * that) or keep it alive. Like an I/O object, it must not outlive the
+ * run's execution context.
  */
 class run_child
 {
@@ -152,44 +155,17 @@ public:
   }
 
   /// @cond internal
-  explicit run_child(std::shared_ptr<detail::process_impl> impl) noexcept
+  explicit run_child(std::shared_ptr<detail::process_state> impl) noexcept
     : impl_(std::move(impl))
   {
   }
   /// @endcond
 
 private:
-  std::shared_ptr<detail::process_impl> impl_;
+  std::shared_ptr<detail::process_state> impl_;
 };
 
 namespace detail {
-
-// The caller's fds that a run's spawn options name, duplicated
-// (close-on-exec) when async_run is called: the run spawns later, when its
-// operation runs, and by then the caller may have closed an fd and the
-// number may name another file. Closes the copies when destroyed.
-class captured_fds
-{
-public:
-  captured_fds() = default;
-  captured_fds(const captured_fds&) = delete;
-  captured_fds& operator=(const captured_fds&) = delete;
-  ~captured_fds();
-
-  // Points `options` at copies of the fds it names: stdin (unless the
-  // run's input replaces it) and the inherited fds; stdout and stderr are
-  // the run's own pipes. An fd that cannot be copied (EBADF: not open;
-  // EMFILE) is left as it is and the first failure kept in ec, for the run
-  // to report.
-  void capture(spawn_options& options, bool stdin_replaced);
-
-  boost::system::error_code ec;
-
-private:
-  int copy(int fd);
-
-  std::vector<int> fds_;
-};
 
 // Shared by a run and the handler it installs in the caller's
 // cancellation slot: the strongest cancellation asked for, and how to wake
@@ -223,12 +199,6 @@ struct run_cancellation
     boost::asio::post(strand, [c = control, type] { c->request(type); });
   }
 };
-
-// Writes all of data to a non-blocking pipe fd; a reader that went away is
-// not an error (the child chose not to read). The write never raises
-// SIGPIPE in the parent.
-boost::system::error_code write_no_sigpipe(
-    int fd, const char*& data, std::size_t& size);
 
 template <typename Executor>
 boost::asio::awaitable<void, Executor> read_all(
@@ -309,7 +279,8 @@ run(Executor ex, std::string program, std::vector<std::string> args,
   // would leave the child running.
   if (options.grace < clock::duration::zero())
     co_return std::make_tuple(
-        boost::system::error_code(error::invalid_option), std::move(result));
+        boost::system::error_code(error::invalid_grace_period),
+        std::move(result));
   if (options.stop_signal <= 0 || options.stop_signal >= _NSIG)
     co_return std::make_tuple(
         boost::system::error_code(error::invalid_signal), std::move(result));
@@ -518,8 +489,8 @@ private:
  *
  * @par Completion Signature
  * @code void(boost::system::error_code ec, pidfd::run_result result) @endcode
- * @c ec is a spawn error (then nothing ran), error::invalid_option for a
- * negative grace, error::invalid_signal for a bad stop_signal,
+ * @c ec is a spawn error (then nothing ran), error::invalid_grace_period
+ * for a negative grace, error::invalid_signal for a bad stop_signal,
  * @c operation_aborted after a cancellation, or a wait error; the exit
  * status of a program that ran, successfully or not, is in
  * @c result.status.

@@ -8,7 +8,13 @@
 #define PIDFD_SPAWN_HPP
 
 #include "pidfd/basic_process.hpp"
+#include "pidfd/detail/launch.hpp"
+#include "pidfd/spawn_error_info.hpp"
 #include "pidfd/spawn_options.hpp"
+
+#include <boost/asio/basic_readable_pipe.hpp>
+#include <boost/asio/basic_writable_pipe.hpp>
+#include <boost/asio/error.hpp>
 
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/is_executor.hpp>
@@ -22,6 +28,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace pidfd {
@@ -57,39 +64,47 @@ private:
 
 namespace detail {
 
-// A freshly spawned child: its pidfd (owned by the caller) and PID.
-struct launched
+// Checked by the binding, not the engine: the error is Asio's, and the
+// child must not run when its pipe cannot be handed over.
+inline bool pipes_are_closed(const spawn_options& options,
+    boost::system::error_code& ec, spawn_error_info& info)
 {
-  int pidfd = -1;
-  pid_t pid = 0;
-};
-
-// Starts the child; on failure (including a failed execve) no child and no
-// fd remain, and `detail` says what failed when it is not the program
-// itself (a directory, a file, an option).
-launched launch(std::string_view program,
-    std::span<const std::string_view> args, const spawn_options& options,
-    boost::system::error_code& ec, std::string& detail);
-
-// The handle for a launched child; on failure the child is killed and
-// reaped, and nullptr returned.
-std::shared_ptr<process_impl> make_spawned(
-    const boost::asio::any_io_executor& ex, const launched& child,
-    const spawn_options& options, boost::system::error_code& ec);
-
-[[noreturn]] void throw_spawn_error(const boost::system::error_code& ec,
-    std::string_view program, const std::string& detail);
+  const std::pair<const stdio*, const char*> streams[] = {
+      {&options.in, "stdin"}, {&options.out, "stdout"},
+      {&options.err, "stderr"}};
+  for (int fd = 0; fd < 3; ++fd)
+    if (streams[fd].first->pipe_is_open())
+    {
+      ec = boost::asio::error::already_open;
+      info.failed = spawn_error_info::part::stdio;
+      info.child_fd = fd;
+      info.detail =
+          std::string(streams[fd].second) + ": the pipe object is already open";
+      return false;
+    }
+  return true;
+}
 
 // Shared by both spawn overloads.
 template <typename Executor>
 basic_process<Executor> spawn_impl(const Executor& ex, std::string_view program,
     const argument_list& args, const spawn_options& options,
-    boost::system::error_code& ec, std::string& detail)
+    boost::system::error_code& ec, spawn_error_info& info)
 {
-  launched child = launch(program, args.items(), options, ec, detail);
+  ec.clear();
+  info = {};
+  if (!pipes_are_closed(options, ec, info))
+    return basic_process<Executor>(ex);
+  launched child = launch(program, args.items(), options, ec, info);
   if (ec)
     return basic_process<Executor>(ex);
-  return make_process(ex, make_spawned(ex, child, options, ec));
+  const process_init init = make_spawned(child, options, ec);
+  if (ec)
+  {
+    info.failed = spawn_error_info::part::system;
+    info.detail = "eventfd";
+  }
+  return make_process(ex, make_io(ex, init, ec));
 }
 
 template <typename T>
@@ -129,8 +144,23 @@ basic_process<Executor> spawn(const Executor& ex, std::string_view program,
     const argument_list& args, const spawn_options& options,
     boost::system::error_code& ec)
 {
-  std::string what;
-  return detail::spawn_impl(ex, program, args, options, ec, what);
+  spawn_error_info info;
+  return detail::spawn_impl(ex, program, args, options, ec, info);
+}
+
+/// Starts a program as a child process, saying which part failed.
+/**
+ * As the other @c error_code overload; on failure @c info also says which
+ * part of the spawn failed (the program, the working directory, which
+ * stdio stream, which inherited fd, ...), in the words the exception's
+ * what() would use. Cleared on success.
+ */
+template <detail::executor Executor>
+basic_process<Executor> spawn(const Executor& ex, std::string_view program,
+    const argument_list& args, const spawn_options& options,
+    boost::system::error_code& ec, spawn_error_info& info)
+{
+  return detail::spawn_impl(ex, program, args, options, ec, info);
 }
 
 /// Starts a program as a child process; see the @c error_code overload.
@@ -142,11 +172,11 @@ basic_process<Executor> spawn(const Executor& ex, std::string_view program,
     const argument_list& args = {}, const spawn_options& options = {})
 {
   boost::system::error_code ec;
-  std::string what;
+  spawn_error_info info;
   basic_process<Executor> p =
-      detail::spawn_impl(ex, program, args, options, ec, what);
+      detail::spawn_impl(ex, program, args, options, ec, info);
   if (ec)
-    detail::throw_spawn_error(ec, program, what);
+    detail::throw_spawn_error(ec, program, info.detail);
   return p;
 }
 
@@ -159,6 +189,17 @@ basic_process<typename ExecutionContext::executor_type> spawn(
     boost::system::error_code& ec)
 {
   return spawn(context.get_executor(), program, args, options, ec);
+}
+
+/// Starts a program as a child process, using the execution context's
+/// executor, saying which part failed; see the executor overload.
+template <detail::execution_context ExecutionContext>
+basic_process<typename ExecutionContext::executor_type> spawn(
+    ExecutionContext& context, std::string_view program,
+    const argument_list& args, const spawn_options& options,
+    boost::system::error_code& ec, spawn_error_info& info)
+{
+  return spawn(context.get_executor(), program, args, options, ec, info);
 }
 
 /// Starts a program as a child process, using the execution context's

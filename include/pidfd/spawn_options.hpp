@@ -8,8 +8,6 @@
 #ifndef PIDFD_SPAWN_OPTIONS_HPP
 #define PIDFD_SPAWN_OPTIONS_HPP
 
-#include <boost/asio/basic_readable_pipe.hpp>
-#include <boost/asio/basic_writable_pipe.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <functional>
@@ -21,6 +19,16 @@
 
 #include <fcntl.h>
 #include <sys/types.h>
+
+// Declared, not included: these options are read by the compiled engine,
+// which must not depend on how the user configures Asio. The pipe
+// factories below are templates, instantiated where the pipes are known.
+namespace boost::asio {
+template <typename Executor>
+class basic_readable_pipe;
+template <typename Executor>
+class basic_writable_pipe;
+} // namespace boost::asio
 
 namespace pidfd {
 

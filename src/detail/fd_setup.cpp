@@ -7,8 +7,6 @@
 
 #include "pidfd/error.hpp"
 
-#include <boost/asio/error.hpp>
-
 #include <algorithm>
 #include <cerrno>
 
@@ -105,14 +103,8 @@ bool fd_setup::add_stream(
         detail = name + ": the same pipe object is used twice";
         return false;
       }
-    // Checked here, not left to commit(): the child must not run when its
-    // pipe cannot be handed over.
-    if (s.pipe_is_open())
-    {
-      ec = boost::asio::error::already_open;
-      detail = name + ": the pipe object is already open";
-      return false;
-    }
+    // A pipe object that is open already was refused by the binding
+    // before the engine was called (spawn.hpp): the error is Asio's.
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0)
     {
@@ -120,7 +112,8 @@ bool fd_setup::add_stream(
       detail = name + ": pipe";
       return false;
     }
-    pipe_end p{&s, to_child ? fds[1] : fds[0], to_child ? fds[0] : fds[1]};
+    pipe_end p{
+        &s, to_child ? fds[1] : fds[0], to_child ? fds[0] : fds[1], target};
     pipes_.push_back(p);
     a.source = p.child_end;
     descriptions_.push_back(name + " pipe");
@@ -145,14 +138,18 @@ bool fd_setup::prepare(const spawn_options& options, child_plan& plan,
     error_code& ec, std::string& detail)
 {
   // stdout before stderr, so that a merged stderr copies the final stdout.
-  if (!add_stream(options.in, 0, ec, detail)
-      || !add_stream(options.out, 1, ec, detail)
-      || !add_stream(options.err, 2, ec, detail))
-    return false;
+  const stdio* streams[] = {&options.in, &options.out, &options.err};
+  for (int target = 0; target < 3; ++target)
+    if (!add_stream(*streams[target], target, ec, detail))
+    {
+      failed_target_ = target;
+      return false;
+    }
 
   for (const fd_mapping& m : options.inherited_fds)
   {
     const std::string name = "inherited fd " + std::to_string(m.child_fd);
+    failed_target_ = m.child_fd; // until it is accepted
     if (m.child_fd < 3)
     {
       ec = error::invalid_option;
@@ -174,6 +171,7 @@ bool fd_setup::prepare(const spawn_options& options, child_plan& plan,
           name + ": parent fd " + std::to_string(m.parent_fd) + " is not open";
       return false;
     }
+    failed_target_ = -1;
     fd_action a;
     a.target = m.child_fd;
     a.source = m.parent_fd;
@@ -208,11 +206,19 @@ void fd_setup::commit(error_code& ec, std::string& detail)
       {
         ec = assign_ec;
         detail = "assigning a pipe";
+        failed_target_ = p.target;
       }
       continue; // the destructor closes it
     }
     p.parent_end = -1;
   }
+}
+
+int fd_setup::target_of(int index) const
+{
+  if (index < 0 || static_cast<std::size_t>(index) >= actions_.size())
+    return -1;
+  return actions_[static_cast<std::size_t>(index)].target;
 }
 
 std::string fd_setup::describe(int index) const

@@ -38,8 +38,13 @@ public:
   // closes the child's ends here.
   void commit(boost::system::error_code& ec, std::string& detail);
 
-  // What the failed fd action `index` was, for an error message.
+  // What the failed fd action `index` was, for an error message, and the
+  // child's fd it was for.
   std::string describe(int index) const;
+  int target_of(int index) const;
+
+  // The child's fd whose option prepare() or commit() refused, or -1.
+  int failed_target() const noexcept { return failed_target_; }
 
 private:
   struct pipe_end
@@ -47,6 +52,7 @@ private:
     const stdio* option = nullptr;
     int parent_end = -1;
     int child_end = -1;
+    int target = -1;
   };
 
   bool add_stream(const stdio& s, int target, boost::system::error_code& ec,
@@ -55,6 +61,7 @@ private:
   std::vector<fd_action> actions_;
   std::vector<std::string> descriptions_;
   std::vector<pipe_end> pipes_;
+  int failed_target_ = -1;
 };
 
 } // namespace pidfd::detail

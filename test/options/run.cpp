@@ -276,7 +276,7 @@ TEST_F(options_run_test, a_stop_that_could_not_be_made_is_refused_first)
   // unable to stop its child: refused before anything is spawned, and
   // through the handler.
   auto [ec, r] = run_to_end(probe, {"write", "", ""}, {.grace = -1ms});
-  EXPECT_EQ(ec, pidfd::error::invalid_option) << ec.message();
+  EXPECT_EQ(ec, pidfd::error::invalid_grace_period) << ec.message();
   EXPECT_FALSE(r.status.known());
   for (int sig : {0, -1, _NSIG, 1000})
   {

@@ -10,20 +10,25 @@
 #include "options/support.hpp"
 #include "pidfd/error.hpp"
 #include "pidfd/process.hpp"
+#include "pidfd/run.hpp"
 #include "pidfd/spawn.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <exception>
 #include <future>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -174,7 +179,8 @@ TEST_F(options_terminate_test, negative_grace_is_invalid_and_sends_nothing)
   EXPECT_FALSE(o.done);
   run();
   ASSERT_TRUE(o.done);
-  EXPECT_EQ(o.ec, pidfd::error::invalid_option);
+  EXPECT_EQ(o.ec, pidfd::error::invalid_grace_period);
+  EXPECT_EQ(o.ec.message(), "grace period is negative");
   c.in.reset();
   exit_status s = c.process.wait();
   EXPECT_TRUE(s.success()) << s;
@@ -233,6 +239,54 @@ TEST_F(options_terminate_test, use_awaitable)
   run();
   ASSERT_TRUE(result);
   EXPECT_TRUE(result->signaled() && result->signal() == SIGKILL) << *result;
+}
+
+TEST_F(options_terminate_test, composed_operations_on_four_threads)
+{
+  // Networking daemons run one io_context on several threads. Neither
+  // async_terminate nor async_run may then need a strand from the user:
+  // they serialise what they do inside (run under ThreadSanitizer in CI).
+  // Children that ignore SIGTERM (inherited SIG_IGN) take the SIGKILL path.
+  struct sigaction ignore
+  {
+  };
+  struct sigaction old
+  {
+  };
+  ignore.sa_handler = SIG_IGN;
+  ::sigaction(SIGTERM, &ignore, &old);
+  asio::io_context threaded;
+  constexpr int rounds = 24;
+  std::atomic<int> terminated{0}, killed{0}, runs{0}, failures{0};
+  std::vector<pidfd::process> children;
+  for (int i = 0; i < rounds; ++i)
+  {
+    children.push_back(pidfd::spawn(threaded, probe, {"pause"}));
+    children.back().async_terminate(
+        i % 2 ? 1ms : 20ms, [&](error_code ec, exit_status s) {
+          if (ec || !s.signaled())
+            ++failures;
+          else
+            ++(s.signal() == SIGKILL ? killed : terminated);
+        });
+    pidfd::run_options options{.timeout = 5ms, .grace = 5ms};
+    pidfd::async_run(threaded, probe, {"pause"}, std::move(options),
+        [&](error_code ec, pidfd::run_result r) {
+          if (ec || !r.timed_out || !r.status.signaled())
+            ++failures;
+          ++runs;
+        });
+  }
+  ::sigaction(SIGTERM, &old, nullptr);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] { threaded.run(); });
+  for (std::thread& t : threads)
+    t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(killed.load(), rounds); // SIGTERM is ignored: SIGKILL each
+  EXPECT_EQ(terminated.load(), 0);
+  EXPECT_EQ(runs.load(), rounds);
 }
 
 } // namespace

@@ -442,13 +442,13 @@ TEST_F(bad_input_test, invalid_signal_numbers)
       EXPECT_EQ(*group, s.expected);
     }
   }
-  // A negative grace period is an invalid option, and sends nothing.
+  // A negative grace period has its own error, and sends nothing.
   std::optional<error_code> terminated;
   running.async_terminate(std::chrono::seconds(-1),
       [&](error_code e, exit_status) { terminated = e; });
   run();
   ASSERT_TRUE(terminated);
-  EXPECT_EQ(*terminated, pidfd::error::invalid_option);
+  EXPECT_EQ(*terminated, pidfd::error::invalid_grace_period);
 
   // None of it reached the running child.
   error_code ec;

@@ -9,8 +9,6 @@
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/basic_waitable_timer.hpp>
-#include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/error.hpp>
@@ -18,7 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
-#include <array>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -28,18 +26,19 @@ namespace detail {
 
 template <typename Executor>
 basic_process<Executor> make_process(
-    const Executor& ex, std::shared_ptr<process_impl> impl)
+    const Executor& ex, std::shared_ptr<process_io> impl)
 {
   return basic_process<Executor>(ex, std::move(impl));
 }
 
-// The composed operation behind async_wait: a readiness wait on the pidfd,
-// then waitid(P_PIDFD, WNOHANG). The shared_ptr keeps the state alive when
-// the process object is destroyed or moved while the wait is outstanding.
+// The composed operation behind async_wait: a readiness wait on the
+// process's readiness fd, then the collect step, again until it collects.
+// The shared_ptr keeps the state alive when the process object is destroyed
+// or moved while the wait is outstanding.
 class wait_op
 {
 public:
-  explicit wait_op(std::shared_ptr<process_impl> impl) noexcept
+  explicit wait_op(std::shared_ptr<process_io> impl) noexcept
     : impl_(std::move(impl))
   {
   }
@@ -52,25 +51,11 @@ public:
     if (!impl_)
     {
       result_.ec = error::no_process;
-      step_ = step::posted;
-      // Not inline: the handler must not run inside the initiating
-      // function. (The executor is copied before self is moved.)
-      auto ex = self.get_io_executor();
-      boost::asio::post(ex,
-          boost::asio::append(std::move(self), boost::system::error_code()));
-      return;
+      return complete_later(self);
     }
     generation_ = impl_->cancel_generation();
     if (impl_->collected(result_))
-    {
-      // Through the process's own executor, which (unlike the type-erased
-      // one of the reactor) passes the handler's allocator on to post.
-      step_ = step::posted;
-      auto ex = self.get_io_executor();
-      boost::asio::post(ex,
-          boost::asio::append(std::move(self), boost::system::error_code()));
-      return;
-    }
+      return complete_later(self);
     step_ = step::readiness;
     impl_->arm(std::move(self));
   }
@@ -78,55 +63,49 @@ public:
   template <typename Self>
   void operator()(Self& self, boost::system::error_code ec)
   {
-    switch (step_)
+    if (step_ != step::posted)
     {
-    case step::posted:
-      break;
-    case step::readiness:
       // A cancelled wait reports operation_aborted and collects nothing,
-      // even if the process has exited meanwhile: a later wait gets it.
-      if (ec)
-      {
-        result_ = {ec, {}};
-        break;
-      }
-      // A cancellation requested after the readiness wait completed (its
-      // handler already queued) reached no sub-operation: it still counts,
-      // so look before collecting.
-      if (self.cancelled() != boost::asio::cancellation_type::none)
-      {
-        result_ = {boost::asio::error::operation_aborted, {}};
-        break;
-      }
-      if (impl_->try_collect(result_, generation_))
-        break;
-      // The reactor may report readiness that is gone (a stale event); wait
-      // again. Readable but not reapable is ptrace: the tracer is told of
-      // the exit before the parent may reap, and the pidfd stays readable
-      // meanwhile, so a new readiness wait would return at once; poll with a
-      // short backoff instead.
-      if (!impl_->readable())
-        return impl_->arm(std::move(self));
-      return sleep(self);
-    case step::backoff:
-      if (ec || impl_->closed()
-          || self.cancelled() != boost::asio::cancellation_type::none)
-      {
-        result_ = {boost::asio::error::operation_aborted, {}};
-        break;
-      }
-      if (impl_->try_collect(result_, generation_))
-        break;
-      step_ = step::readiness;
-      if (!impl_->readable())
-        return impl_->arm(std::move(self));
-      return sleep(self);
+      // even if the process has exited meanwhile: a later wait gets it. A
+      // cancellation requested after the readiness wait or the sleep
+      // completed (its handler already queued) reached no sub-operation:
+      // it still counts.
+      if (ec || self.cancelled() != boost::asio::cancellation_type::none)
+        result_ = {step_ == step::readiness && ec
+                ? ec
+                : boost::system::error_code(
+                    boost::asio::error::operation_aborted),
+            {}};
+      else
+        switch (impl_->step(generation_, result_))
+        {
+        case collect_step::collected:
+          break;
+        case collect_step::rearm:
+          step_ = step::readiness;
+          return impl_->arm(std::move(self));
+        case collect_step::backoff:
+          return sleep(self);
+        }
     }
     impl_.reset();
     self.complete(result_.ec, result_.status);
   }
 
 private:
+  // Not inline: the handler must not run inside the initiating function.
+  // Through the process's own executor, which (unlike the type-erased one
+  // of the reactor) passes the handler's allocator on to post. (The
+  // executor is copied before self is moved.)
+  template <typename Self>
+  void complete_later(Self& self)
+  {
+    step_ = step::posted;
+    auto ex = self.get_io_executor();
+    boost::asio::post(
+        ex, boost::asio::append(std::move(self), boost::system::error_code()));
+  }
+
   template <typename Self>
   void sleep(Self& self)
   {
@@ -146,7 +125,7 @@ private:
     backoff
   };
 
-  std::shared_ptr<process_impl> impl_;
+  std::shared_ptr<process_io> impl_;
   wait_result result_;
   step step_ = step::posted;
   std::uint64_t generation_ = 0;
@@ -158,7 +137,7 @@ private:
 // their steps.
 template <typename Executor, typename Token>
 auto async_wait_impl(
-    std::shared_ptr<process_impl> impl, const Executor& ex, Token&& token)
+    std::shared_ptr<process_io> impl, const Executor& ex, Token&& token)
 {
   return boost::asio::async_compose<Token,
       void(boost::system::error_code, exit_status)>(
@@ -166,13 +145,16 @@ auto async_wait_impl(
 }
 
 // The composed operation behind async_terminate: a first signal (SIGTERM,
-// or async_run's stop signal), then a wait raced against a grace timer,
-// then SIGKILL and a last wait if the timer won.
+// or async_run's stop signal), then one wait for the exit; a grace timer
+// beside it sends SIGKILL if the wait has not completed by then. Only the
+// wait completes into the operation: the timer's handler touches nothing
+// but the (thread-safe) process state, so the operation is safe on an
+// io_context run by several threads, with no strand from the user.
 template <typename Executor>
 class terminate_op
 {
 public:
-  terminate_op(std::shared_ptr<process_impl> impl, const Executor& ex,
+  terminate_op(std::shared_ptr<process_io> impl, const Executor& ex,
       int first_signal, std::chrono::steady_clock::duration grace)
     : impl_(std::move(impl)), executor_(ex), first_signal_(first_signal),
       grace_(grace)
@@ -189,7 +171,7 @@ public:
     if (!impl_)
       ec = error::no_process;
     else if (grace_ < std::chrono::steady_clock::duration::zero())
-      ec = error::invalid_option;
+      ec = error::invalid_grace_period;
     else
       impl_->signal(first_signal_, ec);
     if (ec == error::process_done)
@@ -201,58 +183,52 @@ public:
           ex, boost::asio::append(std::move(self), ec, exit_status()));
     }
 
-    timer_ = std::make_unique<
-        boost::asio::basic_waitable_timer<std::chrono::steady_clock,
-            boost::asio::wait_traits<std::chrono::steady_clock>, Executor>>(
-        executor_, grace_);
-    boost::asio::experimental::make_parallel_group(
-        async_wait_impl(impl_, executor_, boost::asio::deferred),
-        timer_->async_wait(boost::asio::deferred))
-        .async_wait(boost::asio::experimental::wait_for_one(), std::move(self));
-  }
-
-  // The race between the wait and the grace timer.
-  template <typename Self>
-  void operator()(Self& self, std::array<std::size_t, 2> order,
-      boost::system::error_code wait_ec, exit_status status,
-      boost::system::error_code)
-  {
-    const bool cancelled = self.get_cancellation_state().cancelled()
-        != boost::asio::cancellation_type::none;
-    if (order[0] == 0 || cancelled)
-    {
-      if (cancelled && wait_ec == boost::asio::error::operation_aborted)
-        return self.complete(boost::asio::error::operation_aborted, {});
-      return self.complete(wait_ec, status);
-    }
-    boost::system::error_code ec;
-    impl_->signal(SIGKILL, ec); // process_done if it exited meanwhile
+    timer_ = std::make_unique<timer_type>(executor_, grace_);
+    over_ = std::make_shared<std::atomic<bool>>(false);
+    timer_->async_wait([impl = impl_, over = over_](
+                           const boost::system::error_code& timer_ec) {
+      boost::system::error_code ignored; // process_done if it has exited
+      if (!timer_ec && !over->load())
+        impl->signal(SIGKILL, ignored);
+    });
     async_wait_impl(impl_, executor_, std::move(self));
   }
 
-  // The final wait (or an immediate error).
+  // The wait (or an immediate error).
   template <typename Self>
   void operator()(Self& self, boost::system::error_code ec, exit_status status)
   {
+    if (over_)
+    {
+      // Cancelled, or the process is gone: SIGKILL is not to be sent.
+      over_->store(true);
+      timer_.reset(); // its handler runs with operation_aborted
+    }
+    if (self.get_cancellation_state().cancelled()
+            != boost::asio::cancellation_type::none
+        && ec == boost::asio::error::operation_aborted)
+      return self.complete(boost::asio::error::operation_aborted, {});
     self.complete(ec, status);
   }
 
 private:
-  std::shared_ptr<process_impl> impl_;
+  using timer_type =
+      boost::asio::basic_waitable_timer<std::chrono::steady_clock,
+          boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
+
+  std::shared_ptr<process_io> impl_;
   Executor executor_;
   int first_signal_;
   std::chrono::steady_clock::duration grace_;
-  std::unique_ptr<boost::asio::basic_waitable_timer<std::chrono::steady_clock,
-      boost::asio::wait_traits<std::chrono::steady_clock>, Executor>>
-      timer_;
+  std::unique_ptr<timer_type> timer_;
+  std::shared_ptr<std::atomic<bool>> over_;
 };
 
 // async_terminate without a process object, with any first signal: for
 // operations that stop a child as one of their steps (async_run).
 template <typename Executor, typename Token>
-auto async_terminate_impl(std::shared_ptr<process_impl> impl,
-    const Executor& ex, int first_signal,
-    std::chrono::steady_clock::duration grace, Token&& token)
+auto async_terminate_impl(std::shared_ptr<process_io> impl, const Executor& ex,
+    int first_signal, std::chrono::steady_clock::duration grace, Token&& token)
 {
   return boost::asio::async_compose<Token,
       void(boost::system::error_code, exit_status)>(
@@ -261,7 +237,7 @@ auto async_terminate_impl(std::shared_ptr<process_impl> impl,
 }
 
 template <typename Executor>
-const std::shared_ptr<process_impl>& impl_of(
+const std::shared_ptr<process_io>& impl_of(
     const basic_process<Executor>& p) noexcept
 {
   return p.impl_;

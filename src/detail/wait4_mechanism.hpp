@@ -1,14 +1,14 @@
 //
-// src/detail/wait4_state.hpp
-// ~~~~~~~~~~~~~~~~~~~~~~~~~~
-// One process in the wait4 fallback: for kernels (or seccomp policies)
-// without pidfd_open, waitid(P_PIDFD) or pidfd_send_signal.
+// src/detail/wait4_mechanism.hpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// The wait4 mechanism: for kernels (or seccomp policies) without
+// pidfd_open, waitid(P_PIDFD) or pidfd_send_signal.
 //
 
-#ifndef PIDFD_SRC_DETAIL_WAIT4_STATE_HPP
-#define PIDFD_SRC_DETAIL_WAIT4_STATE_HPP
+#ifndef PIDFD_SRC_DETAIL_WAIT4_MECHANISM_HPP
+#define PIDFD_SRC_DETAIL_WAIT4_MECHANISM_HPP
 
-#include "pidfd/detail/process_impl.hpp"
+#include "pidfd/detail/process_state.hpp"
 
 #include <boost/system/error_code.hpp>
 
@@ -37,18 +37,19 @@ namespace pidfd::detail {
 //
 // Completion is announced on an eventfd that becomes readable for good, so
 // the io_context waits for it exactly as for a pidfd. The pool thread holds
-// this object, never the process_impl (whose Asio objects must die with the
-// io_context), and writing to an eventfd needs no io_context at all: a pool
-// thread can finish after the io_context is gone without touching it.
+// this object, never the process state (whose binding's Asio objects must
+// die with the io_context), and writing to an eventfd needs no io_context
+// at all: a pool thread can finish after the io_context is gone without
+// touching it.
 //
-// The eventfd belongs to the process_impl, which closes it with its handle:
+// The eventfd belongs to the process state, which closes it with its handle:
 // the pool thread writes to it only under the mutex and only while it is
 // attached, so the number is never written to after it is closed (when it
 // may name another file), and no fd outlives the handle on a pool thread.
 class wait4_state : public std::enable_shared_from_this<wait4_state>
 {
 public:
-  wait4_state(pid_t pid, process_impl::origin o) noexcept;
+  wait4_state(pid_t pid, process_origin o) noexcept;
   wait4_state(const wait4_state&) = delete;
   wait4_state& operator=(const wait4_state&) = delete;
 
@@ -80,7 +81,7 @@ private:
 
   std::mutex mutex_;
   const pid_t pid_;
-  const process_impl::origin origin_;
+  const process_origin origin_;
   int event_fd_ = -1;
   const long long start_time_; // 0 if unknown
   bool waiting_ = false;
@@ -88,6 +89,11 @@ private:
   wait_result result_;
 };
 
+// A process state for `pid` in the wait4 fallback: its eventfd and its
+// wait4_state.
+process_init make_wait4_init(
+    pid_t pid, process_origin o, boost::system::error_code& ec);
+
 } // namespace pidfd::detail
 
-#endif // PIDFD_SRC_DETAIL_WAIT4_STATE_HPP
+#endif // PIDFD_SRC_DETAIL_WAIT4_MECHANISM_HPP

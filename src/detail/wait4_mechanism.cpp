@@ -1,13 +1,17 @@
 //
-// src/detail/wait4_state.cpp
-// ~~~~~~~~~~~~~~~~~~~~~~~~~~
+// src/detail/wait4_mechanism.cpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// The wait4 mechanism (see wait4_mechanism.hpp): a pool thread per waiting
+// child, an eventfd for readiness, and signals by PID made safe by reaping
+// only under the lock that signal() holds.
 //
 
-#include "detail/wait4_state.hpp"
+#include "detail/wait4_mechanism.hpp"
 
 #include "pidfd/error.hpp"
 
 #include "detail/proc_stat.hpp"
+#include "detail/syscalls.hpp"
 #include "detail/wait4_pool.hpp"
 
 #include <cerrno>
@@ -15,6 +19,7 @@
 #include <system_error>
 
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,7 +66,7 @@ bool has_exited(pid_t pid, int options, error_code& ec) noexcept
 
 } // namespace
 
-wait4_state::wait4_state(pid_t pid, process_impl::origin o) noexcept
+wait4_state::wait4_state(pid_t pid, process_origin o) noexcept
   : pid_(pid), origin_(o),
     start_time_(proc_stat_field(pid, proc_stat_start_time).value_or(0))
 {
@@ -166,7 +171,7 @@ void wait4_state::signal(int sig, error_code& ec)
   // done. While it is unreaped (and only we reap it, under this mutex) its
   // PID cannot be reused, so the kill below reaches it and nothing else.
   bool exited = has_exited(pid_, WNOHANG, ec);
-  const bool spawned = origin_ == process_impl::origin::spawned;
+  const bool spawned = origin_ == process_origin::spawned;
   if (ec == errc::no_child_process && spawned)
   {
     // Our child, reaped by someone else: its PID may already be reused.
@@ -237,6 +242,75 @@ void wait4_state::blocking_wait()
     if (collect(ignored))
       return;
   }
+}
+
+namespace {
+
+// The mechanism's face towards the process state; the work is wait4_state's.
+class wait4_wait final : public wait_mechanism
+{
+public:
+  void start_waiting(wait_target& t, error_code& ec) const override
+  {
+    t.wait4->start_waiting(ec);
+  }
+
+  bool collect(wait_target& t, wait_result& out) const override
+  {
+    return t.wait4->collect(out);
+  }
+
+  void signal(wait_target& t, int sig, error_code& ec) const override
+  {
+    t.wait4->signal(sig, ec);
+  }
+
+  void signal_group(wait_target& t, int sig, error_code& ec) const override
+  {
+    t.wait4->signal_group(sig, ec);
+  }
+
+  bool readable(const wait_target& t) const override
+  {
+    return t.fd >= 0 && sys::is_readable(t.fd);
+  }
+
+  void detach(wait_target& t) const noexcept override
+  {
+    t.wait4->detach_event_fd();
+  }
+
+  bool fd_is_pidfd() const noexcept override { return false; }
+
+  bool reap_when_abandoned(wait_target& t) const override
+  {
+    // The pool thread reaps it; nothing needs the io_context.
+    error_code ignored;
+    t.wait4->start_waiting(ignored);
+    return true;
+  }
+};
+
+} // namespace
+
+const wait_mechanism& wait4_mechanism() noexcept
+{
+  static const wait4_wait mechanism;
+  return mechanism;
+}
+
+process_init make_wait4_init(pid_t pid, process_origin o, error_code& ec)
+{
+  int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0)
+  {
+    ec = last_error();
+    return {};
+  }
+  ec.clear();
+  auto state = std::make_shared<wait4_state>(pid, o);
+  state->attach_event_fd(fd);
+  return {&wait4_mechanism(), {fd, pid, o, std::move(state)}};
 }
 
 } // namespace pidfd::detail

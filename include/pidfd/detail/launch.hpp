@@ -1,0 +1,49 @@
+//
+// pidfd/detail/launch.hpp
+// ~~~~~~~~~~~~~~~~~~~~~~~
+// The engine's spawn: starting a child with its pidfd, and the process
+// state it becomes. No Asio here: spawn.hpp binds it to an executor.
+//
+
+#ifndef PIDFD_DETAIL_LAUNCH_HPP
+#define PIDFD_DETAIL_LAUNCH_HPP
+
+#include "pidfd/detail/process_state.hpp"
+#include "pidfd/spawn_error_info.hpp"
+#include "pidfd/spawn_options.hpp"
+
+#include <boost/system/error_code.hpp>
+
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <sys/types.h>
+
+namespace pidfd::detail {
+
+// A freshly spawned child: its pidfd (owned by the caller) and PID.
+struct launched
+{
+  int pidfd = -1;
+  pid_t pid = 0;
+};
+
+// Starts the child; on failure (including a failed execve) no child and no
+// fd remain, and `info` says which part failed (its detail, the words of
+// the exception's what(), is empty when it is the program itself).
+launched launch(std::string_view program,
+    std::span<const std::string_view> args, const spawn_options& options,
+    boost::system::error_code& ec, spawn_error_info& info);
+
+// The process state for a launched child; on failure (no fd for the wait4
+// pool's eventfd) the child is killed and reaped.
+process_init make_spawned(const launched& child, const spawn_options& options,
+    boost::system::error_code& ec);
+
+[[noreturn]] void throw_spawn_error(const boost::system::error_code& ec,
+    std::string_view program, const std::string& detail);
+
+} // namespace pidfd::detail
+
+#endif // PIDFD_DETAIL_LAUNCH_HPP

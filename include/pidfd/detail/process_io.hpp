@@ -1,0 +1,333 @@
+//
+// pidfd/detail/process_io.hpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// The Asio binding of one process: the engine's process state plus the
+// descriptor that waits for its readiness fd in the reactor. A header, so
+// that it is compiled with the user's Asio configuration (epoll or
+// io_uring backend): the compiled library holds no Asio type.
+//
+
+#ifndef PIDFD_DETAIL_PROCESS_IO_HPP
+#define PIDFD_DETAIL_PROCESS_IO_HPP
+
+#include "pidfd/detail/process_state.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/append.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <utility>
+
+namespace pidfd::detail {
+
+class process_service;
+
+// One allocation per process: the state and its descriptor together, shared
+// (std::shared_ptr) by the handle and its outstanding operations.
+class process_io : public process_state,
+                   public std::enable_shared_from_this<process_io>
+{
+public:
+  using descriptor_type =
+      boost::asio::posix::basic_stream_descriptor<boost::asio::any_io_executor>;
+
+  // Puts the readiness fd into the reactor at once, non-blocking: a pidfd
+  // from clone3 is blocking, and whoever takes native_handle() into a loop
+  // of their own must get a non-blocking fd. Setting it through the
+  // descriptor (one FIONBIO) tells the descriptor too, so its first wait
+  // does not set it again.
+  process_io(const boost::asio::any_io_executor& ex, const process_init& init);
+
+  process_io(const process_io&) = delete;
+  process_io& operator=(const process_io&) = delete;
+
+  ~process_io()
+  {
+    std::lock_guard lock(mutex_);
+    close_locked();
+  }
+
+  // Starts a readiness wait; handler gets an error_code. The reactor is
+  // edge-triggered, but it re-arms the registration whenever a wait is
+  // queued on an idle descriptor, so an exit that happened while nothing
+  // waited is reported to the next wait at once.
+  template <typename Handler>
+  void arm(Handler&& handler)
+  {
+    boost::system::error_code ec;
+    {
+      std::lock_guard lock(mutex_);
+      if (prepare_wait_locked(ec) && assigned_locked(ec))
+      {
+        descriptor_->async_wait(
+            descriptor_type::wait_read, std::forward<Handler>(handler));
+        return;
+      }
+    }
+    // Already collected, closed, or refused by the reactor: complete
+    // without running the handler inline; append keeps the handler's
+    // associated executor, allocator and cancellation slot.
+    boost::asio::post(
+        executor_, boost::asio::append(std::forward<Handler>(handler), ec));
+  }
+
+  // Cancels the outstanding waits (they finish with operation_aborted).
+  void cancel()
+  {
+    std::lock_guard lock(mutex_);
+    cancel_locked();
+    cancel_descriptor_locked();
+  }
+
+  // Closes the fd now, cancelling the outstanding waits.
+  void close()
+  {
+    std::lock_guard lock(mutex_);
+    close_locked();
+  }
+
+  // Like close(), but hands the pidfd to the caller (-1 if none).
+  int release()
+  {
+    std::lock_guard lock(mutex_);
+    if (!begin_close_locked())
+      return -1;
+    release_descriptor_locked();
+    return release_fd_locked();
+  }
+
+  // The owning handle is going away: cancels the outstanding waits. A
+  // spawned child that has not been collected is killed first if
+  // kill_on_destroy was set, and either way reaped once it exits (by the
+  // service's wait on the io_context, or by the pool thread in the wait4
+  // fallback), so no zombie is left; other handles just close.
+  void abandon();
+
+private:
+  friend class process_service;
+
+  void close_locked()
+  {
+    if (!begin_close_locked())
+      return;
+    release_descriptor_locked();
+    close_fd_locked();
+  }
+
+  // The descriptor never closes the fd: the state owns it. Releasing
+  // deregisters it from the reactor and cancels the waits.
+  void release_descriptor_locked()
+  {
+    if (descriptor_ && descriptor_->is_open())
+      descriptor_->release();
+  }
+
+  void cancel_descriptor_locked()
+  {
+    boost::system::error_code ignored;
+    if (descriptor_ && descriptor_->is_open())
+      descriptor_->cancel(ignored);
+  }
+
+  bool assigned_locked(boost::system::error_code& ec)
+  {
+    if (!descriptor_)
+    {
+      ec = boost::asio::error::shut_down;
+      return false;
+    }
+    if (!descriptor_->is_open())
+      descriptor_->assign(readiness_fd(), ec);
+    return !ec;
+  }
+
+  // Orphan reaping, for the service: waits for readiness, then drives the
+  // collect step until the child is reaped.
+  void arm_orphan();
+  void reap_orphan(const boost::system::error_code& ec);
+
+  // The io_context is going away: its Asio objects go now (the state may
+  // outlive the io_context on a library thread that reaps the child, and an
+  // executor or descriptor must not), and no wait is armed again.
+  void shut_down()
+  {
+    std::lock_guard lock(mutex_);
+    release_descriptor_locked();
+    descriptor_.reset();
+    executor_ = boost::asio::any_io_executor();
+  }
+
+  // Both empty once the io_context has shut down.
+  boost::asio::any_io_executor executor_;
+  std::optional<descriptor_type> descriptor_;
+  // Created with the first process of an execution context, after its
+  // reactor, so that it shuts down before the reactor does.
+  process_service& service_;
+};
+
+// The per-execution-context service of the binding: owns what outlives a
+// process object, the children being reaped after their handle went away.
+// Its shutdown() (when the io_context is destroyed) hands those still
+// running to a library thread that reaps them, so that destroying an
+// io_context never leaves a zombie.
+class process_service : public boost::asio::execution_context::service
+{
+public:
+  using key_type = process_service;
+
+  static inline boost::asio::execution_context::id id;
+
+  explicit process_service(boost::asio::execution_context& context)
+    : boost::asio::execution_context::service(context)
+  {
+  }
+
+  // Takes a child to reap; false if the io_context has shut down, and a
+  // library thread reaps it instead.
+  bool adopt_orphan(std::shared_ptr<process_io> orphan)
+  {
+    {
+      std::lock_guard lock(mutex_);
+      if (!shut_down_)
+      {
+        orphans_.insert(std::move(orphan));
+        return true;
+      }
+    }
+    orphan->shut_down();
+    reap_in_background(std::move(orphan));
+    return false;
+  }
+
+  // The child is reaped (or its state closed).
+  void forget(const std::shared_ptr<process_io>& orphan)
+  {
+    std::lock_guard lock(mutex_);
+    orphans_.erase(orphan);
+  }
+
+private:
+  void shutdown() override
+  {
+    std::set<std::shared_ptr<process_io>> orphans;
+    {
+      std::lock_guard lock(mutex_);
+      shut_down_ = true;
+      orphans.swap(orphans_);
+    }
+    for (const std::shared_ptr<process_io>& orphan : orphans)
+    {
+      orphan->shut_down();
+      reap_in_background(orphan);
+    }
+  }
+
+  std::mutex mutex_;
+  bool shut_down_ = false;
+  std::set<std::shared_ptr<process_io>> orphans_;
+};
+
+inline process_io::process_io(
+    const boost::asio::any_io_executor& ex, const process_init& init)
+  : process_state(init), executor_(ex), descriptor_(std::in_place, ex),
+    service_(boost::asio::use_service<process_service>(
+        boost::asio::query(ex, boost::asio::execution::context)))
+{
+  if (readiness_fd() < 0)
+    return;
+  boost::system::error_code ec;
+  descriptor_->assign(readiness_fd(), ec);
+  if (!ec)
+    descriptor_->native_non_blocking(true, ec);
+  // A descriptor that the reactor refused is reported by the first wait
+  // (arm() assigns again); the fd itself stays the state's.
+  if (ec && descriptor_->is_open())
+    descriptor_->release();
+}
+
+inline void process_io::abandon()
+{
+  std::unique_lock lock(mutex_);
+  if (!abandon_locked())
+  {
+    close_locked();
+    return;
+  }
+  // The owner's waits end now; the service's wait (which keeps this object
+  // alive) reaps the child when it exits.
+  cancel_descriptor_locked();
+  lock.unlock();
+  if (service_.adopt_orphan(shared_from_this()))
+    arm_orphan();
+}
+
+inline void process_io::arm_orphan()
+{
+  boost::system::error_code ec;
+  std::unique_lock lock(mutex_);
+  if (!prepare_wait_locked(ec) || !assigned_locked(ec))
+  {
+    lock.unlock();
+    reap_orphan(ec ? ec : boost::asio::error::operation_aborted);
+    return;
+  }
+  descriptor_->async_wait(descriptor_type::wait_read,
+      [self = shared_from_this()](
+          const boost::system::error_code& e) { self->reap_orphan(e); });
+}
+
+inline void process_io::reap_orphan(const boost::system::error_code& ec)
+{
+  wait_result ignored;
+  switch (step(any_generation, ignored))
+  {
+  case collect_step::collected:
+    close();
+    service_.forget(shared_from_this());
+    return;
+  case collect_step::rearm:
+    // Cancelled (the owner's waits were, just before), or a stale
+    // readiness event: wait again.
+    if (ec == boost::asio::error::shut_down)
+      return;
+    arm_orphan();
+    return;
+  case collect_step::backoff:
+  {
+    std::unique_lock lock(mutex_);
+    if (!descriptor_)
+      return; // shut down: a library thread reaps it
+    auto timer = std::make_shared<boost::asio::steady_timer>(
+        executor_, std::chrono::milliseconds(10));
+    lock.unlock();
+    timer->async_wait(
+        [self = shared_from_this(), timer](
+            const boost::system::error_code&) { self->arm_orphan(); });
+    return;
+  }
+  }
+}
+
+// The binding's state for what the engine made of a spawn or an adoption;
+// nullptr if ec is set.
+inline std::shared_ptr<process_io> make_io(
+    const boost::asio::any_io_executor& ex, const process_init& init,
+    const boost::system::error_code& ec)
+{
+  if (ec)
+    return nullptr;
+  return std::make_shared<process_io>(ex, init);
+}
+
+} // namespace pidfd::detail
+
+#endif // PIDFD_DETAIL_PROCESS_IO_HPP

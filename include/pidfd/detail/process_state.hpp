@@ -1,0 +1,176 @@
+//
+// pidfd/detail/process_state.hpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// The engine's side of one process: its fd, its wait mechanism, the
+// collected exit status, and the collect step that every wait drives.
+// Compiled into the library, so it holds no Asio type: the Asio binding
+// (process_io.hpp) derives from it in the user's own translation units.
+//
+
+#ifndef PIDFD_DETAIL_PROCESS_STATE_HPP
+#define PIDFD_DETAIL_PROCESS_STATE_HPP
+
+#include "pidfd/detail/wait_mechanism.hpp"
+#include "pidfd/exit_status.hpp"
+
+#include <boost/system/error_code.hpp>
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include <sys/types.h>
+
+namespace pidfd::detail {
+
+// What the collect step says a wait should do next.
+enum class collect_step : unsigned char
+{
+  // The outcome is in `out` (the status, an error, or operation_aborted).
+  collected,
+  // Not over yet: wait for the readiness fd to become readable again.
+  rearm,
+  // The readiness fd is readable but the status cannot be collected yet:
+  // ptrace tells the tracer of an exit before the parent may reap, and the
+  // pidfd stays readable meanwhile, so a readiness wait would return at
+  // once. Look again after a short sleep instead of spinning.
+  backoff
+};
+
+// How a process state starts: what the engine made of a spawn or an
+// adoption. No allocation for a pidfd; the wait4 pool's per-process state
+// otherwise.
+struct process_init
+{
+  const wait_mechanism* mechanism = nullptr; // nullptr: already gone
+  wait_target target{};
+  bool kill_on_destroy = false;
+};
+
+// One per process handle, shared (std::shared_ptr, through the binding's
+// process_io) between the handle and its outstanding operations, so that
+// an operation can finish safely after the handle was moved or destroyed.
+// Every member is thread-safe.
+class process_state
+{
+public:
+  // A generation that matches every generation: for waits that no
+  // cancel() ends (the blocking wait, orphan reaping).
+  static constexpr std::uint64_t any_generation =
+      std::numeric_limits<std::uint64_t>::max();
+
+  explicit process_state(const process_init& init) noexcept;
+  process_state(const process_state&) = delete;
+  process_state& operator=(const process_state&) = delete;
+  // Closes the fd if the binding has not.
+  ~process_state();
+
+  pid_t pid() const noexcept { return target_.pid; }
+
+  // The pidfd, or -1 (the wait4 fallback, a process gone at adoption, or
+  // once closed).
+  int pidfd() const;
+
+  // The fd whose readability announces the end: the pidfd, or the wait4
+  // pool's eventfd; -1 if there is none. Fixed for the state's lifetime
+  // until closed.
+  int readiness_fd() const noexcept { return target_.fd; }
+
+  // The collect step: collects the outcome if it is known, or says how to
+  // wait for it. A wait begun in `generation` (cancel_generation()) that
+  // was cancelled since, or a closed state, gives operation_aborted. The
+  // asynchronous wait, the blocking wait and orphan reaping all drive
+  // this one step.
+  collect_step step(std::uint64_t generation, wait_result& out);
+
+  // Collects the outcome if the process has finished, without blocking;
+  // false while it runs. Once collected, the outcome is kept.
+  bool try_collect(wait_result& out);
+
+  // The outcome if it was collected already; no system call.
+  bool collected(wait_result& out) const;
+
+  // Blocks the calling thread until the outcome is known.
+  void wait_blocking(wait_result& out);
+
+  // Sends sig; process_done if the process has exited, even when the
+  // kernel would still accept a signal for its zombie.
+  void signal(int sig, boost::system::error_code& ec);
+
+  // Signals the process group the child leads; the group id is never one
+  // that was reused (see the mechanisms).
+  void signal_group(int sig, boost::system::error_code& ec);
+
+  // Changes on every cancel and close, so that a wait can tell that it
+  // was cancelled while it slept.
+  std::uint64_t cancel_generation() const;
+
+  // True once closed.
+  bool closed() const;
+
+  void set_kill_on_destroy(bool kill) noexcept { kill_on_destroy_ = kill; }
+
+protected:
+  // --- for the binding, with mutex_ held ---
+
+  // Before a readiness wait: false with ec = operation_aborted if closed,
+  // false with ec clear if the outcome is known already (complete at
+  // once), else true once the mechanism watches the process.
+  bool prepare_wait_locked(boost::system::error_code& ec);
+
+  // Cancels the outstanding waits (they see a new generation).
+  void cancel_locked() noexcept { ++generation_; }
+
+  // Marks the state closed (waits see operation_aborted) and detaches the
+  // mechanism from the fd. The binding then stops using the fd and calls
+  // close_fd_locked() (or takes it with release_fd_locked()).
+  bool begin_close_locked() noexcept;
+  void close_fd_locked() noexcept;
+  int release_fd_locked() noexcept;
+
+  // The owning handle is going away while a spawned child may still run:
+  // kills it if kill_on_destroy was set, and returns true if someone must
+  // still reap it. In the wait4 fallback the pool does (and false is
+  // returned); with a pidfd the binding arms an internal wait.
+  bool abandon_locked();
+
+  mutable std::mutex mutex_;
+
+private:
+  friend void reap_in_background(std::shared_ptr<process_state> state);
+
+  bool collect_locked(wait_result& out);
+
+  const wait_mechanism* mechanism_;
+  wait_target target_;
+  bool done_ = false;
+  bool closed_ = false;
+  bool kill_on_destroy_ = false;
+  std::uint64_t generation_ = 0;
+  wait_result result_;
+};
+
+// Reaps an abandoned child on a library thread, blocking until it exits,
+// then closes the state's fd: for the children still running when their
+// io_context is destroyed, so that none is left a zombie.
+void reap_in_background(std::shared_ptr<process_state> state);
+
+// ---- creating states (the engine's entry points for the binding) -----
+
+// By PID (pidfd_open); a PID that does not exist gives a state that is
+// already gone (Go's os.FindProcess): waits report ECHILD, signals
+// process_done.
+process_init adopt_pid(pid_t pid, boost::system::error_code& ec);
+
+// An existing pidfd, owned by the state on success.
+process_init adopt_pidfd(int pidfd, boost::system::error_code& ec);
+
+[[noreturn]] void throw_error(
+    const boost::system::error_code& ec, const char* what);
+
+} // namespace pidfd::detail
+
+#endif // PIDFD_DETAIL_PROCESS_STATE_HPP

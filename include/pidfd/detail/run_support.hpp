@@ -1,0 +1,54 @@
+//
+// pidfd/detail/run_support.hpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// The compiled parts of async_run (src/run.cpp), without Asio.
+//
+
+#ifndef PIDFD_DETAIL_RUN_SUPPORT_HPP
+#define PIDFD_DETAIL_RUN_SUPPORT_HPP
+
+#include "pidfd/spawn_options.hpp"
+
+#include <boost/system/error_code.hpp>
+
+#include <cstddef>
+#include <vector>
+
+namespace pidfd::detail {
+
+// The caller's fds that a run's spawn options name, duplicated
+// (close-on-exec) when async_run is called: the run spawns later, when its
+// operation runs, and by then the caller may have closed an fd and the
+// number may name another file. Closes the copies when destroyed.
+class captured_fds
+{
+public:
+  captured_fds() = default;
+  captured_fds(const captured_fds&) = delete;
+  captured_fds& operator=(const captured_fds&) = delete;
+  ~captured_fds();
+
+  // Points `options` at copies of the fds it names: stdin (unless the
+  // run's input replaces it) and the inherited fds; stdout and stderr are
+  // the run's own pipes. An fd that cannot be copied (EBADF: not open;
+  // EMFILE) is left as it is and the first failure kept in ec, for the run
+  // to report.
+  void capture(spawn_options& options, bool stdin_replaced);
+
+  boost::system::error_code ec;
+
+private:
+  int copy(int fd);
+
+  std::vector<int> fds_;
+};
+
+// Writes all of data to a non-blocking pipe fd; a reader that went away is
+// not an error (the child chose not to read). The write never raises
+// SIGPIPE in the parent.
+boost::system::error_code write_no_sigpipe(
+    int fd, const char*& data, std::size_t& size);
+
+} // namespace pidfd::detail
+
+#endif // PIDFD_DETAIL_RUN_SUPPORT_HPP

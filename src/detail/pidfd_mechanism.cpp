@@ -1,0 +1,195 @@
+//
+// src/detail/pidfd_mechanism.cpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// The pidfd mechanism: the pidfd becomes readable when the process exits,
+// waitid(P_PIDFD, WNOHANG) collects the status, and pidfd_send_signal
+// reaches the process and never another that got its PID.
+//
+
+#include "pidfd/detail/wait_mechanism.hpp"
+
+#include "pidfd/error.hpp"
+
+#include "detail/proc_stat.hpp"
+#include "detail/syscalls.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace pidfd::detail {
+namespace {
+
+using boost::system::error_code;
+namespace errc = boost::system::errc;
+
+std::chrono::microseconds to_micros(const timeval& tv) noexcept
+{
+  return std::chrono::seconds(tv.tv_sec)
+      + std::chrono::microseconds(tv.tv_usec);
+}
+
+// waitid's siginfo as an exit status, with the rusage the raw system call
+// collected alongside.
+exit_status status_from(const siginfo_t& info, const rusage& usage) noexcept
+{
+  int wait_status = 0;
+  switch (info.si_code)
+  {
+  case CLD_EXITED:
+    wait_status = (info.si_status & 0xff) << 8;
+    break;
+  case CLD_KILLED:
+    wait_status = info.si_status & 0x7f;
+    break;
+  case CLD_DUMPED:
+    wait_status = (info.si_status & 0x7f) | 0x80;
+    break;
+  default:
+    break;
+  }
+  exit_status s = exit_status::from_wait_status(wait_status);
+  s.set_usage(to_micros(usage.ru_utime), to_micros(usage.ru_stime),
+      static_cast<std::uint64_t>(usage.ru_maxrss) * 1024);
+  return s;
+}
+
+// The exit_code field of /proc/<pid>/stat: the zombie's wait status. The
+// kernel shows 0 to readers it would not let ptrace-read the process, so
+// the value is trusted only for root or for the process's owner.
+std::optional<int> zombie_exit_code(pid_t pid)
+{
+  std::string dir = "/proc/" + std::to_string(pid);
+  struct stat st
+  {
+  };
+  if (::stat(dir.c_str(), &st) != 0)
+    return std::nullopt;
+  const uid_t me = ::geteuid();
+  if (me != 0 && st.st_uid != me)
+    return std::nullopt;
+  std::optional<long long> code = proc_stat_field(pid, proc_stat_exit_code);
+  if (!code)
+    return std::nullopt;
+  return static_cast<int>(*code);
+}
+
+// The status of a process that has exited but is not our child.
+exit_status non_child_status(int fd, pid_t pid)
+{
+  if (std::optional<int> ws = sys::pidfd_exit_status(fd))
+    return exit_status::from_wait_status(*ws);
+  // Not reaped by its parent yet (or Linux < 6.15). The zombie still holds
+  // its PID, so /proc/<pid> is it -- provided it is still unreaped after we
+  // read it, which signal 0 on the pidfd confirms (ESRCH once reaped; EPERM
+  // still means it exists).
+  std::optional<int> ws = zombie_exit_code(pid);
+  if (std::optional<int> reaped = sys::pidfd_exit_status(fd))
+    return exit_status::from_wait_status(*reaped);
+  error_code ec;
+  sys::pidfd_send_signal(fd, 0, ec);
+  if (ws && (!ec || ec == errc::operation_not_permitted))
+    return exit_status::from_wait_status(*ws);
+  return {};
+}
+
+class pidfd_wait final : public wait_mechanism
+{
+public:
+  void start_waiting(wait_target&, error_code& ec) const override
+  {
+    ec.clear(); // the kernel makes the pidfd readable at the exit
+  }
+
+  bool collect(wait_target& t, wait_result& out) const override
+  {
+    if (t.fd < 0)
+      return false;
+    siginfo_t info{};
+    rusage usage{};
+    error_code ec;
+    sys::waitid_pidfd(t.fd, WEXITED | WNOHANG, info, usage, ec);
+    if (!ec)
+    {
+      if (info.si_pid == 0)
+        return false; // running (or exited but not yet reapable: ptrace)
+      out = {{}, status_from(info, usage)};
+      return true;
+    }
+    // EAGAIN: a non-blocking pidfd of a process that still runs.
+    if (ec == errc::resource_unavailable_try_again)
+      return false;
+    if (ec == errc::no_child_process && t.origin == process_origin::adopted)
+    {
+      // Not our child: it is done once its pidfd is readable.
+      if (!sys::is_readable(t.fd))
+        return false;
+      out = {{}, non_child_status(t.fd, t.pid)};
+      return true;
+    }
+    // ECHILD for our own child: someone else collected the status.
+    out = {ec, {}};
+    return true;
+  }
+
+  void signal(wait_target& t, int sig, error_code& ec) const override
+  {
+    // The kernel accepts a signal for a zombie; an exited process is done.
+    if (t.fd < 0 || sys::is_readable(t.fd))
+    {
+      ec = error::process_done;
+      return;
+    }
+    sys::pidfd_send_signal(t.fd, sig, ec);
+    if (ec == errc::no_such_process)
+      ec = error::process_done;
+  }
+
+  void signal_group(wait_target& t, int sig, error_code& ec) const override
+  {
+    if (t.fd < 0)
+    {
+      ec = error::process_done;
+      return;
+    }
+    // Reaping happens only under the state's lock, which the caller
+    // holds: while the child is not collected, its PID, which is the
+    // group's id, is still its own.
+    if (::kill(-t.pid, sig) != 0)
+      ec = error_code(errno, boost::system::system_category());
+    else
+      ec.clear();
+  }
+
+  bool readable(const wait_target& t) const override
+  {
+    return t.fd >= 0 && sys::is_readable(t.fd);
+  }
+
+  void detach(wait_target&) const noexcept override {}
+
+  bool fd_is_pidfd() const noexcept override { return true; }
+
+  bool reap_when_abandoned(wait_target&) const override
+  {
+    return false; // the binding's wait on the reactor reaps it
+  }
+};
+
+} // namespace
+
+const wait_mechanism& pidfd_mechanism() noexcept
+{
+  static const pidfd_wait mechanism;
+  return mechanism;
+}
+
+} // namespace pidfd::detail

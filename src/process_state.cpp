@@ -1,0 +1,371 @@
+//
+// src/process_state.cpp
+// ~~~~~~~~~~~~~~~~~~~~~
+// One process, whatever its wait mechanism: the collect step, the blocking
+// wait, signals, closing, and the states the engine creates for adopted
+// processes.
+//
+
+#include "pidfd/detail/process_state.hpp"
+
+#include "pidfd/error.hpp"
+#include "pidfd/kernel_support.hpp"
+
+#include "detail/proc_stat.hpp"
+#include "detail/syscalls.hpp"
+#include "detail/wait4_mechanism.hpp"
+#include "detail/wait4_pool.hpp"
+
+#include <boost/system/system_error.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <optional>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include <unistd.h>
+
+namespace pidfd::detail {
+namespace {
+
+using boost::system::error_code;
+namespace errc = boost::system::errc;
+
+// What Asio calls operation_aborted, without Asio: ECANCELED in the
+// system category (the generic one would compare unequal).
+error_code aborted() noexcept
+{
+  return {ECANCELED, boost::system::system_category()};
+}
+
+} // namespace
+
+process_state::process_state(const process_init& init) noexcept
+  : mechanism_(init.mechanism), target_(init.target),
+    kill_on_destroy_(init.kill_on_destroy)
+{
+  if (!mechanism_)
+  {
+    // Gone before we could watch it: waits report ECHILD.
+    done_ = true;
+    result_ = {errc::make_error_code(errc::no_child_process), {}};
+  }
+}
+
+process_state::~process_state()
+{
+  std::lock_guard lock(mutex_);
+  if (begin_close_locked())
+    close_fd_locked();
+}
+
+int process_state::pidfd() const
+{
+  std::lock_guard lock(mutex_);
+  return mechanism_ && mechanism_->fd_is_pidfd() ? target_.fd : -1;
+}
+
+bool process_state::collected(wait_result& out) const
+{
+  std::lock_guard lock(mutex_);
+  if (done_)
+    out = result_;
+  return done_;
+}
+
+bool process_state::try_collect(wait_result& out)
+{
+  std::lock_guard lock(mutex_);
+  return collect_locked(out);
+}
+
+bool process_state::collect_locked(wait_result& out)
+{
+  if (!done_)
+  {
+    if (closed_ || !mechanism_->collect(target_, result_))
+      return false;
+    done_ = true;
+  }
+  out = result_;
+  return true;
+}
+
+collect_step process_state::step(std::uint64_t generation, wait_result& out)
+{
+  std::lock_guard lock(mutex_);
+  // One lock for the cancellation check and the collection, so that a
+  // handle destroyed with kill_on_destroy cannot have its killed child's
+  // status collected by the wait it aborted.
+  if (generation != any_generation && generation != generation_)
+  {
+    out = {aborted(), {}};
+    return collect_step::collected;
+  }
+  if (collect_locked(out))
+    return collect_step::collected;
+  if (closed_)
+  {
+    out = {aborted(), {}};
+    return collect_step::collected;
+  }
+  // Not readable: a stale readiness event, or a wait that has not waited
+  // yet. Readable but not collectable: ptrace (see collect_step::backoff).
+  return mechanism_->readable(target_) ? collect_step::backoff
+                                       : collect_step::rearm;
+}
+
+void process_state::wait_blocking(wait_result& out)
+{
+  error_code ec;
+  {
+    std::lock_guard lock(mutex_);
+    if (!prepare_wait_locked(ec))
+    {
+      if (ec || !collect_locked(out))
+        out = {ec ? ec : aborted(), {}};
+      return;
+    }
+  }
+  auto backoff = std::chrono::milliseconds(1);
+  for (;;)
+  {
+    switch (step(any_generation, out))
+    {
+    case collect_step::collected:
+      return;
+    case collect_step::rearm:
+      sys::wait_readable(target_.fd, ec);
+      if (ec)
+      {
+        out = {ec, {}};
+        return;
+      }
+      break;
+    case collect_step::backoff:
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(64));
+      break;
+    }
+  }
+}
+
+void process_state::signal(int sig, error_code& ec)
+{
+  if (sig < 0 || sig >= _NSIG)
+  {
+    ec = error::invalid_signal;
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  if (done_)
+  {
+    // The kernel accepts a signal for a zombie and returns 0; a process
+    // that has exited is done for us, as for Go's os.Process.Signal.
+    ec = error::process_done;
+    return;
+  }
+  if (closed_)
+  {
+    ec = error::no_process;
+    return;
+  }
+  mechanism_->signal(target_, sig, ec);
+}
+
+void process_state::signal_group(int sig, error_code& ec)
+{
+  if (sig < 0 || sig >= _NSIG)
+  {
+    ec = error::invalid_signal;
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  if (done_)
+  {
+    ec = error::process_done;
+    return;
+  }
+  if (closed_)
+  {
+    ec = error::no_process;
+    return;
+  }
+  mechanism_->signal_group(target_, sig, ec);
+}
+
+std::uint64_t process_state::cancel_generation() const
+{
+  std::lock_guard lock(mutex_);
+  return generation_;
+}
+
+bool process_state::closed() const
+{
+  std::lock_guard lock(mutex_);
+  return closed_;
+}
+
+bool process_state::prepare_wait_locked(error_code& ec)
+{
+  ec.clear();
+  if (closed_)
+  {
+    ec = aborted();
+    return false;
+  }
+  if (done_)
+    return false;
+  mechanism_->start_waiting(target_, ec);
+  return !ec;
+}
+
+bool process_state::begin_close_locked() noexcept
+{
+  if (closed_)
+    return false;
+  closed_ = true;
+  ++generation_;
+  if (mechanism_)
+    mechanism_->detach(target_); // before the fd number may be reused
+  return true;
+}
+
+void process_state::close_fd_locked() noexcept
+{
+  if (target_.fd >= 0)
+    ::close(target_.fd);
+  target_.fd = -1;
+}
+
+int process_state::release_fd_locked() noexcept
+{
+  int fd = std::exchange(target_.fd, -1);
+  if (fd >= 0 && !(mechanism_ && mechanism_->fd_is_pidfd()))
+  {
+    // The pool's eventfd is no pidfd: nothing to hand over. The pool
+    // thread still reaps.
+    ::close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
+bool process_state::abandon_locked()
+{
+  if (closed_ || done_ || target_.origin != process_origin::spawned
+      || target_.fd < 0)
+    return false;
+  if (kill_on_destroy_)
+  {
+    error_code ignored;
+    mechanism_->signal(target_, SIGKILL, ignored);
+  }
+  ++generation_; // the owner's waits end now
+  return !mechanism_->reap_when_abandoned(target_);
+}
+
+void reap_in_background(std::shared_ptr<process_state> state)
+{
+  auto job = [state] {
+    wait_result ignored;
+    state->wait_blocking(ignored);
+    std::lock_guard lock(state->mutex_);
+    if (state->begin_close_locked())
+      state->close_fd_locked();
+  };
+  try
+  {
+    wait4_pool::submit(job);
+  }
+  catch (const std::system_error&)
+  {
+    // No thread to be had: reap here, after a SIGKILL, rather than leave a
+    // zombie that nothing will ever collect.
+    boost::system::error_code ignored;
+    state->signal(SIGKILL, ignored);
+    job();
+  }
+}
+
+// ---- creating states -------------------------------------------------------
+
+namespace {
+
+// A process that does not exist (any more): no mechanism, its pid kept.
+process_init gone(pid_t pid) noexcept
+{
+  return {nullptr, {-1, pid, process_origin::adopted, nullptr}};
+}
+
+} // namespace
+
+process_init adopt_pid(pid_t pid, error_code& ec)
+{
+  ec.clear();
+  if (pid <= 0)
+  {
+    // 0 and negative values name process groups for kill(), never one
+    // process.
+    ec = errc::make_error_code(errc::invalid_argument);
+    return {};
+  }
+  const kernel_features& features = kernel_support();
+  if (!features.pidfd)
+  {
+    // The wait4 fallback: only a child of ours can be waited for.
+    if (::kill(pid, 0) != 0 && errno == ESRCH)
+      return gone(pid);
+    // kill() takes a thread id for its process; pidfd_open refuses it.
+    std::optional<pid_t> group = proc_thread_group(pid);
+    if (group && *group != pid)
+    {
+      ec = errc::make_error_code(errc::invalid_argument);
+      return {};
+    }
+    return make_wait4_init(pid, process_origin::adopted, ec);
+  }
+  int fd = sys::pidfd_open(
+      pid, features.nonblocking_pidfd ? PIDFD_NONBLOCK : 0u, ec);
+  if (ec == errc::no_such_process)
+  {
+    ec.clear();
+    return gone(pid);
+  }
+  if (ec == errc::no_such_file_or_directory || ec == errc::invalid_argument)
+  {
+    // A thread id that is not a process: EINVAL before Linux 6.9, ENOENT
+    // since (pidfd_open without PIDFD_THREAD).
+    ec = errc::make_error_code(errc::invalid_argument);
+    return {};
+  }
+  if (ec)
+    return {};
+  return {&pidfd_mechanism(), {fd, pid, process_origin::adopted, nullptr}};
+}
+
+process_init adopt_pidfd(int pidfd, error_code& ec)
+{
+  std::optional<pid_t> pid = sys::pidfd_pid(pidfd, ec);
+  if (!pid)
+  {
+    // No fdinfo entry: not an open fd.
+    if (ec == errc::no_such_file_or_directory)
+      ec = errc::make_error_code(errc::bad_file_descriptor);
+    return {};
+  }
+  // Pid -1: the process was already reaped; keep the fd so that the kernel
+  // may still report its exit status.
+  return {&pidfd_mechanism(), {pidfd, *pid, process_origin::adopted, nullptr}};
+}
+
+void throw_error(const error_code& ec, const char* what)
+{
+  throw boost::system::system_error(ec, what);
+}
+
+} // namespace pidfd::detail
