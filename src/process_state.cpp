@@ -156,6 +156,17 @@ void process_state::wait_blocking(wait_result& out)
 
 void process_state::signal(int sig, error_code& ec)
 {
+  send(sig, ec, &wait_mechanism::signal);
+}
+
+void process_state::signal_group(int sig, error_code& ec)
+{
+  send(sig, ec, &wait_mechanism::signal_group);
+}
+
+void process_state::send(int sig, error_code& ec,
+    void (wait_mechanism::*how)(wait_target&, int, error_code&) const)
+{
   if (sig < 0 || sig >= _NSIG)
   {
     ec = error::invalid_signal;
@@ -174,28 +185,7 @@ void process_state::signal(int sig, error_code& ec)
     ec = error::no_process;
     return;
   }
-  mechanism_->signal(target_, sig, ec);
-}
-
-void process_state::signal_group(int sig, error_code& ec)
-{
-  if (sig < 0 || sig >= _NSIG)
-  {
-    ec = error::invalid_signal;
-    return;
-  }
-  std::lock_guard lock(mutex_);
-  if (done_)
-  {
-    ec = error::process_done;
-    return;
-  }
-  if (closed_)
-  {
-    ec = error::no_process;
-    return;
-  }
-  mechanism_->signal_group(target_, sig, ec);
+  (mechanism_->*how)(target_, sig, ec);
 }
 
 std::uint64_t process_state::cancel_generation() const

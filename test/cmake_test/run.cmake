@@ -12,6 +12,9 @@
 #                   instrumented consumer
 #   VERSION         the version the consumer must report
 #   PKG_CONFIG      the pkg-config program (pkg_config mode)
+#   NM              the nm program (install mode: the library must hold no
+#                   Asio symbol, so that any Asio configuration may use it)
+#   LIBURING        liburing (find_package_io_uring mode)
 cmake_minimum_required(VERSION 3.25)
 
 set(prefix ${WORK_DIR}/prefix)
@@ -56,7 +59,7 @@ if(MODE STREQUAL "install")
   foreach(file
       include/pidfd/asio.hpp
       include/pidfd/version.hpp
-      include/pidfd/detail/process_impl.hpp
+      include/pidfd/detail/process_io.hpp
       ${LIBDIR}/libpidfd_asio.a
       ${LIBDIR}/cmake/pidfd_asio/pidfd_asioConfig.cmake
       ${LIBDIR}/cmake/pidfd_asio/pidfd_asioConfigVersion.cmake
@@ -66,6 +69,19 @@ if(MODE STREQUAL "install")
       message(FATAL_ERROR "not installed: ${file}")
     endif()
   endforeach()
+  # Asio's types change with its configuration macros (the io_uring
+  # backend, for one): compiled code holding any would break a user who
+  # configures Asio otherwise. Only headers may touch Asio.
+  execute_process(COMMAND ${NM} -C ${prefix}/${LIBDIR}/libpidfd_asio.a
+    OUTPUT_VARIABLE symbols COMMAND_ERROR_IS_FATAL ANY)
+  string(REGEX MATCHALL "[^\n]*boost::asio[^\n]*" asio_symbols "${symbols}")
+  list(LENGTH asio_symbols count)
+  if(count GREATER 0)
+    list(GET asio_symbols 0 first)
+    message(FATAL_ERROR
+      "libpidfd_asio.a holds ${count} Asio symbols, e.g. ${first}")
+  endif()
+  message(STATUS "libpidfd_asio.a: no boost::asio symbol")
 
 elseif(MODE STREQUAL "find_package")
   build_consumer(find_package -DCMAKE_PREFIX_PATH=${prefix})
@@ -77,6 +93,25 @@ elseif(MODE STREQUAL "find_package")
       "pidfd_asio_DIR:PATH=${prefix}/${LIBDIR}/cmake/pidfd_asio")
     message(FATAL_ERROR "wrong package: ${found}")
   endif()
+
+elseif(MODE STREQUAL "find_package_io_uring")
+  # The same installed library, a consumer on Asio's io_uring backend: no
+  # backend-specific flag comes from the package.
+  if(NOT EXISTS /proc/sys/kernel/io_uring_disabled)
+    set(disabled 0)
+  else()
+    file(READ /proc/sys/kernel/io_uring_disabled disabled)
+    string(STRIP "${disabled}" disabled)
+  endif()
+  if(NOT disabled STREQUAL "0")
+    message(STATUS "skipped: io_uring disabled by the kernel "
+      "(kernel.io_uring_disabled = ${disabled})")
+    return()
+  endif()
+  string(APPEND flags " -DBOOST_ASIO_HAS_IO_URING"
+    " -DBOOST_ASIO_HAS_IO_URING_AS_DEFAULT")
+  build_consumer(find_package_io_uring -DCMAKE_PREFIX_PATH=${prefix}
+    -DCMAKE_CXX_STANDARD_LIBRARIES=${LIBURING})
 
 elseif(MODE STREQUAL "add_subdirectory")
   build_consumer(add_subdirectory -DPIDFD_ASIO_SOURCE_DIR=${SOURCE_DIR})

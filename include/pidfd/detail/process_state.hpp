@@ -143,6 +143,10 @@ private:
   friend void reap_in_background(std::shared_ptr<process_state> state);
 
   bool collect_locked(wait_result& out);
+  // signal() and signal_group(): the checks, then the mechanism's `how`.
+  void send(int sig, boost::system::error_code& ec,
+      void (wait_mechanism::*how)(wait_target&, int, boost::system::error_code&)
+          const);
 
   const wait_mechanism* mechanism_;
   wait_target target_;
