@@ -19,8 +19,6 @@
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <string>
-#include <string_view>
 
 #include <sys/types.h>
 
@@ -110,8 +108,6 @@ public:
 
   // True once closed.
   bool closed() const;
-
-  void set_kill_on_destroy(bool kill) noexcept { kill_on_destroy_ = kill; }
 
 protected:
   // --- for the binding, with mutex_ held ---
