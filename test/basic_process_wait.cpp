@@ -9,6 +9,7 @@
 
 #include "pidfd/process.hpp"
 #include "pidfd/spawn.hpp"
+#include "support/counting_allocator.hpp"
 #include "support/fixture.hpp"
 
 #include <boost/asio/bind_allocator.hpp>
@@ -45,7 +46,9 @@ namespace asio = boost::asio;
 namespace errc = boost::system::errc;
 using boost::system::error_code;
 using pidfd::exit_status;
+using pidfd_test::allocation_counts;
 using pidfd_test::child_program;
+using pidfd_test::counting_allocator;
 
 class wait_test : public pidfd_test::fixture
 {
@@ -268,56 +271,6 @@ TEST_F(wait_test, associated_executor)
   run();
   EXPECT_EQ(on_strand, 2);
 }
-
-// Counts allocations made through it, as Asio's
-// system_timer_custom_allocation_test does.
-struct allocation_counts
-{
-  int allocations = 0;
-  int outstanding = 0;
-};
-
-template <typename T>
-class counting_allocator
-{
-public:
-  using value_type = T;
-
-  explicit counting_allocator(allocation_counts& counts) noexcept
-    : counts_(&counts)
-  {
-  }
-
-  template <typename U>
-  counting_allocator(const counting_allocator<U>& other) noexcept
-    : counts_(other.counts_)
-  {
-  }
-
-  T* allocate(std::size_t n)
-  {
-    ++counts_->allocations;
-    ++counts_->outstanding;
-    return std::allocator<T>().allocate(n);
-  }
-
-  void deallocate(T* p, std::size_t n)
-  {
-    --counts_->outstanding;
-    std::allocator<T>().deallocate(p, n);
-  }
-
-  bool operator==(const counting_allocator& other) const noexcept
-  {
-    return counts_ == other.counts_;
-  }
-
-private:
-  template <typename>
-  friend class counting_allocator;
-
-  allocation_counts* counts_;
-};
 
 TEST_F(wait_test, associated_allocator)
 {

@@ -43,7 +43,20 @@ public:
   argument_list() = default;
 
   /// From a braced list: <tt>{"-l", "/tmp"}</tt>.
-  argument_list(std::initializer_list<std::string_view> args) : items_(args) {}
+  /**
+   * A constructor of one or more strings rather than an
+   * std::initializer_list: g++ 12 rejects an initializer_list temporary
+   * inside a @c co_await expression ("array used as initializer"), and
+   * <tt>co_await async_run(ctx, "sort", {"-r"}, ...)</tt> is the common
+   * shape.
+   */
+  template <typename... Args>
+  requires(sizeof...(Args) > 0
+      && (std::convertible_to<const Args&, std::string_view> && ...))
+      argument_list(const Args&... args) // NOLINT: implicit by design
+    : items_{std::string_view(args)...}
+  {
+  }
 
   /// From a range such as @c std::vector<std::string>.
   template <std::ranges::input_range Range>

@@ -8,8 +8,10 @@
 #include "pidfd/run.hpp"
 
 #include "options/support.hpp"
+#include "support/counting_allocator.hpp"
 #include "pidfd/error.hpp"
 
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -28,6 +30,7 @@
 #include <functional>
 #include <future>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -330,21 +333,78 @@ TEST_F(options_run_test, use_future)
 TEST_F(options_run_test, use_awaitable)
 {
   std::optional<run_result> result;
-  // Outside the coroutine: g++ 12 rejects a braced list of literals there.
-  const std::vector<std::string> args{"write", "awaited", "too"};
   asio::co_spawn(
       ctx,
       [&]() -> asio::awaitable<void> {
         run_options options;
         options.input = "ignored";
-        result = co_await pidfd::async_run(
-            ctx, probe, args, std::move(options), asio::use_awaitable);
+        // Braced arguments inside co_await: g++ 12 takes them too.
+        result =
+            co_await pidfd::async_run(ctx, probe, {"write", "awaited", "too"},
+                std::move(options), asio::use_awaitable);
       },
       rethrow);
   run();
   ASSERT_TRUE(result);
   EXPECT_EQ(result->out, "awaited");
   EXPECT_EQ(result->err, "too");
+}
+
+TEST_F(options_run_test, associated_allocator)
+{
+  pidfd_test::allocation_counts counts;
+  int outstanding_at_upcall = -1;
+  run_options options{.input = std::string("some input"), .timeout = 10s};
+  pidfd::async_run(ctx, probe, {"write", "out", "err"}, std::move(options),
+      asio::bind_allocator(pidfd_test::counting_allocator<int>(counts),
+          [&](error_code ec, run_result r) {
+            EXPECT_FALSE(ec);
+            EXPECT_EQ(r.out, "out");
+            // Asio's rule: the run's memory is freed before the upcall.
+            outstanding_at_upcall = counts.outstanding;
+          }));
+  run();
+  // The run's state and its parts' operations came from the allocator.
+  EXPECT_GT(counts.allocations, 3);
+  EXPECT_EQ(counts.outstanding, 0);
+  EXPECT_EQ(outstanding_at_upcall, 0);
+}
+
+// An exception from on_spawn leaves run() (it is the caller's code, not a
+// completion); the run's state goes with it, and its child is killed and
+// reaped: TearDown finds no child left.
+TEST_F(options_run_test, an_exception_from_on_spawn_kills_the_child)
+{
+  bool completed = false;
+  pid_t pid = -1;
+  run_options options;
+  options.on_spawn = [&](const pidfd::run_child& child) {
+    pid = child.id();
+    throw std::runtime_error("from on_spawn");
+  };
+  pidfd::async_run(ctx, probe, {"pause"}, std::move(options),
+      [&](error_code, run_result) { completed = true; });
+  EXPECT_THROW(ctx.run(), std::runtime_error);
+  run(); // the killed child is reaped here
+  EXPECT_GT(pid, 0);
+  EXPECT_FALSE(completed);
+}
+
+TEST_F(options_run_test, cancelled_before_it_starts_it_spawns_nothing)
+{
+  asio::cancellation_signal cancel;
+  bool spawned = false;
+  std::optional<error_code> result;
+  run_options options;
+  options.on_spawn = [&](const pidfd::run_child&) { spawned = true; };
+  pidfd::async_run(ctx, probe, {"write", "out", ""}, std::move(options),
+      asio::bind_cancellation_slot(
+          cancel.slot(), [&](error_code ec, run_result) { result = ec; }));
+  cancel.emit(asio::cancellation_type::terminal);
+  run();
+  ASSERT_TRUE(result);
+  EXPECT_EQ(*result, asio::error::operation_aborted);
+  EXPECT_FALSE(spawned);
 }
 
 // A run of "probe MODE ARGS..." whose child runs until it is stopped: its

@@ -1,0 +1,497 @@
+//
+// pidfd/impl/run.hpp
+// ~~~~~~~~~~~~~~~~~~
+// The composed operation behind async_run.
+//
+
+#ifndef PIDFD_IMPL_RUN_HPP
+#define PIDFD_IMPL_RUN_HPP
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/associated_allocator.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
+#include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/readable_pipe.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/writable_pipe.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace pidfd::detail {
+
+// What a cancellation request reaches: the run, while it lasts.
+class run_cancel_target
+{
+public:
+  virtual void cancel_requested(boost::asio::cancellation_type type) = 0;
+
+protected:
+  ~run_cancel_target() = default;
+};
+
+// Shared by a run and the handler it installs in the caller's
+// cancellation slot, which may outlive the run (it stays in the slot until
+// the run completes, and a request it posted may still be queued).
+struct run_control
+{
+  // Every request so far, set where the slot is emitted: a run that has
+  // not started when it is asked to stop spawns nothing.
+  std::atomic<unsigned> requested{0};
+  // The run, while it lasts; set and used on the run's strand only.
+  run_cancel_target* target = nullptr;
+};
+
+// What the caller's cancellation slot holds: a request, noted at once and
+// carried to the run's strand (the slot may be emitted from any handler of
+// the caller's, on any thread).
+template <typename Strand>
+struct run_cancellation
+{
+  std::shared_ptr<run_control> control;
+  Strand strand;
+
+  void operator()(boost::asio::cancellation_type type) const
+  {
+    if (type == boost::asio::cancellation_type::none)
+      return;
+    control->requested.fetch_or(static_cast<unsigned>(type));
+    boost::asio::post(strand, [c = control, type] {
+      if (c->target)
+        c->target->cancel_requested(type);
+    });
+  }
+};
+
+// One run: spawn, then in parallel the reads of stdout and stderr, the
+// write of the input and the wait for the child, bounded by the timeout
+// and by cancellation. Every part runs on one strand, so none of them runs
+// at the same time as another, whatever threads run the io_context. The
+// parts' handlers share ownership of the run; it completes when the last
+// of them is done, and its memory comes from the handler's allocator.
+template <typename Strand, typename Handler>
+class run_op final
+  : public run_cancel_target,
+    public std::enable_shared_from_this<run_op<Strand, Handler>>
+{
+public:
+  using clock = std::chrono::steady_clock;
+  using allocator_type = boost::asio::associated_allocator_t<Handler>;
+  using handler_executor = boost::asio::associated_executor_t<Handler, Strand>;
+
+  run_op(Handler&& handler, const Strand& strand, std::string program,
+      std::vector<std::string> args, run_options options,
+      std::shared_ptr<captured_fds> fds, std::shared_ptr<run_control> control)
+    : handler_(std::move(handler)),
+      work_(boost::asio::get_associated_executor(handler_, strand)),
+      strand_(strand), program_(std::move(program)), args_(std::move(args)),
+      options_(std::move(options)), fds_(std::move(fds)),
+      control_(std::move(control)), out_(strand), err_(strand), in_(strand),
+      room_(strand), child_(strand), deadline_(strand), grace_(strand)
+  {
+  }
+
+  run_op(const run_op&) = delete;
+  run_op& operator=(const run_op&) = delete;
+
+  // The io_context may be destroyed with the run under way: its handlers
+  // are then destroyed, and with them the run (the child is killed, as
+  // spawn_options::kill_on_destroy says).
+  ~run_op() { control_->target = nullptr; }
+
+  // Runs on the strand: the spawn happens here, not inside async_run.
+  // `self` is the only owner so far.
+  void start(std::shared_ptr<run_op> self)
+  {
+    if (fds_->ec)
+      return fail(std::move(self), fds_->ec);
+    // Checked before anything runs: a stop that could not be carried out
+    // would leave the child running.
+    if (options_.grace < clock::duration::zero())
+      return fail(std::move(self), error::invalid_grace_period);
+    if (options_.stop_signal <= 0 || options_.stop_signal >= _NSIG)
+      return fail(std::move(self), error::invalid_signal);
+    // Cancelled before it started: nothing to stop, so nothing is spawned.
+    if (control_->requested.load() != 0)
+      return fail(std::move(self), boost::asio::error::operation_aborted);
+
+    merged_ = options_.spawn.err.type() == stdio::kind::stdout_merge;
+    options_.spawn.out = stdio::pipe(out_);
+    if (!merged_)
+      options_.spawn.err = stdio::pipe(err_);
+    if (options_.input)
+      options_.spawn.in = stdio::pipe(in_);
+    // The run owns its child: however the run ends, even by the io_context
+    // being destroyed, the child does not outlive it.
+    options_.spawn.kill_on_destroy = true;
+
+    start_ = clock::now();
+    boost::system::error_code ec;
+    child_ = spawn(strand_, program_, args_, options_.spawn, ec);
+    fds_.reset(); // the child has its copies now
+    if (ec)
+      return fail(std::move(self), ec);
+    spawned_ = true;
+    control_->target = this;
+    // An exception from on_spawn leaves this function, and the io_context's
+    // run(), with the run's state: destroying it kills the child.
+    if (options_.on_spawn)
+      options_.on_spawn(run_child(impl_of(child_)));
+
+    read(out_, result_.out, reading_out_);
+    if (!merged_)
+      read(err_, result_.err, reading_err_);
+    start_input();
+    wait();
+    if (options_.timeout)
+    {
+      deadline_.expires_at(start_ + *options_.timeout);
+      ++pending_;
+      deadline_.async_wait(part_handler(
+          [](run_op& op, boost::system::error_code e) { op.on_deadline(e); }));
+    }
+  }
+
+  void cancel_requested(boost::asio::cancellation_type type) override
+  {
+    // A run whose parts are all done is not affected.
+    if (finished_)
+      return;
+    aborted_ = true;
+    const bool terminal = (type & boost::asio::cancellation_type::terminal)
+        != boost::asio::cancellation_type::none;
+    if (stopping_)
+    {
+      // A graceful stop under way becomes SIGKILL at a terminal request.
+      if (terminal && !collected_)
+        kill();
+      return;
+    }
+    stop(terminal);
+  }
+
+private:
+  // An intermediate handler: owns the run, carries the handler's
+  // allocator, and runs `f` on the run's strand (the I/O objects' executor).
+  template <typename F>
+  auto part_handler(F f)
+  {
+    return boost::asio::bind_allocator(allocator(),
+        [self = this->shared_from_this(), f](auto... args) mutable {
+          run_op& op = *self;
+          --op.pending_;
+          f(op, args...);
+          op.maybe_complete(std::move(self));
+        });
+  }
+
+  allocator_type allocator() const
+  {
+    return boost::asio::get_associated_allocator(handler_);
+  }
+
+  void read(boost::asio::basic_readable_pipe<Strand>& pipe, std::string& into,
+      bool& reading)
+  {
+    reading = true;
+    read_more(pipe, into, reading);
+  }
+
+  // Reads until EOF, or until the run stops the reading (a cancel).
+  void read_more(boost::asio::basic_readable_pipe<Strand>& pipe,
+      std::string& into, bool& reading)
+  {
+    constexpr std::size_t chunk = 64 * 1024;
+    const std::size_t size = into.size();
+    into.resize(size + chunk);
+    ++pending_;
+    pipe.async_read_some(boost::asio::buffer(into.data() + size, chunk),
+        part_handler([&pipe, &into, &reading, size](run_op& op,
+                         boost::system::error_code ec, std::size_t n) {
+          into.resize(size + n);
+          if (ec)
+          {
+            reading = false;
+            op.part_done();
+          }
+          else
+            op.read_more(pipe, into, reading);
+        }));
+  }
+
+  void start_input()
+  {
+    if (!options_.input)
+      return;
+    writing_ = true;
+    data_ = options_.input->data();
+    size_ = options_.input->size();
+    // Asio's pipe writes would raise SIGPIPE in the parent if the child
+    // closes its stdin early; write_no_sigpipe writes instead, and room
+    // waits for the pipe to accept more through a descriptor on a
+    // duplicate fd (writable_pipe has no async_wait, and one fd cannot be
+    // registered with the reactor twice).
+    const int fd = in_.native_handle();
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags == -1 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
+      size_ = 0;
+    write_more();
+  }
+
+  void write_more()
+  {
+    while (size_ > 0 && in_.is_open())
+    {
+      boost::system::error_code ec =
+          write_no_sigpipe(in_.native_handle(), data_, size_);
+      if (ec != boost::asio::error::would_block)
+        break;
+      if (!room_.is_open())
+      {
+        const int fd = ::fcntl(in_.native_handle(), F_DUPFD_CLOEXEC, 0);
+        if (fd < 0)
+          break;
+        room_.assign(fd, ec);
+        if (ec)
+        {
+          ::close(fd);
+          break;
+        }
+      }
+      ++pending_;
+      room_.async_wait(room_.wait_write,
+          part_handler([](run_op& op, boost::system::error_code e) {
+            if (e)
+              op.end_input();
+            else
+              op.write_more();
+          }));
+      return;
+    }
+    end_input();
+  }
+
+  void end_input()
+  {
+    boost::system::error_code ignored;
+    room_.close(ignored);
+    in_.close(ignored); // EOF for the child
+    writing_ = false;
+    part_done();
+  }
+
+  void wait()
+  {
+    waiting_ = true;
+    ++pending_;
+    child_.async_wait(part_handler(
+        [](run_op& op, boost::system::error_code ec, exit_status status) {
+          op.wait_ec_ = ec;
+          op.result_.status = status;
+          op.collected_ = true;
+          op.waiting_ = false;
+          // A stopped child is collected: the I/O stops now (a grandchild
+          // may hold the pipes), and the grace timer is not needed.
+          if (op.stopping_)
+          {
+            op.grace_.cancel();
+            op.stop_io();
+          }
+          op.part_done();
+        }));
+  }
+
+  // The timeout bounds all of the work, not just the wait: a grandchild
+  // may keep the output open, or hold stdin without reading, after the
+  // child itself has exited.
+  void on_deadline(boost::system::error_code ec)
+  {
+    if (ec || finished_ || stopping_)
+      return;
+    result_.timed_out = true;
+    stop(false);
+  }
+
+  // Stops the child (gracefully, or with SIGKILL when terminal); the I/O
+  // stops once it is collected. A child collected already leaves only the
+  // I/O to stop.
+  void stop(bool terminal)
+  {
+    if (collected_)
+      return stop_io();
+    stopping_ = true;
+    if (terminal)
+      return kill();
+    boost::system::error_code ec; // process_done: the wait collects it
+    child_.signal(options_.stop_signal, ec);
+    if (ec && ec != error::process_done)
+      return kill(); // never leave the child running
+    grace_.expires_after(options_.grace);
+    ++pending_;
+    grace_.async_wait(part_handler([](run_op& op, boost::system::error_code e) {
+      if (!e && !op.collected_)
+        op.kill();
+    }));
+  }
+
+  void kill()
+  {
+    boost::system::error_code ignored; // process_done if it has exited
+    child_.signal(SIGKILL, ignored);
+  }
+
+  void stop_io()
+  {
+    boost::system::error_code ignored;
+    out_.cancel(ignored);
+    err_.cancel(ignored);
+    room_.cancel(ignored);
+    in_.close(ignored);
+  }
+
+  // The child collected, its output ended and its input written: the
+  // timers go.
+  void part_done()
+  {
+    if (reading_out_ || reading_err_ || writing_ || waiting_)
+      return;
+    finished_ = true;
+    deadline_.cancel();
+    grace_.cancel();
+  }
+
+  void maybe_complete(std::shared_ptr<run_op> self)
+  {
+    if (finished_ && pending_ == 0)
+      complete(std::move(self),
+          aborted_
+              ? boost::system::error_code(boost::asio::error::operation_aborted)
+              : wait_ec_);
+  }
+
+  void fail(std::shared_ptr<run_op> self, boost::system::error_code ec)
+  {
+    // Never inline: this runs inside a handler the run posted.
+    complete(std::move(self), ec);
+  }
+
+  // The upcall, after the run's memory has gone back to the handler's
+  // allocator: `self` is the last owner.
+  void complete(std::shared_ptr<run_op> self, boost::system::error_code ec)
+  {
+    control_->target = nullptr;
+    if (spawned_)
+      result_.elapsed = clock::now() - start_;
+    auto slot = boost::asio::get_associated_cancellation_slot(handler_);
+    if (slot.is_connected())
+      slot.clear();
+    auto handler = std::move(handler_);
+    auto result = std::move(result_);
+    auto work = std::move(work_);
+    self.reset();
+    auto ex = work.get_executor();
+    work.reset();
+    boost::asio::dispatch(
+        ex, boost::asio::append(std::move(handler), ec, std::move(result)));
+  }
+
+  Handler handler_;
+  boost::asio::executor_work_guard<handler_executor> work_;
+  Strand strand_;
+  std::string program_;
+  std::vector<std::string> args_;
+  run_options options_;
+  std::shared_ptr<captured_fds> fds_;
+  std::shared_ptr<run_control> control_;
+
+  boost::asio::basic_readable_pipe<Strand> out_, err_;
+  boost::asio::basic_writable_pipe<Strand> in_;
+  boost::asio::posix::basic_stream_descriptor<Strand> room_;
+  basic_process<Strand> child_;
+  boost::asio::basic_waitable_timer<clock, boost::asio::wait_traits<clock>,
+      Strand>
+      deadline_, grace_;
+
+  run_result result_;
+  boost::system::error_code wait_ec_;
+  clock::time_point start_{};
+  const char* data_ = nullptr; // the input not written yet
+  std::size_t size_ = 0;
+  int pending_ = 0; // handlers of the run's parts not yet called
+  bool spawned_ = false;
+  bool merged_ = false;
+  bool reading_out_ = false;
+  bool reading_err_ = false;
+  bool writing_ = false;
+  bool waiting_ = false;
+  bool collected_ = false; // the wait has completed
+  bool stopping_ = false; // the child has been asked to stop
+  bool aborted_ = false; // a cancellation came before the run was over
+  bool finished_ = false; // every part is done
+};
+
+template <typename Executor>
+class initiate_run
+{
+public:
+  using executor_type = Executor;
+
+  explicit initiate_run(const Executor& ex) : ex_(ex) {}
+
+  executor_type get_executor() const noexcept { return ex_; }
+
+  template <typename Handler>
+  void operator()(Handler&& handler, std::string program,
+      std::vector<std::string> args, run_options options,
+      std::shared_ptr<captured_fds> fds) const
+  {
+    using strand_type = decltype(boost::asio::make_strand(ex_));
+    using handler_type = std::decay_t<Handler>;
+    using op_type = run_op<strand_type, handler_type>;
+    strand_type strand = boost::asio::make_strand(ex_);
+    auto control = std::make_shared<run_control>();
+    // Cancellation is the run's to carry out: a cancelled run stops its
+    // child and completes once the child is collected.
+    auto slot = boost::asio::get_associated_cancellation_slot(handler);
+    if (slot.is_connected())
+      slot.template emplace<run_cancellation<strand_type>>(
+          run_cancellation<strand_type>{control, strand});
+    using op_allocator =
+        typename std::allocator_traits<boost::asio::associated_allocator_t<
+            handler_type>>::template rebind_alloc<op_type>;
+    op_allocator alloc(boost::asio::get_associated_allocator(handler));
+    auto op =
+        std::allocate_shared<op_type>(alloc, std::forward<Handler>(handler),
+            strand, std::move(program), std::move(args), std::move(options),
+            std::move(fds), std::move(control));
+    boost::asio::post(strand,
+        boost::asio::bind_allocator(alloc, [op = std::move(op)]() mutable {
+          op_type& run = *op;
+          run.start(std::move(op));
+        }));
+  }
+
+private:
+  Executor ex_;
+};
+
+} // namespace pidfd::detail
+
+#endif // PIDFD_IMPL_RUN_HPP
