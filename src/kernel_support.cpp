@@ -98,6 +98,18 @@ kernel_features probe()
       add_reason(reasons, "pidfd_send_signal (Linux 5.1)", ec);
 
     f.pidfd = waitid_ok && signal_ok;
+
+    if (f.pidfd)
+    {
+      // Signal 0 to the group this process leads, if any: success, ESRCH
+      // (it leads none) or EPERM all mean the scope is understood; Linux
+      // < 6.9 rejects every flag with EINVAL. Signal 0 delivers nothing.
+      detail::sys::pidfd_send_signal(fd, 0, PIDFD_SIGNAL_PROCESS_GROUP, ec);
+      f.pidfd_group_signal = !ec || ec == errc::no_such_process
+          || ec == errc::operation_not_permitted;
+      if (!f.pidfd_group_signal)
+        add_reason(reasons, "PIDFD_SIGNAL_PROCESS_GROUP (Linux 6.9)", ec);
+    }
     f.exit_info =
         detail::sys::pidfd_get_info_supported(fd) && kernel_at_least(6, 15);
     ::close(fd);
@@ -173,6 +185,9 @@ std::string kernel_features::to_string() const
              : "wait4 on a thread pool";
   s += ", signal with ";
   s += pidfd ? "pidfd_send_signal" : "kill under the reap lock";
+  s += ", group signal with ";
+  s += pidfd_group_signal ? "pidfd_send_signal(PIDFD_SIGNAL_PROCESS_GROUP)"
+                          : "killpg under the reap lock";
   s += ", exit status of non-children ";
   s += !pidfd     ? "unavailable"
       : exit_info ? "from PIDFD_GET_INFO"

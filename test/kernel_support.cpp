@@ -41,6 +41,10 @@ TEST_F(kernel_support_test, this_machine_has_full_support)
         << f.to_string();
     EXPECT_NE(f.reason.find("PIDFD_ASIO_FORCE_FALLBACK"), std::string::npos)
         << f.reason;
+    // No pidfd, so process groups are signalled with killpg.
+    EXPECT_FALSE(f.pidfd_group_signal);
+    EXPECT_NE(f.to_string().find("group signal with killpg"), std::string::npos)
+        << f.to_string();
     return;
   }
   // These machines run Linux >= 6.15 (see the issue); a smaller level here
@@ -52,6 +56,9 @@ TEST_F(kernel_support_test, this_machine_has_full_support)
   EXPECT_TRUE(f.nonblocking_pidfd) << f;
   EXPECT_TRUE(f.close_range) << f;
   EXPECT_TRUE(f.exit_info) << f;
+  EXPECT_TRUE(f.pidfd_group_signal) << f; // Linux 6.9
+  EXPECT_NE(f.to_string().find("PIDFD_SIGNAL_PROCESS_GROUP"), std::string::npos)
+      << f.to_string();
   EXPECT_TRUE(f.reason.empty()) << f.reason;
   EXPECT_NE(f.to_string().find("level full"), std::string::npos)
       << f.to_string();

@@ -278,12 +278,17 @@ public:
   /// Sends a signal to the child's process group (the child must lead one:
   /// spawn_options::process_group).
   /**
-   * Safe against PID reuse: the group's id is the child's PID, which
-   * cannot be reused while the child is unreaped, and the library reaps it
-   * only under the same lock. After the child was collected the group is
-   * not ours to signal: error::process_done. A group whose leader has exited
-   * but was not collected yet can still be signalled (its other members
-   * may still run).
+   * Safe against reuse of the group's id, which is the child's PID. On
+   * Linux 6.9 and later the signal goes through the pidfd
+   * (@c pidfd_send_signal with @c PIDFD_SIGNAL_PROCESS_GROUP), which reaches
+   * only the group the child leads, never one that got its id later. Older
+   * kernels and the wait4 fallback use @c killpg, which is safe because the
+   * child's PID cannot be reused while it is unreaped and the library reaps
+   * it only under the same lock (kernel_features::pidfd_group_signal says
+   * which is in use). After the child was collected, or reaped by someone
+   * else, the group is not ours to signal: error::process_done. A group
+   * whose leader has exited but was not collected yet can still be
+   * signalled (its other members may still run).
    * @throws boost::system::system_error as signal(), or
    * @c errc::no_such_process if the child leads no process group.
    */

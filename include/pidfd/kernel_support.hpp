@@ -16,8 +16,9 @@ namespace pidfd {
 /**
  * The probe runs once per process, on first use, like Go's @c checkPidfd:
  * it opens a pidfd on the calling process, expects @c waitid(P_PIDFD) to
- * fail with @c ECHILD, sends it signal 0, asks whether @c clone3 exists and
- * whether @c PIDFD_GET_INFO reports exit information. Any failure selects a
+ * fail with @c ECHILD, sends it signal 0 (also with
+ * @c PIDFD_SIGNAL_PROCESS_GROUP), asks whether @c clone3 exists and whether
+ * @c PIDFD_GET_INFO reports exit information. Any failure selects a
  * less capable mechanism instead of failing later (a compile-time choice
  * made Boost.Process fail every spawn on old kernels: boostorg/process#549).
  */
@@ -47,6 +48,12 @@ struct kernel_features
   bool pidfd = false;
   /// PIDFD_GET_INFO reports the exit status of a reaped process (Linux 6.15).
   bool exit_info = false;
+  /// pidfd_send_signal accepts PIDFD_SIGNAL_PROCESS_GROUP (Linux 6.9):
+  /// signal_group() reaches the group through the child's pidfd, which no
+  /// recycled process-group id can match. Otherwise (and always in the
+  /// wait4 fallback) it calls @c killpg under the reap lock, which is
+  /// race-free only while the library is the one that reaps the child.
+  bool pidfd_group_signal = false;
   /// close_range with CLOSE_RANGE_UNSHARE exists (Linux 5.9): spawns share
   /// the fd table and the child copies only fds 0-2.
   bool close_range = false;

@@ -3,12 +3,14 @@
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 // The pidfd mechanism: the pidfd becomes readable when the process exits,
 // waitid(P_PIDFD, WNOHANG) collects the status, and pidfd_send_signal
-// reaches the process and never another that got its PID.
+// reaches the process (or, with PIDFD_SIGNAL_PROCESS_GROUP, the group it
+// leads) and never another that got its PID.
 //
 
 #include "pidfd/detail/wait_mechanism.hpp"
 
 #include "pidfd/error.hpp"
+#include "pidfd/kernel_support.hpp"
 
 #include "detail/proc_stat.hpp"
 #include "detail/syscalls.hpp"
@@ -101,6 +103,15 @@ exit_status non_child_status(int fd, pid_t pid)
   return {};
 }
 
+// Signal 0 through the pidfd fails with ESRCH once the process is reaped;
+// a zombie still accepts it (and EPERM still means it exists).
+bool pidfd_reaped(int fd) noexcept
+{
+  error_code ec;
+  sys::pidfd_send_signal(fd, 0, ec);
+  return ec == errc::no_such_process;
+}
+
 class pidfd_wait final : public wait_mechanism
 {
 public:
@@ -155,18 +166,38 @@ public:
 
   void signal_group(wait_target& t, int sig, error_code& ec) const override
   {
-    if (t.fd < 0)
+    // A leader that has exited but is unreaped still holds the group's id
+    // (its PID), so the group, whose other members may still run, is
+    // signalled. Once reaped (by someone else: the caller holds the lock
+    // under which we reap, and checked that we have not) the group is not
+    // ours any more: process_done, as for signal().
+    if (t.fd < 0 || pidfd_reaped(t.fd))
     {
       ec = error::process_done;
       return;
     }
-    // Reaping happens only under the state's lock, which the caller
-    // holds: while the child is not collected, its PID, which is the
-    // group's id, is still its own.
-    if (::kill(-t.pid, sig) != 0)
-      ec = error_code(errno, boost::system::system_category());
+    if (kernel_support().pidfd_group_signal)
+    {
+      // Linux 6.9: the kernel signals the group whose id is the pidfd's
+      // PID, found from the pidfd's struct pid. A process that later gets
+      // the same number gets another struct pid, so a recycled group id is
+      // never reached, even if the leader is reaped during the call.
+      sys::pidfd_send_signal(t.fd, sig, PIDFD_SIGNAL_PROCESS_GROUP, ec);
+    }
     else
-      ec.clear();
+    {
+      // Older kernels: by id. Race-free while the library reaps the child
+      // (only under the caller's lock); a reaper elsewhere leaves a window
+      // between the check above and this call.
+      if (::kill(-t.pid, sig) != 0)
+        ec = error_code(errno, boost::system::system_category());
+      else
+        ec.clear();
+    }
+    // ESRCH: the child leads no group, or it was reaped and its group
+    // emptied since the check.
+    if (ec == errc::no_such_process && pidfd_reaped(t.fd))
+      ec = error::process_done;
   }
 
   bool readable(const wait_target& t) const override

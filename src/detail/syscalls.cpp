@@ -70,7 +70,16 @@ int pidfd_open(pid_t pid, unsigned int flags, error_code& ec) noexcept
 
 void pidfd_send_signal(int pidfd, int sig, error_code& ec) noexcept
 {
-  if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0u) != 0)
+  pidfd_send_signal(pidfd, sig, 0, ec);
+}
+
+void pidfd_send_signal(
+    int pidfd, int sig, unsigned long flags, error_code& ec) noexcept
+{
+  // The kernel takes the flags as an unsigned int.
+  if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr,
+          static_cast<unsigned int>(flags))
+      != 0)
     ec = last_error();
   else
     ec.clear();

@@ -40,6 +40,18 @@
 #define PIDFD_NONBLOCK O_NONBLOCK
 #endif
 
+// Scopes for pidfd_send_signal (Linux 6.9, <linux/pidfd.h>); bookworm's
+// headers predate them.
+#ifndef PIDFD_SIGNAL_THREAD
+#define PIDFD_SIGNAL_THREAD (1UL << 0)
+#endif
+#ifndef PIDFD_SIGNAL_THREAD_GROUP
+#define PIDFD_SIGNAL_THREAD_GROUP (1UL << 1)
+#endif
+#ifndef PIDFD_SIGNAL_PROCESS_GROUP
+#define PIDFD_SIGNAL_PROCESS_GROUP (1UL << 2)
+#endif
+
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE (1U << 1)
 #endif
@@ -66,6 +78,11 @@ int pidfd_open(pid_t pid, unsigned int flags, error_code& ec) noexcept;
 
 // pidfd_send_signal(2) with no siginfo.
 void pidfd_send_signal(int pidfd, int sig, error_code& ec) noexcept;
+
+// The same with a scope among the PIDFD_SIGNAL_* flags (Linux 6.9; older
+// kernels reject any flag with EINVAL).
+void pidfd_send_signal(
+    int pidfd, int sig, unsigned long flags, error_code& ec) noexcept;
 
 // waitid(P_PIDFD, pidfd, &info, options, &usage), retrying EINTR. With
 // WNOHANG, info.si_pid == 0 means "not yet".

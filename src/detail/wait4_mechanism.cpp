@@ -195,11 +195,25 @@ void wait4_state::signal(int sig, error_code& ec)
 void wait4_state::signal_group(int sig, error_code& ec)
 {
   std::lock_guard lock(mutex_);
-  if (done_ || !same_process())
+  if (done_)
   {
     ec = error::process_done;
     return;
   }
+  // The group's id is the child's PID, which stays its own while it is
+  // unreaped, even as a zombie (whose group may still have members to
+  // signal); only we reap it, under this mutex. A child reaped by someone
+  // else (ECHILD) has lost its PID, which may lead another group already.
+  error_code wait_ec;
+  has_exited(pid_, WNOHANG, wait_ec);
+  if ((wait_ec == errc::no_child_process && origin_ == process_origin::spawned)
+      || !same_process())
+  {
+    ec = error::process_done;
+    return;
+  }
+  // Adopted processes that are not our children are signalled by id, with
+  // only the start-time check: no interface but a pidfd makes that safe.
   if (::kill(-pid_, sig) != 0)
     ec = last_error();
   else

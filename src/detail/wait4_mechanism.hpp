@@ -66,8 +66,8 @@ public:
   // kill(pid, sig), unless the process has exited: then process_done.
   void signal(int sig, boost::system::error_code& ec);
 
-  // kill(-pid, sig) unless the child was collected (reaping takes the same
-  // mutex, so the group id is still the child's).
+  // kill(-pid, sig) unless the child was collected or reaped elsewhere
+  // (reaping takes the same mutex, so the group id is still the child's).
   void signal_group(int sig, boost::system::error_code& ec);
 
   // Hands the blocking wait to the pool, once.

@@ -99,7 +99,8 @@ public:
   void signal(int sig, boost::system::error_code& ec);
 
   // Signals the process group the child leads; the group id is never one
-  // that was reused (see the mechanisms).
+  // that was reused (see the mechanisms: PIDFD_SIGNAL_PROCESS_GROUP, else
+  // killpg under the reap lock).
   void signal_group(int sig, boost::system::error_code& ec);
 
   // Changes on every cancel and close, so that a wait can tell that it

@@ -4,7 +4,8 @@
 // The one internal interface between a process state and the way its end
 // is learnt. Each mechanism is one file of the compiled engine:
 //   src/detail/pidfd_mechanism.cpp  a pidfd: readiness, waitid(P_PIDFD),
-//                                   pidfd_send_signal (Linux 5.4+)
+//                                   pidfd_send_signal (Linux 5.4+; the
+//                                   process group from Linux 6.9)
 //   src/detail/wait4_mechanism.cpp  the wait4 pool: a library thread
 //                                   blocks in waitid(P_PID) and makes an
 //                                   eventfd readable
