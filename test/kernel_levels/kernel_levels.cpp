@@ -27,8 +27,11 @@
 #include <fcntl.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 namespace {
 
@@ -106,6 +109,13 @@ bool install_filter(std::string_view name)
     rc = seccomp_rule_add(
         ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(pidfd_send_signal), 0);
   }
+  else if (name == "no_pidfd_group_signal")
+  {
+    // Linux 5.4 to 6.8: pidfd_send_signal takes no PIDFD_SIGNAL_* scope
+    // yet and rejects PIDFD_SIGNAL_PROCESS_GROUP (1 << 2) with EINVAL.
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EINVAL),
+        SCMP_SYS(pidfd_send_signal), 1, arg(3, SCMP_CMP_MASKED_EQ, 4, 4));
+  }
   else if (name == "full" || name == "forced_fallback")
   {
     // No filter.
@@ -123,6 +133,15 @@ bool install_filter(std::string_view name)
   return rc == 0;
 }
 
+bool kernel_at_least(int major, int minor)
+{
+  utsname u{};
+  int ma = 0, mi = 0;
+  if (::uname(&u) != 0 || std::sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+    return false;
+  return ma > major || (ma == major && mi >= minor);
+}
+
 level expected_level(std::string_view name)
 {
   if (name == "full")
@@ -131,9 +150,54 @@ level expected_level(std::string_view name)
     return level::no_clone3;
   if (name == "clone3_refused_late")
     return level::full; // the probe cannot tell; spawns adapt
+  if (name == "no_pidfd_group_signal")
+    return level::full; // only signal_group changes
   if (name == "blocking_pidfd")
     return level::blocking_pidfd;
   return level::wait4_fallback;
+}
+
+// signal_group reaches the leader and its child, whatever the mechanism
+// (with PIDFD_SIGNAL_PROCESS_GROUP refused: killpg). The child (cat) would
+// end by itself only once the lifeline is closed, after the signal: its
+// status shows whether the signal reached it. It is reparented to this
+// process, a subreaper, when the leader dies.
+void exercise_group(boost::asio::io_context& ctx)
+{
+  int out[2], lifeline[2];
+  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(lifeline, O_CLOEXEC) != 0)
+  {
+    check(false, "pipes for the group test");
+    return;
+  }
+  pidfd::spawn_options options;
+  options.out = pidfd::stdio::fd(out[1]);
+  options.inherit_fd(3, lifeline[0]);
+  options.process_group = pidfd::process_group_mode::new_group;
+  pidfd::process leader = pidfd::spawn(
+      ctx, "/bin/sh", {"-c", "cat <&3 >/dev/null & echo $!; wait"}, options);
+  ::close(out[1]);
+  ::close(lifeline[0]);
+  char line[32] = {};
+  ssize_t n = ::read(out[0], line, sizeof line - 1);
+  ::close(out[0]);
+  const pid_t member = n > 0 ? static_cast<pid_t>(std::atoi(line)) : 0;
+  check(member > 0, "the group's second member was started");
+
+  boost::system::error_code ec;
+  leader.signal_group(SIGTERM, ec);
+  check(!ec, "signal_group succeeds");
+  pidfd::exit_status s = leader.wait();
+  check(s.signaled() && s.signal() == SIGTERM, "the group's leader got it");
+  ::close(lifeline[1]);
+  int status = 0;
+  check(member > 0 && ::waitpid(member, &status, 0) == member
+          && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM,
+      "the group's other member got it");
+
+  leader.signal_group(SIGTERM, ec);
+  check(ec == pidfd::error::process_done,
+      "signal_group after wait: process_done");
 }
 
 // Spawn, wait, signal and the "process done" rule, at whatever level.
@@ -176,6 +240,8 @@ void exercise()
   check(ec == pidfd::error::process_done, "signal to a zombie: process_done");
   check(quick.wait().success(), "the zombie's status is still collected");
 
+  exercise_group(ctx);
+
   // Exec failures are reported by spawn.
   pidfd::spawn(ctx, "/nonexistent/program", {}, {}, ec);
   check(ec == boost::system::errc::no_such_file_or_directory,
@@ -210,6 +276,20 @@ int main(int argc, char* argv[])
       "the probe picks the expected level");
   if (name == "forced_fallback")
     check(f.forced_fallback, "forced_fallback is reported");
+  if (name == "no_pidfd_group_signal")
+  {
+    check(f.pidfd && !f.pidfd_group_signal,
+        "pidfds without PIDFD_SIGNAL_PROCESS_GROUP are reported");
+    check(f.reason.find("PIDFD_SIGNAL_PROCESS_GROUP") != std::string::npos,
+        "the missing PIDFD_SIGNAL_PROCESS_GROUP is the reason");
+  }
+  if (name == "full")
+    check(f.pidfd_group_signal == kernel_at_least(6, 9),
+        "PIDFD_SIGNAL_PROCESS_GROUP is found from Linux 6.9");
+  if (!f.pidfd)
+    check(!f.pidfd_group_signal, "no group signal through a pidfd");
+  // Orphaned grandchildren become children of this process, to be reaped.
+  check(::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0, "subreaper");
   if (f.support_level() != level::full)
     check(!f.reason.empty(), "the reason is recorded");
 
