@@ -71,6 +71,49 @@ pid_t start_bystander()
   return pid;
 }
 
+// Starts `sleep 1000` outside the library as the leader of a new process
+// group, with SIGUSR1 blocked so that a SIGUSR1 sent to it stays pending
+// (and visible) instead of ending it; returns its PID, which is the
+// group's id.
+pid_t start_group_bystander()
+{
+  posix_spawnattr_t attr;
+  if (::posix_spawnattr_init(&attr) != 0)
+    return -1;
+  sigset_t mask;
+  ::sigemptyset(&mask);
+  ::sigaddset(&mask, SIGUSR1);
+  ::posix_spawnattr_setsigmask(&attr, &mask);
+  ::posix_spawnattr_setpgroup(&attr, 0);
+  ::posix_spawnattr_setflags(
+      &attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+  pid_t pid = 0;
+  char arg0[] = "sleep";
+  char arg1[] = "1000";
+  char* argv[] = {arg0, arg1, nullptr};
+  int rc = ::posix_spawnp(&pid, "sleep", nullptr, &attr, argv, environ);
+  ::posix_spawnattr_destroy(&attr);
+  return rc == 0 ? pid : -1;
+}
+
+// True if sig is pending for the process as a whole (ShdPnd in its
+// /proc/<pid>/status): a signal sent to its group is queued there before
+// kill() returns, so this needs no waiting.
+bool signal_pending(pid_t pid, int sig)
+{
+  std::string path = "/proc/" + std::to_string(pid) + "/status";
+  FILE* f = std::fopen(path.c_str(), "re");
+  if (!f)
+    return false;
+  char line[256];
+  unsigned long long mask = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "ShdPnd: %llx", &mask) == 1)
+      break;
+  std::fclose(f);
+  return (mask >> (sig - 1)) & 1;
+}
+
 bool alive_and_running(pid_t pid)
 {
   siginfo_t info{};
@@ -101,6 +144,57 @@ void spin_past_clock_tick()
     ::clock_gettime(CLOCK_BOOTTIME, &t);
     now = t.tv_sec * 1'000'000'000LL + t.tv_nsec;
   }
+}
+
+// A stale handle never signals a process group that got its leader's id.
+// The new group's leader blocks SIGUSR1, so a SIGUSR1 that reached it would
+// still be pending.
+void check_process_groups(boost::asio::io_context& ctx)
+{
+  pidfd::spawn_options group;
+  group.process_group = pidfd::process_group_mode::new_group;
+  boost::system::error_code ec;
+
+  // Collected by the library: its id is free for a new group at once.
+  pidfd::process done = pidfd::spawn(ctx, "true", {}, group);
+  const pid_t old_pgid = done.id();
+  check(done.wait().success(), "the group leader exited and was collected");
+  check(set_last_pid(old_pgid - 1), "ns_last_pid written for a group");
+  const pid_t leader = start_group_bystander();
+  check(leader == old_pgid && ::getpgid(leader) == old_pgid,
+      "a new process group got the collected leader's id");
+  done.signal_group(SIGUSR1, ec);
+  check(ec == pidfd::error::process_done,
+      "signal_group on the stale handle reports process_done");
+  check(!signal_pending(leader, SIGUSR1),
+      "the group that got the id did not receive the signal");
+  // The check can fail: a signal to that group is seen at once.
+  ::kill(-leader, SIGUSR1);
+  check(signal_pending(leader, SIGUSR1), "a signal to the new group shows");
+  stop(leader);
+
+  // Reaped by someone else: the library never collected it. Natively the
+  // kernel's pidfd (PIDFD_SIGNAL_PROCESS_GROUP) cannot reach the new group;
+  // in the fallback the reaping is seen (by the start time, hence the
+  // later clock tick) before killpg.
+  pidfd::process stolen = pidfd::spawn(ctx, "true", {}, group);
+  const pid_t stolen_pgid = stolen.id();
+  spin_past_clock_tick();
+  int status;
+  ::waitpid(stolen_pgid, &status, __WALL);
+  check(set_last_pid(stolen_pgid - 1), "ns_last_pid written for a group again");
+  const pid_t second = start_group_bystander();
+  check(second == stolen_pgid && ::getpgid(second) == stolen_pgid,
+      "a new process group got the stolen leader's id");
+  stolen.signal_group(SIGUSR1, ec);
+  check(ec == pidfd::error::process_done,
+      "signal_group for a leader reaped elsewhere reports process_done");
+  check(!signal_pending(second, SIGUSR1),
+      "the group that got the stolen leader's id did not receive it");
+  stolen.wait(ec);
+  check(ec == boost::system::errc::no_child_process,
+      "waiting for a leader reaped elsewhere reports ECHILD");
+  stop(second);
 }
 
 // Runs as PID 1 of the new namespace.
@@ -156,6 +250,7 @@ int run_checks()
       "waiting for a child reaped elsewhere reports ECHILD");
   stop(second);
 
+  check_process_groups(ctx);
   return failures == 0 ? 0 : 1;
 }
 
