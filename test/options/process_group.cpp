@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace {
@@ -60,8 +61,40 @@ protected:
     return p;
   }
 
+  // "probe daemonize" leading a new group: its child stays in the group,
+  // holding the lifeline's read end until it reaches EOF, and is
+  // reparented to this process (a subreaper) once the leader exits. Returns
+  // with the leader exited and not collected.
+  pidfd::process spawn_exited_leader()
+  {
+    auto out = pidfd_options_test::make_pipe();
+    auto lifeline = pidfd_options_test::make_pipe();
+    pidfd::spawn_options options;
+    options.out = pidfd::stdio::fd(out.write.get());
+    options.inherit_fd(3, lifeline.read.get());
+    options.process_group = process_group_mode::new_group;
+    auto p = pidfd::spawn(ctx, probe, {"daemonize"}, options);
+    out.write.reset();
+    // The member exists once the leader reports it started.
+    EXPECT_EQ(read_line(out.read.get()), "started");
+    lifeline_ = std::move(lifeline.write);
+    pidfd_test::wait_exited(p);
+    return p;
+  }
+
+  // Lets the group's remaining member end by itself (unless a signal ended
+  // it) and returns its wait status.
+  int member_status()
+  {
+    lifeline_.reset();
+    int status = 0;
+    EXPECT_GT(::waitpid(-1, &status, 0), 0);
+    return status;
+  }
+
   pidfd_test::unique_fd out_;
   std::string grandchild_;
+  pidfd_test::unique_fd lifeline_;
 };
 
 TEST_F(options_process_group_test, inherit_is_the_default)
@@ -110,6 +143,40 @@ TEST_F(
   pidfd::exit_status s = p.wait();
   EXPECT_TRUE(s.success()) << s;
   out_.reset();
+}
+
+TEST_F(options_process_group_test,
+    signal_group_of_an_exited_leader_reaches_the_rest)
+{
+  // The leader is a zombie, not collected: it still holds the group's id,
+  // so the group (natively: through the leader's pidfd) is signalled.
+  pidfd_options_test::subreaper_guard subreaper;
+  auto p = spawn_exited_leader();
+  error_code ec;
+  p.signal_group(SIGTERM, ec);
+  EXPECT_FALSE(ec) << ec.message();
+  pidfd::exit_status s = p.wait();
+  EXPECT_TRUE(s.success()) << s; // it had exited before the signal
+  const int member = member_status();
+  EXPECT_TRUE(WIFSIGNALED(member) && WTERMSIG(member) == SIGTERM) << member;
+}
+
+TEST_F(options_process_group_test, signal_group_after_a_reap_elsewhere_is_done)
+{
+  // Someone else reaped the leader: whether or not its group still has
+  // members, the group is no longer ours to signal (process_done, as for
+  // a collected child), and nothing is sent.
+  pidfd_options_test::subreaper_guard subreaper;
+  auto p = spawn_exited_leader();
+  const int leader = pidfd_test::reap(p.id());
+  EXPECT_TRUE(WIFEXITED(leader) && WEXITSTATUS(leader) == 0) << leader;
+  error_code ec;
+  p.signal_group(SIGTERM, ec);
+  EXPECT_EQ(ec, pidfd::error::process_done) << ec.message();
+  const int member = member_status();
+  EXPECT_TRUE(WIFEXITED(member) && WEXITSTATUS(member) == 0) << member;
+  p.wait(ec);
+  EXPECT_EQ(ec, errc::no_child_process) << ec.message();
 }
 
 TEST_F(options_process_group_test, signal_group_of_a_child_that_leads_none)
