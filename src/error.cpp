@@ -39,6 +39,8 @@ public:
       return "invalid or conflicting spawn option";
     case error::invalid_grace_period:
       return "grace period is negative";
+    case error::invalid_wait_delay:
+      return "wait delay is negative";
     }
     return "unknown pidfd error " + std::to_string(ev);
   }
@@ -54,6 +56,7 @@ public:
     case error::embedded_nul:
     case error::invalid_option:
     case error::invalid_grace_period:
+    case error::invalid_wait_delay:
       return errc::make_error_condition(errc::invalid_argument);
     case error::no_process:
       return errc::make_error_condition(errc::bad_file_descriptor);

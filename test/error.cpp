@@ -30,6 +30,7 @@ constexpr pidfd::error all_errors[] = {
     pidfd::error::empty_program,
     pidfd::error::invalid_option,
     pidfd::error::invalid_grace_period,
+    pidfd::error::invalid_wait_delay,
 };
 
 TEST_F(error_test, category_is_named_pidfd)

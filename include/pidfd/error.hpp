@@ -52,7 +52,11 @@ enum class error
 
   /// A negative grace period for async_terminate or async_run.
   /// Condition: @c errc::invalid_argument.
-  invalid_grace_period
+  invalid_grace_period,
+
+  /// A negative run_options::wait_delay. Condition:
+  /// @c errc::invalid_argument.
+  invalid_wait_delay
 };
 
 /// The category of pidfd::error; its name() is "pidfd".

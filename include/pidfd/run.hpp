@@ -70,6 +70,35 @@ struct run_options
   /// signals through its pidfd). An exception it throws kills the child
   /// and propagates out of the io_context's @c run().
   std::function<void(const run_child&)> on_spawn{};
+
+  /// How long to wait for stdout and stderr to end (and stdin to be
+  /// taken) once the child has been collected, whether it exited or was
+  /// stopped at the timeout (Go's Cmd.WaitDelay). A descendant that keeps
+  /// the pipes open then no longer holds the run: reading and writing
+  /// stop, and the run completes with what was read and
+  /// run_result::output_cut set. Without it, a run that stopped its child
+  /// stops reading once the child is collected, and a run whose child
+  /// exited by itself waits for the end of its output (or the timeout).
+  /// Negative is error::invalid_wait_delay.
+  std::optional<std::chrono::steady_clock::duration> wait_delay{};
+
+  /// The most bytes kept of each of stdout and stderr; what comes past it
+  /// is handled as @c on_overflow says, and run_result::out_truncated or
+  /// run_result::err_truncated is set.
+  std::size_t output_limit = static_cast<std::size_t>(-1);
+
+  /// What happens to output past output_limit.
+  enum class overflow
+  {
+    /// It is read and dropped: the child is never blocked by a full pipe.
+    discard,
+    /// The child is stopped as at a timeout (stop_signal, then SIGKILL
+    /// after @c grace); the output read until then is kept.
+    stop
+  };
+
+  /// What happens to output past output_limit.
+  overflow on_overflow = overflow::discard;
 };
 
 /// What async_run collected.
@@ -86,6 +115,15 @@ struct run_result
   /// True if the timeout expired before the run was over; the child was
   /// then terminated (or just collected, if it had exited already).
   bool timed_out = false;
+  /// True if the run stopped reading stdout or stderr before its end: the
+  /// wait delay expired, or the child was stopped (timeout, cancellation,
+  /// output limit) and a descendant still held the pipe once it was
+  /// collected.
+  bool output_cut = false;
+  /// True if stdout (stderr) went past run_options::output_limit: @c out
+  /// (@c err) holds its first output_limit bytes.
+  bool out_truncated = false;
+  bool err_truncated = false;
 };
 
 /// The running child of an async_run, as run_options::on_spawn sees it.
@@ -170,7 +208,8 @@ private:
  * @par Completion Signature
  * @code void(boost::system::error_code ec, pidfd::run_result result) @endcode
  * @c ec is a spawn error (then nothing ran), error::invalid_grace_period
- * for a negative grace, error::invalid_signal for a bad stop_signal,
+ * for a negative grace, error::invalid_wait_delay for a negative wait
+ * delay, error::invalid_signal for a bad stop_signal,
  * @c operation_aborted after a cancellation, or a wait error; the exit
  * status of a program that ran, successfully or not, is in
  * @c result.status.

@@ -273,6 +273,95 @@ TEST_F(options_run_test, timeout_bounds_input_a_grandchild_never_reads)
   EXPECT_TRUE(result->second.timed_out);
 }
 
+TEST_F(options_run_test, wait_delay_bounds_output_a_grandchild_keeps_open)
+{
+  // No timeout: the child exits at once, and only the wait delay keeps
+  // the grandchild's open stdout from holding the run.
+  auto lifeline = make_pipe();
+  run_options options{.wait_delay = 50ms};
+  options.spawn.inherit_fd(3, lifeline.read.get());
+  const auto start = std::chrono::steady_clock::now();
+  auto [result, guard_fired] =
+      run_guarded("daemonize", std::move(options), lifeline.write);
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(guard_fired)
+      << "async_run kept reading the grandchild's output past the delay";
+  const auto& [ec, r] = *result;
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(r.status.success()) << r.status;
+  EXPECT_EQ(r.out, "started\n");
+  EXPECT_TRUE(r.output_cut);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 50ms);
+}
+
+TEST_F(options_run_test, wait_delay_does_not_cut_output_that_ends)
+{
+  auto [ec, r] = run_to_end(probe, {"flood", "1000000"}, {.wait_delay = 0ms});
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(r.out.size(), 1000000u);
+  EXPECT_EQ(r.err.size(), 1000000u);
+  // A zero delay still lets output that has ended be read to its end.
+  EXPECT_FALSE(r.output_cut);
+}
+
+TEST_F(options_run_test, wait_delay_after_a_timeout)
+{
+  // Stopped at the timeout, the child's grandchild still holds stdout: the
+  // delay, not the stop, bounds the reading then.
+  auto lifeline = make_pipe();
+  run_options options{.timeout = 20ms, .wait_delay = 30ms};
+  options.spawn.inherit_fd(3, lifeline.read.get());
+  auto [result, guard_fired] =
+      run_guarded("hold-stdin", std::move(options), lifeline.write);
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(guard_fired);
+  EXPECT_TRUE(result->second.timed_out);
+  EXPECT_EQ(result->second.status.signal(), SIGTERM);
+}
+
+TEST_F(options_run_test, a_negative_wait_delay_is_refused_first)
+{
+  bool spawned = false;
+  run_options options{.wait_delay = -1ms};
+  options.on_spawn = [&](const pidfd::run_child&) { spawned = true; };
+  auto [ec, r] = run_to_end(probe, {"write", "x", ""}, std::move(options));
+  EXPECT_EQ(ec, pidfd::error::invalid_wait_delay);
+  EXPECT_EQ(ec.message(), "wait delay is negative");
+  EXPECT_FALSE(spawned);
+}
+
+TEST_F(options_run_test, output_past_the_limit_is_dropped)
+{
+  // 4 MiB on each stream, 100,000 bytes kept of each: the child is read
+  // to its end (never blocked on a full pipe) and exits by itself.
+  auto [ec, r] = run_to_end(
+      probe, {"flood", std::to_string(4 << 20)}, {.output_limit = 100000});
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(r.status.success()) << r.status;
+  ASSERT_EQ(r.out.size(), 100000u);
+  ASSERT_EQ(r.err.size(), 100000u);
+  EXPECT_TRUE(r.out_truncated);
+  EXPECT_TRUE(r.err_truncated);
+  EXPECT_FALSE(r.output_cut);
+  // What is kept is the start of each stream, in order.
+  auto [ec_full, full] = run_to_end(probe, {"flood", "100000"});
+  EXPECT_EQ(r.out, full.out);
+  EXPECT_EQ(r.err, full.err);
+  EXPECT_FALSE(full.out_truncated);
+}
+
+TEST_F(options_run_test, output_past_the_limit_can_stop_the_child)
+{
+  auto [ec, r] = run_to_end(probe, {"flood", std::to_string(64 << 20)},
+      {.output_limit = 1000, .on_overflow = run_options::overflow::stop});
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(r.status.signal(), SIGTERM) << r.status;
+  EXPECT_EQ(r.out.size(), 1000u);
+  EXPECT_TRUE(r.out_truncated);
+  EXPECT_FALSE(r.timed_out);
+}
+
 TEST_F(options_run_test, a_stop_that_could_not_be_made_is_refused_first)
 {
   // A negative grace or an invalid stop signal would leave async_run

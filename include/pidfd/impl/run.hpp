@@ -24,6 +24,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/writable_pipe.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -104,7 +105,8 @@ public:
       strand_(strand), program_(std::move(program)), args_(std::move(args)),
       options_(std::move(options)), fds_(std::move(fds)),
       control_(std::move(control)), out_(strand), err_(strand), in_(strand),
-      room_(strand), child_(strand), deadline_(strand), grace_(strand)
+      room_(strand), child_(strand), deadline_(strand), grace_(strand),
+      delay_(strand)
   {
   }
 
@@ -128,6 +130,8 @@ public:
       return fail(std::move(self), error::invalid_grace_period);
     if (options_.stop_signal <= 0 || options_.stop_signal >= _NSIG)
       return fail(std::move(self), error::invalid_signal);
+    if (options_.wait_delay && *options_.wait_delay < clock::duration::zero())
+      return fail(std::move(self), error::invalid_wait_delay);
     // Cancelled before it started: nothing to stop, so nothing is spawned.
     if (control_->requested.load() != 0)
       return fail(std::move(self), boost::asio::error::operation_aborted);
@@ -155,9 +159,9 @@ public:
     if (options_.on_spawn)
       options_.on_spawn(run_child(impl_of(child_)));
 
-    read(out_, result_.out, reading_out_);
+    read(out_, result_.out, reading_out_, result_.out_truncated);
     if (!merged_)
-      read(err_, result_.err, reading_err_);
+      read(err_, result_.err, reading_err_, result_.err_truncated);
     start_input();
     wait();
     if (options_.timeout)
@@ -208,32 +212,54 @@ private:
   }
 
   void read(boost::asio::basic_readable_pipe<Strand>& pipe, std::string& into,
-      bool& reading)
+      bool& reading, bool& truncated)
   {
     reading = true;
-    read_more(pipe, into, reading);
+    read_more(pipe, into, reading, truncated);
   }
 
-  // Reads until EOF, or until the run stops the reading (a cancel).
+  // Reads until EOF, or until the run stops the reading (a cancel). Up to
+  // the output limit into `into`; past it into a scratch buffer whose
+  // contents are dropped (both streams may share it: nothing reads it).
   void read_more(boost::asio::basic_readable_pipe<Strand>& pipe,
-      std::string& into, bool& reading)
+      std::string& into, bool& reading, bool& truncated)
   {
     constexpr std::size_t chunk = 64 * 1024;
     const std::size_t size = into.size();
-    into.resize(size + chunk);
+    const std::size_t room = std::min(chunk, options_.output_limit - size);
+    boost::asio::mutable_buffer target;
+    if (room > 0)
+    {
+      into.resize(size + room);
+      target = boost::asio::buffer(into.data() + size, room);
+    }
+    else
+    {
+      if (!scratch_)
+        scratch_ = std::make_unique<char[]>(chunk);
+      target = boost::asio::buffer(scratch_.get(), chunk);
+    }
     ++pending_;
-    pipe.async_read_some(boost::asio::buffer(into.data() + size, chunk),
-        part_handler([&pipe, &into, &reading, size](run_op& op,
-                         boost::system::error_code ec, std::size_t n) {
-          into.resize(size + n);
-          if (ec)
-          {
-            reading = false;
-            op.part_done();
-          }
-          else
-            op.read_more(pipe, into, reading);
-        }));
+    pipe.async_read_some(target,
+        part_handler(
+            [&pipe, &into, &reading, &truncated, size, room](
+                run_op& op, boost::system::error_code ec, std::size_t n) {
+              if (room > 0)
+                into.resize(size + n);
+              else if (n > 0 && !truncated)
+              {
+                truncated = true;
+                if (op.options_.on_overflow == run_options::overflow::stop)
+                  op.stop(false);
+              }
+              if (ec)
+              {
+                reading = false;
+                op.part_done();
+              }
+              else
+                op.read_more(pipe, into, reading, truncated);
+            }));
   }
 
   void start_input()
@@ -307,15 +333,33 @@ private:
           op.result_.status = status;
           op.collected_ = true;
           op.waiting_ = false;
-          // A stopped child is collected: the I/O stops now (a grandchild
-          // may hold the pipes), and the grace timer is not needed.
           if (op.stopping_)
-          {
             op.grace_.cancel();
-            op.stop_io();
-          }
+          op.after_collection();
           op.part_done();
         }));
+  }
+
+  // A descendant may hold the pipes after the child has gone. With a wait
+  // delay the I/O gets that long to end; without one, a child that was
+  // stopped takes the I/O with it, and one that exited by itself leaves
+  // it to end by itself (or at the timeout).
+  void after_collection()
+  {
+    if (!reading_out_ && !reading_err_ && !writing_)
+      return;
+    if (!options_.wait_delay)
+    {
+      if (stopping_)
+        stop_io();
+      return;
+    }
+    delay_.expires_after(*options_.wait_delay);
+    ++pending_;
+    delay_.async_wait(part_handler([](run_op& op, boost::system::error_code e) {
+      if (!e && !op.finished_)
+        op.stop_io();
+    }));
   }
 
   // The timeout bounds all of the work, not just the wait: a grandchild
@@ -330,12 +374,14 @@ private:
   }
 
   // Stops the child (gracefully, or with SIGKILL when terminal); the I/O
-  // stops once it is collected. A child collected already leaves only the
-  // I/O to stop.
+  // stops once it is collected (after the wait delay, if any). A child
+  // collected already leaves only the I/O to stop.
   void stop(bool terminal)
   {
     if (collected_)
       return stop_io();
+    if (stopping_)
+      return;
     stopping_ = true;
     if (terminal)
       return kill();
@@ -359,6 +405,8 @@ private:
 
   void stop_io()
   {
+    if (reading_out_ || reading_err_)
+      result_.output_cut = true;
     boost::system::error_code ignored;
     out_.cancel(ignored);
     err_.cancel(ignored);
@@ -375,6 +423,7 @@ private:
     finished_ = true;
     deadline_.cancel();
     grace_.cancel();
+    delay_.cancel();
   }
 
   void maybe_complete(std::shared_ptr<run_op> self)
@@ -427,7 +476,8 @@ private:
   basic_process<Strand> child_;
   boost::asio::basic_waitable_timer<clock, boost::asio::wait_traits<clock>,
       Strand>
-      deadline_, grace_;
+      deadline_, grace_, delay_;
+  std::unique_ptr<char[]> scratch_; // output past the limit
 
   run_result result_;
   boost::system::error_code wait_ec_;
