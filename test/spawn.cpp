@@ -166,7 +166,7 @@ TEST_F(spawn_test, argument_list_from_ranges)
 TEST_F(spawn_test, no_arguments)
 {
   // argv is then {program}: the child reports a usage error.
-  EXPECT_EQ(exit_code_of(child_program, {}), 100);
+  EXPECT_EQ(exit_code_of(child_program, {}), pidfd_test::child_usage_error);
 }
 
 TEST_F(spawn_test, argv0_defaults_to_the_program_as_given)

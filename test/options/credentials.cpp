@@ -27,9 +27,9 @@ namespace {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
-using pidfd_options_test::probe;
 using pidfd_options_test::read_report;
 using pidfd_options_test::report;
+using pidfd_test::child_program;
 
 constexpr gid_t nobody = 65534;
 
@@ -49,7 +49,7 @@ protected:
   {
     const std::string path = temp_path("report");
     pidfd::exit_status s =
-        pidfd::spawn(ctx, probe, {"report", path}, options).wait();
+        pidfd::spawn(ctx, child_program, {"report", path}, options).wait();
     EXPECT_TRUE(s.success()) << s;
     return read_report(path);
   }
@@ -64,7 +64,7 @@ protected:
     options.in = pidfd::stdio::null();
     options.groups = std::vector<gid_t>{4242, 4243};
     pidfd::exit_status s = pidfd::spawn(ctx, pidfd_options_test::spawner,
-        {"drop-to-nobody", probe, path, how}, options)
+        {"drop-to-nobody", child_program, path, how}, options)
                                .wait();
     EXPECT_TRUE(s.success()) << how << ": " << s;
     report r = read_report(path);
@@ -170,12 +170,12 @@ TEST_F(options_credentials_test, keep_groups_with_a_list_is_an_invalid_option)
   options.groups = std::vector<gid_t>{nobody};
   options.keep_groups = true;
   error_code ec;
-  auto p = pidfd::spawn(ctx, probe, {"linger"}, options, ec);
+  auto p = pidfd::spawn(ctx, child_program, {"linger"}, options, ec);
   EXPECT_EQ(ec, pidfd::error::invalid_option);
   EXPECT_FALSE(p.is_open());
   try
   {
-    pidfd::spawn(ctx, probe, {"linger"}, options);
+    pidfd::spawn(ctx, child_program, {"linger"}, options);
     ADD_FAILURE() << "no exception";
   }
   catch (const boost::system::system_error& e)
@@ -207,8 +207,8 @@ TEST_F(options_credentials_test, a_failing_change_is_a_spawn_error_naming_it)
   options.groups = std::vector<gid_t>{};
   options.gid = nobody;
   options.uid = nobody;
-  auto p = pidfd::spawn(
-      ctx, pidfd_options_test::spawner, {"try-credentials", probe}, options);
+  auto p = pidfd::spawn(ctx, pidfd_options_test::spawner,
+      {"try-credentials", child_program}, options);
   std::string text;
   asio::async_read(
       out, asio::dynamic_buffer(text), [](error_code, std::size_t) {});

@@ -29,9 +29,9 @@ namespace errc = boost::system::errc;
 using boost::system::error_code;
 using pidfd_options_test::describe;
 using pidfd_options_test::open_file;
-using pidfd_options_test::probe;
 using pidfd_options_test::read_report;
 using pidfd_options_test::report;
+using pidfd_test::child_program;
 using pidfd_test::unique_fd;
 
 class options_directory_and_fds_test : public pidfd_test::fixture
@@ -41,7 +41,7 @@ protected:
   {
     const std::string path = temp_path("report");
     pidfd::exit_status s =
-        pidfd::spawn(ctx, probe, {"report", path}, options).wait();
+        pidfd::spawn(ctx, child_program, {"report", path}, options).wait();
     EXPECT_TRUE(s.success()) << s;
     return read_report(path);
   }
@@ -78,14 +78,14 @@ protected:
     options.out = pidfd::stdio::pipe(out);
     options.working_directory = dir;
     error_code ec;
-    auto p = pidfd::spawn(ctx, probe, {"linger"}, options, ec);
+    auto p = pidfd::spawn(ctx, child_program, {"linger"}, options, ec);
     EXPECT_EQ(ec, expected) << ec.message();
     EXPECT_FALSE(p.is_open());
     EXPECT_FALSE(out.is_open());
     EXPECT_FALSE(pidfd_test::has_children());
     try
     {
-      pidfd::spawn(ctx, probe, {"linger"}, options);
+      pidfd::spawn(ctx, child_program, {"linger"}, options);
       ADD_FAILURE() << "spawn did not throw";
     }
     catch (const boost::system::system_error& e)

@@ -31,8 +31,8 @@ namespace errc = boost::system::errc;
 using boost::system::error_code;
 using pidfd::environment;
 using pidfd_options_test::env_guard;
-using pidfd_options_test::probe;
 using pidfd_options_test::read_report;
+using pidfd_test::child_program;
 
 class options_environment_test : public pidfd_test::fixture
 {
@@ -44,7 +44,7 @@ protected:
     pidfd::spawn_options options;
     options.env = env;
     pidfd::exit_status s =
-        pidfd::spawn(ctx, probe, {"report", path}, options).wait();
+        pidfd::spawn(ctx, child_program, {"report", path}, options).wait();
     EXPECT_TRUE(s.success()) << s;
     return read_report(path).env;
   }

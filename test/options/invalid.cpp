@@ -29,7 +29,7 @@ namespace asio = boost::asio;
 namespace errc = boost::system::errc;
 using boost::system::error_code;
 using pidfd::stdio;
-using pidfd_options_test::probe;
+using pidfd_test::child_program;
 
 class options_invalid_test : public pidfd_test::fixture
 {
@@ -44,12 +44,12 @@ protected:
     SCOPED_TRACE(what);
     const std::string mark = temp_path("ran");
     error_code ec;
-    auto p = pidfd::spawn(ctx, probe, {"report", mark}, options, ec);
+    auto p = pidfd::spawn(ctx, child_program, {"report", mark}, options, ec);
     EXPECT_EQ(ec, expected) << ec.message();
     EXPECT_FALSE(p.is_open());
     try
     {
-      pidfd::spawn(ctx, probe, {"report", mark}, options);
+      pidfd::spawn(ctx, child_program, {"report", mark}, options);
       ADD_FAILURE() << "spawn did not throw";
     }
     catch (const boost::system::system_error& e)
@@ -169,14 +169,14 @@ TEST_F(options_invalid_test, inherited_fd_above_the_fd_limit)
   // Checked only in the child: still a spawn error naming the mapping.
   const int huge = 1 << 30;
   error_code ec;
-  auto p = pidfd::spawn(
-      ctx, probe, {"linger"}, pidfd::spawn_options{}.inherit_fd(huge, 1), ec);
+  auto p = pidfd::spawn(ctx, child_program, {"linger"},
+      pidfd::spawn_options{}.inherit_fd(huge, 1), ec);
   EXPECT_TRUE(ec == errc::invalid_argument || ec == errc::bad_file_descriptor)
       << ec.message();
   try
   {
-    pidfd::spawn(
-        ctx, probe, {"linger"}, pidfd::spawn_options{}.inherit_fd(huge, 1));
+    pidfd::spawn(ctx, child_program, {"linger"},
+        pidfd::spawn_options{}.inherit_fd(huge, 1));
     ADD_FAILURE() << "spawn did not throw";
   }
   catch (const boost::system::system_error& e)

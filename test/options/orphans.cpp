@@ -18,9 +18,9 @@
 namespace {
 
 using pidfd_options_test::make_pipe;
-using pidfd_options_test::probe;
 using pidfd_options_test::read_to_eof;
 using pidfd_options_test::write_all;
+using pidfd_test::child_program;
 
 class options_orphans_test : public pidfd_test::fixture
 {
@@ -40,7 +40,7 @@ TEST_F(options_orphans_test, kill_on_destroy_is_off_by_default)
   EXPECT_FALSE(pidfd::spawn_options{}.kill_on_destroy);
   auto in = make_pipe();
   auto out = make_pipe();
-  pidfd::spawn(ctx, probe, {"echo"},
+  pidfd::spawn(ctx, child_program, {"echo"},
       {.in = pidfd::stdio::fd(in.read.get()),
           .out = pidfd::stdio::fd(out.write.get())});
   in.read.reset();
@@ -61,7 +61,7 @@ TEST_F(options_orphans_test, destroyed_handles_of_1000_running_children)
       .out = pidfd::stdio::null(),
       .err = pidfd::stdio::null()};
   for (int i = 0; i < 1000; ++i)
-    pidfd::spawn(ctx, probe, {"linger"}, options);
+    pidfd::spawn(ctx, child_program, {"linger"}, options);
   in.read.reset();
   EXPECT_TRUE(pidfd_test::has_children());
   in.write.reset();
@@ -84,7 +84,7 @@ TEST_F(options_orphans_test, kill_on_destroy_kills_the_child)
   pidfd::spawn_options options{
       .in = pidfd::stdio::fd(in.read.get()), .kill_on_destroy = true};
   options.inherit_fd(3, lifeline.write.get());
-  pidfd::spawn(ctx, probe, {"linger"}, options);
+  pidfd::spawn(ctx, child_program, {"linger"}, options);
   lifeline.write.reset();
   // The child's end of the lifeline closes when it dies; its stdin is
   // still open, so it did not end by itself.
@@ -99,7 +99,7 @@ TEST_F(options_orphans_test, kill_on_destroy_by_move_assignment)
   pidfd::spawn_options options{
       .in = pidfd::stdio::fd(in.read.get()), .kill_on_destroy = true};
   options.inherit_fd(3, lifeline.write.get());
-  pidfd::process p = pidfd::spawn(ctx, probe, {"linger"}, options);
+  pidfd::process p = pidfd::spawn(ctx, child_program, {"linger"}, options);
   lifeline.write.reset();
   p = pidfd::process(ctx);
   EXPECT_EQ(read_to_eof(lifeline.read.get()), "");
@@ -112,7 +112,7 @@ TEST_F(options_orphans_test, kill_on_destroy_for_many_children)
   pidfd::spawn_options options{.kill_on_destroy = true};
   options.inherit_fd(3, lifeline.write.get());
   for (int i = 0; i < 100; ++i)
-    pidfd::spawn(ctx, probe, {"pause"}, options);
+    pidfd::spawn(ctx, child_program, {"pause"}, options);
   lifeline.write.reset();
   EXPECT_EQ(read_to_eof(lifeline.read.get()), "");
   reap_orphans();

@@ -24,15 +24,15 @@
 
 namespace {
 
-using pidfd_options_test::probe;
 using pidfd_options_test::read_line;
 using pidfd_options_test::read_report;
 using pidfd_options_test::spawner;
+using pidfd_test::child_program;
 
 class options_parent_death_test : public pidfd_test::fixture
 {
 protected:
-  // A spawner spawns "probe linger" with parent_death_signal `sig` and is
+  // A spawner spawns "child linger" with parent_death_signal `sig` and is
   // then killed; the grandchild, which reads stdin until EOF, is reparented
   // to this process (a subreaper). Returns the grandchild's wait status.
   int grandchild_status_after_spawner_dies(int sig)
@@ -44,7 +44,7 @@ protected:
     options.in = pidfd::stdio::fd(in.read.get());
     options.out = pidfd::stdio::fd(out.write.get());
     auto p = pidfd::spawn(ctx, spawner,
-        {"spawn-grandchild", probe, std::to_string(sig)}, options);
+        {"spawn-grandchild", child_program, std::to_string(sig)}, options);
     in.read.reset();
     out.write.reset();
     const pid_t grandchild =
@@ -60,7 +60,7 @@ protected:
     return pidfd_test::reap(grandchild);
   }
 
-  // A process that spawns "probe linger" with parent_death_signal `sig`
+  // A process that spawns "child linger" with parent_death_signal `sig`
   // from a thread that then exits; returns the child's status once its
   // stdin is closed.
   pidfd::exit_status status_after_spawning_thread_exits(int sig)
@@ -71,7 +71,7 @@ protected:
     options.parent_death_signal = sig;
     std::optional<pidfd::process> p;
     std::thread([&] {
-      p.emplace(pidfd::spawn(ctx, probe, {"linger"}, options));
+      p.emplace(pidfd::spawn(ctx, child_program, {"linger"}, options));
     }).join();
     in.read.reset();
     EXPECT_TRUE(p);
@@ -89,11 +89,13 @@ TEST_F(options_parent_death_test, the_signal_is_set_before_exec)
   const std::string path = temp_path("report");
   pidfd::spawn_options options;
   options.parent_death_signal = SIGUSR2;
-  EXPECT_TRUE(
-      pidfd::spawn(ctx, probe, {"report", path}, options).wait().success());
+  EXPECT_TRUE(pidfd::spawn(ctx, child_program, {"report", path}, options)
+                  .wait()
+                  .success());
   EXPECT_EQ(read_report(path)["pdeathsig"], std::to_string(SIGUSR2));
 
-  EXPECT_TRUE(pidfd::spawn(ctx, probe, {"report", path}).wait().success());
+  EXPECT_TRUE(
+      pidfd::spawn(ctx, child_program, {"report", path}).wait().success());
   EXPECT_EQ(read_report(path)["pdeathsig"], "0");
 }
 
@@ -109,8 +111,9 @@ TEST_F(options_parent_death_test, set_after_the_credentials_change)
   options.parent_death_signal = SIGUSR2;
   options.gid = 65534;
   options.uid = 65534;
-  EXPECT_TRUE(
-      pidfd::spawn(ctx, probe, {"report", path}, options).wait().success());
+  EXPECT_TRUE(pidfd::spawn(ctx, child_program, {"report", path}, options)
+                  .wait()
+                  .success());
   EXPECT_EQ(read_report(path)["uid"], "65534,65534,65534");
   EXPECT_EQ(read_report(path)["pdeathsig"], std::to_string(SIGUSR2));
 }
@@ -134,7 +137,7 @@ TEST_F(options_parent_death_test, spawner_dead_before_the_setting_took_effect)
 {
   // See spawner.cpp, pdeath_race: the child must send itself the signal.
   auto p = pidfd::spawn(ctx, spawner,
-      {"pdeath-race", temp_dir(), probe, std::to_string(SIGKILL)},
+      {"pdeath-race", temp_dir(), child_program, std::to_string(SIGKILL)},
       {.in = pidfd::stdio::null()});
   pidfd::exit_status s = p.wait();
   EXPECT_TRUE(s.exited() && s.code() == 0)
@@ -144,7 +147,8 @@ TEST_F(options_parent_death_test, spawner_dead_before_the_setting_took_effect)
 TEST_F(options_parent_death_test, spawner_dead_before_exec_without_the_option)
 {
   // The control: the same race without a signal lets the grandchild run.
-  auto p = pidfd::spawn(ctx, spawner, {"pdeath-race", temp_dir(), probe, "0"},
+  auto p = pidfd::spawn(ctx, spawner,
+      {"pdeath-race", temp_dir(), child_program, "0"},
       {.in = pidfd::stdio::null()});
   pidfd::exit_status s = p.wait();
   EXPECT_TRUE(s.exited() && s.code() == 20) << s;

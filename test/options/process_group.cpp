@@ -26,11 +26,11 @@ namespace {
 namespace errc = boost::system::errc;
 using boost::system::error_code;
 using pidfd::process_group_mode;
-using pidfd_options_test::probe;
 using pidfd_options_test::read_line;
 using pidfd_options_test::read_report;
 using pidfd_options_test::read_to_eof;
 using pidfd_options_test::report;
+using pidfd_test::child_program;
 
 class options_process_group_test : public pidfd_test::fixture
 {
@@ -41,12 +41,12 @@ protected:
     pidfd::spawn_options options;
     options.process_group = mode;
     pidfd::exit_status s =
-        pidfd::spawn(ctx, probe, {"report", path}, options).wait();
+        pidfd::spawn(ctx, child_program, {"report", path}, options).wait();
     EXPECT_TRUE(s.success()) << s;
     return read_report(path);
   }
 
-  // "probe group-report SIG" leading a new group; its stdout is out_.
+  // "child group-report SIG" leading a new group; its stdout is out_.
   pidfd::process spawn_group_report(int sig)
   {
     auto pipe = pidfd_options_test::make_pipe();
@@ -54,7 +54,7 @@ protected:
     options.out = pidfd::stdio::fd(pipe.write.get());
     options.process_group = process_group_mode::new_group;
     auto p = pidfd::spawn(
-        ctx, probe, {"group-report", std::to_string(sig)}, options);
+        ctx, child_program, {"group-report", std::to_string(sig)}, options);
     out_ = std::move(pipe.read);
     // The grandchild exists once its pid is written.
     grandchild_ = read_line(out_.get());
@@ -182,8 +182,8 @@ TEST_F(options_process_group_test, signal_group_after_a_reap_elsewhere_is_done)
 TEST_F(options_process_group_test, signal_group_of_a_child_that_leads_none)
 {
   auto pipe = pidfd_options_test::make_pipe();
-  auto p = pidfd::spawn(
-      ctx, probe, {"linger"}, {.in = pidfd::stdio::fd(pipe.read.get())});
+  auto p = pidfd::spawn(ctx, child_program, {"linger"},
+      {.in = pidfd::stdio::fd(pipe.read.get())});
   error_code ec;
   p.signal_group(SIGKILL, ec);
   EXPECT_EQ(ec, errc::no_such_process) << ec.message();
@@ -197,7 +197,7 @@ TEST_F(options_process_group_test, signal_group_of_a_child_that_leads_none)
 TEST_F(
     options_process_group_test, signal_group_after_collection_is_process_done)
 {
-  auto p = pidfd::spawn(ctx, probe, {"write", "", ""},
+  auto p = pidfd::spawn(ctx, child_program, {"write", "", ""},
       {.process_group = process_group_mode::new_group});
   EXPECT_TRUE(p.wait().success());
   error_code ec;
@@ -213,7 +213,7 @@ TEST_F(
 TEST_F(options_process_group_test, signal_group_with_an_invalid_signal)
 {
   auto pipe = pidfd_options_test::make_pipe();
-  auto p = pidfd::spawn(ctx, probe, {"linger"},
+  auto p = pidfd::spawn(ctx, child_program, {"linger"},
       {.in = pidfd::stdio::fd(pipe.read.get()),
           .process_group = process_group_mode::new_group});
   error_code ec;

@@ -10,6 +10,7 @@
 #include "options/support.hpp"
 #include "support/counting_allocator.hpp"
 #include "pidfd/error.hpp"
+#include "support/child.hpp"
 
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -48,7 +49,7 @@ using boost::system::error_code;
 using pidfd::run_options;
 using pidfd::run_result;
 using pidfd_options_test::make_pipe;
-using pidfd_options_test::probe;
+using pidfd_test::child_program;
 using pidfd_test::unique_fd;
 
 class options_run_test : public pidfd_test::fixture
@@ -73,13 +74,13 @@ protected:
     bool guard_fired = false;
   };
 
-  // async_run of the probe in `mode`, to completion, with a liveness guard:
-  // nothing else tells when async_run fails to stop, so after 4 s (40
-  // times the timeouts used here) the guard closes `release`, which ends
-  // whatever the probe's process waits on, and says so. The handler closes
-  // `release` too.
+  // async_run of the child with `args`, to completion, with a liveness
+  // guard: nothing else tells when async_run fails to stop, so after 4 s
+  // (40 times the timeouts used here) the guard closes `release`, which
+  // ends whatever the child's process waits on, and says so. The handler
+  // closes `release` too.
   guarded_outcome run_guarded(
-      const char* mode, run_options options, unique_fd& release)
+      const pidfd::argument_list& args, run_options options, unique_fd& release)
   {
     guarded_outcome o;
     asio::steady_timer guard(ctx, 4s);
@@ -89,7 +90,7 @@ protected:
       o.guard_fired = true;
       release.reset();
     });
-    pidfd::async_run(ctx, probe, {mode}, std::move(options),
+    pidfd::async_run(ctx, child_program, args, std::move(options),
         [&](error_code ec, run_result r) {
           o.result.emplace(ec, std::move(r));
           guard.cancel();
@@ -130,7 +131,7 @@ void rethrow(std::exception_ptr e)
 
 TEST_F(options_run_test, captures_stdout_and_stderr)
 {
-  auto [ec, r] = run_to_end(probe, {"write", "to out", "to err"});
+  auto [ec, r] = run_to_end(child_program, {"write", "to out", "to err"});
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_TRUE(r.status.success()) << r.status;
   EXPECT_EQ(r.out, "to out");
@@ -144,15 +145,15 @@ TEST_F(options_run_test, sixteen_mebibytes_on_both_streams_at_once)
   // The child alternates between the streams in 64 KiB chunks and blocks
   // on whichever is full: reading one stream at a time would deadlock.
   constexpr std::size_t size = 16 * 1024 * 1024;
-  auto [ec, r] = run_to_end(probe, {"flood", std::to_string(size)});
+  auto [ec, r] = run_to_end(child_program, {"flood", std::to_string(size)});
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_TRUE(r.status.success()) << r.status;
   ASSERT_EQ(r.out.size(), size);
   ASSERT_EQ(r.err.size(), size);
   std::size_t wrong = 0;
   for (std::size_t i = 0; i < size; ++i)
-    wrong += (r.out[i] != pidfd_options_test::flood_pattern(i, 0))
-        + (r.err[i] != pidfd_options_test::flood_pattern(i, 1));
+    wrong += (r.out[i] != pidfd_test::flood_pattern(i, 0))
+        + (r.err[i] != pidfd_test::flood_pattern(i, 1));
   EXPECT_EQ(wrong, 0u);
 }
 
@@ -161,13 +162,13 @@ TEST_F(options_run_test, input_is_written_to_stdin_and_then_closed)
   std::string input(1024 * 1024, '\0');
   for (std::size_t i = 0; i < input.size(); ++i)
     input[i] = static_cast<char>(i * 31 % 251);
-  auto [ec, r] = run_to_end(probe, {"echo"}, {.input = input});
+  auto [ec, r] = run_to_end(child_program, {"echo"}, {.input = input});
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_TRUE(r.status.success()) << r.status;
   EXPECT_TRUE(r.out == input) << r.out.size() << " bytes";
 
   // Empty input: EOF at once.
-  auto [ec2, r2] = run_to_end(probe, {"echo"}, {.input = ""});
+  auto [ec2, r2] = run_to_end(child_program, {"echo"}, {.input = ""});
   EXPECT_FALSE(ec2) << ec2.message();
   EXPECT_TRUE(r2.status.success()) << r2.status;
   EXPECT_EQ(r2.out, "");
@@ -179,7 +180,7 @@ TEST_F(options_run_test, without_input_stdin_is_spawn_in)
   pidfd_test::write_file(path, "from a file", 0644);
   run_options options;
   options.spawn.in = pidfd::stdio::file(path);
-  auto [ec, r] = run_to_end(probe, {"echo"}, std::move(options));
+  auto [ec, r] = run_to_end(child_program, {"echo"}, std::move(options));
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_EQ(r.out, "from a file");
 }
@@ -193,8 +194,8 @@ TEST_F(options_run_test, a_child_that_closes_stdin_does_not_raise_sigpipe)
   ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &current), 0);
   ASSERT_EQ(current.sa_handler, SIG_DFL);
   // More than a pipe holds: the write must meet the closed end.
-  auto [ec, r] = run_to_end(
-      probe, {"close-stdin"}, {.input = std::string(4 * 1024 * 1024, 'x')});
+  auto [ec, r] = run_to_end(child_program, {"close-stdin"},
+      {.input = std::string(4 * 1024 * 1024, 'x')});
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_TRUE(r.status.success()) << r.status;
   EXPECT_EQ(r.out, "closed\n");
@@ -206,7 +207,8 @@ TEST_F(options_run_test, a_child_that_closes_stdin_does_not_raise_sigpipe)
 TEST_F(options_run_test, timeout_terminates_the_child)
 {
   const auto start = std::chrono::steady_clock::now();
-  auto [ec, r] = run_to_end(probe, {"pause"}, {.timeout = 50ms, .grace = 30s});
+  auto [ec, r] =
+      run_to_end(child_program, {"pause"}, {.timeout = 50ms, .grace = 30s});
   EXPECT_GE(std::chrono::steady_clock::now() - start, 50ms);
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_TRUE(r.timed_out);
@@ -222,7 +224,7 @@ TEST_F(options_run_test, timeout_kills_after_the_grace_period)
   auto in = make_pipe();
   run_options options{.timeout = 50ms, .grace = 100ms};
   options.spawn.in = pidfd::stdio::fd(in.read.get());
-  auto [ec, r] = run_to_end(probe, {"linger"}, std::move(options));
+  auto [ec, r] = run_to_end(child_program, {"linger"}, std::move(options));
   ignore.reset();
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_TRUE(r.timed_out);
@@ -232,7 +234,8 @@ TEST_F(options_run_test, timeout_kills_after_the_grace_period)
 
 TEST_F(options_run_test, a_timeout_that_does_not_expire)
 {
-  auto [ec, r] = run_to_end(probe, {"write", "out", "err"}, {.timeout = 30s});
+  auto [ec, r] =
+      run_to_end(child_program, {"write", "out", "err"}, {.timeout = 30s});
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_FALSE(r.timed_out);
   EXPECT_TRUE(r.status.success()) << r.status;
@@ -249,7 +252,7 @@ TEST_F(options_run_test, timeout_bounds_output_a_grandchild_keeps_open)
   run_options options{.timeout = 100ms};
   options.spawn.inherit_fd(3, lifeline.read.get());
   auto [result, guard_fired] =
-      run_guarded("daemonize", std::move(options), lifeline.write);
+      run_guarded({"orphan", "3"}, std::move(options), lifeline.write);
   ASSERT_TRUE(result);
   EXPECT_FALSE(guard_fired)
       << "async_run kept reading the grandchild's output past its timeout";
@@ -266,7 +269,7 @@ TEST_F(options_run_test, timeout_bounds_input_a_grandchild_never_reads)
       .input = std::string(2 * 1024 * 1024, 'x'), .timeout = 100ms};
   options.spawn.inherit_fd(3, lifeline.read.get());
   auto [result, guard_fired] =
-      run_guarded("hold-stdin", std::move(options), lifeline.write);
+      run_guarded({"hold-stdin"}, std::move(options), lifeline.write);
   ASSERT_TRUE(result);
   EXPECT_FALSE(guard_fired) << "async_run kept writing input past its timeout";
   EXPECT_FALSE(result->first) << result->first.message();
@@ -282,7 +285,7 @@ TEST_F(options_run_test, wait_delay_bounds_output_a_grandchild_keeps_open)
   options.spawn.inherit_fd(3, lifeline.read.get());
   const auto start = std::chrono::steady_clock::now();
   auto [result, guard_fired] =
-      run_guarded("daemonize", std::move(options), lifeline.write);
+      run_guarded({"orphan", "3"}, std::move(options), lifeline.write);
   ASSERT_TRUE(result);
   EXPECT_FALSE(guard_fired)
       << "async_run kept reading the grandchild's output past the delay";
@@ -297,7 +300,7 @@ TEST_F(options_run_test, wait_delay_bounds_output_a_grandchild_keeps_open)
 
 TEST_F(options_run_test, wait_delay_does_not_cut_output_that_ends)
 {
-  auto [ec, r] = run_to_end(probe, {"flood", "1000000"}, {.wait_delay = 0ms});
+  auto [ec, r] = run_to_end(child_program, {"flood", "1000000"}, {.wait_delay = 0ms});
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_EQ(r.out.size(), 1000000u);
   EXPECT_EQ(r.err.size(), 1000000u);
@@ -313,7 +316,7 @@ TEST_F(options_run_test, wait_delay_after_a_timeout)
   run_options options{.timeout = 20ms, .wait_delay = 30ms};
   options.spawn.inherit_fd(3, lifeline.read.get());
   auto [result, guard_fired] =
-      run_guarded("hold-stdin", std::move(options), lifeline.write);
+      run_guarded({"hold-stdin"}, std::move(options), lifeline.write);
   ASSERT_TRUE(result);
   EXPECT_FALSE(guard_fired);
   EXPECT_TRUE(result->second.timed_out);
@@ -325,7 +328,7 @@ TEST_F(options_run_test, a_negative_wait_delay_is_refused_first)
   bool spawned = false;
   run_options options{.wait_delay = -1ms};
   options.on_spawn = [&](const pidfd::run_child&) { spawned = true; };
-  auto [ec, r] = run_to_end(probe, {"write", "x", ""}, std::move(options));
+  auto [ec, r] = run_to_end(child_program, {"write", "x", ""}, std::move(options));
   EXPECT_EQ(ec, pidfd::error::invalid_wait_delay);
   EXPECT_EQ(ec.message(), "wait delay is negative");
   EXPECT_FALSE(spawned);
@@ -336,7 +339,7 @@ TEST_F(options_run_test, output_past_the_limit_is_dropped)
   // 4 MiB on each stream, 100,000 bytes kept of each: the child is read
   // to its end (never blocked on a full pipe) and exits by itself.
   auto [ec, r] = run_to_end(
-      probe, {"flood", std::to_string(4 << 20)}, {.output_limit = 100000});
+      child_program, {"flood", std::to_string(4 << 20)}, {.output_limit = 100000});
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_TRUE(r.status.success()) << r.status;
   ASSERT_EQ(r.out.size(), 100000u);
@@ -345,7 +348,7 @@ TEST_F(options_run_test, output_past_the_limit_is_dropped)
   EXPECT_TRUE(r.err_truncated);
   EXPECT_FALSE(r.output_cut);
   // What is kept is the start of each stream, in order.
-  auto [ec_full, full] = run_to_end(probe, {"flood", "100000"});
+  auto [ec_full, full] = run_to_end(child_program, {"flood", "100000"});
   EXPECT_EQ(r.out, full.out);
   EXPECT_EQ(r.err, full.err);
   EXPECT_FALSE(full.out_truncated);
@@ -353,7 +356,7 @@ TEST_F(options_run_test, output_past_the_limit_is_dropped)
 
 TEST_F(options_run_test, output_past_the_limit_can_stop_the_child)
 {
-  auto [ec, r] = run_to_end(probe, {"flood", std::to_string(64 << 20)},
+  auto [ec, r] = run_to_end(child_program, {"flood", std::to_string(64 << 20)},
       {.output_limit = 1000, .on_overflow = run_options::overflow::stop});
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_EQ(r.status.signal(), SIGTERM) << r.status;
@@ -367,14 +370,15 @@ TEST_F(options_run_test, a_stop_that_could_not_be_made_is_refused_first)
   // A negative grace or an invalid stop signal would leave async_run
   // unable to stop its child: refused before anything is spawned, and
   // through the handler.
-  auto [ec, r] = run_to_end(probe, {"write", "", ""}, {.grace = -1ms});
+  auto [ec, r] = run_to_end(child_program, {"write", "", ""}, {.grace = -1ms});
   EXPECT_EQ(ec, pidfd::error::invalid_grace_period) << ec.message();
   EXPECT_FALSE(r.status.known());
   for (int sig : {0, -1, _NSIG, 1000})
   {
     run_options options;
     options.stop_signal = sig;
-    auto [ec2, r2] = run_to_end(probe, {"write", "", ""}, std::move(options));
+    auto [ec2, r2] =
+        run_to_end(child_program, {"write", "", ""}, std::move(options));
     EXPECT_EQ(ec2, pidfd::error::invalid_signal) << sig;
     EXPECT_FALSE(r2.status.known());
   }
@@ -385,7 +389,7 @@ TEST_F(options_run_test, stop_signal_starts_the_stop_at_a_timeout)
 {
   run_options options{.timeout = 20ms, .grace = 30s};
   options.stop_signal = SIGUSR1;
-  auto [ec, r] = run_to_end(probe, {"pause"}, std::move(options));
+  auto [ec, r] = run_to_end(child_program, {"pause"}, std::move(options));
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_TRUE(r.timed_out);
   EXPECT_TRUE(r.status.signaled() && r.status.signal() == SIGUSR1) << r.status;
@@ -400,7 +404,8 @@ TEST_F(options_run_test, spawn_errors)
 
   run_options invalid;
   invalid.spawn.inherit_fd(2, 1);
-  auto [ec2, r2] = run_to_end(probe, {"write", "", ""}, std::move(invalid));
+  auto [ec2, r2] =
+      run_to_end(child_program, {"write", "", ""}, std::move(invalid));
   EXPECT_EQ(ec2, pidfd::error::invalid_option);
   EXPECT_FALSE(pidfd_test::has_children());
 }
@@ -408,7 +413,7 @@ TEST_F(options_run_test, spawn_errors)
 TEST_F(options_run_test, use_future)
 {
   std::future<run_result> f = pidfd::async_run(
-      ctx, probe, {"write", "future", ""}, {}, asio::use_future);
+      ctx, child_program, {"write", "future", ""}, {}, asio::use_future);
   run();
   run_result r = f.get();
   EXPECT_EQ(r.out, "future");
@@ -429,7 +434,7 @@ TEST_F(options_run_test, use_awaitable)
         options.input = "ignored";
         // Braced arguments inside co_await: g++ 12 takes them too.
         result =
-            co_await pidfd::async_run(ctx, probe, {"write", "awaited", "too"},
+            co_await pidfd::async_run(ctx, child_program, {"write", "awaited", "too"},
                 std::move(options), asio::use_awaitable);
       },
       rethrow);
@@ -444,7 +449,7 @@ TEST_F(options_run_test, associated_allocator)
   pidfd_test::allocation_counts counts;
   int outstanding_at_upcall = -1;
   run_options options{.input = std::string("some input"), .timeout = 10s};
-  pidfd::async_run(ctx, probe, {"write", "out", "err"}, std::move(options),
+  pidfd::async_run(ctx, child_program, {"write", "out", "err"}, std::move(options),
       asio::bind_allocator(pidfd_test::counting_allocator<int>(counts),
           [&](error_code ec, run_result r) {
             EXPECT_FALSE(ec);
@@ -471,7 +476,7 @@ TEST_F(options_run_test, an_exception_from_on_spawn_kills_the_child)
     pid = child.id();
     throw std::runtime_error("from on_spawn");
   };
-  pidfd::async_run(ctx, probe, {"pause"}, std::move(options),
+  pidfd::async_run(ctx, child_program, {"pause"}, std::move(options),
       [&](error_code, run_result) { completed = true; });
   EXPECT_THROW(ctx.run(), std::runtime_error);
   run(); // the killed child is reaped here
@@ -486,7 +491,7 @@ TEST_F(options_run_test, cancelled_before_it_starts_it_spawns_nothing)
   std::optional<error_code> result;
   run_options options;
   options.on_spawn = [&](const pidfd::run_child&) { spawned = true; };
-  pidfd::async_run(ctx, probe, {"write", "out", ""}, std::move(options),
+  pidfd::async_run(ctx, child_program, {"write", "out", ""}, std::move(options),
       asio::bind_cancellation_slot(
           cancel.slot(), [&](error_code ec, run_result) { result = ec; }));
   cancel.emit(asio::cancellation_type::terminal);
@@ -496,7 +501,7 @@ TEST_F(options_run_test, cancelled_before_it_starts_it_spawns_nothing)
   EXPECT_FALSE(spawned);
 }
 
-// A run of "probe MODE ARGS..." whose child runs until it is stopped: its
+// A run of "child MODE ARGS..." whose child runs until it is stopped: its
 // stdin is a pipe the test holds open, and it reports on fd 3 (a pipe the
 // test reads). `on_report` gets each line from fd 3 and may emit on the
 // cancellation slot. A liveness guard ends the run after 4 s (far longer
@@ -528,7 +533,7 @@ protected:
       o.guard_fired = true;
       in.write.reset();
     });
-    pidfd::async_run(ctx, probe, args, std::move(options),
+    pidfd::async_run(ctx, child_program, args, std::move(options),
         asio::bind_cancellation_slot(
             cancel.slot(), [&](error_code ec, run_result r) {
               o.result.emplace(ec, std::move(r));
@@ -644,7 +649,7 @@ TEST_F(options_run_cancel_test, cancellation_bounds_output_a_grandchild_holds)
     cancel.emit(asio::cancellation_type::total);
   };
   auto o = run_reporting(
-      {"daemonize"}, std::move(options), [](const std::string&) {});
+      {"orphan", "3"}, std::move(options), [](const std::string&) {});
   ASSERT_TRUE(o.result);
   EXPECT_FALSE(o.guard_fired)
       << "the cancelled run kept reading the grandchild's output";
@@ -683,11 +688,12 @@ TEST_F(options_run_test, fds_in_the_options_are_taken_when_async_run_returns)
   std::optional<std::pair<error_code, run_result>> echoed, reported;
   run_options echo_options;
   echo_options.spawn.in = pidfd::stdio::fd(in_number);
-  pidfd::async_run(ctx, probe, {"echo"}, std::move(echo_options),
+  pidfd::async_run(ctx, child_program, {"echo"}, std::move(echo_options),
       [&](error_code ec, run_result r) { echoed.emplace(ec, std::move(r)); });
   run_options report_options;
   report_options.spawn.inherit_fd(3, extra_number);
-  pidfd::async_run(ctx, probe, {"report", report}, std::move(report_options),
+  pidfd::async_run(ctx, child_program, {"report", report},
+      std::move(report_options),
       [&](error_code ec, run_result r) { reported.emplace(ec, std::move(r)); });
 
   in.reset();
@@ -713,7 +719,8 @@ TEST_F(options_run_test, an_fd_that_is_not_open_fails_through_the_handler)
   closed.read.reset();
   run_options options;
   options.spawn.inherit_fd(3, number);
-  auto [ec, r] = run_to_end(probe, {"write", "", ""}, std::move(options));
+  auto [ec, r] =
+      run_to_end(child_program, {"write", "", ""}, std::move(options));
   EXPECT_EQ(ec, errc::bad_file_descriptor) << ec.message();
   EXPECT_FALSE(r.status.known());
   EXPECT_FALSE(pidfd_test::has_children());
@@ -734,7 +741,7 @@ TEST_F(options_run_test, on_spawn_reaches_the_running_child)
         && info.si_pid == 0;
     c.signal(SIGUSR1); // through the pidfd (by pid in the fallback)
   };
-  auto [ec, r] = run_to_end(probe, {"pause"}, std::move(options));
+  auto [ec, r] = run_to_end(child_program, {"pause"}, std::move(options));
   EXPECT_FALSE(ec) << ec.message();
   ASSERT_TRUE(child);
   EXPECT_TRUE(was_our_running_child);
@@ -750,7 +757,7 @@ TEST_F(options_run_test, merged_stderr_is_interleaved_into_out)
 {
   run_options options;
   options.spawn.err = pidfd::stdio::merge_with_stdout();
-  auto [ec, r] = run_to_end(probe, {"interleave"}, std::move(options));
+  auto [ec, r] = run_to_end(child_program, {"interleave"}, std::move(options));
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_TRUE(r.status.success()) << r.status;
   EXPECT_EQ(r.out, "123");
@@ -770,7 +777,7 @@ TEST_F(options_run_test, destroying_the_io_context_kills_the_running_child)
       own_pidfd.reset(pidfd_test::pidfd_open(pid));
       other.stop();
     };
-    pidfd::async_run(other, probe, {"pause"}, std::move(options),
+    pidfd::async_run(other, child_program, {"pause"}, std::move(options),
         [](error_code, run_result) { ADD_FAILURE() << "completed"; });
     other.run();
   }

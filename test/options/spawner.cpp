@@ -2,25 +2,26 @@
 // test/options/spawner.cpp
 // ~~~~~~~~~~~~~~~~~~~~~~~~
 // An intermediate process for the tests that need the library to run in a
-// process other than the test's: parent death and credentials.
+// process other than the test's: parent death and credentials. CHILD is
+// the helper child program (test/support/child.cpp).
 //
-//   spawn-grandchild PROBE SIG
-//       spawns "PROBE linger" with parent_death_signal SIG, writes its pid
+//   spawn-grandchild CHILD SIG
+//       spawns "CHILD linger" with parent_death_signal SIG, writes its pid
 //       and "\n" to stdout, then blocks until killed
-//   pdeath-race DIR PROBE SIG
+//   pdeath-race DIR CHILD SIG
 //       makes the parent of a spawn die while the child is between clone
 //       and exec, before it sets its parent-death signal (see
 //       pdeath_race()); exits 0 if the child then died of SIG before exec,
-//       20 if it ran PROBE, 21 for another end, 30 if it never blocked
-//   try-credentials PROBE
+//       20 if it ran CHILD, 21 for another end, 30 if it never blocked
+//   try-credentials CHILD
 //       as an unprivileged user: tries spawns that set uid 0, gid 0 and
 //       groups {0} (the first two keeping the groups), then its own uid
 //       without and with keep_groups; writes one line per attempt to
 //       stdout: "ok", or the error's value and what()
-//   drop-to-nobody PROBE PATH default|keep|LIST
-//       spawns "PROBE report PATH" as uid and gid 65534 with groups unset
+//   drop-to-nobody CHILD PATH default|keep|LIST
+//       spawns "CHILD report PATH" as uid and gid 65534 with groups unset
 //       (default), keep_groups, or groups LIST (comma-separated, may be
-//       empty); exits with the probe's exit code
+//       empty); exits with the child's exit code
 //
 // Exit codes 100-102 mean the spawner itself failed.
 //
@@ -64,12 +65,12 @@ bool write_all(int fd, std::string_view text)
   return true;
 }
 
-int spawn_grandchild(const char* probe, int sig)
+int spawn_grandchild(const char* child, int sig)
 {
   boost::asio::io_context ctx;
   pidfd::spawn_options options;
   options.parent_death_signal = sig;
-  pidfd::process p = pidfd::spawn(ctx, probe, {"linger"}, options);
+  pidfd::process p = pidfd::spawn(ctx, child, {"linger"}, options);
   if (!write_all(1, std::to_string(p.id()) + "\n"))
     return io_error;
   for (;;)
@@ -86,13 +87,13 @@ pid_t reap_any(int& status)
 }
 
 // This process (H) becomes a child subreaper and holds a read lease on
-// DIR/leased. A forked child (I) spawns PROBE with stdout = DIR/leased and
+// DIR/leased. A forked child (I) spawns CHILD with stdout = DIR/leased and
 // the parent-death signal SIG: the spawned child (G) blocks opening the
 // file, before it sets the signal, until H gives up the lease. H, told of
 // the open by SIGIO, kills I, so that G's parent is dead before G sets the
 // signal, then gives up the lease. G, now H's child, must notice that its
 // parent changed and send the signal to itself before exec.
-int pdeath_race(const std::string& dir, const char* probe, int sig)
+int pdeath_race(const std::string& dir, const char* child, int sig)
 {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
     return io_error;
@@ -121,7 +122,7 @@ int pdeath_race(const std::string& dir, const char* probe, int sig)
     options.out = pidfd::stdio::file(leased);
     options.parent_death_signal = sig;
     boost::system::error_code ec;
-    pidfd::process p = pidfd::spawn(ctx, probe, {"linger"}, options, ec);
+    pidfd::process p = pidfd::spawn(ctx, child, {"linger"}, options, ec);
     // Not reached when the test works: H kills this process first.
     ::_exit(io_error);
   }
@@ -152,14 +153,14 @@ int pdeath_race(const std::string& dir, const char* probe, int sig)
   return 21;
 }
 
-int try_credentials(const char* probe)
+int try_credentials(const char* child)
 {
   boost::asio::io_context ctx;
   std::string text;
   auto attempt = [&](const pidfd::spawn_options& options) {
     try
     {
-      pidfd::process p = pidfd::spawn(ctx, probe, {"linger"}, options);
+      pidfd::process p = pidfd::spawn(ctx, child, {"linger"}, options);
       p.wait();
       text += "ok\n";
     }
@@ -190,7 +191,7 @@ int try_credentials(const char* probe)
   return write_all(1, text) ? 0 : io_error;
 }
 
-int drop_to_nobody(const char* probe, const char* path, std::string_view how)
+int drop_to_nobody(const char* child, const char* path, std::string_view how)
 {
   boost::asio::io_context ctx;
   pidfd::spawn_options options;
@@ -211,7 +212,7 @@ int drop_to_nobody(const char* probe, const char* path, std::string_view how)
     options.groups = std::move(groups);
   }
   pidfd::exit_status s =
-      pidfd::spawn(ctx, probe, {"report", path}, options).wait();
+      pidfd::spawn(ctx, child, {"report", path}, options).wait();
   return s.exited() ? s.code() : io_error;
 }
 

@@ -33,26 +33,27 @@ namespace errc = boost::system::errc;
 using boost::system::error_code;
 using pidfd::stdio;
 using pidfd_options_test::describe;
-using pidfd_options_test::probe;
 using pidfd_options_test::read_report;
 using pidfd_options_test::report;
+using pidfd_test::child_program;
 using pidfd_test::read_file;
 
 class options_stdio_test : public pidfd_test::fixture
 {
 protected:
-  // Runs the probe to a successful end.
-  void run_probe(
+  // Runs the child to a successful end.
+  void run_child(
       const pidfd::argument_list& args, const pidfd::spawn_options& options)
   {
-    pidfd::exit_status s = pidfd::spawn(ctx, probe, args, options).wait();
+    pidfd::exit_status s =
+        pidfd::spawn(ctx, child_program, args, options).wait();
     EXPECT_TRUE(s.success()) << s;
   }
 
   report report_with(const pidfd::spawn_options& options)
   {
     const std::string path = temp_path("report");
-    run_probe({"report", path}, options);
+    run_child({"report", path}, options);
     return read_report(path);
   }
 
@@ -61,13 +62,13 @@ protected:
       errc::errc_t expected, const std::string& what)
   {
     error_code ec;
-    auto p = pidfd::spawn(ctx, probe, {"linger"}, options, ec);
+    auto p = pidfd::spawn(ctx, child_program, {"linger"}, options, ec);
     EXPECT_EQ(ec, expected) << ec.message();
     EXPECT_FALSE(p.is_open());
     EXPECT_FALSE(pidfd_test::has_children());
     try
     {
-      pidfd::spawn(ctx, probe, {"linger"}, options);
+      pidfd::spawn(ctx, child_program, {"linger"}, options);
       ADD_FAILURE() << "spawn did not throw";
     }
     catch (const boost::system::system_error& e)
@@ -114,7 +115,7 @@ TEST_F(options_stdio_test, null_for_every_stream)
 
   // Reading it gives EOF at once.
   const std::string out = temp_path("out");
-  run_probe({"echo"}, {.in = stdio::null(), .out = stdio::file(out)});
+  run_child({"echo"}, {.in = stdio::null(), .out = stdio::file(out)});
   EXPECT_EQ(read_file(out), "");
 }
 
@@ -127,7 +128,7 @@ TEST_F(options_stdio_test, stdin_from_a_file_is_read_only)
   report r = report_with({.in = stdio::file(in)});
   EXPECT_EQ(r["fd0"].substr(0, in.size() + 5), in + "|r|0|");
 
-  run_probe({"echo"}, {.in = stdio::file(in), .out = stdio::file(out)});
+  run_child({"echo"}, {.in = stdio::file(in), .out = stdio::file(out)});
   EXPECT_EQ(read_file(out), "line one\nline two\n");
   EXPECT_EQ(read_file(in), "line one\nline two\n");
 }
@@ -138,7 +139,7 @@ TEST_F(options_stdio_test, stdout_and_stderr_files_are_created_and_truncated)
   const std::string err = temp_path("err");
   pidfd_test::write_file(out, "a longer previous content\n", 0600);
 
-  run_probe({"write", "new", "error"},
+  run_child({"write", "new", "error"},
       {.out = stdio::file(out), .err = stdio::file(err)});
   EXPECT_EQ(read_file(out), "new");
   EXPECT_EQ(read_file(err), "error");
@@ -159,12 +160,12 @@ TEST_F(options_stdio_test, append_to_appends)
   pidfd_test::write_file(log, "old\n", 0644);
   // Two open file descriptions of one file: only O_APPEND keeps the
   // second write from overwriting the first.
-  run_probe({"write", "A", "B"},
+  run_child({"write", "A", "B"},
       {.out = stdio::append_to(log), .err = stdio::append_to(log)});
   EXPECT_EQ(read_file(log), "old\nAB");
 
   const std::string created = temp_path("created");
-  run_probe({"write", "x", ""}, {.out = stdio::append_to(created)});
+  run_child({"write", "x", ""}, {.out = stdio::append_to(created)});
   EXPECT_EQ(read_file(created), "x");
 
   report r = report_with({.err = stdio::append_to(log)});
@@ -189,7 +190,7 @@ TEST_F(options_stdio_test, files_are_opened_relative_to_the_parents_directory)
   ASSERT_EQ(::mkdir(sub.c_str(), 0755), 0);
   {
     pidfd_options_test::cwd_guard cwd(temp_dir());
-    run_probe({"write", "here", ""},
+    run_child({"write", "here", ""},
         {.out = stdio::file("relative"), .working_directory = sub});
   }
   EXPECT_EQ(read_file(temp_path("relative")), "here");
@@ -203,7 +204,7 @@ TEST_F(options_stdio_test, an_fd_of_the_parent)
       pidfd_options_test::open_file(out, O_WRONLY | O_CREAT | O_TRUNC);
   const std::string before = describe(fd.get());
   // One open file description for both: the writes follow each other.
-  run_probe({"write", "A", "B"},
+  run_child({"write", "A", "B"},
       {.out = stdio::fd(fd.get()), .err = stdio::fd(fd.get())});
   EXPECT_EQ(read_file(out), "AB");
   // The parent keeps its fd as it was, close-on-exec included.
@@ -214,7 +215,7 @@ TEST_F(options_stdio_test, an_fd_of_the_parent)
   pidfd_options_test::write_all(pipe.write.get(), "through a pipe");
   pipe.write.reset();
   const std::string echoed = temp_path("echoed");
-  run_probe(
+  run_child(
       {"echo"}, {.in = stdio::fd(pipe.read.get()), .out = stdio::file(echoed)});
   EXPECT_EQ(read_file(echoed), "through a pipe");
 }
@@ -234,7 +235,7 @@ TEST_F(options_stdio_test, the_parents_standard_fds_as_sources)
     // No test failure may be reported in here.
     pidfd_options_test::redirect_guard out(1, fa.get());
     pidfd_options_test::redirect_guard err(2, fb.get());
-    s = pidfd::spawn(ctx, probe, {"write", "to-out", "to-err"},
+    s = pidfd::spawn(ctx, child_program, {"write", "to-out", "to-err"},
         {.out = stdio::fd(2), .err = stdio::fd(1)})
             .wait();
   }
@@ -252,7 +253,7 @@ TEST_F(options_stdio_test, asio_pipes_carry_all_three_streams)
   for (std::size_t i = 0; i < input.size(); i += 97)
     input[i] = static_cast<char>('a' + i % 26);
 
-  auto p = pidfd::spawn(ctx, probe, {"echo"},
+  auto p = pidfd::spawn(ctx, child_program, {"echo"},
       {.in = stdio::pipe(in),
           .out = stdio::pipe(out),
           .err = stdio::pipe(err)});
@@ -285,7 +286,7 @@ TEST_F(options_stdio_test, a_pipe_for_stderr)
 {
   asio::readable_pipe out(ctx);
   asio::readable_pipe err(ctx);
-  auto p = pidfd::spawn(ctx, probe, {"write", "to-out", "to-err"},
+  auto p = pidfd::spawn(ctx, child_program, {"write", "to-out", "to-err"},
       {.out = stdio::pipe(out), .err = stdio::pipe(err)});
   std::string out_text, err_text;
   asio::async_read(
@@ -303,7 +304,7 @@ TEST_F(options_stdio_test, pipe_objects_get_the_other_end_of_the_childs_pipes)
   asio::writable_pipe in(ctx);
   asio::readable_pipe out(ctx);
   const std::string path = temp_path("report");
-  auto p = pidfd::spawn(ctx, probe, {"report", path},
+  auto p = pidfd::spawn(ctx, child_program, {"report", path},
       {.in = stdio::pipe(in), .out = stdio::pipe(out)});
   EXPECT_TRUE(p.wait().success());
   report r = read_report(path);
@@ -321,7 +322,7 @@ TEST_F(options_stdio_test, pipe_objects_get_the_other_end_of_the_childs_pipes)
 TEST_F(options_stdio_test, merge_with_stdout_into_a_pipe)
 {
   asio::readable_pipe out(ctx);
-  auto p = pidfd::spawn(ctx, probe, {"interleave"},
+  auto p = pidfd::spawn(ctx, child_program, {"interleave"},
       {.out = stdio::pipe(out), .err = stdio::merge_with_stdout()});
   std::string text;
   asio::async_read(
@@ -335,7 +336,7 @@ TEST_F(options_stdio_test, merge_with_stdout_follows_stdout)
 {
   // Into a file: one open file description, so the order is kept.
   const std::string log = temp_path("log");
-  run_probe({"interleave"},
+  run_child({"interleave"},
       {.out = stdio::file(log), .err = stdio::merge_with_stdout()});
   EXPECT_EQ(read_file(log), "123");
 

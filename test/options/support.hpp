@@ -1,7 +1,7 @@
 //
 // test/options/support.hpp
 // ~~~~~~~~~~~~~~~~~~~~~~~~
-// Helpers shared by the options tests: the probe's report, blocking pipe
+// Helpers shared by the options tests: the child's "report", blocking pipe
 // I/O, and guards for process-wide state a test changes for its duration.
 //
 
@@ -24,18 +24,11 @@ namespace pidfd_options_test {
 using pidfd_test::subreaper_guard;
 using pidfd_test::unique_fd;
 
-/// The options tests' helper programs (probe.cpp, spawner.cpp).
-inline constexpr const char* probe = PIDFD_OPTIONS_PROBE;
+/// The intermediate process that runs the library (spawner.cpp); the child
+/// it and the tests spawn is pidfd_test::child_program.
 inline constexpr const char* spawner = PIDFD_OPTIONS_SPAWNER;
 
-/// Byte i of "probe flood" on stream s (0: stdout, 1: stderr).
-inline char flood_pattern(std::size_t i, int s)
-{
-  const std::size_t v = i * 7 + i / 65536 + static_cast<std::size_t>(s);
-  return static_cast<char>('a' + v % 26);
-}
-
-/// What "probe report PATH" wrote.
+/// What "child report PATH" wrote.
 struct report
 {
   std::map<std::string, std::string> values;
@@ -47,7 +40,7 @@ struct report
 
 report read_report(const std::string& path);
 
-/// As the probe describes an fd: "<link>|<r|w|rw>|<append>|<dev>:<ino>",
+/// As the child describes an fd: "<link>|<r|w|rw>|<append>|<dev>:<ino>",
 /// or "closed".
 std::string describe(int fd);
 

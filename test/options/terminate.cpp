@@ -36,9 +36,9 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using boost::system::error_code;
 using pidfd::exit_status;
-using pidfd_options_test::probe;
 using pidfd_options_test::read_line;
 using pidfd_options_test::read_to_eof;
+using pidfd_test::child_program;
 using pidfd_test::unique_fd;
 
 // A terminate's outcome, recorded by its handler.
@@ -69,11 +69,11 @@ struct child
 class options_terminate_test : public pidfd_test::fixture
 {
 protected:
-  child spawn_probe(const char* mode)
+  child spawn_child(const char* mode)
   {
     auto in = pidfd_options_test::make_pipe();
     auto out = pidfd_options_test::make_pipe();
-    auto p = pidfd::spawn(ctx, probe, {mode},
+    auto p = pidfd::spawn(ctx, child_program, {mode},
         {.in = pidfd::stdio::fd(in.read.get()),
             .out = pidfd::stdio::fd(out.write.get())});
     return {std::move(p), std::move(in.write), std::move(out.read)};
@@ -82,7 +82,7 @@ protected:
   // A child that catches SIGTERM and writes "term\n" when it gets it.
   child spawn_catch_term()
   {
-    child c = spawn_probe("catch-term");
+    child c = spawn_child("catch-term");
     // Its handler is installed.
     EXPECT_EQ(read_line(c.out.get()), "ready");
     return c;
@@ -97,7 +97,7 @@ void rethrow(std::exception_ptr e)
 
 TEST_F(options_terminate_test, a_child_that_dies_of_sigterm)
 {
-  child c = spawn_probe("linger");
+  child c = spawn_child("linger");
   outcome o;
   c.process.async_terminate(30s, o.handler());
   run();
@@ -219,7 +219,7 @@ TEST_F(options_terminate_test, no_process)
 
 TEST_F(options_terminate_test, use_future)
 {
-  child c = spawn_probe("linger");
+  child c = spawn_child("linger");
   std::future<exit_status> f = c.process.async_terminate(30s, asio::use_future);
   run();
   exit_status s = f.get();
@@ -261,7 +261,7 @@ TEST_F(options_terminate_test, composed_operations_on_four_threads)
   std::vector<pidfd::process> children;
   for (int i = 0; i < rounds; ++i)
   {
-    children.push_back(pidfd::spawn(threaded, probe, {"pause"}));
+    children.push_back(pidfd::spawn(threaded, child_program, {"pause"}));
     children.back().async_terminate(
         i % 2 ? 1ms : 20ms, [&](error_code ec, exit_status s) {
           if (ec || !s.signaled())
@@ -270,7 +270,7 @@ TEST_F(options_terminate_test, composed_operations_on_four_threads)
             ++(s.signal() == SIGKILL ? killed : terminated);
         });
     pidfd::run_options options{.timeout = 5ms, .grace = 5ms};
-    pidfd::async_run(threaded, probe, {"pause"}, std::move(options),
+    pidfd::async_run(threaded, child_program, {"pause"}, std::move(options),
         [&](error_code ec, pidfd::run_result r) {
           if (ec || !r.timed_out || !r.status.signaled())
             ++failures;

@@ -8,6 +8,7 @@
 
 #include "pidfd/asio.hpp"
 #include "reliability.hpp"
+#include "support/child.hpp"
 #include "support/fixture.hpp"
 
 #include <boost/asio/read.hpp>
@@ -706,12 +707,13 @@ TEST_F(hostile_env_test, process_destroyed_with_waits_pending)
 //------------------------------------------------------------------------------
 // Children that flood or close their stdio.
 
-std::string pattern(std::size_t size)
+// What "flood" writes to stream s (0: stdout, 1: stderr).
+std::string flood_output(std::size_t size, int s)
 {
-  std::string s(size, '\0');
+  std::string text(size, '\0');
   for (std::size_t i = 0; i < size; ++i)
-    s[i] = static_cast<char>('a' + i % 26);
-  return s;
+    text[i] = pidfd_test::flood_pattern(i, s);
+  return text;
 }
 
 TEST_F(hostile_env_test, child_floods_stdout_and_stderr)
@@ -720,8 +722,8 @@ TEST_F(hostile_env_test, child_floods_stdout_and_stderr)
   // reads both at once, so neither fills up and nothing is lost.
   constexpr std::size_t size = 1 << 20;
   std::optional<pidfd::run_result> result;
-  pidfd::async_run(ctx, pidfd_rel::rel_child, {"flood", std::to_string(size)},
-      {}, [&](error_code ec, pidfd::run_result r) {
+  pidfd::async_run(ctx, child_program, {"flood", std::to_string(size)}, {},
+      [&](error_code ec, pidfd::run_result r) {
         EXPECT_FALSE(ec) << ec.message();
         result = std::move(r);
       });
@@ -730,8 +732,8 @@ TEST_F(hostile_env_test, child_floods_stdout_and_stderr)
   EXPECT_TRUE(result->status.success()) << result->status;
   EXPECT_EQ(result->out.size(), size);
   EXPECT_EQ(result->err.size(), size);
-  EXPECT_TRUE(result->out == pattern(size));
-  EXPECT_TRUE(result->err == pattern(size));
+  EXPECT_TRUE(result->out == flood_output(size, 0));
+  EXPECT_TRUE(result->err == flood_output(size, 1));
 }
 
 TEST_F(hostile_env_test, reader_goes_away_while_the_child_floods)
@@ -746,7 +748,7 @@ TEST_F(hostile_env_test, reader_goes_away_while_the_child_floods)
     asio::readable_pipe out(ctx);
     {
       pidfd_rel::disposition_guard guard(SIGPIPE, ignore ? SIG_IGN : SIG_DFL);
-      p = pidfd::spawn(ctx, pidfd_rel::rel_child, {"flood-forever"},
+      p = pidfd::spawn(ctx, child_program, {"flood-forever"},
           {.out = pidfd::stdio::pipe(out)});
     }
     std::string some(1 << 16, '\0');
@@ -771,7 +773,7 @@ TEST_F(hostile_env_test, child_closes_its_stdio)
   // gone.
   asio::readable_pipe out(ctx), err(ctx);
   asio::writable_pipe in(ctx);
-  auto p = pidfd::spawn(ctx, pidfd_rel::rel_child, {"close-stdio"},
+  auto p = pidfd::spawn(ctx, child_program, {"close-stdio"},
       {.in = pidfd::stdio::pipe(in),
           .out = pidfd::stdio::pipe(out),
           .err = pidfd::stdio::pipe(err)});
@@ -811,8 +813,8 @@ TEST_F(hostile_env_test, async_run_input_to_a_child_that_closed_stdin)
   options.input = std::string(4 << 20, 'x');
   std::optional<pidfd::run_result> result;
   error_code ec;
-  pidfd::async_run(ctx, pidfd_rel::rel_child, {"close-stdio-exit", "5"},
-      options, [&](error_code e, pidfd::run_result r) {
+  pidfd::async_run(ctx, child_program, {"close-stdio", "5"}, options,
+      [&](error_code e, pidfd::run_result r) {
         ec = e;
         result = std::move(r);
       });
@@ -867,7 +869,7 @@ private:
 TEST_F(hostile_env_grandchild_test, async_wait_completes_while_pipes_stay_open)
 {
   asio::readable_pipe out(ctx);
-  auto p = pidfd::spawn(ctx, pidfd_rel::rel_child, {"orphan"},
+  auto p = pidfd::spawn(ctx, child_program, {"orphan"},
       {.in = pidfd::stdio::fd(grandchild_stdin()),
           .out = pidfd::stdio::pipe(out)});
   outcome o;
@@ -911,7 +913,7 @@ TEST_F(hostile_env_grandchild_test, async_run_with_a_timeout_ends)
   });
   std::optional<pidfd::run_result> result;
   error_code ec;
-  pidfd::async_run(ctx, pidfd_rel::rel_child, {"orphan"}, options,
+  pidfd::async_run(ctx, child_program, {"orphan"}, options,
       [&](error_code e, pidfd::run_result r) {
         ec = e;
         result = std::move(r);

@@ -22,6 +22,8 @@
 
 #include <pidfd/asio.hpp>
 
+#include "support/child.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/readable_pipe.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -51,7 +53,7 @@ namespace {
 namespace errc = boost::system::errc;
 using boost::system::error_code;
 
-constexpr const char* child_program = PIDFD_TEST_CHILD;
+using pidfd_test::child_program;
 
 int failures = 0;
 

@@ -26,9 +26,6 @@
 
 namespace pidfd_rel {
 
-/// test/reliability/rel_child.cpp: stdio hazards.
-inline constexpr const char* rel_child = PIDFD_REL_CHILD;
-
 /// test/reliability/limits_helper.cpp: RLIMIT_NPROC scenarios.
 inline constexpr const char* limits_helper = PIDFD_REL_LIMITS_HELPER;
 

@@ -195,7 +195,7 @@ TEST_F(traced_test, exec_failure)
 TEST_F(traced_test, async_run)
 {
   std::optional<pidfd::run_result> result;
-  pidfd::async_run(ctx, pidfd_rel::rel_child, {"flood", "100000"}, {},
+  pidfd::async_run(ctx, child_program, {"flood", "100000"}, {},
       [&](error_code ec, pidfd::run_result r) {
         EXPECT_FALSE(ec) << ec.message();
         result = std::move(r);

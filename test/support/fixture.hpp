@@ -10,6 +10,7 @@
 
 #include "pidfd/basic_process.hpp"
 #include "pidfd/kernel_support.hpp"
+#include "support/child.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
@@ -35,9 +36,6 @@
   GTEST_SKIP() << "needs pidfds; the wait4 fallback has none"
 
 namespace pidfd_test {
-
-/// The helper child program (test/child/child.cpp).
-inline constexpr const char* child_program = PIDFD_TEST_CHILD;
 
 /// The open file descriptors of this process.
 std::set<int> open_fds();
