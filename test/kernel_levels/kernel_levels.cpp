@@ -15,6 +15,8 @@
 
 #include <pidfd/asio.hpp>
 
+#include "support/child.hpp"
+
 #include <boost/asio/io_context.hpp>
 
 #include <cerrno>
@@ -200,13 +202,16 @@ void exercise_group(boost::asio::io_context& ctx)
       "signal_group after wait: process_done");
 }
 
-// Spawn, wait, signal and the "process done" rule, at whatever level.
+// Spawn, wait, signal and the "process done" rule, at whatever level, on
+// the helper child (test/support/child.cpp), which runs under the filter
+// too.
 void exercise()
 {
+  using pidfd_test::child_program;
   boost::asio::io_context ctx;
 
   // Exit code through an asynchronous wait.
-  pidfd::process p = pidfd::spawn(ctx, "/bin/sh", {"-c", "exit 7"});
+  pidfd::process p = pidfd::spawn(ctx, child_program, {"exit", "7"});
   pidfd::exit_status status;
   boost::system::error_code wait_ec;
   p.async_wait([&](boost::system::error_code ec, pidfd::exit_status s) {
@@ -219,8 +224,8 @@ void exercise()
 
   // A signal reaches a running child and is reported by the wait.
   ctx.restart();
-  pidfd::process sleeper = pidfd::spawn(ctx, "sleep", {"1000"});
-  check(sleeper.id() > 0, "sleep was spawned");
+  pidfd::process sleeper = pidfd::spawn(ctx, child_program, {"pause"});
+  check(sleeper.id() > 0, "pause was spawned");
   sleeper.signal(SIGTERM);
   pidfd::exit_status killed = sleeper.wait();
   check(killed.signaled() && killed.signal() == SIGTERM,
@@ -232,7 +237,7 @@ void exercise()
   check(ec == pidfd::error::process_done, "signal after wait: process_done");
 
   // After exit but before the wait, too: the zombie is not signalled.
-  pidfd::process quick = pidfd::spawn(ctx, "true");
+  pidfd::process quick = pidfd::spawn(ctx, child_program, {"exit", "0"});
   siginfo_t info{};
   ::waitid(
       P_PID, static_cast<id_t>(quick.id()), &info, WEXITED | WNOWAIT | __WALL);

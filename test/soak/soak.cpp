@@ -13,13 +13,15 @@
 // a wait is outstanding (the library reaps the orphan); two concurrent
 // waits on one object; a wait cancelled through its cancellation slot,
 // then a signal and a second wait; async_run; async_run cancelled (each
-// cancellation type) right after its child started. Prints the figures; exit
-// status 0 if every check passed.
+// cancellation type) right after its child started. The children are the
+// helper child (test/support/child.cpp). Prints the figures; exit status 0
+// if every check passed.
 //
 
 #include <pidfd/asio.hpp>
 
 #include "detail/wait4_pool.hpp"
+#include "support/child.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -126,11 +128,14 @@ bool has_children()
   return ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0;
 }
 
-// Arguments live outside the coroutine: g++ 12 rejects the backing array
-// of a braced initializer_list inside one ("array used as initializer").
-const std::vector<std::string> sleep_long{"1000"};
-const std::vector<std::string> exit_7{"-c", "exit 7"};
-const std::vector<std::string> print_both{"-c", "echo out; echo err >&2"};
+// The helper child's modes. Arguments live outside the coroutine: g++ 12
+// rejects the backing array of a braced initializer_list inside one ("array
+// used as initializer").
+using pidfd_test::child_program;
+const std::vector<std::string> exit_0{"exit", "0"};
+const std::vector<std::string> pause_long{"pause"};
+const std::vector<std::string> exit_7{"exit", "7"};
+const std::vector<std::string> print_both{"write", "out\n", "err\n"};
 
 asio::awaitable<void> cycle(int scenario, unsigned variant)
 {
@@ -140,14 +145,14 @@ asio::awaitable<void> cycle(int scenario, unsigned variant)
   {
   case 0: // plain wait
   {
-    pidfd::process p = pidfd::spawn(ex, "true");
+    pidfd::process p = pidfd::spawn(ex, child_program, exit_0);
     pidfd::exit_status s = co_await p.async_wait(asio::use_awaitable);
-    check(s.success(), "true exits with 0");
+    check(s.success(), "exit 0 exits with 0");
     break;
   }
   case 1: // signal, then wait
   {
-    pidfd::process p = pidfd::spawn(ex, "sleep", sleep_long);
+    pidfd::process p = pidfd::spawn(ex, child_program, pause_long);
     co_await p.async_signal(SIGKILL, asio::use_awaitable);
     pidfd::exit_status s = co_await p.async_wait(asio::use_awaitable);
     check(s.signaled() && s.signal() == SIGKILL, "SIGKILL is reported");
@@ -155,11 +160,11 @@ asio::awaitable<void> cycle(int scenario, unsigned variant)
   }
   case 2: // a wait raced against a timer, then graceful termination
   {
-    pidfd::process p = pidfd::spawn(ex, "sleep", sleep_long);
+    pidfd::process p = pidfd::spawn(ex, child_program, pause_long);
     asio::steady_timer timer(ex, 1ms);
     auto first = co_await (p.async_wait(asio::use_awaitable)
         || timer.async_wait(asio::use_awaitable));
-    check(first.index() == 1, "the timer wins against sleep 1000");
+    check(first.index() == 1, "the timer wins against pause");
     pidfd::exit_status s =
         co_await p.async_terminate(50ms, asio::use_awaitable);
     check(s.signaled(), "terminate ends the child by a signal");
@@ -170,7 +175,7 @@ asio::awaitable<void> cycle(int scenario, unsigned variant)
     std::optional<pidfd::process> p;
     pidfd::spawn_options kill_on_destroy;
     kill_on_destroy.kill_on_destroy = true;
-    p.emplace(pidfd::spawn(ex, "sleep", sleep_long, kill_on_destroy));
+    p.emplace(pidfd::spawn(ex, child_program, pause_long, kill_on_destroy));
     p->async_wait([](error_code e, pidfd::exit_status) {
       check(e == asio::error::operation_aborted,
           "destroying the object aborts its wait");
@@ -180,7 +185,7 @@ asio::awaitable<void> cycle(int scenario, unsigned variant)
   }
   case 4: // two waits on one object
   {
-    pidfd::process p = pidfd::spawn(ex, "sh", exit_7);
+    pidfd::process p = pidfd::spawn(ex, child_program, exit_7);
     auto [a, b] = co_await (
         p.async_wait(asio::use_awaitable) && p.async_wait(asio::use_awaitable));
     check(a.code() == 7 && b.code() == 7, "both waits get exit code 7");
@@ -188,7 +193,7 @@ asio::awaitable<void> cycle(int scenario, unsigned variant)
   }
   case 5: // per-operation cancellation, then a second wait
   {
-    pidfd::process p = pidfd::spawn(ex, "sleep", sleep_long);
+    pidfd::process p = pidfd::spawn(ex, child_program, pause_long);
     // The handler owns the signal: a slot must outlive its operation.
     auto cancel = std::make_shared<asio::cancellation_signal>();
     p.async_wait(asio::bind_cancellation_slot(
@@ -214,10 +219,10 @@ asio::awaitable<void> cycle(int scenario, unsigned variant)
     options.grace = 50ms;
     options.on_spawn = [cancel, type](
                            const pidfd::run_child&) { cancel->emit(type); };
-    auto [e, r] =
-        co_await pidfd::async_run(ex, "sleep", sleep_long, std::move(options),
-            asio::bind_cancellation_slot(
-                cancel->slot(), asio::as_tuple(asio::use_awaitable)));
+    auto [e, r] = co_await pidfd::async_run(ex, child_program, pause_long,
+        std::move(options),
+        asio::bind_cancellation_slot(
+            cancel->slot(), asio::as_tuple(asio::use_awaitable)));
     check(e == asio::error::operation_aborted,
         "a cancelled run reports operation_aborted");
     check(r.status.signaled()
@@ -229,8 +234,8 @@ asio::awaitable<void> cycle(int scenario, unsigned variant)
   }
   default: // async_run
   {
-    pidfd::run_result r = co_await pidfd::async_run(
-        ex, "sh", print_both, pidfd::run_options(), asio::use_awaitable);
+    pidfd::run_result r = co_await pidfd::async_run(ex, child_program,
+        print_both, pidfd::run_options(), asio::use_awaitable);
     check(r.out == "out\n" && r.err == "err\n", "async_run captures");
     break;
   }
