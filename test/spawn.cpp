@@ -9,6 +9,7 @@
 #include "pidfd/kernel_support.hpp"
 #include "pidfd/process.hpp"
 #include "support/fixture.hpp"
+#include "support/guards.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
@@ -90,29 +91,6 @@ protected:
   }
 };
 
-// Sets PATH for the scope of a test.
-class path_guard
-{
-public:
-  explicit path_guard(const std::string& path)
-  {
-    if (const char* old = std::getenv("PATH"))
-      old_ = old;
-    ::setenv("PATH", path.c_str(), 1);
-  }
-  path_guard(const path_guard&) = delete;
-  ~path_guard()
-  {
-    if (old_)
-      ::setenv("PATH", old_->c_str(), 1);
-    else
-      ::unsetenv("PATH");
-  }
-
-private:
-  std::optional<std::string> old_;
-};
-
 TEST_F(spawn_test, exit_codes)
 {
   EXPECT_EQ(exit_code_of(child_program, {"exit", "0"}), 0);
@@ -177,7 +155,7 @@ TEST_F(spawn_test, argv0_defaults_to_the_program_as_given)
   const std::string dir = temp_path("bin");
   ASSERT_TRUE(std::filesystem::create_directory(dir));
   std::filesystem::create_symlink(child_program, dir + "/pidfd-child");
-  path_guard path(dir);
+  pidfd_test::env_guard path("PATH", dir);
   EXPECT_EQ(argv_of("pidfd-child").at(0), "pidfd-child");
 }
 
@@ -208,16 +186,17 @@ TEST_F(spawn_test, path_lookup_order_skips_entries_denying_access)
   pidfd_test::write_file(second + "/prog", "#!/bin/sh\nexit 12\n", 0755);
 
   {
-    path_guard path(first + ":" + second);
+    pidfd_test::env_guard path("PATH", first + ":" + second);
     EXPECT_EQ(exit_code_of("prog", {}), 11);
   }
   {
-    path_guard path(second + ":" + first);
+    pidfd_test::env_guard path("PATH", second + ":" + first);
     EXPECT_EQ(exit_code_of("prog", {}), 12);
   }
   {
     // The non-executable match comes first; execvp goes on.
-    path_guard path(denied + ":" + temp_path("missing") + ":" + second);
+    pidfd_test::env_guard path(
+        "PATH", denied + ":" + temp_path("missing") + ":" + second);
     EXPECT_EQ(exit_code_of("prog", {}), 12);
   }
 }
@@ -228,7 +207,7 @@ TEST_F(spawn_test, path_lookup_with_only_a_non_executable_match)
   ASSERT_TRUE(std::filesystem::create_directory(denied));
   pidfd_test::write_file(denied + "/prog", "#!/bin/sh\nexit 10\n", 0644);
   // EACCES explains the failure better than the ENOENT of a later entry.
-  path_guard path(denied + ":" + temp_path("missing"));
+  pidfd_test::env_guard path("PATH", denied + ":" + temp_path("missing"));
   expect_spawn_error("prog", errc::permission_denied);
 }
 
@@ -236,7 +215,7 @@ TEST_F(spawn_test, path_lookup_of_a_missing_name)
 {
   expect_spawn_error(
       "pidfd-asio-no-such-program-anywhere", errc::no_such_file_or_directory);
-  path_guard path(temp_dir());
+  pidfd_test::env_guard path("PATH", temp_dir());
   expect_spawn_error("pidfd-child", errc::no_such_file_or_directory);
 }
 

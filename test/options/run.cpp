@@ -101,28 +101,6 @@ protected:
   }
 };
 
-// Ignores SIGTERM in this process until destroyed.
-class ignore_sigterm
-{
-public:
-  ignore_sigterm()
-  {
-    struct sigaction ignore
-    {
-    };
-    ignore.sa_handler = SIG_IGN;
-    ::sigaction(SIGTERM, &ignore, &old_);
-  }
-  ignore_sigterm(const ignore_sigterm&) = delete;
-  ignore_sigterm& operator=(const ignore_sigterm&) = delete;
-  ~ignore_sigterm() { ::sigaction(SIGTERM, &old_, nullptr); }
-
-private:
-  struct sigaction old_
-  {
-  };
-};
-
 void rethrow(std::exception_ptr e)
 {
   if (e)
@@ -220,7 +198,8 @@ TEST_F(options_run_test, timeout_kills_after_the_grace_period)
 {
   // The child ignores SIGTERM from its first instruction: it inherits
   // SIG_IGN (a handler it installed itself might come after the timeout).
-  std::optional<ignore_sigterm> ignore(std::in_place);
+  std::optional<pidfd_test::disposition_guard> ignore(
+      std::in_place, SIGTERM, SIG_IGN);
   auto in = make_pipe();
   run_options options{.timeout = 50ms, .grace = 100ms};
   options.spawn.in = pidfd::stdio::fd(in.read.get());

@@ -2,13 +2,14 @@
 // test/options/support.hpp
 // ~~~~~~~~~~~~~~~~~~~~~~~~
 // Helpers shared by the options tests: the child's "report", blocking pipe
-// I/O, and guards for process-wide state a test changes for its duration.
+// I/O; the guards of process-wide state come from test/support.
 //
 
 #ifndef PIDFD_TEST_OPTIONS_SUPPORT_HPP
 #define PIDFD_TEST_OPTIONS_SUPPORT_HPP
 
 #include "support/fixture.hpp"
+#include "support/guards.hpp"
 
 #include <map>
 #include <optional>
@@ -21,6 +22,9 @@
 
 namespace pidfd_options_test {
 
+using pidfd_test::cwd_guard;
+using pidfd_test::env_guard;
+using pidfd_test::redirect_guard;
 using pidfd_test::subreaper_guard;
 using pidfd_test::unique_fd;
 
@@ -63,49 +67,6 @@ unique_fd open_file(const std::string& path, int flags, bool cloexec = true);
 
 /// The canonical form of a path.
 std::string canonical(const std::string& path);
-
-/// Sets (or with nullopt unsets) an environment variable of this process
-/// until destroyed.
-class env_guard
-{
-public:
-  env_guard(const char* name, std::optional<std::string> value);
-  env_guard(const env_guard&) = delete;
-  env_guard& operator=(const env_guard&) = delete;
-  ~env_guard();
-
-private:
-  std::string name_;
-  std::optional<std::string> old_;
-};
-
-/// Changes this process's working directory until destroyed.
-class cwd_guard
-{
-public:
-  explicit cwd_guard(const std::string& dir);
-  cwd_guard(const cwd_guard&) = delete;
-  cwd_guard& operator=(const cwd_guard&) = delete;
-  ~cwd_guard();
-
-private:
-  unique_fd old_;
-};
-
-/// Points one of this process's fds at another file until destroyed.
-/// Nothing may report a test failure while fd 1 or 2 is redirected.
-class redirect_guard
-{
-public:
-  redirect_guard(int fd, int to);
-  redirect_guard(const redirect_guard&) = delete;
-  redirect_guard& operator=(const redirect_guard&) = delete;
-  ~redirect_guard();
-
-private:
-  int fd_;
-  unique_fd saved_;
-};
 
 } // namespace pidfd_options_test
 

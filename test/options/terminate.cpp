@@ -247,14 +247,8 @@ TEST_F(options_terminate_test, composed_operations_on_four_threads)
   // async_terminate nor async_run may then need a strand from the user:
   // they serialise what they do inside (run under ThreadSanitizer in CI).
   // Children that ignore SIGTERM (inherited SIG_IGN) take the SIGKILL path.
-  struct sigaction ignore
-  {
-  };
-  struct sigaction old
-  {
-  };
-  ignore.sa_handler = SIG_IGN;
-  ::sigaction(SIGTERM, &ignore, &old);
+  std::optional<pidfd_test::disposition_guard> ignore(
+      std::in_place, SIGTERM, SIG_IGN);
   asio::io_context threaded;
   constexpr int rounds = 24;
   std::atomic<int> terminated{0}, killed{0}, runs{0}, failures{0};
@@ -277,7 +271,7 @@ TEST_F(options_terminate_test, composed_operations_on_four_threads)
           ++runs;
         });
   }
-  ::sigaction(SIGTERM, &old, nullptr);
+  ignore.reset();
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([&] { threaded.run(); });

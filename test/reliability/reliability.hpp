@@ -10,6 +10,7 @@
 #include "pidfd/exit_status.hpp"
 #include "pidfd/kernel_support.hpp"
 #include "support/fixture.hpp"
+#include "support/guards.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -69,32 +70,7 @@ inline std::set<int> open_fds_with_reactor(boost::asio::io_context& ctx)
   return pidfd_test::open_fds();
 }
 
-/// Saves a signal's disposition, sets a new one, and restores the old one
-/// on destruction.
-class disposition_guard
-{
-public:
-  disposition_guard(int sig, void (*handler)(int), int flags = 0) : sig_(sig)
-  {
-    struct sigaction action
-    {
-    };
-    action.sa_handler = handler;
-    action.sa_flags = flags;
-    ::sigemptyset(&action.sa_mask);
-    ::sigaction(sig_, &action, &old_);
-  }
-  disposition_guard(const disposition_guard&) = delete;
-  disposition_guard& operator=(const disposition_guard&) = delete;
-  ~disposition_guard() { ::sigaction(sig_, &old_, nullptr); }
-
-private:
-  int sig_;
-  struct sigaction old_
-  {
-  };
-};
-
+using pidfd_test::disposition_guard;
 using pidfd_test::subreaper_guard;
 
 /// A wait's outcome, recorded by its handler.
