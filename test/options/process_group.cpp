@@ -61,7 +61,7 @@ protected:
     return p;
   }
 
-  // "probe daemonize" leading a new group: its child stays in the group,
+  // "child orphan 3" leading a new group: its child stays in the group,
   // holding the lifeline's read end until it reaches EOF, and is
   // reparented to this process (a subreaper) once the leader exits. Returns
   // with the leader exited and not collected.
@@ -73,10 +73,10 @@ protected:
     options.out = pidfd::stdio::fd(out.write.get());
     options.inherit_fd(3, lifeline.read.get());
     options.process_group = process_group_mode::new_group;
-    auto p = pidfd::spawn(ctx, probe, {"daemonize"}, options);
+    auto p = pidfd::spawn(ctx, child_program, {"orphan", "3"}, options);
     out.write.reset();
-    // The member exists once the leader reports it started.
-    EXPECT_EQ(read_line(out.read.get()), "started");
+    // The member exists once the leader reports its pid.
+    EXPECT_GT(std::stoi(read_line(out.read.get())), 0);
     lifeline_ = std::move(lifeline.write);
     pidfd_test::wait_exited(p);
     return p;
