@@ -41,6 +41,11 @@ public:
       return "grace period is negative";
     case error::invalid_wait_delay:
       return "wait delay is negative";
+    case error::no_tree:
+      return "no process tree: spawn with a cgroup or a new process group";
+    case error::no_cgroup:
+      return "no cgroup: spawn with spawn_options::cgroup to wait for the "
+             "tree";
     }
     return "unknown pidfd error " + std::to_string(ev);
   }
@@ -62,6 +67,9 @@ public:
       return errc::make_error_condition(errc::bad_file_descriptor);
     case error::empty_program:
       return errc::make_error_condition(errc::no_such_file_or_directory);
+    case error::no_tree:
+    case error::no_cgroup:
+      return errc::make_error_condition(errc::operation_not_supported);
     }
     return {ev, *this};
   }

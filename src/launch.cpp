@@ -2,7 +2,8 @@
 // src/launch.cpp
 // ~~~~~~~~~~~~~~
 // Starting a child: clone3(CLONE_PIDFD | CLONE_VM | CLONE_VFORK), or clone()
-// plus pidfd_open where clone3 is missing.
+// plus pidfd_open where clone3 is missing; into a cgroup with
+// CLONE_INTO_CGROUP, or by the child itself where that is missing.
 //
 
 #include "pidfd/detail/launch.hpp"
@@ -10,6 +11,7 @@
 #include "pidfd/error.hpp"
 #include "pidfd/kernel_support.hpp"
 
+#include "detail/cgroup.hpp"
 #include "detail/exec_plan.hpp"
 #include "detail/fd_setup.hpp"
 #include "detail/features.hpp"
@@ -52,6 +54,7 @@ void reap(pid_t pid) noexcept
 constexpr std::size_t child_stack_size = 16 * 1024;
 
 std::atomic<bool> clear_sighand_refused{false};
+std::atomic<bool> into_cgroup_refused{false};
 
 // clone3 with CLONE_CLEAR_SIGHAND (Linux 5.5): the kernel resets every
 // caught signal to SIG_DFL in the child, so no handler of the parent can run
@@ -59,8 +62,33 @@ std::atomic<bool> clear_sighand_refused{false};
 // blocking and the 62 rt_sigaction calls of the clone() path unnecessary
 // (they cost 13 us per spawn here, a fifth of a whole spawn).
 // Returns the child's PID or -errno.
-long clone3_child(
-    child_plan& plan, int& pidfd, unsigned char* stack, std::size_t stack_size)
+long clone3_signals(child_plan& plan, clone_args& args, std::size_t size)
+{
+  if (!clear_sighand_refused.load(std::memory_order_relaxed))
+  {
+    args.flags |= CLONE_CLEAR_SIGHAND;
+    long r = sys::clone3(args, size, &child_main, &plan);
+    args.flags &= ~CLONE_CLEAR_SIGHAND;
+    if (r != -EINVAL)
+      return r;
+    // Linux 5.3 and 5.4 have clone3 but not this flag.
+    clear_sighand_refused.store(true, std::memory_order_relaxed);
+  }
+  sys::block_all_signals(plan.signal_mask);
+  plan.reset_signals = true;
+  long r = sys::clone3(args, size, &child_main, &plan);
+  sys::restore_signals(plan.signal_mask);
+  return r;
+}
+
+// clone3, into the cgroup `tree` (if any) with CLONE_INTO_CGROUP (Linux
+// 5.7): the child starts there and never runs an instruction outside. Where
+// the kernel does not know the flag (E2BIG for the larger clone_args before
+// 5.7, EINVAL, or ENOSYS from a policy that knows only the smaller one) or
+// refuses it, the child moves itself through `procs_fd` instead, which
+// also reports a refusal that is not about the flag with the cgroup's path.
+long clone3_child(child_plan& plan, int& pidfd, unsigned char* stack,
+    std::size_t stack_size, const cgroup_tree* tree, int procs_fd)
 {
   clone_args args{};
   args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_FILES;
@@ -68,21 +96,22 @@ long clone3_child(
   args.exit_signal = SIGCHLD;
   args.stack = reinterpret_cast<std::uintptr_t>(stack);
   args.stack_size = stack_size;
-  if (!clear_sighand_refused.load(std::memory_order_relaxed))
+  plan.cgroup_procs_fd = -1;
+  if (tree && !into_cgroup_refused.load(std::memory_order_relaxed))
   {
-    args.flags |= CLONE_CLEAR_SIGHAND;
-    long r = sys::clone3(args, &child_main, &plan);
-    if (r != -EINVAL)
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<std::uint64_t>(tree->dir_fd());
+    long r = clone3_signals(plan, args, CLONE_ARGS_SIZE_VER2);
+    if (r >= 0)
       return r;
-    // Linux 5.3 and 5.4 have clone3 but not this flag.
-    clear_sighand_refused.store(true, std::memory_order_relaxed);
-    args.flags &= ~CLONE_CLEAR_SIGHAND;
+    if (r == -E2BIG || r == -EINVAL || r == -ENOSYS)
+      into_cgroup_refused.store(true, std::memory_order_relaxed);
+    args.flags &= ~CLONE_INTO_CGROUP;
+    args.cgroup = 0;
   }
-  sys::block_all_signals(plan.signal_mask);
-  plan.reset_signals = true;
-  long r = sys::clone3(args, &child_main, &plan);
-  sys::restore_signals(plan.signal_mask);
-  return r;
+  if (tree)
+    plan.cgroup_procs_fd = procs_fd;
+  return clone3_signals(plan, args, CLONE_ARGS_SIZE_VER0);
 }
 
 // clone() (vfork-style, on our stack) and pidfd_open: for kernels or
@@ -117,11 +146,13 @@ long clone_child(
 }
 
 // The message part that says what failed in the child.
-std::string describe_failure(
-    const child_plan& plan, const fd_setup& fds, const spawn_options& options)
+std::string describe_failure(const child_plan& plan, const fd_setup& fds,
+    const spawn_options& options, const cgroup_tree* tree)
 {
   switch (plan.error_stage)
   {
+  case child_stage::cgroup:
+    return "moving into cgroup \"" + (tree ? tree->path() : "") + "\"";
   case child_stage::unshare_fds:
     return "unsharing the fd table";
   case child_stage::process_group:
@@ -160,6 +191,9 @@ void classify_failure(
 {
   switch (plan.error_stage)
   {
+  case child_stage::cgroup:
+    info.failed = part::cgroup;
+    return;
   case child_stage::unshare_fds:
     info.failed = part::system;
     return;
@@ -286,20 +320,47 @@ launched launch(std::string_view program,
   if (plan.parent_death_signal != 0)
     plan.parent_pid = ::getpid(); // a system call: only when needed
 
+  // The cgroup last, as the one step that changes the system (a created
+  // cgroup); it goes with `tree` when this returns without a child.
+  std::shared_ptr<cgroup_tree> tree;
+  int procs_fd = -1;
+  if (options.cgroup)
+  {
+    tree = cgroup_tree::open(*options.cgroup, ec, detail);
+    // Opened whether or not the child will need it: a cgroup the caller
+    // may not write to is reported here, by its path.
+    if (tree)
+    {
+      procs_fd = tree->open_procs(ec);
+      if (ec)
+        detail = "cgroup \"" + tree->path() + "/cgroup.procs\"";
+    }
+    if (ec)
+    {
+      info.failed = part::cgroup;
+      return {};
+    }
+  }
+
   alignas(64) unsigned char stack[child_stack_size];
   int pidfd = -1;
   const int saved_errno = errno;
   long r = -ENOSYS;
   if (features.pidfd && clone3_usable())
   {
-    r = clone3_child(plan, pidfd, stack, sizeof stack);
+    r = clone3_child(plan, pidfd, stack, sizeof stack, tree.get(), procs_fd);
     // A seccomp policy may refuse clone3 only when it is really used (the
     // probe's clone3(NULL, 0) passed): remember, and take the clone() path.
     if (r == -ENOSYS || r == -EPERM)
       note_clone3_unusable(static_cast<int>(-r));
   }
   if (r == -ENOSYS || r == -EPERM)
+  {
+    plan.cgroup_procs_fd = procs_fd;
     r = clone_child(plan, pidfd, stack, sizeof stack);
+  }
+  if (procs_fd >= 0)
+    ::close(procs_fd);
   errno = saved_errno;
 
   if (r < 0)
@@ -320,7 +381,7 @@ launched launch(std::string_view program,
       ::close(pidfd);
     errno = saved_errno;
     ec = errno_code(plan.error);
-    detail = describe_failure(plan, fds, options);
+    detail = describe_failure(plan, fds, options, tree.get());
     classify_failure(plan, fds, info);
     return {};
   }
@@ -335,7 +396,7 @@ launched launch(std::string_view program,
       ::close(pidfd);
     return {};
   }
-  return {pidfd, pid};
+  return {pidfd, pid, std::move(tree)};
 }
 
 process_init make_spawned(
@@ -356,6 +417,8 @@ process_init make_spawned(
     return {};
   }
   init.kill_on_destroy = options.kill_on_destroy;
+  init.tree = child.tree;
+  init.own_group = options.process_group != process_group_mode::inherit;
   return init;
 }
 

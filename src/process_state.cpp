@@ -11,6 +11,7 @@
 #include "pidfd/error.hpp"
 #include "pidfd/kernel_support.hpp"
 
+#include "detail/cgroup.hpp"
 #include "detail/proc_stat.hpp"
 #include "detail/syscalls.hpp"
 #include "detail/wait4_mechanism.hpp"
@@ -46,7 +47,8 @@ error_code aborted() noexcept
 
 process_state::process_state(const process_init& init) noexcept
   : mechanism_(init.mechanism), target_(init.target),
-    kill_on_destroy_(init.kill_on_destroy)
+    kill_on_destroy_(init.kill_on_destroy), own_group_(init.own_group),
+    tree_(init.tree)
 {
   if (!mechanism_)
   {
@@ -186,6 +188,46 @@ void process_state::send(int sig, error_code& ec,
     return;
   }
   (mechanism_->*how)(target_, sig, ec);
+}
+
+void process_state::signal_tree(int sig, error_code& ec)
+{
+  if (tree_)
+    tree_->signal(sig, ec);
+  else if (own_group_)
+    signal_group(sig, ec);
+  else if (sig < 0 || sig >= _NSIG)
+    ec = error::invalid_signal;
+  else
+    ec = error::no_tree;
+}
+
+void process_state::kill_tree(error_code& ec)
+{
+  signal_tree(SIGKILL, ec);
+  if (!ec && tree_)
+    tree_->wait_empty(ec);
+}
+
+int process_state::open_tree_events(error_code& ec) const
+{
+  if (!tree_)
+  {
+    ec = error::no_cgroup;
+    return -1;
+  }
+  return tree_->open_events(ec);
+}
+
+bool process_state::tree_populated(int events_fd, error_code& ec)
+{
+  return cgroup_tree::populated(events_fd, ec);
+}
+
+void process_state::tree_emptied() noexcept
+{
+  if (tree_)
+    tree_->emptied();
 }
 
 std::uint64_t process_state::cancel_generation() const

@@ -31,6 +31,8 @@ constexpr pidfd::error all_errors[] = {
     pidfd::error::invalid_option,
     pidfd::error::invalid_grace_period,
     pidfd::error::invalid_wait_delay,
+    pidfd::error::no_tree,
+    pidfd::error::no_cgroup,
 };
 
 TEST_F(error_test, category_is_named_pidfd)
@@ -93,6 +95,8 @@ TEST_F(error_test, conditions)
   EXPECT_EQ(error_code(error::empty_program), errc::no_such_file_or_directory);
   EXPECT_EQ(error_code(error::embedded_nul), errc::invalid_argument);
   EXPECT_EQ(error_code(error::invalid_option), errc::invalid_argument);
+  EXPECT_EQ(error_code(error::no_tree), errc::operation_not_supported);
+  EXPECT_EQ(error_code(error::no_cgroup), errc::operation_not_supported);
 
   // And nothing else.
   EXPECT_NE(error_code(error::process_done), errc::invalid_argument);

@@ -8,6 +8,7 @@
 #define PIDFD_ASIO_HPP
 
 #include "pidfd/basic_process.hpp"
+#include "pidfd/cgroup_placement.hpp"
 #include "pidfd/error.hpp"
 #include "pidfd/exit_status.hpp"
 #include "pidfd/kernel_support.hpp"

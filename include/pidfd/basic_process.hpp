@@ -45,6 +45,16 @@ const std::shared_ptr<process_io>& impl_of(
 
 } // namespace detail
 
+/// What async_terminate() stops.
+enum class terminate_scope
+{
+  /// The process alone (the overload without a scope).
+  process,
+  /// The process and its descendants: its cgroup, or its process group;
+  /// see basic_process::signal_tree().
+  tree
+};
+
 /// A process, waited for and signalled through its pidfd.
 /**
  * A basic_process refers to one process for its whole life: it holds a
@@ -310,6 +320,73 @@ public:
       impl_->signal_group(sig, ec);
   }
 
+  /// Sends a signal to every process of the child's tree.
+  /**
+   * The tree is the child's cgroup if it was spawned into one
+   * (spawn_options::cgroup): every process in it and in its descendant
+   * cgroups, daemonised or not, whether or not the child itself has
+   * exited or been collected. SIGKILL goes through @c cgroup.kill (Linux
+   * 5.14); other signals, and SIGKILL on older kernels, by freezing the
+   * cgroup (@c cgroup.freeze), signalling every PID in @c cgroup.procs and
+   * thawing it, so that no process can fork or exit in between, and no PID
+   * signalled can be a reused one.
+   *
+   * Without a cgroup, a child that leads a process group of its own
+   * (spawn_options::process_group) has its group signalled, as by
+   * signal_group(); that misses descendants that left the group (setsid,
+   * setpgid).
+   *
+   * @throws boost::system::system_error with error::no_tree if the child
+   * has neither, error::process_done once the library has removed the
+   * cgroup it created (the tree is gone) or, for a group, as
+   * signal_group(); error::invalid_signal; or the error of the cgroup file
+   * that failed.
+   */
+  void signal_tree(int sig)
+  {
+    boost::system::error_code ec;
+    signal_tree(sig, ec);
+    if (ec)
+      detail::throw_error(ec, "signal_tree");
+  }
+
+  /// Sends a signal to the child's tree; errors as signal_tree(int).
+  void signal_tree(int sig, boost::system::error_code& ec)
+  {
+    if (!impl_)
+      ec = error::no_process;
+    else
+      impl_->signal_tree(sig, ec);
+  }
+
+  /// Kills every process of the child's tree (SIGKILL; see signal_tree()).
+  /**
+   * With a cgroup, returns once the cgroup is empty: nothing of the tree
+   * runs any more (a killed process leaves its cgroup when it exits, before
+   * it is reaped; the child itself stays to be waited for). A cgroup the
+   * library created is then removed. A process in an uninterruptible sleep
+   * makes this wait until the sleep ends. With a process group, returns
+   * once the signal is sent.
+   *
+   * @throws boost::system::system_error as signal_tree().
+   */
+  void kill_tree()
+  {
+    boost::system::error_code ec;
+    kill_tree(ec);
+    if (ec)
+      detail::throw_error(ec, "kill_tree");
+  }
+
+  /// Kills the child's tree; errors as kill_tree().
+  void kill_tree(boost::system::error_code& ec)
+  {
+    if (!impl_)
+      ec = error::no_process;
+    else
+      impl_->kill_tree(ec);
+  }
+
   /// Cancels all outstanding asynchronous waits on this object; they
   /// complete with @c operation_aborted and the process keeps running.
   void cancel()
@@ -350,6 +427,43 @@ public:
     return boost::asio::async_initiate<WaitToken,
         void(boost::system::error_code, exit_status)>(
         initiate_async_wait(this), token);
+  }
+
+  /// Starts an asynchronous wait for the child's whole tree to finish.
+  /**
+   * Completes when the child's cgroup (spawn_options::cgroup) is empty:
+   * the child and every process it started, daemonised or not, have
+   * exited. The child's own status is not collected: async_wait() does
+   * that. A cgroup the library created is removed before the completion.
+   *
+   * The cgroup's @c cgroup.events file is watched in the reactor (the
+   * kernel reports its changes as @c POLLPRI, which @c wait_error waits
+   * for, on the epoll and io_uring backends alike): no thread, no polling.
+   * It works the same in the wait4 fallback, which concerns the child
+   * alone.
+   *
+   * Regardless of whether the operation completes immediately or not, the
+   * completion handler is not invoked from within this function.
+   *
+   * @par Completion Signature
+   * @code void(boost::system::error_code ec) @endcode
+   * Errors: error::no_cgroup if the child was not spawned into a cgroup;
+   * error::no_process; @c operation_aborted if cancelled; the error of
+   * reading @c cgroup.events.
+   *
+   * @par Per-Operation Cancellation
+   * Supports @c terminal, @c partial and @c total cancellation: the wait has
+   * no side effect. cancel() and destroying the object do not end it: it
+   * is independent of the child's own waits.
+   */
+  template <typename WaitToken =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_wait_tree(
+      WaitToken&& token =
+          boost::asio::default_completion_token_t<executor_type>())
+  {
+    return boost::asio::async_initiate<WaitToken,
+        void(boost::system::error_code)>(initiate_async_wait_tree(this), token);
   }
 
   /// Sends a signal, reporting the outcome asynchronously.
@@ -422,6 +536,45 @@ public:
         std::chrono::duration_cast<std::chrono::steady_clock::duration>(grace));
   }
 
+  /// Stops the process, or its whole tree: SIGTERM, then SIGKILL to what is
+  /// left after @c grace.
+  /**
+   * With terminate_scope::process, as async_terminate(grace, token).
+   *
+   * With terminate_scope::tree, the signals go to the child's tree (see
+   * signal_tree()). With a cgroup, the operation completes once the cgroup
+   * is empty (a cgroup the library created is removed) and the child is
+   * collected, with the child's status. With a process group only, it
+   * completes once the child is collected: SIGKILL at the grace goes to the
+   * group if the child has not exited by then, and members of the group
+   * that outlive the child are not waited for.
+   *
+   * @param scope What to stop.
+   * @param grace How long to wait after SIGTERM; negative is
+   * error::invalid_grace_period.
+   *
+   * @par Completion Signature
+   * @code void(boost::system::error_code ec, pidfd::exit_status s) @endcode
+   * Errors: as async_terminate(grace, token), and for a tree those of
+   * signal_tree() (error::no_tree) and async_wait_tree().
+   *
+   * @par Per-Operation Cancellation
+   * Supports @c terminal cancellation, as async_terminate(grace, token).
+   */
+  template <typename Rep, typename Period,
+      typename TerminateToken =
+          boost::asio::default_completion_token_t<executor_type>>
+  auto async_terminate(terminate_scope scope,
+      std::chrono::duration<Rep, Period> grace,
+      TerminateToken&& token =
+          boost::asio::default_completion_token_t<executor_type>())
+  {
+    return boost::asio::async_initiate<TerminateToken,
+        void(boost::system::error_code, exit_status)>(
+        initiate_async_terminate(this, scope), token,
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(grace));
+  }
+
 private:
   template <typename>
   friend class basic_process;
@@ -450,6 +603,7 @@ private:
   }
 
   class initiate_async_wait;
+  class initiate_async_wait_tree;
   class initiate_async_signal;
   class initiate_async_terminate;
 

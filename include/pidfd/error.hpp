@@ -56,7 +56,18 @@ enum class error
 
   /// A negative run_options::wait_delay. Condition:
   /// @c errc::invalid_argument.
-  invalid_wait_delay
+  invalid_wait_delay,
+
+  /// A tree operation (signal_tree, kill_tree, a tree-scoped
+  /// async_terminate) on a process that heads no tree: it was spawned
+  /// neither into a cgroup nor into a new process group, or adopted.
+  /// Condition: @c errc::operation_not_supported.
+  no_tree,
+
+  /// async_wait_tree on a process that was not spawned into a cgroup: only
+  /// a cgroup tells when the last descendant is gone. Condition:
+  /// @c errc::operation_not_supported.
+  no_cgroup
 };
 
 /// The category of pidfd::error; its name() is "pidfd".

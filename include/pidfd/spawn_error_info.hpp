@@ -44,7 +44,11 @@ struct spawn_error_info
     parent_death_signal,
     /// The system refused a resource the spawn needs (clone, a pipe, an
     /// fd): the error_code says which limit.
-    system
+    system,
+    /// spawn_options::cgroup: no cgroup2 mount, a missing or foreign
+    /// directory, no permission, or the move into it failed (the detail
+    /// names the path).
+    cgroup
   };
 
   /// The part that failed.

@@ -2,11 +2,13 @@
 // pidfd/spawn_options.hpp
 // ~~~~~~~~~~~~~~~~~~~~~~~
 // Options for pidfd::spawn: standard streams, environment, directory,
-// inherited fds, parent-death signal, process group, credentials.
+// inherited fds, parent-death signal, process group, credentials, cgroup.
 //
 
 #ifndef PIDFD_SPAWN_OPTIONS_HPP
 #define PIDFD_SPAWN_OPTIONS_HPP
+
+#include "pidfd/cgroup_placement.hpp"
 
 #include <boost/system/error_code.hpp>
 
@@ -313,6 +315,12 @@ struct spawn_options
 
   /// The child's file mode creation mask.
   std::optional<mode_t> umask{};
+
+  /// The cgroup (v2) the child starts in; see cgroup_placement. With one,
+  /// the tree operations of basic_process (signal_tree(), kill_tree(),
+  /// async_wait_tree(), async_terminate(terminate_scope::tree, ...)) reach
+  /// every process the child starts, daemonised or not.
+  std::optional<cgroup_placement> cgroup{};
 
   /// Adds an inherited fd: the child sees @c parent_fd as @c child_fd.
   spawn_options& inherit_fd(int child_fd, int parent_fd)

@@ -169,6 +169,15 @@ PIDFD_CHILD_CODE int child_main(void* arg) noexcept
   if (plan.reset_signals)
     sys::child_reset_signal_handlers();
 
+  // First of all, so that everything the child does, and the program, is
+  // accounted to the cgroup and reached by the tree operations. The fd is
+  // the parent's (the table is still shared) and close-on-exec.
+  if (plan.cgroup_procs_fd >= 0)
+  {
+    if (long r = sys::child_write(plan.cgroup_procs_fd, "0", 1); r < 0)
+      fail(plan, child_stage::cgroup, r);
+  }
+
   // Keep only what the child needs; everything else of the parent's,
   // O_CLOEXEC or not, is left behind without being copied.
   unshare_fd_table(plan);

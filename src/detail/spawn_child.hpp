@@ -32,6 +32,7 @@ struct fd_action
 enum class child_stage : int
 {
   none,
+  cgroup,
   unshare_fds,
   process_group,
   open_file,
@@ -60,6 +61,12 @@ struct child_plan
   // signal around the clone; the child resets caught signals to SIG_DFL
   // and then restores this mask, the parent's.
   bool reset_signals = false;
+
+  // Where CLONE_INTO_CGROUP is missing or was not used, the child moves
+  // itself into its cgroup first, by writing "0" to this fd (cgroup.procs,
+  // opened by the parent); -1 otherwise.
+  int cgroup_procs_fd = -1;
+
   sigset_t signal_mask{};
 
   // The fd table is shared with the parent (CLONE_FILES) until the child

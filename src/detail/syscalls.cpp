@@ -375,9 +375,10 @@ pidfd_asio_run_child:
 
 namespace pidfd::detail::sys {
 
-long clone3(clone_args& args, int (*fn)(void*), void* arg) noexcept
+long clone3(
+    clone_args& args, std::size_t size, int (*fn)(void*), void* arg) noexcept
 {
-  return pidfd_asio_clone3(&args, sizeof args, fn, arg);
+  return pidfd_asio_clone3(&args, size, fn, arg);
 }
 
 long clone(

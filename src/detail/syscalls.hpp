@@ -52,6 +52,18 @@
 #define PIDFD_SIGNAL_PROCESS_GROUP (1UL << 2)
 #endif
 
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL // Linux 5.7, <linux/sched.h>
+#endif
+
+#ifndef CLONE_ARGS_SIZE_VER0
+#define CLONE_ARGS_SIZE_VER0 64 // <linux/sched.h>
+#endif
+
+#ifndef CLONE_ARGS_SIZE_VER2
+#define CLONE_ARGS_SIZE_VER2 88 // with the cgroup field (Linux 5.7)
+#endif
+
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE (1U << 1)
 #endif
@@ -110,8 +122,12 @@ void wait_readable(int fd, error_code& ec) noexcept;
 
 // clone3(2) with the child starting on its own stack in fn(arg); fn must not
 // return into the caller (it exits). Returns the child's PID in the parent,
-// or -errno. Implemented in assembly (x86_64, aarch64).
-long clone3(clone_args& args, int (*fn)(void*), void* arg) noexcept;
+// or -errno. Implemented in assembly (x86_64, aarch64). `size` is the part
+// of args the kernel is told about: CLONE_ARGS_SIZE_VER0 unless a later
+// field is used, so that a kernel (or a seccomp policy) that does not know
+// the larger struct is asked only for what it knows.
+long clone3(
+    clone_args& args, std::size_t size, int (*fn)(void*), void* arg) noexcept;
 
 // The same with the older clone(2), for kernels or seccomp policies without
 // clone3: the child runs fn(arg) on the stack whose top is stack_top. Not
@@ -200,6 +216,12 @@ PIDFD_CHILD_CODE inline long child_dup2(int from, int to) noexcept
   if (from == to)
     return child_result(::syscall(SYS_fcntl, to, F_SETFD, 0));
   return child_result(::syscall(SYS_dup3, from, to, 0));
+}
+
+PIDFD_CHILD_CODE inline long child_write(
+    int fd, const void* data, std::size_t size) noexcept
+{
+  return child_result(::syscall(SYS_write, fd, data, size));
 }
 
 PIDFD_CHILD_CODE inline long child_setsid() noexcept

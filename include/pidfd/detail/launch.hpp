@@ -14,6 +14,7 @@
 
 #include <boost/system/error_code.hpp>
 
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -22,11 +23,15 @@
 
 namespace pidfd::detail {
 
-// A freshly spawned child: its pidfd (owned by the caller) and PID.
+class cgroup_tree;
+
+// A freshly spawned child: its pidfd (owned by the caller), PID, and the
+// cgroup it was placed in (if spawn_options::cgroup was given).
 struct launched
 {
   int pidfd = -1;
   pid_t pid = 0;
+  std::shared_ptr<cgroup_tree> tree{};
 };
 
 // Starts the child; on failure (including a failed execve) no child and no

@@ -24,6 +24,8 @@
 
 namespace pidfd::detail {
 
+class cgroup_tree;
+
 // What the collect step says a wait should do next.
 enum class collect_step : unsigned char
 {
@@ -46,6 +48,10 @@ struct process_init
   const wait_mechanism* mechanism = nullptr; // nullptr: already gone
   wait_target target{};
   bool kill_on_destroy = false;
+  // The child's cgroup (spawn_options::cgroup), if any.
+  std::shared_ptr<cgroup_tree> tree{};
+  // The child leads a process group of its own (new_group, new_session).
+  bool own_group = false;
 };
 
 // One per process handle, shared (std::shared_ptr, through the binding's
@@ -103,6 +109,35 @@ public:
   // killpg under the reap lock).
   void signal_group(int sig, boost::system::error_code& ec);
 
+  // ---- the tree: the child and its descendants ----
+  //
+  // With a cgroup, these act on every process in it, whether or not the
+  // child itself has been collected; without one, on the process group the
+  // child leads (signal_group's rules). Otherwise error::no_tree.
+
+  // Sends sig to the tree.
+  void signal_tree(int sig, boost::system::error_code& ec);
+
+  // SIGKILL to the tree. With a cgroup, returns once the cgroup is empty
+  // (a process killed leaves it at once, even before it is reaped) and
+  // removes a cgroup the library created.
+  void kill_tree(boost::system::error_code& ec);
+
+  // True if the child was spawned into a cgroup.
+  bool has_cgroup() const noexcept { return tree_ != nullptr; }
+
+  // For the binding's asynchronous tree wait: a new non-blocking fd on the
+  // cgroup's cgroup.events (error::no_cgroup without a cgroup; -1 with ec
+  // clear once the tree is known to be gone).
+  int open_tree_events(boost::system::error_code& ec) const;
+
+  // Whether the cgroup is populated, read from an open_tree_events() fd.
+  static bool tree_populated(int events_fd, boost::system::error_code& ec);
+
+  // The asynchronous wait saw the cgroup empty: removes a cgroup the
+  // library created.
+  void tree_emptied() noexcept;
+
   // Changes on every cancel and close, so that a wait can tell that it
   // was cancelled while it slept.
   std::uint64_t cancel_generation() const;
@@ -150,6 +185,9 @@ private:
   bool done_ = false;
   bool closed_ = false;
   bool kill_on_destroy_ = false;
+  bool own_group_ = false;
+  // Immutable, and thread-safe itself: used without mutex_.
+  const std::shared_ptr<cgroup_tree> tree_;
   std::uint64_t generation_ = 0;
   wait_result result_;
 };

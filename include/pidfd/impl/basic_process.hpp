@@ -13,6 +13,7 @@
 #include <boost/asio/compose.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/posix/basic_stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
@@ -20,6 +21,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+
+#include <unistd.h>
 
 namespace pidfd {
 namespace detail {
@@ -236,6 +239,204 @@ auto async_terminate_impl(std::shared_ptr<process_io> impl, const Executor& ex,
       ex);
 }
 
+// The composed operation behind async_wait_tree: cgroup.events in the
+// reactor, waited for with wait_error (the kernel signals each change of
+// the file as POLLPRI, with POLLERR), and "populated" read again after
+// each wake. The file is read once right after it is registered: a change
+// before that is seen by the read, one after it wakes the wait (epoll
+// re-polls the file when the wait is queued; io_uring's poll checks the
+// file's state when it is armed, and the state stays "changed" until the
+// file is read).
+template <typename Executor>
+class tree_wait_op
+{
+public:
+  tree_wait_op(std::shared_ptr<process_io> impl, const Executor& ex)
+    : impl_(std::move(impl)), executor_(ex)
+  {
+  }
+
+  template <typename Self>
+  void operator()(Self& self)
+  {
+    // A wait has no side effect, so every kind of cancellation is safe.
+    self.reset_cancellation_state(boost::asio::enable_total_cancellation());
+    boost::system::error_code ec;
+    int fd = -1;
+    if (!impl_)
+      ec = error::no_process;
+    else
+      fd = impl_->open_tree_events(ec);
+    if (!ec && fd >= 0)
+    {
+      events_ = std::make_unique<descriptor_type>(executor_);
+      events_->assign(fd, ec);
+      if (ec)
+        ::close(fd);
+    }
+    // -1 without an error: the library removed the cgroup, the tree is
+    // gone.
+    if (ec || fd < 0 || !populated(ec))
+    {
+      auto ex = self.get_io_executor(); // before self is moved
+      boost::asio::post(ex, boost::asio::append(std::move(self), ec, true));
+      return;
+    }
+    events_->async_wait(descriptor_type::wait_error, std::move(self));
+  }
+
+  // The readiness wait.
+  template <typename Self>
+  void operator()(Self& self, boost::system::error_code ec)
+  {
+    if (!ec && self.cancelled() != boost::asio::cancellation_type::none)
+      ec = boost::asio::error::operation_aborted;
+    if (!ec && populated(ec))
+    {
+      events_->async_wait(descriptor_type::wait_error, std::move(self));
+      return;
+    }
+    finish(self, ec);
+  }
+
+  // An immediate completion, posted.
+  template <typename Self>
+  void operator()(Self& self, boost::system::error_code ec, bool)
+  {
+    finish(self, ec);
+  }
+
+private:
+  using descriptor_type = boost::asio::posix::basic_stream_descriptor<Executor>;
+
+  // Reads "populated"; once it is 0 the library's cgroup is removed.
+  bool populated(boost::system::error_code& ec)
+  {
+    bool is = process_state::tree_populated(events_->native_handle(), ec);
+    if (!ec && !is)
+      impl_->tree_emptied();
+    return !ec && is;
+  }
+
+  template <typename Self>
+  void finish(Self& self, const boost::system::error_code& ec)
+  {
+    events_.reset(); // closes the fd before the upcall
+    impl_.reset();
+    self.complete(ec);
+  }
+
+  std::shared_ptr<process_io> impl_;
+  Executor executor_;
+  std::unique_ptr<descriptor_type> events_;
+};
+
+// async_wait_tree without a process object.
+template <typename Executor, typename Token>
+auto async_wait_tree_impl(
+    std::shared_ptr<process_io> impl, const Executor& ex, Token&& token)
+{
+  return boost::asio::async_compose<Token, void(boost::system::error_code)>(
+      tree_wait_op<Executor>(std::move(impl), ex), token, ex);
+}
+
+// The composed operation behind async_terminate(terminate_scope::tree):
+// SIGTERM to the tree, SIGKILL to the tree from a grace timer (as in
+// terminate_op, the timer touches only the thread-safe state), then, with
+// a cgroup, the tree wait, and the child's wait last, for its status.
+template <typename Executor>
+class tree_terminate_op
+{
+public:
+  tree_terminate_op(std::shared_ptr<process_io> impl, const Executor& ex,
+      std::chrono::steady_clock::duration grace)
+    : impl_(std::move(impl)), executor_(ex), grace_(grace)
+  {
+  }
+
+  template <typename Self>
+  void operator()(Self& self)
+  {
+    // Signals cannot be undone: terminal cancellation only.
+    self.reset_cancellation_state(boost::asio::enable_terminal_cancellation());
+    boost::system::error_code ec;
+    if (!impl_)
+      ec = error::no_process;
+    else if (grace_ < std::chrono::steady_clock::duration::zero())
+      ec = error::invalid_grace_period;
+    else
+      impl_->signal_tree(SIGTERM, ec);
+    // process_done: the cgroup the library made is gone, or the group's
+    // leader was collected; what is left is the child's status.
+    if (ec == error::process_done)
+      return async_wait_impl(impl_, executor_, std::move(self));
+    if (ec)
+    {
+      auto ex = self.get_io_executor(); // before self is moved
+      return boost::asio::post(
+          ex, boost::asio::append(std::move(self), ec, exit_status()));
+    }
+    timer_ = std::make_unique<timer_type>(executor_, grace_);
+    over_ = std::make_shared<std::atomic<bool>>(false);
+    timer_->async_wait([impl = impl_, over = over_](
+                           const boost::system::error_code& timer_ec) {
+      boost::system::error_code ignored; // the tree may be gone already
+      if (!timer_ec && !over->load())
+        impl->signal_tree(SIGKILL, ignored);
+    });
+    if (impl_->has_cgroup())
+      return async_wait_tree_impl(impl_, executor_, std::move(self));
+    async_wait_impl(impl_, executor_, std::move(self));
+  }
+
+  // The tree wait: the tree is gone, the child has exited; collect it.
+  template <typename Self>
+  void operator()(Self& self, boost::system::error_code ec)
+  {
+    if (ec)
+      return (*this)(self, ec, exit_status());
+    async_wait_impl(impl_, executor_, std::move(self));
+  }
+
+  // The child's wait (or an immediate error).
+  template <typename Self>
+  void operator()(Self& self, boost::system::error_code ec, exit_status status)
+  {
+    if (over_)
+    {
+      over_->store(true);
+      timer_.reset(); // its handler runs with operation_aborted
+    }
+    if (self.get_cancellation_state().cancelled()
+            != boost::asio::cancellation_type::none
+        && ec == boost::asio::error::operation_aborted)
+      return self.complete(boost::asio::error::operation_aborted, {});
+    self.complete(ec, status);
+  }
+
+private:
+  using timer_type =
+      boost::asio::basic_waitable_timer<std::chrono::steady_clock,
+          boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
+
+  std::shared_ptr<process_io> impl_;
+  Executor executor_;
+  std::chrono::steady_clock::duration grace_;
+  std::unique_ptr<timer_type> timer_;
+  std::shared_ptr<std::atomic<bool>> over_;
+};
+
+// async_terminate(terminate_scope::tree, ...) without a process object.
+template <typename Executor, typename Token>
+auto async_terminate_tree_impl(std::shared_ptr<process_io> impl,
+    const Executor& ex, std::chrono::steady_clock::duration grace,
+    Token&& token)
+{
+  return boost::asio::async_compose<Token,
+      void(boost::system::error_code, exit_status)>(
+      tree_terminate_op<Executor>(std::move(impl), ex, grace), token, ex);
+}
+
 template <typename Executor>
 const std::shared_ptr<process_io>& impl_of(
     const basic_process<Executor>& p) noexcept
@@ -259,6 +460,29 @@ public:
   void operator()(Handler&& handler) const
   {
     detail::async_wait_impl(
+        self_->impl_, self_->executor_, std::forward<Handler>(handler));
+  }
+
+private:
+  basic_process* self_;
+};
+
+template <typename Executor>
+class basic_process<Executor>::initiate_async_wait_tree
+{
+public:
+  using executor_type = Executor;
+
+  explicit initiate_async_wait_tree(basic_process* self) noexcept : self_(self)
+  {
+  }
+
+  executor_type get_executor() const noexcept { return self_->executor_; }
+
+  template <typename Handler>
+  void operator()(Handler&& handler) const
+  {
+    detail::async_wait_tree_impl(
         self_->impl_, self_->executor_, std::forward<Handler>(handler));
   }
 
@@ -303,7 +527,9 @@ class basic_process<Executor>::initiate_async_terminate
 public:
   using executor_type = Executor;
 
-  explicit initiate_async_terminate(basic_process* self) noexcept : self_(self)
+  explicit initiate_async_terminate(basic_process* self,
+      terminate_scope scope = terminate_scope::process) noexcept
+    : self_(self), scope_(scope)
   {
   }
 
@@ -313,12 +539,17 @@ public:
   void operator()(
       Handler&& handler, std::chrono::steady_clock::duration grace) const
   {
-    detail::async_terminate_impl(self_->impl_, self_->executor_, SIGTERM, grace,
-        std::forward<Handler>(handler));
+    if (scope_ == terminate_scope::tree)
+      detail::async_terminate_tree_impl(self_->impl_, self_->executor_, grace,
+          std::forward<Handler>(handler));
+    else
+      detail::async_terminate_impl(self_->impl_, self_->executor_, SIGTERM,
+          grace, std::forward<Handler>(handler));
   }
 
 private:
   basic_process* self_;
+  terminate_scope scope_;
 };
 
 template <typename Executor>

@@ -1,0 +1,513 @@
+//
+// src/detail/cgroup.cpp
+// ~~~~~~~~~~~~~~~~~~~~~
+// cgroup v2 for process trees. The cgroup is held by a directory fd from
+// the start, so that a rename or a mount change afterwards cannot make the
+// library act on another directory; every file in it is opened with openat.
+//
+
+#include "detail/cgroup.hpp"
+
+#include "pidfd/error.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270 // <linux/magic.h>
+#endif
+
+namespace pidfd::detail {
+namespace {
+
+namespace errc = boost::system::errc;
+
+error_code last_error() noexcept
+{
+  return {errno, boost::system::system_category()};
+}
+
+int open_retry(int dir, const char* name, int flags) noexcept
+{
+  int fd;
+  do
+    fd = ::openat(dir, name, flags | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+// Reads a whole small file (cgroup.procs, cgroup.events) from offset 0.
+bool read_all(int fd, std::string& out, error_code& ec)
+{
+  out.clear();
+  char buf[4096];
+  for (off_t off = 0;;)
+  {
+    ssize_t n = ::pread(fd, buf, sizeof buf, off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+    {
+      ec = last_error();
+      return false;
+    }
+    if (n == 0)
+      break;
+    out.append(buf, static_cast<std::size_t>(n));
+    off += n;
+  }
+  ec.clear();
+  return true;
+}
+
+// The value of "key N" in a cgroup.events text; -1 if absent.
+int event_value(std::string_view text, std::string_view key)
+{
+  std::size_t pos = 0;
+  while (pos < text.size())
+  {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos)
+      end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    if (line.size() > key.size() + 1 && line.substr(0, key.size()) == key
+        && line[key.size()] == ' ')
+      return line[key.size() + 1] == '1' ? 1 : 0;
+    pos = end + 1;
+  }
+  return -1;
+}
+
+// Writes a short value to a file of the cgroup.
+void write_file(
+    int dir, const char* name, std::string_view value, error_code& ec) noexcept
+{
+  int fd = open_retry(dir, name, O_WRONLY);
+  if (fd < 0)
+  {
+    ec = last_error();
+    return;
+  }
+  ssize_t n;
+  do
+    n = ::write(fd, value.data(), value.size());
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    ec = last_error();
+  else
+    ec.clear();
+  ::close(fd);
+}
+
+// Blocks until a cgroup.events fd reports a change (POLLPRI; kernfs adds
+// POLLERR).
+void wait_change(int fd, error_code& ec) noexcept
+{
+  pollfd p{fd, POLLPRI, 0};
+  while (::poll(&p, 1, -1) < 0)
+  {
+    if (errno != EINTR)
+    {
+      ec = last_error();
+      return;
+    }
+  }
+  ec.clear();
+}
+
+bool is_cgroup2(int fd) noexcept
+{
+  struct statfs fs
+  {
+  };
+  return ::fstatfs(fd, &fs) == 0
+      && static_cast<unsigned long>(fs.f_type) == CGROUP2_SUPER_MAGIC;
+}
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string unescape(std::string_view s)
+{
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i)
+  {
+    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3')
+    {
+      out += static_cast<char>(
+          (s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+      i += 3;
+    }
+    else
+      out += s[i];
+  }
+  return out;
+}
+
+// An absolute path for a placement: relative ones are under the mount.
+std::optional<std::string> resolve(const std::string& path, error_code& ec)
+{
+  if (!path.empty() && path.front() == '/')
+    return path;
+  std::optional<std::string> mount = cgroup2_mount(ec);
+  if (!mount)
+    return std::nullopt;
+  if (path.empty())
+    return mount;
+  return *mount + "/" + path;
+}
+
+std::atomic<unsigned long> created_count{0};
+
+} // namespace
+
+std::optional<std::string> cgroup2_mount(error_code& ec)
+{
+  int fd = open_retry(AT_FDCWD, "/proc/self/mountinfo", O_RDONLY);
+  if (fd < 0)
+  {
+    ec = last_error();
+    return std::nullopt;
+  }
+  // pread from 0 reads the whole table, however long.
+  std::string text;
+  bool ok = read_all(fd, text, ec);
+  ::close(fd);
+  if (!ok)
+    return std::nullopt;
+  // "36 35 0:30 / /sys/fs/cgroup rw,... shared:9 - cgroup2 cgroup2 rw":
+  // the mount point is the fifth field, the type the first after " - ".
+  std::size_t pos = 0;
+  while (pos < text.size())
+  {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string::npos)
+      end = text.size();
+    std::string_view line(text.data() + pos, end - pos);
+    pos = end + 1;
+    std::size_t dash = line.find(" - ");
+    if (dash == std::string_view::npos
+        || line.substr(dash + 3, 8) != "cgroup2 ")
+      continue;
+    std::size_t field = 0;
+    for (int i = 0; i < 4 && field != std::string_view::npos; ++i)
+      field = line.find(' ', field + (i == 0 ? 0 : 1));
+    if (field == std::string_view::npos)
+      continue;
+    std::size_t stop = line.find(' ', field + 1);
+    ec.clear();
+    return unescape(line.substr(field + 1, stop - field - 1));
+  }
+  ec = errc::make_error_code(errc::no_such_file_or_directory);
+  return std::nullopt;
+}
+
+bool cgroup_kill_disabled_for_testing() noexcept
+{
+  static const bool disabled = [] {
+    const char* v = std::getenv("PIDFD_ASIO_TEST_NO_CGROUP_KILL");
+    return v && std::strcmp(v, "1") == 0;
+  }();
+  return disabled;
+}
+
+std::shared_ptr<cgroup_tree> cgroup_tree::open(
+    const cgroup_placement& where, error_code& ec, std::string& detail)
+{
+  using kind = cgroup_placement::kind;
+  std::shared_ptr<cgroup_tree> tree(new cgroup_tree);
+  const char* what =
+      where.type() == kind::create_in ? "cgroup parent " : "cgroup ";
+  auto fail = [&](const std::string& path, std::string_view why = {}) {
+    detail = what;
+    detail += '"' + path + '"';
+    if (!why.empty())
+    {
+      detail += ": ";
+      detail += why;
+    }
+    return nullptr;
+  };
+
+  // The directory named by the placement: the cgroup, or its parent.
+  int dir = -1;
+  std::string path;
+  if (where.type() == kind::join_fd)
+  {
+    path = "fd " + std::to_string(where.fd());
+    // Through "." rather than a dup: an O_PATH fd cannot be used for
+    // CLONE_INTO_CGROUP, and our own fd has our own flags.
+    dir = open_retry(where.fd(), ".", O_RDONLY | O_DIRECTORY);
+    if (dir < 0)
+    {
+      ec = last_error();
+      return fail(path);
+    }
+  }
+  else
+  {
+    std::optional<std::string> resolved = resolve(where.path(), ec);
+    if (!resolved)
+      return fail(where.path(), "no cgroup2 mount in /proc/self/mountinfo");
+    path = std::move(*resolved);
+    if (path.find('\0') != std::string::npos)
+    {
+      ec = error::invalid_option;
+      return fail(where.path(), "NUL byte");
+    }
+    dir = open_retry(AT_FDCWD, path.c_str(), O_RDONLY | O_DIRECTORY);
+    if (dir < 0)
+    {
+      ec = last_error();
+      return fail(path);
+    }
+  }
+  if (!is_cgroup2(dir))
+  {
+    ::close(dir);
+    ec = error::invalid_option;
+    return fail(path, "not a cgroup2 directory");
+  }
+  if (where.type() != kind::create_in)
+  {
+    tree->dir_ = dir;
+    tree->path_ = std::move(path);
+    ec.clear();
+    return tree;
+  }
+
+  // A name nobody else uses: our PID and a counter; another process's
+  // cgroup of the same name (a PID reused since) makes us try the next.
+  for (;;)
+  {
+    std::string name = "pidfd-asio-" + std::to_string(::getpid()) + "-"
+        + std::to_string(created_count.fetch_add(1) + 1);
+    if (::mkdirat(dir, name.c_str(), 0755) == 0)
+    {
+      tree->parent_ = dir;
+      tree->name_ = std::move(name);
+      break;
+    }
+    if (errno == EEXIST)
+      continue;
+    ec = last_error();
+    ::close(dir);
+    return fail(path);
+  }
+  tree->path_ = path + "/" + tree->name_;
+  tree->dir_ = open_retry(dir, tree->name_.c_str(), O_RDONLY | O_DIRECTORY);
+  if (tree->dir_ < 0)
+  {
+    ec = last_error();
+    return fail(tree->path_); // the destructor removes it
+  }
+  ec.clear();
+  return tree;
+}
+
+cgroup_tree::~cgroup_tree()
+{
+  remove_locked();
+  if (dir_ >= 0)
+    ::close(dir_);
+  if (parent_ >= 0)
+    ::close(parent_);
+}
+
+int cgroup_tree::open_procs(error_code& ec) const
+{
+  int fd = open_retry(dir_, "cgroup.procs", O_WRONLY);
+  if (fd < 0)
+    ec = last_error();
+  else
+    ec.clear();
+  return fd;
+}
+
+void cgroup_tree::discard() noexcept
+{
+  std::lock_guard lock(mutex_);
+  remove_locked();
+}
+
+bool cgroup_tree::removed() const
+{
+  std::lock_guard lock(mutex_);
+  return removed_;
+}
+
+void cgroup_tree::remove_locked() noexcept
+{
+  if (removed_ || parent_ < 0)
+    return;
+  // EBUSY while a process is in it: then it stays, and a later attempt
+  // (the destructor) may remove it.
+  if (::unlinkat(parent_, name_.c_str(), AT_REMOVEDIR) == 0 || errno == ENOENT)
+    removed_ = true;
+}
+
+void cgroup_tree::emptied() noexcept
+{
+  std::lock_guard lock(mutex_);
+  remove_locked();
+}
+
+void cgroup_tree::signal(int sig, error_code& ec)
+{
+  if (sig < 0 || sig >= _NSIG)
+  {
+    ec = error::invalid_signal;
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  if (removed_)
+  {
+    ec = error::process_done;
+    return;
+  }
+  if (sig == SIGKILL && !cgroup_kill_disabled_for_testing())
+  {
+    // cgroup.kill (Linux 5.14) kills the whole subtree at once, forks in
+    // flight included. ENOENT: an older kernel.
+    write_file(dir_, "cgroup.kill", "1", ec);
+    if (ec != errc::no_such_file_or_directory)
+      return;
+  }
+  set_frozen_locked(true, ec);
+  if (ec)
+  {
+    error_code ignored;
+    set_frozen_locked(false, ignored);
+    return;
+  }
+  signal_frozen_locked(sig, ec);
+  error_code thaw_ec;
+  set_frozen_locked(false, thaw_ec);
+  if (!ec)
+    ec = thaw_ec;
+}
+
+void cgroup_tree::set_frozen_locked(bool frozen, error_code& ec)
+{
+  write_file(dir_, "cgroup.freeze", frozen ? "1" : "0", ec);
+  if (ec || !frozen)
+    return;
+  // Writing is a request: the kernel freezes each task on its way back to
+  // user space, and reports "frozen 1" once all are (Linux 5.2).
+  int events = open_retry(dir_, "cgroup.events", O_RDONLY);
+  if (events < 0)
+  {
+    ec = last_error();
+    return;
+  }
+  std::string text;
+  while (read_all(events, text, ec) && event_value(text, "frozen") != 1)
+  {
+    wait_change(events, ec);
+    if (ec)
+      break;
+  }
+  ::close(events);
+}
+
+void cgroup_tree::signal_frozen_locked(int sig, error_code& ec)
+{
+  // This cgroup and its descendants (the tree may have made sub-cgroups of
+  // a delegated one), depth first, each by a directory fd.
+  std::vector<int> pending{::fcntl(dir_, F_DUPFD_CLOEXEC, 0)};
+  if (pending.back() < 0)
+  {
+    ec = last_error();
+    return;
+  }
+  ec.clear();
+  while (!pending.empty())
+  {
+    int dir = pending.back();
+    pending.pop_back();
+    int procs = open_retry(dir, "cgroup.procs", O_RDONLY);
+    std::string text;
+    if (procs < 0)
+      ec = last_error();
+    else
+    {
+      read_all(procs, text, ec);
+      ::close(procs);
+    }
+    for (std::size_t pos = 0; !ec && pos < text.size();)
+    {
+      std::size_t end = text.find('\n', pos);
+      if (end == std::string::npos)
+        end = text.size();
+      pid_t pid =
+          static_cast<pid_t>(std::strtol(text.c_str() + pos, nullptr, 10));
+      pos = end + 1;
+      // ESRCH: killed by an earlier signal and gone since the listing.
+      if (pid > 0 && ::kill(pid, sig) != 0 && errno != ESRCH)
+        ec = last_error();
+    }
+    if (DIR* d = ::fdopendir(dir))
+    {
+      while (dirent* e = ::readdir(d))
+      {
+        if (e->d_type != DT_DIR || std::strcmp(e->d_name, ".") == 0
+            || std::strcmp(e->d_name, "..") == 0)
+          continue;
+        int sub = open_retry(::dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY);
+        if (sub >= 0)
+          pending.push_back(sub);
+      }
+      ::closedir(d);
+    }
+    else
+      ::close(dir);
+  }
+}
+
+void cgroup_tree::wait_empty(error_code& ec)
+{
+  int events = open_events(ec);
+  if (events < 0)
+    return;
+  while (populated(events, ec) && !ec)
+  {
+    wait_change(events, ec);
+    if (ec)
+      break;
+  }
+  ::close(events);
+  if (!ec)
+    emptied();
+}
+
+int cgroup_tree::open_events(error_code& ec) const
+{
+  std::lock_guard lock(mutex_);
+  ec.clear();
+  if (removed_)
+    return -1;
+  int fd = open_retry(dir_, "cgroup.events", O_RDONLY | O_NONBLOCK);
+  if (fd < 0)
+    ec = last_error();
+  return fd;
+}
+
+bool cgroup_tree::populated(int events_fd, error_code& ec)
+{
+  std::string text;
+  if (!read_all(events_fd, text, ec))
+    return false;
+  return event_value(text, "populated") == 1;
+}
+
+} // namespace pidfd::detail

@@ -1,0 +1,106 @@
+//
+// src/detail/cgroup.hpp
+// ~~~~~~~~~~~~~~~~~~~~~
+// cgroup v2: finding the mount, opening or creating a child's cgroup, and
+// acting on every process in it (kill, signal, wait until empty).
+//
+
+#ifndef PIDFD_SRC_DETAIL_CGROUP_HPP
+#define PIDFD_SRC_DETAIL_CGROUP_HPP
+
+#include "pidfd/cgroup_placement.hpp"
+
+#include <boost/system/error_code.hpp>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace pidfd::detail {
+
+using boost::system::error_code;
+
+// The mount point of the cgroup2 hierarchy from /proc/self/mountinfo (the
+// first one listed); nullopt with ec = ENOENT if there is none.
+std::optional<std::string> cgroup2_mount(error_code& ec);
+
+// Test hook: with PIDFD_ASIO_TEST_NO_CGROUP_KILL=1 in the environment (read
+// once), cgroup.kill is treated as missing, as on Linux < 5.14, so that the
+// freeze-signal-thaw path runs on a kernel that has it. seccomp cannot
+// emulate this: it cannot filter openat by path.
+bool cgroup_kill_disabled_for_testing() noexcept;
+
+// One child's cgroup: an open directory fd, and for a cgroup the library
+// created, what it needs to remove it. Thread-safe; shared by the process
+// state and the operations on the tree.
+class cgroup_tree
+{
+public:
+  // Opens (join, join_fd) or creates (create_in) the cgroup; nullptr with
+  // ec set and `detail` naming the path on failure (nothing is left).
+  static std::shared_ptr<cgroup_tree> open(
+      const cgroup_placement& where, error_code& ec, std::string& detail);
+
+  cgroup_tree(const cgroup_tree&) = delete;
+  cgroup_tree& operator=(const cgroup_tree&) = delete;
+  // Removes a created cgroup if it is empty (and not removed yet).
+  ~cgroup_tree();
+
+  // The directory fd (for clone_args.cgroup); -1 once removed.
+  int dir_fd() const noexcept { return dir_; }
+
+  // The cgroup's path, for messages.
+  const std::string& path() const noexcept { return path_; }
+
+  // A new O_WRONLY fd on cgroup.procs, for a child that moves itself.
+  int open_procs(error_code& ec) const;
+
+  // Removes a created cgroup the spawn could not use (no child in it).
+  void discard() noexcept;
+
+  // True once the library removed its cgroup: the tree is gone.
+  bool removed() const;
+
+  // Sends sig to every process in the cgroup and its descendants:
+  // cgroup.kill for SIGKILL (Linux 5.14), else freeze, signal each PID in
+  // cgroup.procs, thaw. Frozen processes can neither exit nor fork, so no
+  // PID signalled can be a reused one and none escapes. process_done once
+  // removed.
+  void signal(int sig, error_code& ec);
+
+  // Blocks until the cgroup is empty (poll for POLLPRI on cgroup.events),
+  // then removes a created cgroup.
+  void wait_empty(error_code& ec);
+
+  // A new non-blocking fd on cgroup.events, whose POLLPRI announces a
+  // change; -1 with ec clear if the cgroup was removed (the tree is gone).
+  int open_events(error_code& ec) const;
+
+  // Reads "populated" from a cgroup.events fd (from offset 0, which also
+  // acknowledges the change, so that POLLPRI clears).
+  static bool populated(int events_fd, error_code& ec);
+
+  // The tree is known to be empty: removes a created cgroup.
+  void emptied() noexcept;
+
+private:
+  cgroup_tree() = default;
+
+  // With mutex_ held.
+  void remove_locked() noexcept;
+  void signal_frozen_locked(int sig, error_code& ec);
+  void set_frozen_locked(bool frozen, error_code& ec);
+
+  mutable std::mutex mutex_;
+  int dir_ = -1;
+  std::string path_;
+  // For a created cgroup: its parent and name, for unlinkat(AT_REMOVEDIR).
+  int parent_ = -1;
+  std::string name_;
+  bool removed_ = false;
+};
+
+} // namespace pidfd::detail
+
+#endif // PIDFD_SRC_DETAIL_CGROUP_HPP

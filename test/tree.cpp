@@ -1,0 +1,580 @@
+//
+// test/tree.cpp
+// ~~~~~~~~~~~~~
+// Process trees: spawn_options::cgroup, signal_tree, kill_tree,
+// async_wait_tree and async_terminate(terminate_scope::tree), on real
+// cgroups under the cgroup2 mount.
+//
+
+// Test that header file is self-contained.
+#include "pidfd/cgroup_placement.hpp"
+
+#include "pidfd/basic_process.hpp"
+#include "pidfd/error.hpp"
+#include "pidfd/process.hpp"
+#include "pidfd/spawn.hpp"
+#include "pidfd/spawn_error_info.hpp"
+#include "pidfd/spawn_options.hpp"
+#include "support/fixture.hpp"
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+namespace asio = boost::asio;
+namespace errc = boost::system::errc;
+using boost::system::error_code;
+using namespace std::chrono_literals;
+using pidfd_test::unique_fd;
+
+// The cgroup2 mount, read here rather than asked of the library.
+std::optional<std::string> cgroup2_mount()
+{
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line))
+  {
+    auto dash = line.find(" - cgroup2 ");
+    if (dash == std::string::npos)
+      continue;
+    std::istringstream fields(line);
+    std::string skip, mount;
+    fields >> skip >> skip >> skip >> skip >> mount;
+    return mount;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> subdirectories(const std::string& path)
+{
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(path.c_str()))
+  {
+    while (dirent* e = ::readdir(d))
+      if (e->d_type == DT_DIR && std::strcmp(e->d_name, ".") != 0
+          && std::strcmp(e->d_name, "..") != 0)
+        out.push_back(e->d_name);
+    ::closedir(d);
+  }
+  return out;
+}
+
+bool exists(const std::string& path)
+{
+  struct stat st
+  {
+  };
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+struct pipe_pair
+{
+  unique_fd read;
+  unique_fd write;
+};
+
+pipe_pair make_pipe()
+{
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    throw std::runtime_error("pipe2 failed");
+  return {unique_fd(fds[0]), unique_fd(fds[1])};
+}
+
+// One line from a pipe, blocking; empty at EOF.
+std::string read_line(int fd)
+{
+  std::string line;
+  char c;
+  while (::read(fd, &c, 1) == 1 && c != '\n')
+    line += c;
+  return line;
+}
+
+std::string read_to_eof(int fd)
+{
+  std::string all;
+  char buf[256];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0)
+    all.append(buf, static_cast<std::size_t>(n));
+  return all;
+}
+
+// The grandchild of the three-generation tree: the child (sh) runs a
+// second sh that starts it in the background and exits at once, so that
+// it is orphaned (a double fork), in a session of its own (setsid). It
+// prints its PID and then holds stdout, blocked reading fd 3 (the test's
+// pipe) until EOF; `first` runs in it before. The child then prints
+// "ready" (generation 2 is gone and reaped: none is orphaned when the
+// child is killed) and runs `rest`.
+std::string tree_script(const std::string& first, const std::string& rest)
+{
+  return "sh -c 'setsid sh -c \"" // generation 2 starts generation 3
+      + first + "echo \\$\\$; exec cat <&3\" & exit 0'; echo ready; " + rest;
+}
+
+class tree_test : public pidfd_test::fixture
+{
+protected:
+  void SetUp() override
+  {
+    fixture::SetUp();
+    if (::geteuid() != 0)
+      GTEST_SKIP() << "needs root to create cgroups";
+    std::optional<std::string> mount = cgroup2_mount();
+    if (!mount)
+      GTEST_SKIP() << "no cgroup2 mount in /proc/self/mountinfo";
+    mount_ = *mount;
+    static std::atomic<int> count{0};
+    parent_name_ = "pidfd-test-" + std::to_string(::getpid()) + "-"
+        + std::to_string(++count);
+    parent_ = mount_ + "/" + parent_name_;
+    if (::mkdir(parent_.c_str(), 0755) != 0)
+      GTEST_SKIP() << "cannot create a cgroup at " << parent_ << ": "
+                   << std::strerror(errno);
+  }
+
+  void TearDown() override
+  {
+    out_.reset();
+    hold_.reset();
+    if (!parent_.empty())
+    {
+      // Whatever a failed test left: kill it, then remove the cgroups.
+      EXPECT_TRUE(subdirectories(parent_).empty())
+          << "the library left a cgroup under " << parent_;
+      remove_cgroup(parent_);
+    }
+    fixture::TearDown();
+  }
+
+  static void remove_cgroup(const std::string& path)
+  {
+    for (const std::string& sub : subdirectories(path))
+      remove_cgroup(path + "/" + sub);
+    if (::rmdir(path.c_str()) == 0)
+      return;
+    pidfd_test::write_file(path + "/cgroup.kill", "1");
+    for (int i = 0; i < 1000 && ::rmdir(path.c_str()) != 0; ++i)
+      std::this_thread::yield();
+  }
+
+  // The cgroup of a process, relative to the mount ("/a/b").
+  static std::string cgroup_of(pid_t pid)
+  {
+    for (const std::string& line :
+        pidfd_test::read_lines("/proc/" + std::to_string(pid) + "/cgroup"))
+      if (line.rfind("0::", 0) == 0)
+        return line.substr(3);
+    return {};
+  }
+
+  // Spawns the three-generation tree; the grandchild's PID is in
+  // grandchild_, its stdout is out_, and hold_ keeps it blocked.
+  pidfd::process spawn_tree(pidfd::spawn_options options,
+      const std::string& rest, const std::string& first = "")
+  {
+    pipe_pair hold = make_pipe();
+    pipe_pair out = make_pipe();
+    options.out = pidfd::stdio::fd(out.write.get());
+    options.inherit_fd(3, hold.read.get());
+    auto p =
+        pidfd::spawn(ctx, "/bin/sh", {"-c", tree_script(first, rest)}, options);
+    out.write.reset();
+    hold.read.reset();
+    out_ = std::move(out.read);
+    hold_ = std::move(hold.write);
+    // The grandchild's PID and the child's "ready", in either order.
+    for (int i = 0; i < 2; ++i)
+    {
+      const std::string line = read_line(out_.get());
+      if (line != "ready")
+        grandchild_ = static_cast<pid_t>(std::atoi(line.c_str()));
+    }
+    EXPECT_GT(grandchild_, 0);
+    return p;
+  }
+
+  // The grandchild was orphaned to us (the subreaper): reap it.
+  int reap_grandchild()
+  {
+    int status = 0;
+    EXPECT_EQ(::waitpid(grandchild_, &status, 0), grandchild_)
+        << std::strerror(errno);
+    return status;
+  }
+
+  std::string mount_;
+  std::string parent_name_; // relative to the mount
+  std::string parent_; // absolute
+  unique_fd out_;
+  unique_fd hold_;
+  pid_t grandchild_ = 0;
+};
+
+TEST_F(tree_test, placement_is_in_effect_before_execve)
+{
+  pipe_pair out = make_pipe();
+  pidfd::spawn_options options;
+  options.out = pidfd::stdio::fd(out.write.get());
+  // Relative to the mount.
+  options.cgroup = pidfd::cgroup_placement::create_in(parent_name_);
+  // cat's first act is to read its own cgroup.
+  auto p = pidfd::spawn(ctx, "cat", {"/proc/self/cgroup"}, options);
+  out.write.reset();
+  const std::string text = read_to_eof(out.read.get());
+  EXPECT_TRUE(p.wait().success());
+  const std::string expected = "0::/" + parent_name_ + "/pidfd-asio-";
+  EXPECT_NE(text.find(expected), std::string::npos) << text;
+  // The created cgroup goes once the tree is known to be gone.
+  std::vector<std::string> created = subdirectories(parent_);
+  ASSERT_EQ(created.size(), 1u);
+  EXPECT_EQ(created[0].rfind("pidfd-asio-", 0), 0u) << created[0];
+  std::optional<error_code> tree_ec;
+  p.async_wait_tree([&](error_code ec) { tree_ec = ec; });
+  EXPECT_FALSE(tree_ec) << "handler invoked inside async_wait_tree";
+  run();
+  ASSERT_TRUE(tree_ec);
+  EXPECT_FALSE(*tree_ec) << tree_ec->message();
+  EXPECT_TRUE(subdirectories(parent_).empty());
+}
+
+TEST_F(tree_test, join_an_existing_cgroup_by_path_and_by_fd)
+{
+  const std::string mine = parent_ + "/mine";
+  ASSERT_EQ(::mkdir(mine.c_str(), 0755), 0);
+  {
+    pidfd::spawn_options options;
+    options.cgroup = pidfd::cgroup_placement::join(mine);
+    options.process_group = pidfd::process_group_mode::new_group;
+    auto p = pidfd::spawn(ctx, "sleep", {"1000"}, options);
+    EXPECT_EQ(cgroup_of(p.id()), "/" + parent_name_ + "/mine");
+    p.kill_tree();
+    EXPECT_EQ(p.wait().signal(), SIGKILL);
+  }
+  {
+    unique_fd dir(::open(mine.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_GE(dir.get(), 0);
+    pidfd::spawn_options options;
+    options.cgroup = pidfd::cgroup_placement::join_fd(dir.get());
+    auto p = pidfd::spawn(ctx, "sleep", {"1000"}, options);
+    EXPECT_EQ(cgroup_of(p.id()), "/" + parent_name_ + "/mine");
+    // The caller's fd is still the caller's.
+    EXPECT_GE(::fcntl(dir.get(), F_GETFD), 0);
+    p.kill_tree();
+    EXPECT_EQ(p.wait().signal(), SIGKILL);
+  }
+  // Joined, not created: the library leaves it.
+  EXPECT_TRUE(exists(mine));
+  ASSERT_EQ(::rmdir(mine.c_str()), 0);
+}
+
+TEST_F(tree_test, kill_tree_leaves_nothing_alive)
+{
+  pidfd_test::subreaper_guard subreaper;
+  pidfd::spawn_options options;
+  options.cgroup = pidfd::cgroup_placement::create_in(parent_);
+  auto p = spawn_tree(options, "exec cat <&3 >/dev/null");
+  const std::string group = cgroup_of(grandchild_);
+  EXPECT_EQ(group, cgroup_of(p.id()));
+  EXPECT_NE(::getsid(grandchild_), ::getsid(p.id())) << "setsid";
+
+  p.kill_tree();
+  // Returned once the cgroup is empty; the library's cgroup is gone.
+  EXPECT_TRUE(subdirectories(parent_).empty());
+  EXPECT_FALSE(exists(mount_ + group));
+  int status = reap_grandchild();
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  pidfd::exit_status s = p.wait();
+  EXPECT_TRUE(s.signaled() && s.signal() == SIGKILL) << s;
+  // Nothing holds stdout any more.
+  EXPECT_EQ(read_to_eof(out_.get()), "");
+
+  // The tree is gone: nothing more to signal.
+  error_code ec;
+  p.kill_tree(ec);
+  EXPECT_EQ(ec, pidfd::error::process_done);
+  p.signal_tree(SIGTERM, ec);
+  EXPECT_EQ(ec, pidfd::error::process_done);
+}
+
+TEST_F(tree_test, async_wait_tree_waits_for_the_last_descendant)
+{
+  pidfd_test::subreaper_guard subreaper;
+  pidfd::spawn_options options;
+  options.cgroup = pidfd::cgroup_placement::create_in(parent_);
+  // The child exits as soon as the grandchild runs.
+  auto p = spawn_tree(options, "exit 3");
+  const std::string group = cgroup_of(grandchild_);
+
+  std::optional<error_code> tree_ec;
+  std::optional<pidfd::exit_status> child;
+  p.async_wait_tree([&](error_code ec) { tree_ec = ec; });
+  p.async_wait([&](error_code ec, pidfd::exit_status s) {
+    EXPECT_FALSE(ec);
+    child = s;
+  });
+  while (!child && ctx.run_one() > 0)
+  {
+  }
+  ASSERT_TRUE(child);
+  EXPECT_EQ(child->code(), 3);
+  ctx.poll();
+  EXPECT_FALSE(tree_ec) << "completed while the grandchild runs";
+  EXPECT_FALSE(subdirectories(parent_).empty());
+
+  // Let the grandchild go: EOF on fd 3.
+  hold_.reset();
+  run();
+  ASSERT_TRUE(tree_ec);
+  EXPECT_FALSE(*tree_ec) << tree_ec->message();
+  EXPECT_FALSE(exists(mount_ + group));
+  int status = reap_grandchild();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+
+  // Once the tree is gone, a new wait completes at once (not inline).
+  std::optional<error_code> again;
+  p.async_wait_tree([&](error_code ec) { again = ec; });
+  EXPECT_FALSE(again);
+  run();
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again);
+}
+
+TEST_F(tree_test, async_wait_tree_is_cancellable)
+{
+  pidfd::spawn_options options;
+  options.cgroup = pidfd::cgroup_placement::create_in(parent_);
+  auto p = pidfd::spawn(ctx, "sleep", {"1000"}, options);
+  asio::cancellation_signal cancel;
+  std::optional<error_code> tree_ec;
+  p.async_wait_tree(asio::bind_cancellation_slot(
+      cancel.slot(), [&](error_code ec) { tree_ec = ec; }));
+  ctx.poll();
+  EXPECT_FALSE(tree_ec);
+  cancel.emit(asio::cancellation_type::total);
+  run();
+  ASSERT_TRUE(tree_ec);
+  EXPECT_EQ(*tree_ec, asio::error::operation_aborted);
+  // The tree still runs, and a later wait sees it end.
+  EXPECT_FALSE(p.try_wait());
+  p.signal_tree(SIGTERM);
+  auto done = p.async_wait_tree(asio::use_future);
+  run();
+  done.get();
+  EXPECT_EQ(p.wait().signal(), SIGTERM);
+  EXPECT_TRUE(subdirectories(parent_).empty());
+}
+
+TEST_F(tree_test, signal_tree_reaches_the_whole_tree)
+{
+  pidfd_test::subreaper_guard subreaper;
+  pidfd::spawn_options options;
+  options.cgroup = pidfd::cgroup_placement::create_in(parent_);
+  auto p = spawn_tree(options, "exec cat <&3 >/dev/null");
+  // Not SIGKILL: freeze, signal each process, thaw.
+  p.signal_tree(SIGTERM);
+  int status = reap_grandchild();
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
+  EXPECT_EQ(p.wait().signal(), SIGTERM);
+  p.async_wait_tree(asio::deferred)([](error_code ec) { EXPECT_FALSE(ec); });
+  run();
+  EXPECT_TRUE(subdirectories(parent_).empty());
+  error_code ec;
+  p.signal_tree(64, ec);
+  EXPECT_EQ(ec, pidfd::error::process_done);
+  p.signal_tree(-1, ec);
+  EXPECT_EQ(ec, pidfd::error::invalid_signal);
+}
+
+TEST_F(tree_test, async_terminate_tree_kills_what_ignores_sigterm)
+{
+  pidfd_test::subreaper_guard subreaper;
+  pidfd::spawn_options options;
+  options.cgroup = pidfd::cgroup_placement::create_in(parent_);
+  // The grandchild ignores SIGTERM (ignored signals stay so across
+  // execve); the child does not.
+  auto p =
+      spawn_tree(options, "exec cat <&3 >/dev/null", "trap \\\"\\\" TERM; ");
+
+  std::optional<error_code> got;
+  pidfd::exit_status status;
+  p.async_terminate(pidfd::terminate_scope::tree, 20ms,
+      [&](error_code ec, pidfd::exit_status s) {
+        got = ec;
+        status = s;
+      });
+  run();
+  ASSERT_TRUE(got);
+  EXPECT_FALSE(*got) << got->message();
+  EXPECT_TRUE(status.signaled() && status.signal() == SIGTERM) << status;
+  int gs = reap_grandchild();
+  EXPECT_TRUE(WIFSIGNALED(gs) && WTERMSIG(gs) == SIGKILL) << gs;
+  EXPECT_TRUE(subdirectories(parent_).empty());
+}
+
+TEST_F(tree_test, without_a_cgroup_a_new_group_is_the_tree)
+{
+  pidfd_test::subreaper_guard subreaper;
+  pipe_pair out = make_pipe();
+  pidfd::spawn_options options;
+  options.process_group = pidfd::process_group_mode::new_group;
+  options.out = pidfd::stdio::fd(out.write.get());
+  auto p = pidfd::spawn(
+      ctx, "/bin/sh", {"-c", "sleep 1000 & echo $!; wait"}, options);
+  out.write.reset();
+  grandchild_ = std::atoi(read_line(out.read.get()).c_str());
+  ASSERT_GT(grandchild_, 0);
+  std::optional<error_code> tree_ec;
+  p.async_wait_tree([&](error_code ec) { tree_ec = ec; });
+  run();
+  ASSERT_TRUE(tree_ec);
+  EXPECT_EQ(*tree_ec, pidfd::error::no_cgroup);
+  EXPECT_EQ(*tree_ec, errc::operation_not_supported);
+
+  std::optional<pidfd::exit_status> s;
+  p.async_terminate(pidfd::terminate_scope::tree, 10s,
+      [&](error_code ec, pidfd::exit_status st) {
+        EXPECT_FALSE(ec);
+        s = st;
+      });
+  run();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->signal(), SIGTERM);
+  // The sleep, in the group too, was orphaned to us.
+  int status = reap_grandchild();
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
+}
+
+TEST_F(tree_test, without_a_cgroup_or_group_there_is_no_tree)
+{
+  auto p = pidfd::spawn(ctx, "sleep", {"1000"});
+  error_code ec;
+  p.signal_tree(SIGTERM, ec);
+  EXPECT_EQ(ec, pidfd::error::no_tree);
+  EXPECT_NE(ec.message().find("cgroup"), std::string::npos);
+  p.kill_tree(ec);
+  EXPECT_EQ(ec, pidfd::error::no_tree);
+  try
+  {
+    p.kill_tree();
+    ADD_FAILURE() << "kill_tree did not throw";
+  }
+  catch (const boost::system::system_error& e)
+  {
+    EXPECT_EQ(e.code(), pidfd::error::no_tree);
+    EXPECT_NE(std::string(e.what()).find("kill_tree"), std::string::npos);
+  }
+  std::optional<error_code> got;
+  p.async_terminate(pidfd::terminate_scope::tree, 1s,
+      [&](error_code e, pidfd::exit_status) { got = e; });
+  run();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, pidfd::error::no_tree);
+  EXPECT_FALSE(p.try_wait()) << "the child was left alone";
+  p.signal(SIGKILL);
+  p.wait();
+
+  pidfd::process none(ctx);
+  none.signal_tree(SIGTERM, ec);
+  EXPECT_EQ(ec, pidfd::error::no_process);
+}
+
+// Each bad placement: the error, a message naming the path, the cgroup
+// part, and neither a child nor a cgroup left (the fixture checks for
+// children, TearDown for cgroups).
+class tree_error_test : public tree_test
+{
+protected:
+  template <typename Want>
+  void expect_refused(const pidfd::cgroup_placement& where, Want want,
+      const std::string& in_message)
+  {
+    pidfd::spawn_options options;
+    options.cgroup = where;
+    error_code ec;
+    pidfd::spawn_error_info info;
+    auto p = pidfd::spawn(ctx, "true", {}, options, ec, info);
+    EXPECT_FALSE(p.is_open());
+    EXPECT_EQ(ec, want) << ec.message();
+    EXPECT_EQ(info.failed, pidfd::spawn_error_info::part::cgroup);
+    EXPECT_NE(info.detail.find(in_message), std::string::npos) << info.detail;
+    try
+    {
+      pidfd::spawn(ctx, "true", {}, options);
+      ADD_FAILURE() << "spawn did not throw";
+    }
+    catch (const boost::system::system_error& e)
+    {
+      EXPECT_EQ(e.code(), want);
+      EXPECT_NE(std::string(e.what()).find(in_message), std::string::npos)
+          << e.what();
+    }
+    EXPECT_TRUE(subdirectories(parent_).empty());
+  }
+};
+
+TEST_F(tree_error_test, missing_parent)
+{
+  expect_refused(pidfd::cgroup_placement::create_in(parent_ + "/missing"),
+      errc::no_such_file_or_directory,
+      "cgroup parent \"" + parent_ + "/missing\"");
+}
+
+TEST_F(tree_error_test, missing_cgroup_relative_to_the_mount)
+{
+  expect_refused(pidfd::cgroup_placement::join(parent_name_ + "/missing"),
+      errc::no_such_file_or_directory, "cgroup \"" + parent_ + "/missing\"");
+}
+
+TEST_F(tree_error_test, not_a_cgroup2_directory)
+{
+  expect_refused(pidfd::cgroup_placement::join(temp_dir()),
+      pidfd::error::invalid_option, "not a cgroup2 directory");
+}
+
+TEST_F(tree_error_test, not_a_directory)
+{
+  expect_refused(pidfd::cgroup_placement::join(parent_ + "/cgroup.procs"),
+      errc::not_a_directory, parent_ + "/cgroup.procs");
+}
+
+TEST_F(tree_error_test, bad_fd)
+{
+  expect_refused(pidfd::cgroup_placement::join_fd(-1),
+      errc::bad_file_descriptor, "cgroup \"fd -1\"");
+}
+
+TEST_F(tree_error_test, failed_exec_removes_the_created_cgroup)
+{
+  pidfd::spawn_options options;
+  options.cgroup = pidfd::cgroup_placement::create_in(parent_);
+  error_code ec;
+  pidfd::spawn(ctx, "/nonexistent/program", {}, options, ec);
+  EXPECT_EQ(ec, errc::no_such_file_or_directory);
+  EXPECT_TRUE(subdirectories(parent_).empty());
+}
+
+} // namespace
