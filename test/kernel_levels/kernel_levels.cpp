@@ -12,6 +12,22 @@
 // or for flags the kernel does not know (EINVAL), before the library is
 // used. Exit status 0 means every check passed; failures are printed.
 //
+// Run as root on a host with cgroup2, each scenario also spawns into a
+// cgroup and stops and waits for the tree, so that the cgroup placement
+// works on every path (clone3 with CLONE_INTO_CGROUP, clone3 without it,
+// clone()). Three scenarios are about cgroups alone:
+//   no_clone_into_cgroup  clone3 knows only the first clone_args (before
+//                         Linux 5.7): seccomp refuses clone3 whose size
+//                         argument is larger (it cannot read the flags,
+//                         which are in memory), so the child must move
+//                         itself through cgroup.procs;
+//   no_cgroup_kill        no cgroup.kill (before Linux 5.14): seccomp
+//                         cannot filter openat by path, so the library's
+//                         test hook PIDFD_ASIO_TEST_NO_CGROUP_KILL=1 hides
+//                         it, and SIGKILL goes by freezing the cgroup;
+//   no_cgroup2            no cgroup2 mount (a mount namespace without it):
+//                         a placement is refused, naming the cause.
+//
 
 #include <pidfd/asio.hpp>
 
@@ -26,8 +42,12 @@
 #include <string>
 #include <string_view>
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <seccomp.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -118,7 +138,17 @@ bool install_filter(std::string_view name)
     rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EINVAL),
         SCMP_SYS(pidfd_send_signal), 1, arg(3, SCMP_CMP_MASKED_EQ, 4, 4));
   }
-  else if (name == "full" || name == "forced_fallback")
+  else if (name == "no_clone_into_cgroup")
+  {
+    // Linux 5.3 to 5.6: clone_args ends before the cgroup field (the
+    // kernel says E2BIG for a larger one with the field set; a policy
+    // written then, ENOSYS). glibc's threads fall back to clone() on
+    // ENOSYS.
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 1,
+        arg(1, SCMP_CMP_GT, 64));
+  }
+  else if (name == "full" || name == "forced_fallback"
+      || name == "no_cgroup_kill" || name == "no_cgroup2")
   {
     // No filter.
   }
@@ -150,7 +180,8 @@ level expected_level(std::string_view name)
     return level::full;
   if (name == "no_clone3" || name == "clone3_eperm")
     return level::no_clone3;
-  if (name == "clone3_refused_late")
+  if (name == "clone3_refused_late" || name == "no_clone_into_cgroup"
+      || name == "no_cgroup_kill" || name == "no_cgroup2")
     return level::full; // the probe cannot tell; spawns adapt
   if (name == "no_pidfd_group_signal")
     return level::full; // only signal_group changes
@@ -257,6 +288,129 @@ void exercise()
       "no child is left behind");
 }
 
+// The cgroup2 mount from mountinfo, read here rather than asked of the
+// library; empty if there is none.
+std::string cgroup2_mount()
+{
+  std::FILE* f = std::fopen("/proc/self/mountinfo", "r");
+  if (!f)
+    return {};
+  char line[4096];
+  std::string mount;
+  while (mount.empty() && std::fgets(line, sizeof line, f))
+  {
+    char point[4096];
+    if (std::strstr(line, " - cgroup2 ")
+        && std::sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1)
+      mount = point;
+  }
+  std::fclose(f);
+  return mount;
+}
+
+bool has_subdirectory(const std::string& path)
+{
+  bool found = false;
+  if (DIR* d = ::opendir(path.c_str()))
+  {
+    while (dirent* e = ::readdir(d))
+      found = found
+          || (e->d_type == DT_DIR && std::strcmp(e->d_name, ".") != 0
+              && std::strcmp(e->d_name, "..") != 0);
+    ::closedir(d);
+  }
+  return found;
+}
+
+std::string read_fd(int fd)
+{
+  std::string all;
+  char buf[256];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0)
+    all.append(buf, static_cast<std::size_t>(n));
+  return all;
+}
+
+// Placement before execve, the tree wait, kill_tree and signal_tree, in a
+// parent cgroup made for this run.
+void exercise_cgroup(const std::string& mount)
+{
+  const std::string name = "pidfd-levels-" + std::to_string(::getpid());
+  const std::string parent = mount + "/" + name;
+  if (::mkdir(parent.c_str(), 0755) != 0)
+  {
+    std::printf("cgroup checks skipped: cannot create %s: %s\n", parent.c_str(),
+        std::strerror(errno));
+    return;
+  }
+  boost::asio::io_context ctx;
+  pidfd::spawn_options options;
+  options.cgroup = pidfd::cgroup_placement::create_in(name);
+
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) == 0)
+  {
+    options.out = pidfd::stdio::fd(out[1]);
+    pidfd::process cat =
+        pidfd::spawn(ctx, "cat", {"/proc/self/cgroup"}, options);
+    ::close(out[1]);
+    const std::string text = read_fd(out[0]);
+    ::close(out[0]);
+    check(text.find("0::/" + name + "/pidfd-asio-") != std::string::npos,
+        "the child is in its cgroup before execve");
+    check(cat.wait().success(), "cat /proc/self/cgroup succeeds");
+    boost::system::error_code tree_ec(EIO, boost::system::system_category());
+    cat.async_wait_tree([&](boost::system::error_code ec) { tree_ec = ec; });
+    ctx.run();
+    check(!tree_ec, "async_wait_tree completes");
+    check(!has_subdirectory(parent), "the created cgroup is removed");
+  }
+  options.out = {};
+
+  pidfd::process sleeper = pidfd::spawn(ctx, "sleep", {"1000"}, options);
+  sleeper.kill_tree();
+  check(!has_subdirectory(parent), "kill_tree empties and removes it");
+  pidfd::exit_status killed = sleeper.wait();
+  check(killed.signaled() && killed.signal() == SIGKILL,
+      "kill_tree kills the child");
+
+  pidfd::process term = pidfd::spawn(ctx, "sleep", {"1000"}, options);
+  term.signal_tree(SIGTERM);
+  pidfd::exit_status termed = term.wait();
+  check(termed.signaled() && termed.signal() == SIGTERM,
+      "signal_tree reaches the child");
+  term.kill_tree(); // waits for the (empty) cgroup and removes it
+  check(!has_subdirectory(parent), "no cgroup is left");
+  if (::rmdir(parent.c_str()) != 0)
+    check(false, "the test's parent cgroup can be removed");
+}
+
+// Without a cgroup2 mount, a placement fails with a message saying so.
+void exercise_no_cgroup2(const std::string& mount)
+{
+  if (::unshare(CLONE_NEWNS) != 0
+      || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0
+      || ::umount2(mount.c_str(), MNT_DETACH) != 0)
+  {
+    check(false, "a mount namespace without cgroup2");
+    return;
+  }
+  check(cgroup2_mount().empty(), "cgroup2 is gone from mountinfo");
+  boost::asio::io_context ctx;
+  pidfd::spawn_options options;
+  options.cgroup = pidfd::cgroup_placement::create_in("parent");
+  boost::system::error_code ec;
+  pidfd::spawn_error_info info;
+  pidfd::spawn(ctx, "true", {}, options, ec, info);
+  check(ec == boost::system::errc::no_such_file_or_directory,
+      "no cgroup2 mount: ENOENT");
+  check(info.failed == pidfd::spawn_error_info::part::cgroup,
+      "no cgroup2 mount: the cgroup part");
+  check(info.detail.find("no cgroup2 mount") != std::string::npos,
+      "no cgroup2 mount: the message says so");
+}
+
 } // namespace
 
 int main(int argc, char* argv[])
@@ -269,6 +423,9 @@ int main(int argc, char* argv[])
   const std::string_view name = argv[1];
   if (name == "forced_fallback")
     ::setenv("PIDFD_ASIO_FORCE_FALLBACK", "1", 1);
+  if (name == "no_cgroup_kill")
+    ::setenv("PIDFD_ASIO_TEST_NO_CGROUP_KILL", "1", 1);
+  const std::string mount = cgroup2_mount();
   if (!install_filter(name))
   {
     std::fprintf(stderr, "cannot install the seccomp filter\n");
@@ -298,9 +455,23 @@ int main(int argc, char* argv[])
   if (f.support_level() != level::full)
     check(!f.reason.empty(), "the reason is recorded");
 
+  if (name == "no_clone_into_cgroup")
+    check(::syscall(SYS_clone3, nullptr, 88) == -1 && errno == ENOSYS,
+        "clone3 with the larger clone_args is refused");
   try
   {
     exercise();
+    if (name == "no_cgroup2")
+    {
+      if (::geteuid() == 0 && !mount.empty())
+        exercise_no_cgroup2(mount);
+      else
+        std::printf("no_cgroup2 checks skipped: needs root and cgroup2\n");
+    }
+    else if (::geteuid() == 0 && !mount.empty())
+      exercise_cgroup(mount);
+    else
+      std::printf("cgroup checks skipped: needs root and cgroup2\n");
   }
   catch (const std::exception& e)
   {
