@@ -261,6 +261,44 @@ TEST_F(tree_test, placement_is_in_effect_before_execve)
   EXPECT_TRUE(subdirectories(parent_).empty());
 }
 
+TEST_F(tree_test, a_created_cgroup_goes_with_the_process_object)
+{
+  pidfd::spawn_options options;
+  options.cgroup = pidfd::cgroup_placement::create_in(parent_);
+  {
+    auto p = pidfd::spawn(ctx, "true", {}, options);
+    EXPECT_TRUE(p.wait().success());
+    EXPECT_EQ(subdirectories(parent_).size(), 1u);
+  }
+  // Nobody waited for the tree, but it was empty when the object went.
+  EXPECT_TRUE(subdirectories(parent_).empty());
+}
+
+TEST_F(tree_test, a_tree_holding_the_caller_is_not_signalled)
+{
+  // Our own cgroup (the mount's root here, or wherever the test runs):
+  // killing or freezing it would hit this process.
+  const std::string own = mount_ + cgroup_of(::getpid());
+  pidfd::spawn_options options;
+  options.cgroup = pidfd::cgroup_placement::join(own);
+  auto p = pidfd::spawn(ctx, "sleep", {"1000"}, options);
+  EXPECT_EQ(cgroup_of(p.id()), cgroup_of(::getpid()));
+  error_code ec;
+  p.kill_tree(ec);
+  EXPECT_EQ(ec, errc::resource_deadlock_would_occur) << ec.message();
+  p.signal_tree(SIGTERM, ec);
+  EXPECT_EQ(ec, errc::resource_deadlock_would_occur) << ec.message();
+  // The mount's root holds us too.
+  options.cgroup = pidfd::cgroup_placement::join("");
+  auto q = pidfd::spawn(ctx, "sleep", {"1000"}, options);
+  q.signal_tree(SIGTERM, ec);
+  EXPECT_EQ(ec, errc::resource_deadlock_would_occur) << ec.message();
+  p.signal(SIGKILL);
+  q.signal(SIGKILL);
+  p.wait();
+  q.wait();
+}
+
 TEST_F(tree_test, join_an_existing_cgroup_by_path_and_by_fd)
 {
   const std::string mine = parent_ + "/mine";

@@ -339,8 +339,11 @@ public:
    * @throws boost::system::system_error with error::no_tree if the child
    * has neither, error::process_done once the library has removed the
    * cgroup it created (the tree is gone) or, for a group, as
-   * signal_group(); error::invalid_signal; or the error of the cgroup file
-   * that failed.
+   * signal_group(); error::invalid_signal;
+   * @c errc::resource_deadlock_would_occur if the calling process is in
+   * the cgroup itself (a joined cgroup of its own, or an ancestor of it),
+   * which would signal or freeze the caller; or the error of the cgroup
+   * file that failed.
    */
   void signal_tree(int sig)
   {

@@ -169,6 +169,68 @@ std::optional<std::string> resolve(const std::string& path, error_code& ec)
 
 std::atomic<unsigned long> created_count{0};
 
+bool same_file(const struct stat& a, const struct stat& b) noexcept
+{
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+// True if this process is in the cgroup `dir` or below it: a tree that
+// holds the caller must not be killed or frozen (the caller would never
+// thaw it). Found by walking up from our own cgroup ("0::" in
+// /proc/self/cgroup) to the mount's root, comparing directories, which
+// also works for a cgroup given by fd.
+bool holds_self(int dir)
+{
+  struct stat target{};
+  if (::fstat(dir, &target) != 0)
+    return false;
+  error_code ec;
+  std::optional<std::string> mount = cgroup2_mount(ec);
+  int fd = open_retry(AT_FDCWD, "/proc/self/cgroup", O_RDONLY);
+  if (!mount || fd < 0)
+  {
+    if (fd >= 0)
+      ::close(fd);
+    return false;
+  }
+  std::string text;
+  read_all(fd, text, ec);
+  ::close(fd);
+  std::size_t at = text.find("0::");
+  if (at != 0 && at != std::string::npos)
+    at = text.find("\n0::");
+  if (at == std::string::npos)
+    return false;
+  at = text.find("::", at) + 2;
+  std::string own = *mount + text.substr(at, text.find('\n', at) - at);
+  int cur = open_retry(AT_FDCWD, own.c_str(), O_RDONLY | O_DIRECTORY);
+  bool held = false;
+  // A cgroup hierarchy is far less deep than this bound.
+  for (int depth = 0; cur >= 0 && depth < 4096; ++depth)
+  {
+    struct stat st{};
+    if (::fstat(cur, &st) != 0 || st.st_dev != target.st_dev)
+      break;
+    if (same_file(st, target))
+    {
+      held = true;
+      break;
+    }
+    int up = open_retry(cur, "..", O_RDONLY | O_DIRECTORY);
+    struct stat up_st{};
+    if (up >= 0 && ::fstat(up, &up_st) == 0 && same_file(up_st, st))
+    {
+      ::close(up); // the mount's root is its own parent
+      up = -1;
+    }
+    ::close(cur);
+    cur = up;
+  }
+  if (cur >= 0)
+    ::close(cur);
+  return held;
+}
+
 } // namespace
 
 std::optional<std::string> cgroup2_mount(error_code& ec)
@@ -373,6 +435,11 @@ void cgroup_tree::signal(int sig, error_code& ec)
   if (removed_)
   {
     ec = error::process_done;
+    return;
+  }
+  if (holds_self(dir_))
+  {
+    ec = errc::make_error_code(errc::resource_deadlock_would_occur);
     return;
   }
   if (sig == SIGKILL && !cgroup_kill_disabled_for_testing())

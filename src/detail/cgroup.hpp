@@ -66,7 +66,8 @@ public:
   // cgroup.kill for SIGKILL (Linux 5.14), else freeze, signal each PID in
   // cgroup.procs, thaw. Frozen processes can neither exit nor fork, so no
   // PID signalled can be a reused one and none escapes. process_done once
-  // removed.
+  // removed; errc::resource_deadlock_would_occur if the calling process is
+  // in the cgroup (or below it), which would kill or freeze itself.
   void signal(int sig, error_code& ec);
 
   // Blocks until the cgroup is empty (poll for POLLPRI on cgroup.events),

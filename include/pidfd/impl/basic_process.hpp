@@ -341,7 +341,7 @@ auto async_wait_tree_impl(
 }
 
 // The composed operation behind async_terminate(terminate_scope::tree):
-// SIGTERM to the tree, SIGKILL to the tree from a grace timer (as in
+// a first signal (SIGTERM, or async_run's stop signal) to the tree, SIGKILL to the tree from a grace timer (as in
 // terminate_op, the timer touches only the thread-safe state), then, with
 // a cgroup, the tree wait, and the child's wait last, for its status.
 template <typename Executor>
@@ -349,8 +349,9 @@ class tree_terminate_op
 {
 public:
   tree_terminate_op(std::shared_ptr<process_io> impl, const Executor& ex,
-      std::chrono::steady_clock::duration grace)
-    : impl_(std::move(impl)), executor_(ex), grace_(grace)
+      int first_signal, std::chrono::steady_clock::duration grace)
+    : impl_(std::move(impl)), executor_(ex), first_signal_(first_signal),
+      grace_(grace)
   {
   }
 
@@ -365,7 +366,7 @@ public:
     else if (grace_ < std::chrono::steady_clock::duration::zero())
       ec = error::invalid_grace_period;
     else
-      impl_->signal_tree(SIGTERM, ec);
+      impl_->signal_tree(first_signal_, ec);
     // process_done: the cgroup the library made is gone, or the group's
     // leader was collected; what is left is the child's status.
     if (ec == error::process_done)
@@ -421,20 +422,24 @@ private:
 
   std::shared_ptr<process_io> impl_;
   Executor executor_;
+  int first_signal_;
   std::chrono::steady_clock::duration grace_;
   std::unique_ptr<timer_type> timer_;
   std::shared_ptr<std::atomic<bool>> over_;
 };
 
-// async_terminate(terminate_scope::tree, ...) without a process object.
+// async_terminate(terminate_scope::tree, ...) without a process object,
+// with any first signal: for operations that stop a tree as one of their
+// steps (async_run).
 template <typename Executor, typename Token>
 auto async_terminate_tree_impl(std::shared_ptr<process_io> impl,
-    const Executor& ex, std::chrono::steady_clock::duration grace,
-    Token&& token)
+    const Executor& ex, int first_signal,
+    std::chrono::steady_clock::duration grace, Token&& token)
 {
   return boost::asio::async_compose<Token,
       void(boost::system::error_code, exit_status)>(
-      tree_terminate_op<Executor>(std::move(impl), ex, grace), token, ex);
+      tree_terminate_op<Executor>(std::move(impl), ex, first_signal, grace),
+      token, ex);
 }
 
 template <typename Executor>
@@ -540,8 +545,8 @@ public:
       Handler&& handler, std::chrono::steady_clock::duration grace) const
   {
     if (scope_ == terminate_scope::tree)
-      detail::async_terminate_tree_impl(self_->impl_, self_->executor_, grace,
-          std::forward<Handler>(handler));
+      detail::async_terminate_tree_impl(self_->impl_, self_->executor_,
+          SIGTERM, grace, std::forward<Handler>(handler));
     else
       detail::async_terminate_impl(self_->impl_, self_->executor_, SIGTERM,
           grace, std::forward<Handler>(handler));
