@@ -548,7 +548,7 @@ class tree_error_test : public tree_test
 protected:
   template <typename Want>
   void expect_refused(const pidfd::cgroup_placement& where, Want want,
-      const std::string& in_message)
+      const std::string& in_message, std::size_t cgroups_before = 0)
   {
     pidfd::spawn_options options;
     options.cgroup = where;
@@ -570,7 +570,7 @@ protected:
       EXPECT_NE(std::string(e.what()).find(in_message), std::string::npos)
           << e.what();
     }
-    EXPECT_TRUE(subdirectories(parent_).empty());
+    EXPECT_EQ(subdirectories(parent_).size(), cgroups_before);
   }
 };
 
@@ -603,6 +603,30 @@ TEST_F(tree_error_test, bad_fd)
 {
   expect_refused(pidfd::cgroup_placement::join_fd(-1),
       errc::bad_file_descriptor, "cgroup \"fd -1\"");
+}
+
+TEST_F(tree_error_test, a_cgroup_that_takes_no_process)
+{
+  // A sibling of a threaded cgroup is "domain invalid": the kernel refuses
+  // to put a process in it, with CLONE_INTO_CGROUP and through
+  // cgroup.procs alike. The child, moving itself after the first, reports
+  // it.
+  const std::string threaded = parent_ + "/threaded";
+  const std::string invalid = parent_ + "/invalid";
+  ASSERT_EQ(::mkdir(threaded.c_str(), 0755), 0);
+  pidfd_test::write_file(threaded + "/cgroup.type", "threaded");
+  ASSERT_EQ(::mkdir(invalid.c_str(), 0755), 0);
+  ASSERT_EQ(
+      pidfd_test::read_file(invalid + "/cgroup.type"), "domain invalid\n");
+  expect_refused(pidfd::cgroup_placement::join(invalid),
+      errc::operation_not_supported, "moving into cgroup \"" + invalid + "\"",
+      2);
+  // create_in makes its cgroup in the threaded subtree ("domain invalid"
+  // as well), and removes it.
+  expect_refused(pidfd::cgroup_placement::create_in(parent_),
+      errc::operation_not_supported, "moving into cgroup \"" + parent_, 2);
+  ASSERT_EQ(::rmdir(invalid.c_str()), 0);
+  ASSERT_EQ(::rmdir(threaded.c_str()), 0);
 }
 
 TEST_F(tree_error_test, failed_exec_removes_the_created_cgroup)

@@ -181,7 +181,9 @@ bool same_file(const struct stat& a, const struct stat& b) noexcept
 // also works for a cgroup given by fd.
 bool holds_self(int dir)
 {
-  struct stat target{};
+  struct stat target
+  {
+  };
   if (::fstat(dir, &target) != 0)
     return false;
   error_code ec;
@@ -208,7 +210,9 @@ bool holds_self(int dir)
   // A cgroup hierarchy is far less deep than this bound.
   for (int depth = 0; cur >= 0 && depth < 4096; ++depth)
   {
-    struct stat st{};
+    struct stat st
+    {
+    };
     if (::fstat(cur, &st) != 0 || st.st_dev != target.st_dev)
       break;
     if (same_file(st, target))
@@ -217,7 +221,9 @@ bool holds_self(int dir)
       break;
     }
     int up = open_retry(cur, "..", O_RDONLY | O_DIRECTORY);
-    struct stat up_st{};
+    struct stat up_st
+    {
+    };
     if (up >= 0 && ::fstat(up, &up_st) == 0 && same_file(up_st, st))
     {
       ::close(up); // the mount's root is its own parent

@@ -341,9 +341,10 @@ auto async_wait_tree_impl(
 }
 
 // The composed operation behind async_terminate(terminate_scope::tree):
-// a first signal (SIGTERM, or async_run's stop signal) to the tree, SIGKILL to the tree from a grace timer (as in
-// terminate_op, the timer touches only the thread-safe state), then, with
-// a cgroup, the tree wait, and the child's wait last, for its status.
+// a first signal (SIGTERM, or async_run's stop signal) to the tree, SIGKILL to
+// the tree from a grace timer (as in terminate_op, the timer touches only the
+// thread-safe state), then, with a cgroup, the tree wait, and the child's wait
+// last, for its status.
 template <typename Executor>
 class tree_terminate_op
 {
@@ -545,8 +546,8 @@ public:
       Handler&& handler, std::chrono::steady_clock::duration grace) const
   {
     if (scope_ == terminate_scope::tree)
-      detail::async_terminate_tree_impl(self_->impl_, self_->executor_,
-          SIGTERM, grace, std::forward<Handler>(handler));
+      detail::async_terminate_tree_impl(self_->impl_, self_->executor_, SIGTERM,
+          grace, std::forward<Handler>(handler));
     else
       detail::async_terminate_impl(self_->impl_, self_->executor_, SIGTERM,
           grace, std::forward<Handler>(handler));
