@@ -12,6 +12,7 @@
 #include "pidfd/basic_process.hpp"
 #include "pidfd/error.hpp"
 #include "pidfd/process.hpp"
+#include "pidfd/run.hpp"
 #include "pidfd/spawn.hpp"
 #include "pidfd/spawn_error_info.hpp"
 #include "pidfd/spawn_options.hpp"
@@ -637,6 +638,85 @@ TEST_F(tree_error_test, failed_exec_removes_the_created_cgroup)
   pidfd::spawn(ctx, "/nonexistent/program", {}, options, ec);
   EXPECT_EQ(ec, errc::no_such_file_or_directory);
   EXPECT_TRUE(subdirectories(parent_).empty());
+}
+
+//------------------------------------------------------------------------------
+// async_run with a tree scope.
+
+// A process killed with its tree: gone, or a zombie of whoever it was
+// orphaned to (init here: this fixture is no subreaper).
+bool dead(pid_t pid)
+{
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat))
+    return true;
+  const auto paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size()
+      && stat[paren + 2] == 'Z';
+}
+
+// The case: a grandchild outlives a child stopped at its timeout,
+// unless the stop reaches the tree. Here the run kills it and completes
+// once the cgroup it created is empty, and removed.
+TEST_F(tree_test, a_run_stopped_at_its_timeout_stops_the_tree)
+{
+  pidfd::run_options options{
+      .timeout = 100ms, .stop_scope = pidfd::terminate_scope::tree};
+  options.spawn.cgroup = pidfd::cgroup_placement::create_in(parent_);
+  std::optional<std::pair<error_code, pidfd::run_result>> result;
+  pidfd::async_run(ctx, "/bin/sh", {"-c", "sleep 100 & echo $!; sleep 100"},
+      std::move(options), [&](error_code ec, pidfd::run_result r) {
+        result.emplace(ec, std::move(r));
+      });
+  run();
+  ASSERT_TRUE(result);
+  const auto& [ec, r] = *result;
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.status.signal(), SIGTERM) << r.status;
+  const pid_t grandchild = std::atoi(r.out.c_str());
+  ASSERT_GT(grandchild, 0) << r.out;
+  EXPECT_TRUE(dead(grandchild)) << "the grandchild is still running";
+  EXPECT_TRUE(subdirectories(parent_).empty());
+}
+
+// The child exits at once; its grandchild keeps stdout open. The wait
+// delay ends the reading, and the tree scope takes the grandchild with it.
+TEST_F(tree_test, a_wait_delay_with_a_tree_scope_kills_what_holds_the_pipes)
+{
+  pidfd::run_options options{
+      .wait_delay = 50ms, .stop_scope = pidfd::terminate_scope::tree};
+  options.spawn.cgroup = pidfd::cgroup_placement::create_in(parent_);
+  std::optional<std::pair<error_code, pidfd::run_result>> result;
+  pidfd::async_run(ctx, "/bin/sh", {"-c", "sleep 100 & echo $!"},
+      std::move(options), [&](error_code ec, pidfd::run_result r) {
+        result.emplace(ec, std::move(r));
+      });
+  run();
+  ASSERT_TRUE(result);
+  const auto& [ec, r] = *result;
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(r.status.success()) << r.status;
+  EXPECT_TRUE(r.output_cut);
+  const pid_t grandchild = std::atoi(r.out.c_str());
+  ASSERT_GT(grandchild, 0) << r.out;
+  EXPECT_TRUE(dead(grandchild)) << "the grandchild is still running";
+  EXPECT_TRUE(subdirectories(parent_).empty());
+}
+
+TEST_F(tree_test, a_run_with_a_tree_scope_and_no_tree_is_refused_first)
+{
+  bool spawned = false;
+  pidfd::run_options options{.stop_scope = pidfd::terminate_scope::tree};
+  options.on_spawn = [&](const pidfd::run_child&) { spawned = true; };
+  std::optional<error_code> result;
+  pidfd::async_run(ctx, "/bin/true", {}, std::move(options),
+      [&](error_code ec, pidfd::run_result) { result = ec; });
+  run();
+  ASSERT_TRUE(result);
+  EXPECT_EQ(*result, pidfd::error::no_tree);
+  EXPECT_FALSE(spawned);
 }
 
 } // namespace

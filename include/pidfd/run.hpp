@@ -99,6 +99,21 @@ struct run_options
 
   /// What happens to output past output_limit.
   overflow on_overflow = overflow::discard;
+
+  /// How far a stop (timeout, cancellation, output limit) reaches: the
+  /// child alone, or with terminate_scope::tree every process of its tree
+  /// (its cgroup, @c spawn.cgroup, else its own process group,
+  /// @c spawn.process_group; see basic_process::signal_tree()): the stop
+  /// signal and SIGKILL go to the whole tree. With a cgroup, once the
+  /// child is collected, whatever of the tree is left is killed when the
+  /// run stops reading (at once, or when the wait delay expires), and the
+  /// run completes once the cgroup is empty: no descendant holding the
+  /// pipes outlives the run. (A process group cannot be signalled safely
+  /// once its leader is collected: its id may be recycled.) A tree scope
+  /// without a
+  /// cgroup or a process group of its own is error::no_tree, and nothing
+  /// is spawned.
+  terminate_scope stop_scope = terminate_scope::process;
 };
 
 /// What async_run collected.
@@ -209,7 +224,8 @@ private:
  * @code void(boost::system::error_code ec, pidfd::run_result result) @endcode
  * @c ec is a spawn error (then nothing ran), error::invalid_grace_period
  * for a negative grace, error::invalid_wait_delay for a negative wait
- * delay, error::invalid_signal for a bad stop_signal,
+ * delay, error::invalid_signal for a bad stop_signal, error::no_tree for
+ * a tree scope without a tree,
  * @c operation_aborted after a cancellation, or a wait error; the exit
  * status of a program that ran, successfully or not, is in
  * @c result.status.

@@ -132,6 +132,10 @@ public:
       return fail(std::move(self), error::invalid_signal);
     if (options_.wait_delay && *options_.wait_delay < clock::duration::zero())
       return fail(std::move(self), error::invalid_wait_delay);
+    tree_ = options_.stop_scope == terminate_scope::tree;
+    if (tree_ && !options_.spawn.cgroup
+        && options_.spawn.process_group == process_group_mode::inherit)
+      return fail(std::move(self), error::no_tree);
     // Cancelled before it started: nothing to stop, so nothing is spawned.
     if (control_->requested.load() != 0)
       return fail(std::move(self), boost::asio::error::operation_aborted);
@@ -386,7 +390,7 @@ private:
     if (terminal)
       return kill();
     boost::system::error_code ec; // process_done: the wait collects it
-    child_.signal(options_.stop_signal, ec);
+    send(options_.stop_signal, ec);
     if (ec && ec != error::process_done)
       return kill(); // never leave the child running
     grace_.expires_after(options_.grace);
@@ -400,7 +404,16 @@ private:
   void kill()
   {
     boost::system::error_code ignored; // process_done if it has exited
-    child_.signal(SIGKILL, ignored);
+    send(SIGKILL, ignored);
+  }
+
+  // To the child, or to its tree.
+  void send(int sig, boost::system::error_code& ec)
+  {
+    if (tree_)
+      child_.signal_tree(sig, ec);
+    else
+      child_.signal(sig, ec);
   }
 
   void stop_io()
@@ -408,6 +421,24 @@ private:
     if (reading_out_ || reading_err_)
       result_.output_cut = true;
     boost::system::error_code ignored;
+    // What is left of the tree may hold the pipes: it goes with the I/O,
+    // and a cgroup is waited for until it is empty, so that one the run
+    // created is removed with it.
+    if (tree_ && collected_ && !tree_killed_)
+    {
+      tree_killed_ = true;
+      child_.signal_tree(SIGKILL, ignored);
+      if (impl_of(child_)->has_cgroup())
+      {
+        waiting_tree_ = true;
+        ++pending_;
+        async_wait_tree_impl(impl_of(child_), strand_,
+            part_handler([](run_op& op, boost::system::error_code) {
+              op.waiting_tree_ = false;
+              op.part_done();
+            }));
+      }
+    }
     out_.cancel(ignored);
     err_.cancel(ignored);
     room_.cancel(ignored);
@@ -418,7 +449,7 @@ private:
   // timers go.
   void part_done()
   {
-    if (reading_out_ || reading_err_ || writing_ || waiting_)
+    if (reading_out_ || reading_err_ || writing_ || waiting_ || waiting_tree_)
       return;
     finished_ = true;
     deadline_.cancel();
@@ -486,6 +517,9 @@ private:
   std::size_t size_ = 0;
   int pending_ = 0; // handlers of the run's parts not yet called
   bool spawned_ = false;
+  bool tree_ = false; // stops reach the child's tree
+  bool tree_killed_ = false; // what was left of it, once the child went
+  bool waiting_tree_ = false; // for its cgroup to be empty
   bool merged_ = false;
   bool reading_out_ = false;
   bool reading_err_ = false;
