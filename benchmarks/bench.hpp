@@ -134,6 +134,8 @@ struct variant
 {
   const char* id; // command-line and CSV name
   const char* label; // report name
+  // Run only when named with --variants (it needs root and cgroup2).
+  bool on_request = false;
 };
 
 // Every variant, pidfd-asio's first; the floor is "raw_vfork".

@@ -105,6 +105,8 @@ std::vector<std::string> selected(bool fanout_only = false)
       continue;
     if (fanout_only && std::string_view(v.id) == "asio_sync")
       continue;
+    if (v.on_request && cfg.variants.empty())
+      continue;
     ids.push_back(v.id);
   }
   return ids;

@@ -22,7 +22,9 @@
 #include <cerrno>
 #include <deque>
 #include <exception>
+#include <fstream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <stdexcept>
 #include <system_error>
@@ -31,6 +33,7 @@
 #include <sched.h>
 #include <spawn.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -127,13 +130,19 @@ fanout_result spawn_phase_done(std::int64_t start)
 // ---- pidfd-asio -----------------------------------------------------------
 
 // Callbacks: each completion handler starts the next child, as an
-// event-driven program would.
+// event-driven program would. With a cgroup placement in the options: the
+// cost of spawning into a cgroup (the cgroup variants).
 class asio_callbacks final : public spawner
 {
 public:
+  explicit asio_callbacks(pidfd::spawn_options options = {})
+    : options_(std::move(options))
+  {
+  }
+
   void run_sequential(const command& cmd, int n, std::int64_t* done) override
   {
-    chain c{ctx_, cmd, n, done};
+    chain c{ctx_, cmd, options_, n, done};
     c.next();
     ctx_.run();
     ctx_.restart();
@@ -149,7 +158,8 @@ public:
     const std::int64_t start = now_ns();
     for (int i = 0; i < n; ++i)
     {
-      procs.push_back(pidfd::spawn(ctx_, cmd.program(), cmd.pidfd_args()));
+      procs.push_back(
+          pidfd::spawn(ctx_, cmd.program(), cmd.pidfd_args(), options_));
       procs.back().async_wait([&finished](error_code ec, pidfd::exit_status s) {
         check_status("asio_cb", ec, s);
         ++finished;
@@ -169,6 +179,7 @@ private:
   {
     asio::io_context& ctx;
     const command& cmd;
+    const pidfd::spawn_options& options;
     int n;
     std::int64_t* done;
     int i = 0;
@@ -176,7 +187,7 @@ private:
 
     void next()
     {
-      proc = pidfd::spawn(ctx, cmd.program(), cmd.pidfd_args());
+      proc = pidfd::spawn(ctx, cmd.program(), cmd.pidfd_args(), options);
       proc.async_wait([this](error_code ec, pidfd::exit_status s) {
         const std::int64_t t = now_ns();
         check_status("asio_cb", ec, s);
@@ -188,7 +199,74 @@ private:
     }
   };
 
+  pidfd::spawn_options options_;
   asio::io_context ctx_;
+};
+
+// A cgroup of the benchmark's own under the cgroup2 mount, removed with it.
+class bench_cgroup
+{
+public:
+  bench_cgroup()
+  {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(in, line))
+      if (line.find(" - cgroup2 ") != std::string::npos)
+      {
+        std::istringstream fields(line);
+        std::string skip;
+        fields >> skip >> skip >> skip >> skip >> path_;
+        break;
+      }
+    if (path_.empty())
+      throw std::runtime_error("cgroup variants: no cgroup2 mount");
+    path_ += "/pidfd-bench-" + std::to_string(::getpid());
+    if (::mkdir(path_.c_str(), 0755) != 0)
+      throw std::system_error(errno, std::generic_category(),
+          "cgroup variants: mkdir " + path_ + " (needs root)");
+  }
+  bench_cgroup(const bench_cgroup&) = delete;
+  bench_cgroup& operator=(const bench_cgroup&) = delete;
+  // Every child has been waited for by then; a cgroup_new child's cgroup
+  // has gone with its process object.
+  ~bench_cgroup() { ::rmdir(path_.c_str()); }
+
+  const std::string& path() const { return path_; }
+
+private:
+  std::string path_;
+};
+
+// asio_callbacks spawning into a cgroup: the benchmark's own (joined), or a
+// new one per child, created and removed by the library.
+class asio_cgroup final : public spawner
+{
+public:
+  explicit asio_cgroup(bool new_per_child)
+    : inner_([&] {
+        pidfd::spawn_options o;
+        o.cgroup = new_per_child
+            ? pidfd::cgroup_placement::create_in(cgroup_.path())
+            : pidfd::cgroup_placement::join(cgroup_.path());
+        return o;
+      }())
+  {
+  }
+
+  void run_sequential(const command& cmd, int n, std::int64_t* done) override
+  {
+    inner_.run_sequential(cmd, n, done);
+  }
+
+  fanout_result run_fanout(const command& cmd, int n) override
+  {
+    return inner_.run_fanout(cmd, n);
+  }
+
+private:
+  bench_cgroup cgroup_; // before inner_, which names it
+  asio_callbacks inner_;
 };
 
 // C++20 coroutines: one co_await per child.
@@ -642,6 +720,8 @@ const std::vector<variant>& all_variants()
       {"bp2_vfork", "Boost.Process v2, vfork_launcher"},
       {"fork_exec", "fork+execve+waitpid"},
       {"thread_waitpid", "posix_spawn+thread/child waitpid"},
+      {"asio_cgroup", "pidfd-asio, callback, into a cgroup", true},
+      {"asio_cgroup_new", "pidfd-asio, callback, a new cgroup each", true},
   };
   return v;
 }
@@ -654,6 +734,10 @@ std::unique_ptr<spawner> make_spawner(std::string_view id)
     return std::make_unique<asio_coroutine>();
   if (id == "asio_sync")
     return std::make_unique<asio_blocking>();
+  if (id == "asio_cgroup")
+    return std::make_unique<asio_cgroup>(false);
+  if (id == "asio_cgroup_new")
+    return std::make_unique<asio_cgroup>(true);
   if (id == "raw_vfork")
     return std::make_unique<raw_vfork>(false);
   if (id == "raw_vfork_files")
