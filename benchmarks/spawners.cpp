@@ -221,7 +221,9 @@ public:
       }
     if (path_.empty())
       throw std::runtime_error("cgroup variants: no cgroup2 mount");
-    path_ += "/pidfd-bench-" + std::to_string(::getpid());
+    static int count = 0;
+    path_ += "/pidfd-bench-" + std::to_string(::getpid()) + "-"
+        + std::to_string(++count);
     if (::mkdir(path_.c_str(), 0755) != 0)
       throw std::system_error(errno, std::generic_category(),
           "cgroup variants: mkdir " + path_ + " (needs root)");
