@@ -79,7 +79,9 @@ struct run_options
   /// run_result::output_cut set. Without it, a run that stopped its child
   /// stops reading once the child is collected, and a run whose child
   /// exited by itself waits for the end of its output (or the timeout).
-  /// Negative is error::invalid_wait_delay.
+  /// The delay counts from the collection: output still in the pipes then
+  /// is read only while it lasts, so a delay of zero can cut output that
+  /// has ended. Negative is error::invalid_wait_delay.
   std::optional<std::chrono::steady_clock::duration> wait_delay{};
 
   /// The most bytes kept of each of stdout and stderr; what comes past it
