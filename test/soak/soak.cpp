@@ -13,9 +13,16 @@
 // a wait is outstanding (the library reaps the orphan); two concurrent
 // waits on one object; a wait cancelled through its cancellation slot,
 // then a signal and a second wait; async_run; async_run cancelled (each
-// cancellation type) right after its child started. The children are the
-// helper child (test/support/child.cpp). Prints the figures; exit status 0
-// if every check passed.
+// cancellation type) right after its child started. As root with a cgroup2
+// mount, one cycle in 512 is a tree (sh starting two helper children in
+// the background) spawned into a cgroup of its own, created in a soak-wide
+// parent cgroup, then: kill_tree; async_terminate of the tree; signal_tree
+// SIGKILL and async_wait_tree; async_wait_tree cancelled, then kill_tree;
+// async_run with a tree scope stopped by a timeout, by its output limit,
+// or (the child exited) by its wait delay. Each checks that the tree's
+// cgroup is gone; at the end the parent must have no cgroup and no process
+// left. The children are the helper child (test/support/child.cpp). Prints
+// the figures; exit status 0 if every check passed.
 //
 
 #include <pidfd/asio.hpp>
@@ -39,17 +46,22 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <dirent.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
@@ -136,6 +148,312 @@ const std::vector<std::string> exit_0{"exit", "0"};
 const std::vector<std::string> pause_long{"pause"};
 const std::vector<std::string> exit_7{"exit", "7"};
 const std::vector<std::string> print_both{"write", "out\n", "err\n"};
+
+// The tree cycles' soak-wide parent cgroup (empty: no tree cycles) and
+// the cgroup2 mount it is in.
+std::string cgroup_mount;
+std::string tree_parent;
+
+// The cgroup2 mount, read here rather than asked of the library.
+std::optional<std::string> find_cgroup2_mount()
+{
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line))
+  {
+    if (line.find(" - cgroup2 ") == std::string::npos)
+      continue;
+    std::istringstream fields(line);
+    std::string skip, mount;
+    fields >> skip >> skip >> skip >> skip >> mount;
+    return mount;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> subdirectories(const std::string& path)
+{
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(path.c_str()))
+  {
+    while (dirent* e = ::readdir(d))
+      if (e->d_type == DT_DIR && std::strcmp(e->d_name, ".") != 0
+          && std::strcmp(e->d_name, "..") != 0)
+        out.push_back(e->d_name);
+    ::closedir(d);
+  }
+  return out;
+}
+
+bool path_exists(const std::string& path)
+{
+  struct stat st
+  {
+  };
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// The processes in a cgroup (not its descendants).
+int cgroup_processes(const std::string& path)
+{
+  std::ifstream in(path + "/cgroup.procs");
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line))
+    n += !line.empty();
+  return n;
+}
+
+// The cgroup directory of a live process; empty if it cannot be read.
+std::string cgroup_dir_of(pid_t pid)
+{
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("0::", 0) == 0)
+      return cgroup_mount + line.substr(3);
+  return {};
+}
+
+// Kills what is in a cgroup and its descendants and removes them; false
+// if it is still there. For the soak's parent at the end, and for what a
+// failed cycle may have left.
+bool remove_cgroup(const std::string& path)
+{
+  for (const std::string& sub : subdirectories(path))
+    remove_cgroup(path + "/" + sub);
+  if (::rmdir(path.c_str()) == 0)
+    return true;
+  if (FILE* f = std::fopen((path + "/cgroup.kill").c_str(), "w"))
+  {
+    std::fputs("1", f);
+    std::fclose(f);
+  }
+  // The killed processes leave the cgroup as they exit: no event to wait
+  // for from here but the rmdir itself.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (::rmdir(path.c_str()) != 0)
+  {
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+// Creates the soak-wide parent cgroup, or says why tree cycles are
+// skipped.
+void set_up_tree_parent()
+{
+  if (::geteuid() != 0)
+  {
+    std::printf("tree cycles skipped: creating cgroups needs root\n");
+    return;
+  }
+  std::optional<std::string> mount = find_cgroup2_mount();
+  if (!mount)
+  {
+    std::printf("tree cycles skipped: no cgroup2 mount in "
+                "/proc/self/mountinfo\n");
+    return;
+  }
+  const std::string parent =
+      *mount + "/pidfd-soak-" + std::to_string(::getpid());
+  if (::mkdir(parent.c_str(), 0755) != 0)
+  {
+    std::printf("tree cycles skipped: cannot create %s: %s\n", parent.c_str(),
+        std::strerror(errno));
+    return;
+  }
+  cgroup_mount = *mount;
+  tree_parent = parent;
+  std::printf("tree cycles in %s\n", tree_parent.c_str());
+}
+
+// Removes the parent; fails the soak if the library left a cgroup or a
+// process in it.
+void tear_down_tree_parent()
+{
+  if (tree_parent.empty())
+    return;
+  const std::vector<std::string> left = subdirectories(tree_parent);
+  for (const std::string& sub : left)
+    std::fprintf(stderr, "left behind: cgroup %s/%s\n", tree_parent.c_str(),
+        sub.c_str());
+  check(left.empty(), "the library leaves no cgroup behind");
+  check(cgroup_processes(tree_parent) == 0,
+      "no process is left in the soak's parent cgroup");
+  check(remove_cgroup(tree_parent), "the soak's parent cgroup is removed");
+}
+
+// The tree: sh starts two helper children in the background and waits;
+// the tree stays until it is signalled (the helpers also die with sh, by
+// their parent-death signal; their pause has an alarm as a guard).
+std::vector<std::string> tree_args()
+{
+  const std::string c = child_program;
+  return {"-c", c + " pause & " + c + " pause & wait"};
+}
+
+// For the async_run cycles: a tree that writes more than a limit of four
+// bytes; one whose child exits while a background process holds stdout.
+// That one is not the helper child, which dies with its parent (its
+// parent-death signal), but a sleep that never ends by itself: only the
+// run's kill of the tree ends it.
+std::vector<std::string> tree_flood_args()
+{
+  const std::string c = child_program;
+  return {"-c", c + " pause & echo 0123456789; wait"};
+}
+const std::vector<std::string> tree_exit_args{
+    "-c", "sleep infinity & echo done"};
+
+pidfd::spawn_options in_new_cgroup()
+{
+  pidfd::spawn_options options;
+  options.cgroup = pidfd::cgroup_placement::create_in(tree_parent);
+  return options;
+}
+
+constexpr int tree_scenarios = 5;
+constexpr int tree_one_in = 512;
+
+asio::awaitable<void> tree_cycle(int scenario, unsigned variant)
+{
+  auto ex = co_await asio::this_coro::executor;
+  error_code ec;
+  std::string dir;
+  if (scenario < 4)
+  {
+    pidfd::process p =
+        pidfd::spawn(ex, "/bin/sh", tree_args(), in_new_cgroup());
+    dir = cgroup_dir_of(p.id());
+    check(dir.rfind(tree_parent + "/", 0) == 0,
+        "a tree child starts in a cgroup under the soak's parent");
+    switch (scenario)
+    {
+    case 0: // kill_tree, then the child's status
+    {
+      p.kill_tree(ec);
+      check(!ec, "kill_tree succeeds");
+      check(!path_exists(dir), "kill_tree removes the created cgroup");
+      pidfd::exit_status s = co_await p.async_wait(asio::use_awaitable);
+      check(s.signaled() && s.signal() == SIGKILL,
+          "kill_tree kills the child with SIGKILL");
+      break;
+    }
+    case 1: // async_terminate of the tree, SIGTERM (pause dies of it)
+    {
+      auto [e, s] = co_await p.async_terminate(pidfd::terminate_scope::tree,
+          20ms, asio::as_tuple(asio::use_awaitable));
+      check(!e, "async_terminate(tree) succeeds");
+      check(s.signaled(), "async_terminate(tree) ends the child by a signal");
+      check(!path_exists(dir), "async_terminate(tree) removes the cgroup");
+      break;
+    }
+    case 2: // signal_tree(SIGKILL), then async_wait_tree and async_wait
+    {
+      p.signal_tree(SIGKILL, ec);
+      check(!ec, "signal_tree(SIGKILL) succeeds");
+      auto [e] =
+          co_await p.async_wait_tree(asio::as_tuple(asio::use_awaitable));
+      check(!e, "async_wait_tree completes once the tree is killed");
+      check(!path_exists(dir), "async_wait_tree removes the cgroup");
+      pidfd::exit_status s = co_await p.async_wait(asio::use_awaitable);
+      check(s.signaled() && s.signal() == SIGKILL,
+          "signal_tree(SIGKILL) kills the child");
+      break;
+    }
+    default: // async_wait_tree cancelled; the tree still runs
+    {
+      constexpr asio::cancellation_type types[] = {
+          asio::cancellation_type::terminal, asio::cancellation_type::partial,
+          asio::cancellation_type::total};
+      // The handler owns the signal and what it reports; it runs on this
+      // strand (the process's executor) and wakes the coroutine through
+      // a timer that never expires by itself.
+      auto cancel = std::make_shared<asio::cancellation_signal>();
+      auto aborted = std::make_shared<std::optional<error_code>>();
+      auto done = std::make_shared<asio::steady_timer>(
+          ex, asio::steady_timer::time_point::max());
+      p.async_wait_tree(asio::bind_cancellation_slot(
+          cancel->slot(), [cancel, aborted, done](error_code e) {
+            *aborted = e;
+            done->cancel();
+          }));
+      cancel->emit(types[variant % 3]);
+      p.signal_tree(0, ec);
+      check(!ec, "the tree still runs after a cancelled async_wait_tree");
+      check(path_exists(dir), "a cancelled async_wait_tree keeps the cgroup");
+      p.kill_tree(ec);
+      check(!ec, "kill_tree after a cancelled async_wait_tree succeeds");
+      pidfd::exit_status s = co_await p.async_wait(asio::use_awaitable);
+      check(s.signaled() && s.signal() == SIGKILL,
+          "kill_tree after a cancelled wait kills the child");
+      if (!aborted->has_value())
+        co_await done->async_wait(asio::as_tuple(asio::use_awaitable));
+      check(aborted->has_value() && **aborted == asio::error::operation_aborted,
+          "a cancelled async_wait_tree reports operation_aborted");
+      check(!path_exists(dir), "kill_tree removes the created cgroup");
+      break;
+    }
+    }
+    if (!dir.empty() && path_exists(dir))
+      remove_cgroup(dir);
+    co_return;
+  }
+
+  // async_run with a tree scope.
+  pidfd::run_options options;
+  options.spawn = in_new_cgroup();
+  options.stop_scope = pidfd::terminate_scope::tree;
+  options.grace = 20ms;
+  options.on_spawn = [&dir](const pidfd::run_child& c) {
+    dir = cgroup_dir_of(c.id());
+  };
+  std::vector<std::string> args;
+  switch (variant % 3)
+  {
+  case 0:
+    args = tree_args();
+    options.timeout = 2ms;
+    break;
+  case 1:
+    args = tree_flood_args();
+    options.output_limit = 4;
+    options.on_overflow = pidfd::run_options::overflow::stop;
+    break;
+  default:
+    args = tree_exit_args;
+    options.wait_delay = 2ms;
+    break;
+  }
+  auto [e, r] = co_await pidfd::async_run(ex, "/bin/sh", args,
+      std::move(options), asio::as_tuple(asio::use_awaitable));
+  check(!e, "a tree run succeeds");
+  check(dir.rfind(tree_parent + "/", 0) == 0,
+      "a tree run's child starts in a cgroup under the soak's parent");
+  switch (variant % 3)
+  {
+  case 0:
+    check(r.timed_out && r.status.signaled(),
+        "a tree run's timeout stops the tree");
+    break;
+  case 1:
+    check(!r.timed_out && r.status.signaled() && r.out == "0123"
+            && r.out_truncated,
+        "a tree run's output limit stops the tree");
+    break;
+  default:
+    check(r.status.success() && r.output_cut
+            && std::string("done\n").rfind(r.out, 0) == 0,
+        "a tree run's wait delay ends the output of the tree");
+    break;
+  }
+  check(!path_exists(dir), "a tree run removes its cgroup");
+  if (!dir.empty() && path_exists(dir))
+    remove_cgroup(dir);
+}
 
 asio::awaitable<void> cycle(int scenario, unsigned variant)
 {
@@ -262,8 +580,14 @@ asio::awaitable<void> worker(int cycles, unsigned seed)
   {
     try
     {
-      const int scenario = static_cast<int>(rng() % 8);
-      co_await cycle(scenario, static_cast<unsigned>(rng()));
+      // One cycle in 512 a tree, when there are tree cycles: one costs
+      // as much as some 60 others (three processes, a cgroup made and removed),
+      // and the soak's run time should grow by a fifth at most.
+      const int draw = static_cast<int>(rng() % (tree_one_in * tree_scenarios));
+      if (!tree_parent.empty() && draw < tree_scenarios)
+        co_await tree_cycle(draw, static_cast<unsigned>(rng()));
+      else
+        co_await cycle(draw % 8, static_cast<unsigned>(rng()));
     }
     catch (const std::exception& e)
     {
@@ -283,6 +607,7 @@ int main(int argc, char* argv[])
   pidfd::detail::wait4_pool::set_idle_timeout(100ms);
   std::printf(
       "%s\nseed %u\n", pidfd::kernel_support().to_string().c_str(), seed);
+  set_up_tree_parent();
 
   // A short first round, so that lazily created state (the probe, Asio's
   // services, allocator pools) is part of the baseline.
@@ -332,6 +657,7 @@ int main(int argc, char* argv[])
   std::printf("rss %ld KiB -> %ld KiB, peak rss %ld KiB\n", rss_before,
       rss_after, usage.ru_maxrss);
 
+  tear_down_tree_parent();
   check(fds_after == fds_before, "no fd is leaked");
   check(pool_empty, "the wait4 pool has no thread left");
   if (!thread_sanitizer)
