@@ -317,9 +317,11 @@ pidfd::spawn_options in_new_cgroup()
 
 constexpr int tree_scenarios = 5;
 constexpr int tree_one_in = 512;
+std::atomic<int> tree_cycles{0};
 
 asio::awaitable<void> tree_cycle(int scenario, unsigned variant)
 {
+  ++tree_cycles;
   auto ex = co_await asio::this_coro::executor;
   error_code ec;
   std::string dir;
@@ -651,6 +653,8 @@ int main(int argc, char* argv[])
               "%d workers\n",
       (cycles / workers) * workers, seconds,
       (cycles / workers) * workers / seconds, workers);
+  if (!tree_parent.empty())
+    std::printf("tree cycles %d\n", tree_cycles.load());
   std::printf("fds %d -> %d, threads %d -> %d, zombies/children left: %s\n",
       fds_before, fds_after, threads_before, threads_after,
       has_children() ? "yes" : "none");
