@@ -147,98 +147,6 @@ auto async_wait_impl(
       wait_op(std::move(impl)), token, ex);
 }
 
-// The composed operation behind async_terminate: a first signal (SIGTERM,
-// or async_run's stop signal), then one wait for the exit; a grace timer
-// beside it sends SIGKILL if the wait has not completed by then. Only the
-// wait completes into the operation: the timer's handler touches nothing
-// but the (thread-safe) process state, so the operation is safe on an
-// io_context run by several threads, with no strand from the user.
-template <typename Executor>
-class terminate_op
-{
-public:
-  terminate_op(std::shared_ptr<process_io> impl, const Executor& ex,
-      int first_signal, std::chrono::steady_clock::duration grace)
-    : impl_(std::move(impl)), executor_(ex), first_signal_(first_signal),
-      grace_(grace)
-  {
-  }
-
-  template <typename Self>
-  void operator()(Self& self)
-  {
-    // Sending signals is a side effect that cannot be undone, so only
-    // terminal cancellation is supported.
-    self.reset_cancellation_state(boost::asio::enable_terminal_cancellation());
-    boost::system::error_code ec;
-    if (!impl_)
-      ec = error::no_process;
-    else if (grace_ < std::chrono::steady_clock::duration::zero())
-      ec = error::invalid_grace_period;
-    else
-      impl_->signal(first_signal_, ec);
-    if (ec == error::process_done)
-      return async_wait_impl(impl_, executor_, std::move(self));
-    if (ec)
-    {
-      auto ex = self.get_io_executor(); // before self is moved
-      return boost::asio::post(
-          ex, boost::asio::append(std::move(self), ec, exit_status()));
-    }
-
-    timer_ = std::make_unique<timer_type>(executor_, grace_);
-    over_ = std::make_shared<std::atomic<bool>>(false);
-    timer_->async_wait([impl = impl_, over = over_](
-                           const boost::system::error_code& timer_ec) {
-      boost::system::error_code ignored; // process_done if it has exited
-      if (!timer_ec && !over->load())
-        impl->signal(SIGKILL, ignored);
-    });
-    async_wait_impl(impl_, executor_, std::move(self));
-  }
-
-  // The wait (or an immediate error).
-  template <typename Self>
-  void operator()(Self& self, boost::system::error_code ec, exit_status status)
-  {
-    if (over_)
-    {
-      // Cancelled, or the process is gone: SIGKILL is not to be sent.
-      over_->store(true);
-      timer_.reset(); // its handler runs with operation_aborted
-    }
-    if (self.get_cancellation_state().cancelled()
-            != boost::asio::cancellation_type::none
-        && ec == boost::asio::error::operation_aborted)
-      return self.complete(boost::asio::error::operation_aborted, {});
-    self.complete(ec, status);
-  }
-
-private:
-  using timer_type =
-      boost::asio::basic_waitable_timer<std::chrono::steady_clock,
-          boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
-
-  std::shared_ptr<process_io> impl_;
-  Executor executor_;
-  int first_signal_;
-  std::chrono::steady_clock::duration grace_;
-  std::unique_ptr<timer_type> timer_;
-  std::shared_ptr<std::atomic<bool>> over_;
-};
-
-// async_terminate without a process object, with any first signal: for
-// operations that stop a child as one of their steps (async_run).
-template <typename Executor, typename Token>
-auto async_terminate_impl(std::shared_ptr<process_io> impl, const Executor& ex,
-    int first_signal, std::chrono::steady_clock::duration grace, Token&& token)
-{
-  return boost::asio::async_compose<Token,
-      void(boost::system::error_code, exit_status)>(
-      terminate_op<Executor>(std::move(impl), ex, first_signal, grace), token,
-      ex);
-}
-
 // The composed operation behind async_wait_tree: cgroup.events in the
 // reactor, waited for with wait_error (the kernel signals each change of
 // the file as POLLPRI, with POLLERR), and "populated" read again after
@@ -340,26 +248,31 @@ auto async_wait_tree_impl(
       tree_wait_op<Executor>(std::move(impl), ex), token, ex);
 }
 
-// The composed operation behind async_terminate(terminate_scope::tree):
-// a first signal (SIGTERM, or async_run's stop signal) to the tree, SIGKILL to
-// the tree from a grace timer (as in terminate_op, the timer touches only the
-// thread-safe state), then, with a cgroup, the tree wait, and the child's wait
-// last, for its status.
+// The composed operation behind async_terminate: SIGTERM to the child (or to
+// its tree), and a grace timer beside the waits that sends SIGKILL to what is
+// left if they have not completed by then. With the tree scope and a cgroup,
+// the tree is waited for first (until the cgroup is empty), the child last,
+// for its status. Only the waits complete into the operation: the timer's
+// handler touches nothing but the (thread-safe) process state, so the
+// operation is safe on an io_context run by several threads, with no strand
+// from the user. (async_run stops its child itself: it already waits for the
+// child, on its strand, and its stop signal is the caller's.)
 template <typename Executor>
-class tree_terminate_op
+class terminate_op
 {
 public:
-  tree_terminate_op(std::shared_ptr<process_io> impl, const Executor& ex,
-      int first_signal, std::chrono::steady_clock::duration grace)
-    : impl_(std::move(impl)), executor_(ex), first_signal_(first_signal),
-      grace_(grace)
+  terminate_op(std::shared_ptr<process_io> impl, const Executor& ex,
+      terminate_scope scope, std::chrono::steady_clock::duration grace)
+    : impl_(std::move(impl)), executor_(ex),
+      tree_(scope == terminate_scope::tree), grace_(grace)
   {
   }
 
   template <typename Self>
   void operator()(Self& self)
   {
-    // Signals cannot be undone: terminal cancellation only.
+    // Sending signals is a side effect that cannot be undone, so only
+    // terminal cancellation is supported.
     self.reset_cancellation_state(boost::asio::enable_terminal_cancellation());
     boost::system::error_code ec;
     if (!impl_)
@@ -367,9 +280,10 @@ public:
     else if (grace_ < std::chrono::steady_clock::duration::zero())
       ec = error::invalid_grace_period;
     else
-      impl_->signal_tree(first_signal_, ec);
-    // process_done: the cgroup the library made is gone, or the group's
-    // leader was collected; what is left is the child's status.
+      send(*impl_, tree_, SIGTERM, ec);
+    // process_done: the child has exited (for a tree: the cgroup the
+    // library made is gone, or the group's leader was collected); what is
+    // left is the child's status.
     if (ec == error::process_done)
       return async_wait_impl(impl_, executor_, std::move(self));
     if (ec)
@@ -378,15 +292,16 @@ public:
       return boost::asio::post(
           ex, boost::asio::append(std::move(self), ec, exit_status()));
     }
+
     timer_ = std::make_unique<timer_type>(executor_, grace_);
     over_ = std::make_shared<std::atomic<bool>>(false);
-    timer_->async_wait([impl = impl_, over = over_](
+    timer_->async_wait([impl = impl_, over = over_, tree = tree_](
                            const boost::system::error_code& timer_ec) {
-      boost::system::error_code ignored; // the tree may be gone already
+      boost::system::error_code ignored; // the child (or tree) may be gone
       if (!timer_ec && !over->load())
-        impl->signal_tree(SIGKILL, ignored);
+        send(*impl, tree, SIGKILL, ignored);
     });
-    if (impl_->has_cgroup())
+    if (tree_ && impl_->has_cgroup())
       return async_wait_tree_impl(impl_, executor_, std::move(self));
     async_wait_impl(impl_, executor_, std::move(self));
   }
@@ -406,6 +321,7 @@ public:
   {
     if (over_)
     {
+      // Cancelled, or the process is gone: SIGKILL is not to be sent.
       over_->store(true);
       timer_.reset(); // its handler runs with operation_aborted
     }
@@ -421,26 +337,32 @@ private:
       boost::asio::basic_waitable_timer<std::chrono::steady_clock,
           boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
 
+  static void send(
+      process_io& impl, bool tree, int sig, boost::system::error_code& ec)
+  {
+    if (tree)
+      impl.signal_tree(sig, ec);
+    else
+      impl.signal(sig, ec);
+  }
+
   std::shared_ptr<process_io> impl_;
   Executor executor_;
-  int first_signal_;
+  bool tree_;
   std::chrono::steady_clock::duration grace_;
   std::unique_ptr<timer_type> timer_;
   std::shared_ptr<std::atomic<bool>> over_;
 };
 
-// async_terminate(terminate_scope::tree, ...) without a process object,
-// with any first signal: for operations that stop a tree as one of their
-// steps (async_run).
+// async_terminate without a process object.
 template <typename Executor, typename Token>
-auto async_terminate_tree_impl(std::shared_ptr<process_io> impl,
-    const Executor& ex, int first_signal,
-    std::chrono::steady_clock::duration grace, Token&& token)
+auto async_terminate_impl(std::shared_ptr<process_io> impl, const Executor& ex,
+    terminate_scope scope, std::chrono::steady_clock::duration grace,
+    Token&& token)
 {
   return boost::asio::async_compose<Token,
       void(boost::system::error_code, exit_status)>(
-      tree_terminate_op<Executor>(std::move(impl), ex, first_signal, grace),
-      token, ex);
+      terminate_op<Executor>(std::move(impl), ex, scope, grace), token, ex);
 }
 
 template <typename Executor>
@@ -545,12 +467,8 @@ public:
   void operator()(
       Handler&& handler, std::chrono::steady_clock::duration grace) const
   {
-    if (scope_ == terminate_scope::tree)
-      detail::async_terminate_tree_impl(self_->impl_, self_->executor_, SIGTERM,
-          grace, std::forward<Handler>(handler));
-    else
-      detail::async_terminate_impl(self_->impl_, self_->executor_, SIGTERM,
-          grace, std::forward<Handler>(handler));
+    detail::async_terminate_impl(self_->impl_, self_->executor_, scope_, grace,
+        std::forward<Handler>(handler));
   }
 
 private:
