@@ -123,22 +123,22 @@ public:
   void start(std::shared_ptr<run_op> self)
   {
     if (fds_->ec)
-      return fail(std::move(self), fds_->ec);
+      return complete(std::move(self), fds_->ec);
     // Checked before anything runs: a stop that could not be carried out
     // would leave the child running.
     if (options_.grace < clock::duration::zero())
-      return fail(std::move(self), error::invalid_grace_period);
+      return complete(std::move(self), error::invalid_grace_period);
     if (options_.stop_signal <= 0 || options_.stop_signal >= _NSIG)
-      return fail(std::move(self), error::invalid_signal);
+      return complete(std::move(self), error::invalid_signal);
     if (options_.wait_delay && *options_.wait_delay < clock::duration::zero())
-      return fail(std::move(self), error::invalid_wait_delay);
+      return complete(std::move(self), error::invalid_wait_delay);
     tree_ = options_.stop_scope == terminate_scope::tree;
     if (tree_ && !options_.spawn.cgroup
         && options_.spawn.process_group == process_group_mode::inherit)
-      return fail(std::move(self), error::no_tree);
+      return complete(std::move(self), error::no_tree);
     // Cancelled before it started: nothing to stop, so nothing is spawned.
     if (control_->requested.load() != 0)
-      return fail(std::move(self), boost::asio::error::operation_aborted);
+      return complete(std::move(self), boost::asio::error::operation_aborted);
 
     merged_ = options_.spawn.err.type() == stdio::kind::stdout_merge;
     options_.spawn.out = stdio::pipe(out_);
@@ -155,7 +155,7 @@ public:
     child_ = spawn(strand_, program_, args_, options_.spawn, ec);
     fds_.reset(); // the child has its copies now
     if (ec)
-      return fail(std::move(self), ec);
+      return complete(std::move(self), ec);
     spawned_ = true;
     control_->target = this;
     // An exception from on_spawn leaves this function, and the io_context's
@@ -464,12 +464,6 @@ private:
           aborted_
               ? boost::system::error_code(boost::asio::error::operation_aborted)
               : wait_ec_);
-  }
-
-  void fail(std::shared_ptr<run_op> self, boost::system::error_code ec)
-  {
-    // Never inline: this runs inside a handler the run posted.
-    complete(std::move(self), ec);
   }
 
   // The upcall, after the run's memory has gone back to the handler's
