@@ -13,6 +13,7 @@
 #include "pidfd/kernel_support.hpp"
 
 #include "detail/proc_stat.hpp"
+#include "detail/rusage.hpp"
 #include "detail/syscalls.hpp"
 
 #include <cerrno>
@@ -32,12 +33,6 @@ namespace {
 
 using boost::system::error_code;
 namespace errc = boost::system::errc;
-
-std::chrono::microseconds to_micros(const timeval& tv) noexcept
-{
-  return std::chrono::seconds(tv.tv_sec)
-      + std::chrono::microseconds(tv.tv_usec);
-}
 
 // waitid's siginfo as an exit status, with the rusage the raw system call
 // collected alongside.
@@ -59,8 +54,7 @@ exit_status status_from(const siginfo_t& info, const rusage& usage) noexcept
     break;
   }
   exit_status s = exit_status::from_wait_status(wait_status);
-  s.set_usage(to_micros(usage.ru_utime), to_micros(usage.ru_stime),
-      static_cast<std::uint64_t>(usage.ru_maxrss) * 1024);
+  attach_usage(s, usage);
   return s;
 }
 

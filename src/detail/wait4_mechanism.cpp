@@ -11,6 +11,7 @@
 #include "pidfd/error.hpp"
 
 #include "detail/proc_stat.hpp"
+#include "detail/rusage.hpp"
 #include "detail/syscalls.hpp"
 #include "detail/wait4_pool.hpp"
 
@@ -33,12 +34,6 @@ namespace errc = boost::system::errc;
 error_code last_error() noexcept
 {
   return {errno, boost::system::system_category()};
-}
-
-std::chrono::microseconds to_micros(const timeval& tv) noexcept
-{
-  return std::chrono::seconds(tv.tv_sec)
-      + std::chrono::microseconds(tv.tv_usec);
 }
 
 // waitid(P_PID, WNOWAIT): has the process exited? It stays unreaped.
@@ -141,9 +136,7 @@ bool wait4_state::collect_locked(wait_result& out)
       else
       {
         result_.status = exit_status::from_wait_status(status);
-        result_.status.set_usage(to_micros(usage.ru_utime),
-            to_micros(usage.ru_stime),
-            static_cast<std::uint64_t>(usage.ru_maxrss) * 1024);
+        attach_usage(result_.status, usage);
       }
     }
     else
