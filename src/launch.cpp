@@ -145,84 +145,59 @@ long clone_child(
   return pid;
 }
 
-// The message part that says what failed in the child.
-std::string describe_failure(const child_plan& plan, const fd_setup& fds,
-    const spawn_options& options, const cgroup_tree* tree)
-{
-  switch (plan.error_stage)
-  {
-  case child_stage::cgroup:
-    return "moving into cgroup \"" + (tree ? tree->path() : "") + "\"";
-  case child_stage::unshare_fds:
-    return "unsharing the fd table";
-  case child_stage::process_group:
-    return options.process_group == process_group_mode::new_session ? "setsid"
-                                                                    : "setpgid";
-  case child_stage::open_file:
-  case child_stage::duplicate_fd:
-    return fds.describe(plan.error_index);
-  case child_stage::umask:
-    return "umask";
-  case child_stage::change_directory:
-    return "working directory \"" + *options.working_directory + "\"";
-  case child_stage::set_groups:
-    if (!options.groups)
-      return "setgroups: dropping the supplementary groups for uid/gid "
-             "(spawn_options::groups unset; keep_groups keeps them)";
-    return "setgroups";
-  case child_stage::set_gid:
-    return "setgid " + std::to_string(*options.gid);
-  case child_stage::set_uid:
-    return "setuid " + std::to_string(*options.uid);
-  case child_stage::parent_death_signal:
-    return "parent death signal";
-  case child_stage::exec:
-  case child_stage::none:
-    break;
-  }
-  return {};
-}
-
 using part = spawn_error_info::part;
 
-// The part of the spawn a failure in the child belongs to.
-void classify_failure(
-    const child_plan& plan, const fd_setup& fds, spawn_error_info& info)
+// A failure in the child: the part of the spawn it belongs to (in info) and
+// the message part that says what failed (returned).
+std::string explain_failure(const child_plan& plan, const fd_setup& fds,
+    const spawn_options& options, const cgroup_tree* tree,
+    spawn_error_info& info)
 {
   switch (plan.error_stage)
   {
   case child_stage::cgroup:
     info.failed = part::cgroup;
-    return;
+    return "moving into cgroup \"" + (tree ? tree->path() : "") + "\"";
   case child_stage::unshare_fds:
     info.failed = part::system;
-    return;
+    return "unsharing the fd table";
   case child_stage::process_group:
     info.failed = part::process_group;
-    return;
+    return options.process_group == process_group_mode::new_session ? "setsid"
+                                                                    : "setpgid";
   case child_stage::open_file:
   case child_stage::duplicate_fd:
     info.child_fd = fds.target_of(plan.error_index);
     info.failed = info.child_fd >= 0 && info.child_fd < 3 ? part::stdio
                                                           : part::inherited_fd;
-    return;
+    return fds.describe(plan.error_index);
   case child_stage::umask:
-  case child_stage::exec:
-  case child_stage::none:
     info.failed = part::program;
-    return;
+    return "umask";
   case child_stage::change_directory:
     info.failed = part::working_directory;
-    return;
+    return "working directory \"" + *options.working_directory + "\"";
   case child_stage::set_groups:
+    info.failed = part::credentials;
+    if (!options.groups)
+      return "setgroups: dropping the supplementary groups for uid/gid "
+             "(spawn_options::groups unset; keep_groups keeps them)";
+    return "setgroups";
   case child_stage::set_gid:
+    info.failed = part::credentials;
+    return "setgid " + std::to_string(*options.gid);
   case child_stage::set_uid:
     info.failed = part::credentials;
-    return;
+    return "setuid " + std::to_string(*options.uid);
   case child_stage::parent_death_signal:
     info.failed = part::parent_death_signal;
-    return;
+    return "parent death signal";
+  case child_stage::exec:
+  case child_stage::none:
+    break;
   }
+  info.failed = part::program;
+  return {};
 }
 
 // Options that need no system call to check.
@@ -381,8 +356,7 @@ launched launch(std::string_view program,
       ::close(pidfd);
     errno = saved_errno;
     ec = errno_code(plan.error);
-    detail = describe_failure(plan, fds, options, tree.get());
-    classify_failure(plan, fds, info);
+    detail = explain_failure(plan, fds, options, tree.get(), info);
     return {};
   }
   fds.commit(ec, detail);
