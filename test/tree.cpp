@@ -16,6 +16,7 @@
 #include "pidfd/spawn.hpp"
 #include "pidfd/spawn_error_info.hpp"
 #include "pidfd/spawn_options.hpp"
+#include "support/cgroup_fs.hpp"
 #include "support/fixture.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -47,47 +48,10 @@ namespace asio = boost::asio;
 namespace errc = boost::system::errc;
 using boost::system::error_code;
 using namespace std::chrono_literals;
+using pidfd_test::cgroup2_mount;
+using pidfd_test::path_exists;
+using pidfd_test::subdirectories;
 using pidfd_test::unique_fd;
-
-// The cgroup2 mount, read here rather than asked of the library.
-std::optional<std::string> cgroup2_mount()
-{
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line))
-  {
-    auto dash = line.find(" - cgroup2 ");
-    if (dash == std::string::npos)
-      continue;
-    std::istringstream fields(line);
-    std::string skip, mount;
-    fields >> skip >> skip >> skip >> skip >> mount;
-    return mount;
-  }
-  return std::nullopt;
-}
-
-std::vector<std::string> subdirectories(const std::string& path)
-{
-  std::vector<std::string> out;
-  if (DIR* d = ::opendir(path.c_str()))
-  {
-    while (dirent* e = ::readdir(d))
-      if (e->d_type == DT_DIR && std::strcmp(e->d_name, ".") != 0
-          && std::strcmp(e->d_name, "..") != 0)
-        out.push_back(e->d_name);
-    ::closedir(d);
-  }
-  return out;
-}
-
-bool exists(const std::string& path)
-{
-  struct stat st
-  {
-  };
-  return ::stat(path.c_str(), &st) == 0;
-}
 
 struct pipe_pair
 {
@@ -326,7 +290,7 @@ TEST_F(tree_test, join_an_existing_cgroup_by_path_and_by_fd)
     EXPECT_EQ(p.wait().signal(), SIGKILL);
   }
   // Joined, not created: the library leaves it.
-  EXPECT_TRUE(exists(mine));
+  EXPECT_TRUE(path_exists(mine));
   ASSERT_EQ(::rmdir(mine.c_str()), 0);
 }
 
@@ -343,7 +307,7 @@ TEST_F(tree_test, kill_tree_leaves_nothing_alive)
   p.kill_tree();
   // Returned once the cgroup is empty; the library's cgroup is gone.
   EXPECT_TRUE(subdirectories(parent_).empty());
-  EXPECT_FALSE(exists(mount_ + group));
+  EXPECT_FALSE(path_exists(mount_ + group));
   int status = reap_grandchild();
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
   pidfd::exit_status s = p.wait();
@@ -389,7 +353,7 @@ TEST_F(tree_test, async_wait_tree_waits_for_the_last_descendant)
   run();
   ASSERT_TRUE(tree_ec);
   EXPECT_FALSE(*tree_ec) << tree_ec->message();
-  EXPECT_FALSE(exists(mount_ + group));
+  EXPECT_FALSE(path_exists(mount_ + group));
   int status = reap_grandchild();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 

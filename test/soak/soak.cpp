@@ -28,6 +28,7 @@
 #include <pidfd/asio.hpp>
 
 #include "detail/wait4_pool.hpp"
+#include "support/cgroup_fs.hpp"
 #include "support/child.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -143,7 +144,10 @@ bool has_children()
 // The helper child's modes. Arguments live outside the coroutine: g++ 12
 // rejects the backing array of a braced initializer_list inside one ("array
 // used as initializer").
+using pidfd_test::cgroup2_mount;
 using pidfd_test::child_program;
+using pidfd_test::path_exists;
+using pidfd_test::subdirectories;
 const std::vector<std::string> exit_0{"exit", "0"};
 const std::vector<std::string> pause_long{"pause"};
 const std::vector<std::string> exit_7{"exit", "7"};
@@ -153,45 +157,6 @@ const std::vector<std::string> print_both{"write", "out\n", "err\n"};
 // the cgroup2 mount it is in.
 std::string cgroup_mount;
 std::string tree_parent;
-
-// The cgroup2 mount, read here rather than asked of the library.
-std::optional<std::string> find_cgroup2_mount()
-{
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line))
-  {
-    if (line.find(" - cgroup2 ") == std::string::npos)
-      continue;
-    std::istringstream fields(line);
-    std::string skip, mount;
-    fields >> skip >> skip >> skip >> skip >> mount;
-    return mount;
-  }
-  return std::nullopt;
-}
-
-std::vector<std::string> subdirectories(const std::string& path)
-{
-  std::vector<std::string> out;
-  if (DIR* d = ::opendir(path.c_str()))
-  {
-    while (dirent* e = ::readdir(d))
-      if (e->d_type == DT_DIR && std::strcmp(e->d_name, ".") != 0
-          && std::strcmp(e->d_name, "..") != 0)
-        out.push_back(e->d_name);
-    ::closedir(d);
-  }
-  return out;
-}
-
-bool path_exists(const std::string& path)
-{
-  struct stat st
-  {
-  };
-  return ::stat(path.c_str(), &st) == 0;
-}
 
 // The processes in a cgroup (not its descendants).
 int cgroup_processes(const std::string& path)
@@ -250,7 +215,7 @@ void set_up_tree_parent()
     std::printf("tree cycles skipped: creating cgroups needs root\n");
     return;
   }
-  std::optional<std::string> mount = find_cgroup2_mount();
+  std::optional<std::string> mount = cgroup2_mount();
   if (!mount)
   {
     std::printf("tree cycles skipped: no cgroup2 mount in "
