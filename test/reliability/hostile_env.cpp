@@ -614,9 +614,11 @@ TEST_F(hostile_env_test, io_context_stopped_with_waits_pending)
   EXPECT_FALSE(o.called);
 
   // The child exits while nothing runs the io_context: nothing is lost.
-  p.signal(SIGKILL);
+  // Our own pidfd is opened while it surely runs: in the wait4 fallback the
+  // pool thread reaps it the moment it exits.
   unique_fd own(pidfd_test::pidfd_open(p.id()));
   ASSERT_GE(own.get(), 0);
+  p.signal(SIGKILL);
   pidfd_test::wait_exited(own.get(), p.id());
   run();
   ASSERT_TRUE(o.called);
