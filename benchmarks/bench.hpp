@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -146,6 +147,35 @@ inline constexpr std::string_view floor_id = "raw_vfork";
 
 // Throws std::invalid_argument for an unknown id.
 std::unique_ptr<spawner> make_spawner(std::string_view id);
+
+// ---- counting (pidfd_bench counts) ---------------------------------------
+
+// The counted program (counter.cpp) marks the start of phase k with
+// getppid(count_marker, k): arguments getppid ignores and the tracer
+// recognises.
+inline constexpr unsigned long count_marker = 0x636f756e74; // "count"
+
+// What a traced program did.
+struct trace_result
+{
+  bool traced = false; // false: ptrace was refused, nothing was counted
+  std::string out; // its stdout
+  int wait_status = 0; // as waitpid reports it
+  // System calls (number -> calls, every thread) per phase: phase k runs
+  // from marker k to marker k + 1, phase 0 from the start.
+  std::vector<std::map<long, long>> phases;
+};
+
+// Runs path (argv and envp null-terminated) under ptrace, following its
+// threads but none of its children, and counts the system calls each
+// thread enters. If ptrace is refused (a tracer already attached, a
+// policy), the program runs untraced. Call it with no other child of this
+// process alive: it waits for any.
+trace_result trace_syscalls(
+    const std::string& path, char* const* argv, char* const* envp);
+
+// The name of a system call of this architecture ("clone3"), or "#435".
+std::string syscall_name(long nr);
 
 } // namespace bench
 

@@ -59,6 +59,8 @@ struct config
   int s4_rounds = 10;
   int s4_per_round = 300;
   int warmup = 20;
+  int count_n1 = 1000;
+  int count_n2 = 2000;
   std::vector<std::string> variants; // empty: all
   std::string csv_path;
 };
@@ -225,26 +227,40 @@ std::string self_exe()
   return std::string(buf, static_cast<std::size_t>(n));
 }
 
-// Runs this program with args (after argv[0]) and returns its stdout; with
-// fallback, PIDFD_ASIO_FORCE_FALLBACK=1 is in its environment, so that
-// pidfd-asio runs its wait4 fallback there (the mode is per process).
+// Our environment for a subprocess: with fallback,
+// PIDFD_ASIO_FORCE_FALLBACK=1 is in it, so that pidfd-asio runs its wait4
+// fallback there (the mode is per process); without, the variable is not.
+std::vector<std::string> child_environment(bool fallback)
+{
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, fallback_env, std::strlen(fallback_env)) != 0
+        || (*e)[std::strlen(fallback_env)] != '=')
+      env.emplace_back(*e);
+  if (fallback)
+    env.push_back(std::string(fallback_env) + "=1");
+  return env;
+}
+
+// Pointers to the strings, null-terminated, for execve.
+std::vector<char*> pointers(std::vector<std::string>& strings)
+{
+  std::vector<char*> out;
+  for (std::string& s : strings)
+    out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// Runs this program with args (after argv[0]) and returns its stdout, in
+// the environment child_environment(fallback) makes.
 std::string run_self(std::vector<std::string> args, bool fallback)
 {
   const std::string exe = self_exe();
   args.insert(args.begin(), exe);
-  std::vector<char*> argv;
-  for (std::string& a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::string forced = std::string(fallback_env) + "=1";
-  std::vector<char*> envp;
-  for (char** e = environ; *e; ++e)
-    if (std::strncmp(*e, fallback_env, std::strlen(fallback_env)) != 0
-        || (*e)[std::strlen(fallback_env)] != '=')
-      envp.push_back(*e);
-  if (fallback)
-    envp.push_back(forced.data());
-  envp.push_back(nullptr);
+  std::vector<char*> argv = pointers(args);
+  std::vector<std::string> env = child_environment(fallback);
+  std::vector<char*> envp = pointers(env);
 
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0)
@@ -460,6 +476,142 @@ void s1(const std::string& child)
       add_target(format("S1 static: %s vs Boost.Process v2 default", ours),
           median(ratios(static_us[o], static_us[bp])), 0.5);
   }
+}
+
+// ---- counts: heap allocations and system calls per cycle --------------------
+
+#ifndef PIDFD_BENCH_COUNTER
+#error "PIDFD_BENCH_COUNTER must name the bench_counter executable"
+#endif
+
+// Per spawn+wait cycle; NaN where not counted.
+struct cycle_counts
+{
+  double allocations = NAN;
+  double syscalls = NAN;
+  std::map<std::string, double> by_call;
+};
+
+// One variant in bench_counter, traced: the second batch less the first,
+// per cycle of the difference.
+cycle_counts count_variant(const std::string& id, bool fallback)
+{
+  const int n1 = cfg.count_n1;
+  const int n2 = cfg.count_n2;
+  std::vector<std::string> args = {PIDFD_BENCH_COUNTER, id,
+      std::to_string(cfg.warmup), std::to_string(n1), std::to_string(n2)};
+  std::vector<std::string> env = child_environment(fallback);
+  std::vector<char*> argv = pointers(args);
+  std::vector<char*> envp = pointers(env);
+  const trace_result t =
+      trace_syscalls(PIDFD_BENCH_COUNTER, argv.data(), envp.data());
+  if (!WIFEXITED(t.wait_status) || WEXITSTATUS(t.wait_status) != 0)
+    throw std::runtime_error("bench_counter " + id + " failed: " + t.out);
+  const double cycles = n2 - n1;
+  cycle_counts c;
+  long a1 = 0;
+  long a2 = 0;
+  if (std::sscanf(t.out.c_str(), "allocations %ld %ld", &a1, &a2) == 2)
+    c.allocations = static_cast<double>(a2 - a1) / cycles;
+  if (t.traced && t.phases.size() > 2)
+  {
+    std::map<long, long> diff;
+    for (const auto& [nr, k] : t.phases[2])
+      diff[nr] += k;
+    for (const auto& [nr, k] : t.phases[1])
+      diff[nr] -= k;
+    long total = 0;
+    for (const auto& [nr, k] : diff)
+    {
+      total += k;
+      if (k != 0)
+        c.by_call[syscall_name(nr)] = static_cast<double>(k) / cycles;
+    }
+    c.syscalls = static_cast<double>(total) / cycles;
+  }
+  return c;
+}
+
+// "8", or "0.50" for a count that is not a whole number per cycle.
+std::string count_cell(double v)
+{
+  if (std::isnan(v))
+    return "-";
+  return std::fabs(v - std::round(v)) < 0.005 ? format("%.0f", v)
+                                              : format("%.2f", v);
+}
+
+// "clone3 1, epoll_ctl 3, ...": the most frequent first.
+std::string breakdown(const std::map<std::string, double>& by_call)
+{
+  std::vector<std::pair<std::string, double>> calls;
+  for (const auto& [name, k] : by_call)
+    if (std::fabs(k) >= 0.005)
+      calls.emplace_back(name, k);
+  std::stable_sort(calls.begin(), calls.end(),
+      [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string out;
+  for (const auto& [name, k] : calls)
+    out += (out.empty() ? "" : ", ") + name + " " + count_cell(k);
+  return out.empty() ? "-" : out;
+}
+
+void counts()
+{
+  std::printf("## Counts: heap allocations and system calls per cycle\n\n");
+  std::printf(
+      "Each variant in a process of its own (`bench_counter VARIANT %d %d "
+      "%d`) that this one traces with ptrace, counting the system calls "
+      "of every thread of it and none of its children's: %d warm-up "
+      "spawn+waits of the static child, then a batch of %d and a batch of "
+      "%d. A count per cycle is (second batch - first) / %d, so that what "
+      "a batch costs once (an io_context run, a coroutine) drops out. "
+      "Allocations are calls to malloc, calloc, realloc, aligned_alloc, "
+      "memalign and posix_memalign (operator new calls malloc). The wait4 "
+      "fallback row is the same with PIDFD_ASIO_FORCE_FALLBACK=1, its pool "
+      "thread's system calls included. Counts only: tracing slows every "
+      "system call down, so no time is taken here.\n\n",
+      cfg.warmup, cfg.count_n1, cfg.count_n2, cfg.warmup, cfg.count_n1,
+      cfg.count_n2, cfg.count_n2 - cfg.count_n1);
+  std::vector<std::string> ids = selected();
+  const bool with_fallback = index_of(ids, "asio_cb") < ids.size();
+  std::vector<cycle_counts> counted;
+  for (std::size_t v = 0; v <= ids.size(); ++v)
+  {
+    if (v == ids.size() && !with_fallback)
+      break;
+    const bool fallback = v == ids.size();
+    const std::string id = fallback ? "asio_cb" : ids[v];
+    progress("Counts: %s%s\n", id.c_str(), fallback ? " (wait4 fallback)" : "");
+    counted.push_back(count_variant(id, fallback));
+    const std::string name = fallback ? "asio_cb_fallback" : id;
+    const cycle_counts& c = counted.back();
+    record("counts", "per_cycle", name, 0, "allocations", c.allocations);
+    record("counts", "per_cycle", name, 0, "syscalls", c.syscalls);
+    for (const auto& [call, k] : c.by_call)
+      record("counts", "per_cycle", name, 0, ("syscall_" + call).c_str(), k);
+  }
+  const std::size_t fl = index_of(ids, floor_id);
+  if (std::isnan(counted[fl].syscalls))
+    std::printf("ptrace was refused (a tracer attached already, or a "
+                "policy): system calls are not counted.\n\n");
+  table t({"variant", "allocations/cycle", "system calls/cycle", "x floor",
+      "system calls in a cycle"});
+  for (std::size_t v = 0; v < counted.size(); ++v)
+  {
+    const cycle_counts& c = counted[v];
+    const bool fallback = v == ids.size();
+    const std::string id = fallback ? "asio_cb" : ids[v];
+    t.add({std::string(label_of(id)) + (fallback ? " [wait4 fallback]" : ""),
+        count_cell(c.allocations), count_cell(c.syscalls),
+        times(c.syscalls / counted[fl].syscalls), breakdown(c.by_call)});
+    if (!fallback && !std::isnan(c.syscalls)
+        && (id == "asio_cb" || id == "asio_coro" || id == "asio_sync"))
+      add_target(format("Counts: %s system calls per cycle vs the floor's",
+                     id.c_str()),
+          c.syscalls, counted[fl].syscalls, "");
+  }
+  t.print(stdout);
 }
 
 void quick()
@@ -1028,7 +1180,7 @@ void print_targets()
 {
   std::fprintf(stderr,
       "usage: pidfd_bench SCENARIO [options]\n"
-      "  SCENARIO: all | s1 | s2 | s3 | s4 | quick | smoke\n"
+      "  SCENARIO: all | s1 | counts | s2 | s3 | s4 | quick | smoke\n"
       "            loop VARIANT N [static|true [MIB]]: one variant alone\n"
       "            (s3-one VARIANT N: one S3 fan-out, and\n"
       "            s1-one VARIANT,... ROUNDS BATCH: S1 static alone,\n"
@@ -1039,6 +1191,7 @@ void print_targets()
       "  --s1 ROUNDS,BATCH   --s2 ROUNDS,BATCH,MIB,FDS\n"
       "  --s3 ROUNDS,N1,N2,... --s3-sleep SECONDS\n"
       "  --s4 ROUNDS,PER_ROUND   --warmup N\n"
+      "  --counts N1,N2      counts: batches of N1 and N2 cycles\n"
       "variants:");
   for (const variant& v : all_variants())
     std::fprintf(stderr, " %s", v.id);
@@ -1090,6 +1243,8 @@ void smoke_config()
   cfg.s4_rounds = 1;
   cfg.s4_per_round = 3;
   cfg.warmup = 1;
+  cfg.count_n1 = 3;
+  cfg.count_n2 = 6;
 }
 
 int run(int argc, char** argv)
@@ -1154,6 +1309,14 @@ int run(int argc, char** argv)
       cfg.s4_rounds = static_cast<int>(v[0]);
       cfg.s4_per_round = static_cast<int>(v[1]);
     }
+    else if (opt == "--counts")
+    {
+      auto v = numbers(val, 2);
+      if (v[1] <= v[0])
+        usage();
+      cfg.count_n1 = static_cast<int>(v[0]);
+      cfg.count_n2 = static_cast<int>(v[1]);
+    }
     else if (opt == "--warmup")
       cfg.warmup = static_cast<int>(numbers(val, 1)[0]);
     else
@@ -1181,6 +1344,8 @@ int run(int argc, char** argv)
   bool known = all;
   if (all || scenario == "s1")
     s1(child), known = true;
+  if (all || scenario == "counts")
+    counts(), known = true;
   if (all || scenario == "s4")
     s4(child), known = true;
   if (all || scenario == "s2")
