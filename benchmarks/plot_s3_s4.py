@@ -97,7 +97,7 @@ class Panel:
     def py(self, y):
         return TOP_Y + PANEL_H * (1 - self._t(y, self.yr, self.ylog))
 
-    def axes(self, xticks, yticks, yfmt=fmt):
+    def axes(self, xticks, yticks, yfmt=fmt, xfmt=fmt):
         for t in xticks:
             x = self.px(t)
             self.out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" '
@@ -105,7 +105,7 @@ class Panel:
                                                  TOP_Y + PANEL_H))
             self.out.append('<text x="%.1f" y="%d" font-size="11" '
                             'text-anchor="middle">%s</text>'
-                            % (x, TOP_Y + PANEL_H + 16, fmt(t)))
+                            % (x, TOP_Y + PANEL_H + 16, xfmt(t)))
         for t in yticks:
             y = self.py(t)
             self.out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" '
@@ -160,11 +160,13 @@ def main():
         lo, hi = min(totals) / 1.3, max(totals) * 1.3
         xr = (ns[0] / 1.5, ns[-1] * 1.5) if len(ns) > 1 else \
             (ns[0] / 2, ns[0] * 2)
-        p = Panel(out, LEFT_X, "S3: N children of sleep 1 at once",
-                  "N (children, log scale)",
+        # The sizes run, in full: N = 1,000 / 5,000 / 10,000.
+        sizes = " / ".join("{:,}".format(n) for n in ns)
+        p = Panel(out, LEFT_X, "S3: N = %s children of sleep 1" % sizes,
+                  "N (children at once, log scale)",
                   "total wall time, ms (median, log scale)", xr, (lo, hi),
                   True, True)
-        p.axes(ns, log_ticks(lo, hi))
+        p.axes(ns, log_ticks(lo, hi), xfmt="{:,}".format)
         for v in order:
             if v in s3:
                 pts = [(n, statistics.median(s3[v][n]))
