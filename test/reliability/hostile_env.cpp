@@ -16,6 +16,7 @@
 #include <boost/asio/readable_pipe.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/writable_pipe.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -592,6 +593,84 @@ TEST_F(hostile_env_test, rlimit_nofile_exhausted_spawn_fails_with_emfile)
   asio::readable_pipe out(ctx);
   auto p = spawn({"exit", "0"}, {.out = pidfd::stdio::pipe(out)});
   EXPECT_TRUE(p.wait().success());
+}
+
+TEST_F(hostile_env_test, rlimit_nofile_exhausted_spawn_error_names_the_step)
+{
+  // With no fd free: EMFILE, and the words that go into what() name what
+  // wanted the fd (spawn_error_info.cpp checks that what() says the detail
+  // after the program). Natively clone3 cannot make the child's pidfd; in
+  // the fallback clone needs no fd and the child runs, but its wait cannot
+  // get its eventfd, so the child is killed and reaped. A stdout pipe
+  // fails first, at pipe2.
+  {
+    auto p = spawn({"exit", "0"});
+    p.async_wait([](error_code, exit_status) {});
+    run();
+  }
+  const std::set<int> fds = pidfd_test::open_fds();
+  struct attempt
+  {
+    error_code ec;
+    pidfd::spawn_error_info info;
+    std::string what; // the throwing overload's what(), if run
+  };
+  attempt inherit, out_pipe;
+  {
+    fd_exhaustion limit;
+    ASSERT_TRUE(limit.ok());
+    limit.leave_free(0);
+    auto p = pidfd::spawn(
+        ctx, child_program, {"exit", "0"}, {}, inherit.ec, inherit.info);
+    asio::readable_pipe out(ctx);
+    auto q = pidfd::spawn(ctx, child_program, {"exit", "0"},
+        {.out = pidfd::stdio::pipe(out)}, out_pipe.ec, out_pipe.info);
+#ifndef PIDFD_REL_UBSAN
+    // UBSan needs a pipe to check the vptr of the exception the throwing
+    // overload makes (see above): only without it.
+    for (attempt* a : {&inherit, &out_pipe})
+    {
+      try
+      {
+        pidfd::spawn_options options;
+        if (a == &out_pipe)
+          options.out = pidfd::stdio::pipe(out);
+        pidfd::spawn(ctx, child_program, {"exit", "0"}, options);
+        a->what = "(no exception)";
+      }
+      catch (const boost::system::system_error& e)
+      {
+        a->what = e.what();
+      }
+    }
+#endif
+  }
+  // Reported only now: gtest may need an fd to report.
+  EXPECT_FALSE(pidfd_test::has_children());
+  EXPECT_EQ(pidfd_test::open_fds(), fds);
+  using part = pidfd::spawn_error_info::part;
+  const std::string emfile = std::strerror(EMFILE); // "Too many open files"
+  const std::string prefix = "spawn \"" + std::string(child_program) + "\": ";
+
+  EXPECT_EQ(inherit.ec, errc::too_many_files_open) << inherit.ec.message();
+  EXPECT_EQ(inherit.ec.message(), emfile);
+  EXPECT_EQ(inherit.info.failed, part::system);
+  const std::string step = pidfd_rel::fallback() ? "eventfd" : "clone";
+  EXPECT_EQ(inherit.info.detail, step);
+
+  EXPECT_EQ(out_pipe.ec, errc::too_many_files_open) << out_pipe.ec.message();
+  EXPECT_EQ(out_pipe.info.failed, part::stdio);
+  EXPECT_EQ(out_pipe.info.child_fd, 1);
+  EXPECT_EQ(out_pipe.info.detail, "stdout: pipe");
+#ifndef PIDFD_REL_UBSAN
+  // Boost.System adds the category and value: "... [system:24]".
+  const std::string inherit_what = prefix + step + ": " + emfile;
+  EXPECT_EQ(inherit.what.substr(0, inherit_what.size()), inherit_what)
+      << inherit.what;
+  const std::string pipe_what = prefix + "stdout: pipe: " + emfile;
+  EXPECT_EQ(out_pipe.what.substr(0, pipe_what.size()), pipe_what)
+      << out_pipe.what;
+#endif
 }
 
 //------------------------------------------------------------------------------
