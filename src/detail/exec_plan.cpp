@@ -29,6 +29,34 @@ std::string_view name_of(std::string_view entry) noexcept
   return entry.substr(0, entry.find('='));
 }
 
+// Calls f with each directory of a PATH value; an empty entry means the
+// current directory, as for execvp.
+template <typename F>
+void for_each_directory(std::string_view path, F f)
+{
+  for (std::size_t begin = 0;;)
+  {
+    const std::size_t end = path.find(':', begin);
+    const std::string_view dir = path.substr(begin,
+        end == std::string_view::npos ? std::string_view::npos : end - begin);
+    f(dir.empty() ? std::string_view(".") : dir);
+    if (end == std::string_view::npos)
+      return;
+    begin = end + 1;
+  }
+}
+
+// Copies the pieces, one after the other, and a NUL to `out`; returns the
+// string, and leaves `out` just past it.
+template <typename... Pieces>
+char* put(char*& out, Pieces... pieces) noexcept
+{
+  char* begin = out;
+  ((out = std::copy(pieces.begin(), pieces.end(), out)), ...);
+  *out++ = '\0';
+  return begin;
+}
+
 } // namespace
 
 const char* exec_plan::build_environment(
@@ -63,29 +91,36 @@ const char* exec_plan::build_environment(
         found = &v;
     return found;
   };
-  env_storage_.clear();
+  std::size_t inherited = 0;
   if (env.inherits())
     for (char** e = environ; e && *e; ++e)
-      if (!change_of(name_of(*e)))
-        env_storage_.emplace_back(*e);
+      ++inherited;
+  // At most every inherited entry and every change, and the terminator.
+  char** out = allocate<char*>(inherited + env.changes().size() + 1);
+  envp_ = out;
+  const char* path = nullptr;
+  auto add = [&](char* entry) {
+    *out++ = entry;
+    if (name_of(entry) == "PATH")
+      path = entry + 5;
+  };
+  // The parent's entries that no change touches are its own strings, not
+  // copies: they are as stable as the environ array that the unchanged
+  // environment passes (glibc's setenv and unsetenv never free an entry).
+  for (std::size_t i = 0; i < inherited; ++i)
+    if (!change_of(name_of(environ[i])))
+      add(environ[i]);
   for (std::size_t i = 0; i < env.changes().size(); ++i)
   {
     const auto& [name, value] = env.changes()[i];
     // Only the last change of each name is applied.
     if (change_of(name) != &env.changes()[i].second || !value)
       continue;
-    env_storage_.push_back(name + "=" + *value);
+    char* chars = allocate<char>(name.size() + value->size() + 2);
+    add(put(chars, std::string_view(name), std::string_view("="),
+        std::string_view(*value)));
   }
-  env_pointers_.clear();
-  const char* path = nullptr;
-  for (std::string& entry : env_storage_)
-  {
-    env_pointers_.push_back(entry.data());
-    if (name_of(entry) == "PATH")
-      path = entry.c_str() + 5;
-  }
-  env_pointers_.push_back(nullptr);
-  envp_ = env_pointers_.data();
+  *out = nullptr;
   return path;
 }
 
@@ -121,60 +156,39 @@ bool exec_plan::build(std::string_view program,
     path = child_path ? std::string_view(child_path) : default_path;
   }
 
-  // All strings go into one buffer; pointers are taken once it is full, so
-  // it never reallocates under them.
+  // The arguments and candidates are copied (a string_view need not end in
+  // a NUL), all into one block of exactly the size they need.
   std::size_t size = argv0.size() + 1;
   for (std::string_view a : args)
     size += a.size() + 1;
-  size += search ? path.size()
-          + (program.size() + 2)
-              * (1 + std::count(path.begin(), path.end(), ':'))
-                 : program.size() + 1;
-  storage_.clear();
-  storage_.reserve(size);
-
-  std::vector<std::size_t> offsets;
-  offsets.reserve(args.size() + 1);
-  auto append = [&](std::string_view s) {
-    offsets.push_back(storage_.size());
-    storage_.append(s);
-    storage_.push_back('\0');
-  };
-  append(argv0);
-  for (std::string_view a : args)
-    append(a);
-  const std::size_t arg_count = offsets.size();
-
+  candidate_count_ = 0;
   if (!search)
-    append(program);
-  else
   {
-    for (std::size_t begin = 0;;)
-    {
-      std::size_t end = path.find(':', begin);
-      std::string_view dir = path.substr(begin,
-          end == std::string_view::npos ? std::string_view::npos : end - begin);
-      // An empty entry means the current directory, as for execvp.
-      offsets.push_back(storage_.size());
-      storage_.append(dir.empty() ? std::string_view(".") : dir);
-      storage_.push_back('/');
-      storage_.append(program);
-      storage_.push_back('\0');
-      if (end == std::string_view::npos)
-        break;
-      begin = end + 1;
-    }
+    size += program.size() + 1;
+    candidate_count_ = 1;
   }
+  else
+    for_each_directory(path, [&](std::string_view dir) {
+      size += dir.size() + 1 + program.size() + 1;
+      ++candidate_count_;
+    });
+  char* chars = allocate<char>(size);
+  argv_ = allocate<char*>(args.size() + 2);
+  candidates_ = allocate<const char*>(candidate_count_);
 
-  argv_.clear();
-  argv_.reserve(arg_count + 1);
-  for (std::size_t i = 0; i < arg_count; ++i)
-    argv_.push_back(storage_.data() + offsets[i]);
-  argv_.push_back(nullptr);
+  char** arg = argv_;
+  *arg++ = put(chars, argv0);
+  for (std::string_view a : args)
+    *arg++ = put(chars, a);
+  *arg = nullptr;
 
-  candidates_.clear();
-  for (std::size_t i = arg_count; i < offsets.size(); ++i)
-    candidates_.push_back(storage_.data() + offsets[i]);
+  const char** candidate = candidates_;
+  if (!search)
+    *candidate = put(chars, program);
+  else
+    for_each_directory(path, [&](std::string_view dir) {
+      *candidate++ = put(chars, dir, std::string_view("/"), program);
+    });
 
   ec.clear();
   return true;
