@@ -16,8 +16,10 @@
 #include <boost/asio/strand.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cstddef>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -139,6 +141,37 @@ TEST_F(spawn_test, argument_list_from_ranges)
   ASSERT_TRUE(q.wait().success());
   EXPECT_EQ(pidfd_test::read_lines(file),
       (std::vector<std::string>{child_program, "print-args", file, "y"}));
+}
+
+TEST_F(spawn_test, argument_list_of_any_length_survives_copies)
+{
+  // Up to eight arguments are held in the object itself, more beyond it;
+  // a copy, of either, views the same strings.
+  const std::vector<std::string_view> many{
+      "0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+  for (std::size_t n : {std::size_t{0}, std::size_t{8}, std::size_t{10}})
+  {
+    const std::vector<std::string_view> expected(
+        many.begin(), many.begin() + n);
+    const pidfd::argument_list from_range(expected);
+    const pidfd::argument_list copy = from_range;
+    EXPECT_TRUE(std::ranges::equal(from_range.items(), expected)) << n;
+    EXPECT_TRUE(std::ranges::equal(copy.items(), expected)) << n;
+  }
+  const pidfd::argument_list braced{
+      "0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+  pidfd::argument_list assigned{"x"};
+  assigned = braced;
+  EXPECT_TRUE(std::ranges::equal(braced.items(), many));
+  EXPECT_TRUE(std::ranges::equal(assigned.items(), many));
+
+  const std::string file = temp_path("args");
+  auto p = pidfd::spawn(ctx, child_program,
+      {"print-args", file, "a", "b", "c", "d", "e", "f", "g", "h"});
+  ASSERT_TRUE(p.wait().success());
+  EXPECT_EQ(pidfd_test::read_lines(file),
+      (std::vector<std::string>{child_program, "print-args", file, "a", "b",
+          "c", "d", "e", "f", "g", "h"}));
 }
 
 TEST_F(spawn_test, no_arguments)

@@ -21,7 +21,9 @@
 #include <boost/asio/execution/executor.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <array>
 #include <concepts>
+#include <cstddef>
 #include <initializer_list>
 #include <ranges>
 #include <span>
@@ -54,8 +56,8 @@ public:
   requires(sizeof...(Args) > 0
       && (std::convertible_to<const Args&, std::string_view> && ...))
       argument_list(const Args&... args) // NOLINT: implicit by design
-    : items_{std::string_view(args)...}
   {
+    (add(std::string_view(args)), ...);
   }
 
   /// From a range such as @c std::vector<std::string>.
@@ -65,14 +67,39 @@ public:
   argument_list(const Range& args) // NOLINT: implicit by design
   {
     for (auto&& a : args)
-      items_.emplace_back(a);
+      add(std::string_view(a));
   }
 
   /// The arguments.
-  std::span<const std::string_view> items() const noexcept { return items_; }
+  std::span<const std::string_view> items() const noexcept
+  {
+    if (size_ <= inline_capacity)
+      return {inline_.data(), size_};
+    return spilled_;
+  }
 
 private:
-  std::vector<std::string_view> items_;
+  // A command line of up to this many arguments is held in the object
+  // itself, so that spawning with a braced list costs no heap allocation
+  // (issue #13). No member points into the object: copies stay valid.
+  static constexpr std::size_t inline_capacity = 8;
+
+  void add(std::string_view a)
+  {
+    if (size_ < inline_capacity)
+      inline_[size_] = a;
+    else
+    {
+      if (size_ == inline_capacity)
+        spilled_.assign(inline_.begin(), inline_.end());
+      spilled_.push_back(a);
+    }
+    ++size_;
+  }
+
+  std::array<std::string_view, inline_capacity> inline_{};
+  std::vector<std::string_view> spilled_; // beyond inline_capacity
+  std::size_t size_ = 0;
 };
 
 namespace detail {
