@@ -6,9 +6,9 @@
 #include "detail/proc_stat.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <string>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -20,8 +20,10 @@ namespace {
 template <std::size_t N>
 bool read_proc_file(pid_t pid, const char* file, char (&buf)[N])
 {
-  std::string path = "/proc/" + std::to_string(pid) + "/" + file;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // On the stack: the wait4 fallback reads the stat file twice per wait.
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/%s", static_cast<int>(pid), file);
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return false;
   ssize_t n;
