@@ -5,13 +5,12 @@
 // state the process state is the only one. A program of its own, because
 // counting means replacing the allocation functions of the whole process.
 //
-// Without a sanitizer, libc's allocation functions are replaced: that
-// counts operator new (libstdc++'s calls malloc), direct mallocs, and the
-// aligned_alloc through which Asio's recycling allocator gets its blocks.
-// ASan and TSan intercept those functions themselves, so a replacement
-// cannot reach the real ones; there the operator new family is replaced
-// instead, which is how the library, libstdc++ and the handlers allocate
-// (Asio's recycled blocks are then not counted).
+// Every allocation is counted: operator new (libstdc++'s calls malloc),
+// direct mallocs, and the aligned_alloc through which Asio's recycling
+// allocator gets its blocks. Without a sanitizer, libc's allocation
+// functions are replaced. ASan and TSan intercept those themselves (and
+// clang links their operator new into the program), so neither can be
+// replaced there; their allocator's malloc hook counts instead.
 //
 
 // Test that header file is self-contained.
@@ -22,11 +21,11 @@
 #include "support/fixture.hpp"
 
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
 #include <cstdlib>
 #include <functional>
 #include <iostream>
-#include <new>
 #include <optional>
 #include <string>
 
@@ -99,122 +98,28 @@ int posix_memalign(void** p, std::size_t align, std::size_t n)
 
 #else
 
-// Each form allocates with malloc or aligned_alloc and every delete frees
-// with free, so that ASan sees matching pairs.
+// From the sanitizers' common interface (clang's allocator_interface.h;
+// g++ 12 ships no header with it, but its runtimes have it).
+extern "C" int __sanitizer_install_malloc_and_free_hooks(
+    void (*malloc_hook)(const volatile void*, std::size_t),
+    void (*free_hook)(const volatile void*));
+
 namespace {
 
-void* counted_new(std::size_t n, std::size_t align = 0)
+// The sanitizers' allocator calls these for every block it hands to the
+// program or takes back, whichever function asked.
+void allocated(const volatile void*, std::size_t) noexcept
 {
   count();
-  if (n == 0)
-    n = 1;
-  void* p = align > alignof(std::max_align_t)
-      ? std::aligned_alloc(align, (n + align - 1) / align * align)
-      : std::malloc(n);
-  if (!p)
-    throw std::bad_alloc();
-  return p;
 }
+
+void freed(const volatile void*) noexcept {}
+
+// Before main, so that every test counts.
+[[maybe_unused]] const bool hooked =
+    __sanitizer_install_malloc_and_free_hooks(&allocated, &freed) != 0;
 
 } // namespace
-
-void* operator new(std::size_t n)
-{
-  return counted_new(n);
-}
-void* operator new[](std::size_t n)
-{
-  return counted_new(n);
-}
-void* operator new(std::size_t n, std::align_val_t a)
-{
-  return counted_new(n, static_cast<std::size_t>(a));
-}
-void* operator new[](std::size_t n, std::align_val_t a)
-{
-  return counted_new(n, static_cast<std::size_t>(a));
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept
-{
-  try
-  {
-    return counted_new(n);
-  }
-  catch (const std::bad_alloc&)
-  {
-    return nullptr;
-  }
-}
-void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept
-{
-  return operator new(n, t);
-}
-void* operator new(
-    std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept
-{
-  try
-  {
-    return counted_new(n, static_cast<std::size_t>(a));
-  }
-  catch (const std::bad_alloc&)
-  {
-    return nullptr;
-  }
-}
-void* operator new[](
-    std::size_t n, std::align_val_t a, const std::nothrow_t& t) noexcept
-{
-  return operator new(n, a, t);
-}
-void operator delete(void* p) noexcept
-{
-  std::free(p);
-}
-void operator delete[](void* p) noexcept
-{
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept
-{
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept
-{
-  std::free(p);
-}
-void operator delete(void* p, std::align_val_t) noexcept
-{
-  std::free(p);
-}
-void operator delete[](void* p, std::align_val_t) noexcept
-{
-  std::free(p);
-}
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept
-{
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept
-{
-  std::free(p);
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept
-{
-  std::free(p);
-}
-void operator delete[](void* p, const std::nothrow_t&) noexcept
-{
-  std::free(p);
-}
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept
-{
-  std::free(p);
-}
-void operator delete[](
-    void* p, std::align_val_t, const std::nothrow_t&) noexcept
-{
-  std::free(p);
-}
 
 #endif
 
@@ -280,6 +185,8 @@ TEST_F(allocations_test, spawn_and_wait_allocate_only_the_process_state)
 {
   const double n = per_cycle(pidfd_test::child_program, {});
   std::cout << "allocations per cycle: " << n << "\n";
+  // The process state is always counted: the counting works.
+  EXPECT_GE(n, 1.0);
   EXPECT_LE(n, bound());
 }
 
@@ -292,6 +199,8 @@ TEST_F(allocations_test, path_search_and_changed_environment_add_none)
   o.env.set("PATH", path.substr(0, path.rfind('/'))).unset("HOME");
   const double n = per_cycle(path.substr(path.rfind('/') + 1), o);
   std::cout << "allocations per cycle: " << n << "\n";
+  // The process state is always counted: the counting works.
+  EXPECT_GE(n, 1.0);
   EXPECT_LE(n, bound());
 }
 
