@@ -241,6 +241,85 @@ void restore_signals(const sigset_t& old) noexcept
   ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, _NSIG / 8);
 }
 
+int open_pty_master(const char* path, error_code& ec) noexcept
+{
+  ec.clear();
+  int fd;
+  do
+    fd = ::open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0)
+    ec = last_error();
+  return fd;
+}
+
+void unlock_pty(int master, error_code& ec) noexcept
+{
+  ec.clear();
+  int unlock = 0;
+  if (::ioctl(master, TIOCSPTLCK, &unlock) != 0)
+    ec = last_error();
+}
+
+int open_pty_peer(int master, error_code& ec) noexcept
+{
+  ec.clear();
+  const int flags = O_RDWR | O_NOCTTY | O_CLOEXEC;
+  int fd = ::ioctl(master, TIOCGPTPEER, flags);
+  if (fd >= 0)
+    return fd;
+  // Linux < 4.13 knows no TIOCGPTPEER (ENOTTY, or EINVAL from some
+  // drivers); anything else is a real failure (EMFILE, EIO, ...).
+  if (errno != ENOTTY && errno != EINVAL)
+  {
+    ec = last_error();
+    return -1;
+  }
+  unsigned int number = 0;
+  if (::ioctl(master, TIOCGPTN, &number) != 0)
+  {
+    ec = last_error();
+    return -1;
+  }
+  char path[32];
+  std::snprintf(path, sizeof path, "/dev/pts/%u", number);
+  do
+    fd = ::open(path, flags);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0)
+    ec = last_error();
+  return fd;
+}
+
+void set_window_size(
+    int fd, unsigned short rows, unsigned short cols, error_code& ec) noexcept
+{
+  ec.clear();
+  winsize size{};
+  size.ws_row = rows;
+  size.ws_col = cols;
+  if (::ioctl(fd, TIOCSWINSZ, &size) != 0)
+    ec = last_error();
+}
+
+void get_terminal_modes(int fd, termios& modes, error_code& ec) noexcept
+{
+  ec.clear();
+  if (::tcgetattr(fd, &modes) != 0)
+    ec = last_error();
+}
+
+void set_terminal_modes(int fd, const termios& modes, error_code& ec) noexcept
+{
+  ec.clear();
+  int r;
+  do
+    r = ::tcsetattr(fd, TCSANOW, &modes);
+  while (r != 0 && errno == EINTR);
+  if (r != 0)
+    ec = last_error();
+}
+
 } // namespace pidfd::detail::sys
 
 // clone3 with a stack switch. glibc exports no clone3 wrapper, and clone3

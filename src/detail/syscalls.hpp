@@ -27,9 +27,11 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #ifndef P_PIDFD
@@ -154,6 +156,34 @@ error_code probe_clone3() noexcept;
 void block_all_signals(sigset_t& old) noexcept;
 void restore_signals(const sigset_t& old) noexcept;
 
+// ---- pseudo-terminals ----------------------------------------------------
+
+// open(path, O_RDWR | O_NOCTTY | O_CLOEXEC) of a pty multiplexer
+// (/dev/ptmx), retrying EINTR: posix_openpt(3) with the close-on-exec flag
+// it cannot take, so no other child inherits the master. Returns the
+// master or -1 with ec set.
+int open_pty_master(const char* path, error_code& ec) noexcept;
+
+// unlockpt(3): ioctl(TIOCSPTLCK, 0). A new pty is locked, and its
+// terminal side cannot be opened until unlocked.
+void unlock_pty(int master, error_code& ec) noexcept;
+
+// The terminal side of a pty, O_RDWR | O_NOCTTY | O_CLOEXEC (O_NOCTTY so
+// that it never becomes this process's controlling terminal): by
+// ioctl(TIOCGPTPEER) (Linux 4.13), which opens it through the master's
+// own devpts mount, else by its name (TIOCGPTN, as ptsname_r) under
+// /dev/pts. Returns the fd or -1 with ec set.
+int open_pty_peer(int master, error_code& ec) noexcept;
+
+// ioctl(TIOCSWINSZ): the kernel sends SIGWINCH to the terminal's
+// foreground process group when the size changes.
+void set_window_size(
+    int fd, unsigned short rows, unsigned short cols, error_code& ec) noexcept;
+
+// tcgetattr(3) / tcsetattr(3, TCSANOW).
+void get_terminal_modes(int fd, termios& modes, error_code& ec) noexcept;
+void set_terminal_modes(int fd, const termios& modes, error_code& ec) noexcept;
+
 // ---- child side ----------------------------------------------------------
 //
 // glibc's syscall() stores a failure in errno, which in the child is the
@@ -227,6 +257,14 @@ PIDFD_CHILD_CODE inline long child_write(
 PIDFD_CHILD_CODE inline long child_setsid() noexcept
 {
   return child_result(::syscall(SYS_setsid));
+}
+
+// ioctl(TIOCSCTTY, 0): makes the terminal on fd the controlling terminal
+// of the calling session leader, which has none yet (it just called
+// setsid), and its process group the terminal's foreground group.
+PIDFD_CHILD_CODE inline long child_set_controlling_terminal(int fd) noexcept
+{
+  return child_result(::syscall(SYS_ioctl, fd, TIOCSCTTY, 0));
 }
 
 PIDFD_CHILD_CODE inline long child_setpgid() noexcept
