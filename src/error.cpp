@@ -46,6 +46,8 @@ public:
     case error::no_cgroup:
       return "no cgroup: spawn with spawn_options::cgroup to wait for the "
              "tree";
+    case error::invalid_window_size:
+      return "terminal window size has 0 rows or 0 columns";
     }
     return "unknown pidfd error " + std::to_string(ev);
   }
@@ -62,6 +64,7 @@ public:
     case error::invalid_option:
     case error::invalid_grace_period:
     case error::invalid_wait_delay:
+    case error::invalid_window_size:
       return errc::make_error_condition(errc::invalid_argument);
     case error::no_process:
       return errc::make_error_condition(errc::bad_file_descriptor);

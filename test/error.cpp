@@ -33,6 +33,7 @@ constexpr pidfd::error all_errors[] = {
     pidfd::error::invalid_wait_delay,
     pidfd::error::no_tree,
     pidfd::error::no_cgroup,
+    pidfd::error::invalid_window_size,
 };
 
 TEST_F(error_test, category_is_named_pidfd)
@@ -97,6 +98,7 @@ TEST_F(error_test, conditions)
   EXPECT_EQ(error_code(error::invalid_option), errc::invalid_argument);
   EXPECT_EQ(error_code(error::no_tree), errc::operation_not_supported);
   EXPECT_EQ(error_code(error::no_cgroup), errc::operation_not_supported);
+  EXPECT_EQ(error_code(error::invalid_window_size), errc::invalid_argument);
 
   // And nothing else.
   EXPECT_NE(error_code(error::process_done), errc::invalid_argument);

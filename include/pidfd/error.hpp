@@ -67,7 +67,12 @@ enum class error
   /// async_wait_tree on a process that was not spawned into a cgroup: only
   /// a cgroup tells when the last descendant is gone. Condition:
   /// @c errc::operation_not_supported.
-  no_cgroup
+  no_cgroup,
+
+  /// A pseudo-terminal window size with 0 rows or 0 columns
+  /// (pty_options, basic_pty::resize). Condition:
+  /// @c errc::invalid_argument.
+  invalid_window_size
 };
 
 /// The category of pidfd::error; its name() is "pidfd".

@@ -48,13 +48,19 @@ struct spawn_error_info
     /// spawn_options::cgroup: no cgroup2 mount, a missing or foreign
     /// directory, no permission, or the move into it failed (the detail
     /// names the path).
-    cgroup
+    cgroup,
+    /// spawn_options::terminal with a stdio::pty() stream: opening the
+    /// pseudo-terminal (the multiplexer, the terminal side), its window
+    /// size or modes, or making it the child's controlling terminal;
+    /// @c child_fd is the first stream on it.
+    terminal
   };
 
   /// The part that failed.
   part failed = part::none;
 
-  /// For @c stdio, the child's fd (0, 1 or 2); for @c inherited_fd, the
+  /// For @c stdio and @c terminal, the child's fd (0, 1 or 2); for
+  /// @c inherited_fd, the
   /// child's fd number; otherwise -1.
   int child_fd = -1;
 
