@@ -163,8 +163,11 @@ std::string explain_failure(const child_plan& plan, const fd_setup& fds,
     return "unsharing the fd table";
   case child_stage::process_group:
     info.failed = part::process_group;
-    return options.process_group == process_group_mode::new_session ? "setsid"
-                                                                    : "setpgid";
+    return plan.new_session ? "setsid" : "setpgid";
+  case child_stage::controlling_terminal:
+    info.failed = part::terminal;
+    info.child_fd = plan.controlling_terminal;
+    return "terminal: making it the controlling terminal (TIOCSCTTY)";
   case child_stage::open_file:
   case child_stage::duplicate_fd:
     info.child_fd = fds.target_of(plan.error_index);
@@ -267,10 +270,16 @@ launched launch(std::string_view program,
   if (!fds.prepare(options, plan, ec, detail))
   {
     info.child_fd = fds.failed_target();
-    info.failed = info.child_fd < 3 ? part::stdio : part::inherited_fd;
+    info.failed = fds.terminal_failed() ? part::terminal
+        : info.child_fd < 3             ? part::stdio
+                                        : part::inherited_fd;
     return {};
   }
-  plan.new_session = options.process_group == process_group_mode::new_session;
+  // A terminal can only become the controlling terminal of a session
+  // leader that has none: a pty makes the child lead a new session.
+  plan.controlling_terminal = fds.terminal_target();
+  plan.new_session = options.process_group == process_group_mode::new_session
+      || plan.controlling_terminal >= 0;
   plan.new_process_group =
       options.process_group == process_group_mode::new_group;
   plan.set_umask = options.umask.has_value();
@@ -392,7 +401,11 @@ process_init make_spawned(
   }
   init.kill_on_destroy = options.kill_on_destroy;
   init.tree = child.tree;
-  init.own_group = options.process_group != process_group_mode::inherit;
+  // A child on a pty leads a session, and so a group, of its own.
+  init.own_group = options.process_group != process_group_mode::inherit
+      || options.in.type() == stdio::kind::pty
+      || options.out.type() == stdio::kind::pty
+      || options.err.type() == stdio::kind::pty;
   return init;
 }
 

@@ -105,7 +105,7 @@ private:
 namespace detail {
 
 // Checked by the binding, not the engine: the error is Asio's, and the
-// child must not run when its pipe cannot be handed over.
+// child must not run when its pipe (or pty) cannot be handed over.
 inline bool pipes_are_closed(const spawn_options& options,
     boost::system::error_code& ec, spawn_error_info& info)
 {
@@ -118,8 +118,10 @@ inline bool pipes_are_closed(const spawn_options& options,
       ec = boost::asio::error::already_open;
       info.failed = spawn_error_info::part::stdio;
       info.child_fd = fd;
-      info.detail =
-          std::string(streams[fd].second) + ": the pipe object is already open";
+      info.detail = std::string(streams[fd].second)
+          + (streams[fd].first->type() == stdio::kind::pty
+                  ? ": the pty object is already open"
+                  : ": the pipe object is already open");
       return false;
     }
   return true;

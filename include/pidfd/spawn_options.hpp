@@ -2,7 +2,8 @@
 // pidfd/spawn_options.hpp
 // ~~~~~~~~~~~~~~~~~~~~~~~
 // Options for pidfd::spawn: standard streams, environment, directory,
-// inherited fds, parent-death signal, process group, credentials, cgroup.
+// inherited fds, parent-death signal, process group, credentials, cgroup,
+// pseudo-terminal.
 //
 
 #ifndef PIDFD_SPAWN_OPTIONS_HPP
@@ -33,6 +34,10 @@ class basic_writable_pipe;
 } // namespace boost::asio
 
 namespace pidfd {
+
+// Declared here for the same reason; defined in pidfd/pty.hpp.
+template <typename Executor>
+class basic_pty;
 
 /// Where one of the child's standard streams comes from or goes to.
 /**
@@ -117,6 +122,29 @@ public:
     return s;
   }
 
+  /// The terminal side of a new pseudo-terminal, whose master side is
+  /// assigned to @c pty once the child is started.
+  /**
+   * Any of stdin, stdout and stderr may name the same pty object (one
+   * terminal per child; spawn_options::terminal sets its window size and
+   * modes). The child then runs in a session of its own (as with
+   * process_group_mode::new_session, whatever process_group says) whose
+   * controlling terminal this is, so that the kernel sends it SIGINT for
+   * a @c ^C written to the master and SIGWINCH on basic_pty::resize().
+   */
+  template <typename Executor>
+  static stdio pty(basic_pty<Executor>& pty)
+  {
+    stdio s;
+    s.kind_ = kind::pty;
+    s.pipe_ = &pty;
+    s.assign_ = [&pty](int fd, boost::system::error_code& ec) {
+      pty.assign(fd, ec);
+    };
+    s.is_open_ = [&pty] { return pty.is_open(); };
+    return s;
+  }
+
   /// For stderr only: the same file as the child's stdout (2>&1).
   static stdio merge_with_stdout() noexcept
   {
@@ -133,7 +161,8 @@ public:
     parent_fd,
     pipe_from_child,
     pipe_to_child,
-    stdout_merge
+    stdout_merge,
+    pty
   };
 
   /// The kind of setup; for the library and for diagnostics.
@@ -146,12 +175,14 @@ public:
   int forced_flags() const noexcept { return flags_; }
   /// The parent's fd, for fd().
   int parent_fd() const noexcept { return fd_; }
-  /// Identifies the pipe object, for pipe().
+  /// Identifies the pipe object, for pipe(), or the pty object, for pty().
   const void* pipe_object() const noexcept { return pipe_; }
-  /// True if the pipe object already holds an fd, which spawn refuses
-  /// before starting the child (assign() would fail only after it ran).
+  /// True if the pipe (or pty) object already holds an fd, which spawn
+  /// refuses before starting the child (assign() would fail only after it
+  /// ran).
   bool pipe_is_open() const { return is_open_ && is_open_(); }
-  /// Hands the parent's end of the pipe to the pipe object.
+  /// Hands the parent's end of the pipe (or the pty's master) to its
+  /// object.
   void assign_parent_end(int fd, boost::system::error_code& ec) const
   {
     assign_(fd, ec);
@@ -224,6 +255,27 @@ struct fd_mapping
   /// The parent's fd, duplicated; the parent keeps it (open until spawn,
   /// or async_run, returns).
   int parent_fd = -1;
+};
+
+/// The pseudo-terminal of a child with a stdio::pty() stream.
+struct pty_options
+{
+  /// The initial window size (TIOCSWINSZ); both must be at least 1, else
+  /// spawn fails with error::invalid_window_size.
+  unsigned short rows = 24;
+  unsigned short cols = 80;
+
+  /// Echo what is written to the master back to it (the terminal's
+  /// default). Off for passwords, or to read only the program's output.
+  bool echo = true;
+
+  /// Raw mode, as cfmakeraw(3): no line editing, no echo, no signals for
+  /// ^C or ^Z, no CR/LF translation; bytes pass through unchanged.
+  bool raw = false;
+
+  /// The pty multiplexer to open: /dev/ptmx, or another devpts mount's
+  /// (e.g. a container's /dev/pts/ptmx).
+  std::string multiplexer = "/dev/ptmx";
 };
 
 /// Which process group and session the child joins.
@@ -321,6 +373,10 @@ struct spawn_options
   /// async_wait_tree(), async_terminate(terminate_scope::tree, ...)) reach
   /// every process the child starts, daemonised or not.
   std::optional<cgroup_placement> cgroup{};
+
+  /// The pseudo-terminal's size and modes, used when a stream is
+  /// stdio::pty().
+  pty_options terminal{};
 
   /// Adds an inherited fd: the child sees @c parent_fd as @c child_fd.
   spawn_options& inherit_fd(int child_fd, int parent_fd)

@@ -7,10 +7,13 @@
 
 #include "pidfd/error.hpp"
 
+#include "detail/syscalls.hpp"
+
 #include <algorithm>
 #include <cerrno>
 
 #include <fcntl.h>
+#include <termios.h>
 #include <unistd.h>
 
 namespace pidfd::detail {
@@ -47,6 +50,80 @@ fd_setup::~fd_setup()
     if (p.child_end >= 0)
       ::close(p.child_end);
   }
+  if (pty_master_ >= 0)
+    ::close(pty_master_);
+  if (pty_slave_ >= 0)
+    ::close(pty_slave_);
+}
+
+bool fd_setup::open_terminal(
+    const pty_options& options, error_code& ec, std::string& detail)
+{
+  terminal_failed_ = true; // until the pty is ready
+  // Checked before anything is opened: a terminal of no rows or columns
+  // confuses programs (stty, curses divide by them), and TIOCSWINSZ itself
+  // takes it without complaint.
+  if (options.rows == 0 || options.cols == 0)
+  {
+    ec = error::invalid_window_size;
+    detail = "terminal: window size " + std::to_string(options.rows) + "x"
+        + std::to_string(options.cols) + " (rows and cols must be at least 1)";
+    return false;
+  }
+  const std::string& path = options.multiplexer;
+  if (path.empty() || path.find('\0') != std::string::npos)
+  {
+    ec = error::invalid_option;
+    detail = "terminal: empty multiplexer path or NUL byte";
+    return false;
+  }
+  pty_master_ = sys::open_pty_master(path.c_str(), ec);
+  if (ec)
+  {
+    // ENOENT: no devpts; ENOSPC: kernel.pty.max reached; EAGAIN, EMFILE...
+    detail = "terminal: pty multiplexer \"" + path + "\"";
+    return false;
+  }
+  sys::unlock_pty(pty_master_, ec);
+  if (ec)
+  {
+    detail = "terminal: unlocking the pty (unlockpt)";
+    return false;
+  }
+  // Set on the master before the child exists, so that its first look at
+  // the size (stty, curses) sees this one, and no SIGWINCH is sent.
+  sys::set_window_size(pty_master_, options.rows, options.cols, ec);
+  if (ec)
+  {
+    detail = "terminal: window size (TIOCSWINSZ)";
+    return false;
+  }
+  pty_slave_ = sys::open_pty_peer(pty_master_, ec);
+  if (ec)
+  {
+    detail = "terminal: opening the terminal side";
+    return false;
+  }
+  if (options.raw || !options.echo)
+  {
+    termios modes{};
+    sys::get_terminal_modes(pty_slave_, modes, ec);
+    if (!ec)
+    {
+      if (options.raw)
+        ::cfmakeraw(&modes);
+      if (!options.echo)
+        modes.c_lflag &= ~tcflag_t(ECHO | ECHOE | ECHOK | ECHONL);
+      sys::set_terminal_modes(pty_slave_, modes, ec);
+    }
+    if (ec)
+    {
+      detail = "terminal: setting its modes (tcsetattr)";
+      return false;
+    }
+  }
+  terminal_failed_ = false;
+  return true;
 }
 
 bool fd_setup::add_stream(
@@ -119,6 +196,25 @@ bool fd_setup::add_stream(
     descriptions_.push_back(name + " pipe");
     break;
   }
+  case stdio::kind::pty:
+    if (pty_option_ && pty_option_->pipe_object() != s.pipe_object())
+    {
+      ec = error::invalid_option;
+      detail = name + ": a second pty object (a child has one terminal)";
+      return false;
+    }
+    // A pty object that is open already was refused by the binding, as a
+    // pipe object is (spawn.hpp).
+    if (!pty_option_)
+    {
+      if (!open_terminal(*terminal_, ec, detail))
+        return false;
+      pty_option_ = &s;
+      pty_target_ = target;
+    }
+    a.source = pty_slave_;
+    descriptions_.push_back(name + " on the pty");
+    break;
   case stdio::kind::stdout_merge:
     if (target != 2)
     {
@@ -139,6 +235,7 @@ bool fd_setup::prepare(const spawn_options& options, child_plan& plan,
 {
   // stdout before stderr, so that a merged stderr copies the final stdout.
   const stdio* streams[] = {&options.in, &options.out, &options.err};
+  terminal_ = &options.terminal;
   for (int target = 0; target < 3; ++target)
     if (!add_stream(*streams[target], target, ec, detail))
     {
@@ -211,6 +308,27 @@ void fd_setup::commit(error_code& ec, std::string& detail)
       continue; // the destructor closes it
     }
     p.parent_end = -1;
+  }
+  if (pty_slave_ >= 0)
+  {
+    ::close(pty_slave_);
+    pty_slave_ = -1;
+  }
+  if (pty_master_ >= 0)
+  {
+    error_code assign_ec;
+    pty_option_->assign_parent_end(pty_master_, assign_ec);
+    if (assign_ec)
+    {
+      if (!ec)
+      {
+        ec = assign_ec;
+        detail = "assigning the pty";
+        failed_target_ = pty_target_;
+      }
+      return; // the destructor closes it
+    }
+    pty_master_ = -1;
   }
 }
 

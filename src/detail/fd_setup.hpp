@@ -1,8 +1,8 @@
 //
 // src/detail/fd_setup.hpp
 // ~~~~~~~~~~~~~~~~~~~~~~~
-// The parent's half of a spawn's fd options: validation, pipes, and the fd
-// actions the child carries out.
+// The parent's half of a spawn's fd options: validation, pipes, the
+// pseudo-terminal, and the fd actions the child carries out.
 //
 
 #ifndef PIDFD_SRC_DETAIL_FD_SETUP_HPP
@@ -26,7 +26,7 @@ public:
   fd_setup(const fd_setup&) = delete;
   fd_setup& operator=(const fd_setup&) = delete;
 
-  // Closes the pipes of a spawn that did not happen.
+  // Closes the pipes (and the pty) of a spawn that did not happen.
   ~fd_setup();
 
   // Validates stdio and inherited fds, creates the pipes (close-on-exec)
@@ -34,8 +34,9 @@ public:
   bool prepare(const spawn_options& options, child_plan& plan,
       boost::system::error_code& ec, std::string& detail);
 
-  // The child runs: hands the parents' pipe ends to their pipe objects and
-  // closes the child's ends here.
+  // The child runs: hands the parents' pipe ends to their pipe objects (and
+  // the pty's master to its object) and closes the child's ends here, so
+  // the parent keeps no terminal side open.
   void commit(boost::system::error_code& ec, std::string& detail);
 
   // What the failed fd action `index` was, for an error message, and the
@@ -45,6 +46,14 @@ public:
 
   // The child's fd whose option prepare() or commit() refused, or -1.
   int failed_target() const noexcept { return failed_target_; }
+
+  // True if prepare() failed on the pseudo-terminal itself (opening it,
+  // its size or modes) rather than on a stream's option.
+  bool terminal_failed() const noexcept { return terminal_failed_; }
+
+  // The first of the child's fds 0-2 on the pty, or -1 without one: the
+  // fd the child makes its controlling terminal.
+  int terminal_target() const noexcept { return pty_target_; }
 
 private:
   struct pipe_end
@@ -57,11 +66,22 @@ private:
 
   bool add_stream(const stdio& s, int target, boost::system::error_code& ec,
       std::string& detail);
+  bool open_terminal(const pty_options& options, boost::system::error_code& ec,
+      std::string& detail);
 
   std::vector<fd_action> actions_;
   std::vector<std::string> descriptions_;
   std::vector<pipe_end> pipes_;
   int failed_target_ = -1;
+
+  // The pseudo-terminal, opened for the first stdio::pty() stream; the
+  // terminal side is closed once the child has its copies.
+  const pty_options* terminal_ = nullptr;
+  const stdio* pty_option_ = nullptr;
+  int pty_master_ = -1;
+  int pty_slave_ = -1;
+  int pty_target_ = -1;
+  bool terminal_failed_ = false;
 };
 
 } // namespace pidfd::detail

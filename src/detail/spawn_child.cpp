@@ -196,6 +196,18 @@ PIDFD_CHILD_CODE int child_main(void* arg) noexcept
   if (plan.fd_action_count > 0)
     arrange_fds(plan);
 
+  // After setsid (a session leader without a terminal may acquire one)
+  // and on the child's own fd: the terminal becomes the session's, and the
+  // child's group its foreground group, which gets SIGINT for ^C and
+  // SIGWINCH on a resize. The parent opened it O_NOCTTY, so it never was
+  // the parent's.
+  if (plan.controlling_terminal >= 0)
+  {
+    if (long r = sys::child_set_controlling_terminal(plan.controlling_terminal);
+        r < 0)
+      fail(plan, child_stage::controlling_terminal, r);
+  }
+
   if (plan.set_umask)
     sys::child_umask(plan.umask);
   if (plan.working_directory)

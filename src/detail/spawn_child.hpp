@@ -35,6 +35,7 @@ enum class child_stage : int
   cgroup,
   unshare_fds,
   process_group,
+  controlling_terminal,
   open_file,
   duplicate_fd,
   umask,
@@ -84,6 +85,10 @@ struct child_plan
 
   bool new_session = false;
   bool new_process_group = false;
+  // With a pty: the child's fd (0-2) that is its terminal side, made the
+  // controlling terminal of the new session once the fds are in place;
+  // -1 otherwise.
+  int controlling_terminal = -1;
   bool set_umask = false;
   mode_t umask = 0;
   const char* working_directory = nullptr;
