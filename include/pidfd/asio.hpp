@@ -13,6 +13,7 @@
 #include "pidfd/exit_status.hpp"
 #include "pidfd/kernel_support.hpp"
 #include "pidfd/process.hpp"
+#include "pidfd/pty.hpp"
 #include "pidfd/run.hpp"
 #include "pidfd/spawn.hpp"
 #include "pidfd/spawn_error_info.hpp"
