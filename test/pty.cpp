@@ -10,11 +10,18 @@
 
 #include "pidfd/error.hpp"
 #include "pidfd/process.hpp"
+#include "pidfd/run.hpp"
 #include "pidfd/spawn.hpp"
+#include "support/counting_allocator.hpp"
 #include "support/fixture.hpp"
 #include "support/guards.hpp"
 
+#include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/write.hpp>
@@ -23,6 +30,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <future>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -30,6 +38,7 @@
 #include <vector>
 
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -357,6 +366,54 @@ TEST_F(pty_test, group_signal_reaches_the_whole_session)
   EXPECT_EQ(pidfd_test::kill_and_reap_children().size(), 1u);
 }
 
+TEST_F(pty_test, reads_honour_the_handlers_slot_allocator_and_token)
+{
+  pidfd::pty term(ctx);
+  pidfd::spawn_options o = on_pty(term);
+  o.terminal.echo = false;
+  // Silent until it has read a line: the first read stays pending.
+  auto p = pidfd::spawn(ctx, "/bin/sh", {"-c", "read x; echo \"$x\""}, o);
+  asio::cancellation_signal cancel;
+  pidfd_test::allocation_counts counts;
+  error_code ec;
+  char buf[64];
+  term.async_read_some(asio::buffer(buf),
+      asio::bind_cancellation_slot(cancel.slot(),
+          asio::bind_allocator(pidfd_test::counting_allocator<void>(counts),
+              [&](error_code e, std::size_t) { ec = e; })));
+  cancel.emit(asio::cancellation_type::total);
+  run();
+  EXPECT_EQ(ec, asio::error::operation_aborted);
+  // The read's operation came from the handler's allocator, and went back.
+  EXPECT_GT(counts.allocations, 0);
+  EXPECT_EQ(counts.outstanding, 0);
+
+  // The stream is intact; a deferred write, a future read.
+  const std::string line = "typed\n";
+  term.async_write_some(asio::buffer(line), asio::deferred)(
+      [&](error_code e, std::size_t) { ec = e; });
+  run();
+  EXPECT_FALSE(ec) << ec.message();
+  std::string out;
+  for (;;)
+  {
+    std::future<std::size_t> n =
+        term.async_read_some(asio::buffer(buf), asio::use_future);
+    run();
+    try
+    {
+      out.append(buf, n.get());
+    }
+    catch (const boost::system::system_error& e)
+    {
+      EXPECT_EQ(e.code(), asio::error::eof);
+      break;
+    }
+  }
+  EXPECT_EQ(out, "typed\r\n");
+  EXPECT_TRUE(p.wait().success());
+}
+
 TEST_F(pty_test, typed_executor_and_converting_move)
 {
   using typed_pty = pidfd::basic_pty<asio::io_context::executor_type>;
@@ -371,6 +428,96 @@ TEST_F(pty_test, typed_executor_and_converting_move)
   EXPECT_FALSE(typed.is_open());
   EXPECT_EQ(read_to_eof(term), "moved\r\n");
   EXPECT_TRUE(p.wait().success());
+}
+
+// ---- async_run -------------------------------------------------------------
+
+class pty_run_test : public pty_test
+{
+protected:
+  pidfd::run_result run_on_pty(std::string_view program,
+      const pidfd::argument_list& args, pidfd::run_options options)
+  {
+    options.on_pty = true;
+    error_code ec;
+    pidfd::run_result result;
+    bool done = false;
+    pidfd::async_run(ctx, program, args, std::move(options),
+        [&](error_code e, pidfd::run_result r) {
+          ec = e;
+          result = std::move(r);
+          done = true;
+        });
+    run();
+    EXPECT_TRUE(done);
+    EXPECT_FALSE(ec) << ec.message();
+    return result;
+  }
+};
+
+TEST_F(pty_run_test, output_captured_and_input_typed)
+{
+  pidfd::run_options o;
+  o.input = "hello\n";
+  pidfd::run_result r = run_on_pty("/bin/sh",
+      {"-c", "test -t 0 -a -t 1 -a -t 2 && read x && echo \"got $x\" >&2"},
+      std::move(o));
+  EXPECT_TRUE(r.status.success()) << r.status;
+  // The terminal's echo of the input, then the child's stderr.
+  EXPECT_EQ(r.out, "hello\r\ngot hello\r\n");
+  EXPECT_EQ(r.err, "");
+  EXPECT_FALSE(r.output_cut);
+}
+
+TEST_F(pty_run_test, echo_off_and_size)
+{
+  pidfd::run_options o;
+  o.spawn.terminal.echo = false;
+  o.spawn.terminal.rows = 12;
+  o.spawn.terminal.cols = 34;
+  o.input = "secret\n";
+  pidfd::run_result r = run_on_pty(
+      "/bin/sh", {"-c", "read x; stty size; echo ${#x}"}, std::move(o));
+  EXPECT_EQ(r.out, "12 34\r\n6\r\n");
+}
+
+TEST_F(pty_run_test, end_of_input_is_ctrl_d)
+{
+  pidfd::run_options o;
+  o.input = "b\na\n\x04";
+  o.spawn.terminal.echo = false;
+  pidfd::run_result r = run_on_pty("sort", {}, std::move(o));
+  EXPECT_TRUE(r.status.success()) << r.status;
+  EXPECT_EQ(r.out, "a\r\nb\r\n");
+}
+
+TEST_F(pty_run_test, timeout_stops_a_child_on_a_pty)
+{
+  pidfd::run_options o;
+  o.timeout = std::chrono::milliseconds(100);
+  pidfd::run_result r = run_on_pty("sleep", {"100"}, std::move(o));
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_TRUE(r.status.signaled()) << r.status;
+  EXPECT_EQ(r.status.signal(), SIGTERM);
+}
+
+TEST_F(pty_run_test, tree_scope_stops_the_whole_session)
+{
+  pidfd_test::subreaper_guard subreaper;
+  pidfd::run_options o;
+  o.timeout = std::chrono::milliseconds(100);
+  o.stop_scope = pidfd::terminate_scope::tree;
+  // Without the group signal the background sleep would hold the
+  // terminal, and the run, for 100 s.
+  pidfd::run_result r =
+      run_on_pty("/bin/sh", {"-c", "sleep 100 & wait"}, std::move(o));
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_TRUE(r.status.signaled()) << r.status;
+  // The orphaned sleep came to us, the subreaper, and was stopped with
+  // the shell (were it not, this wait would outlast the test's timeout).
+  int status = 0;
+  EXPECT_GT(::waitpid(-1, &status, 0), 0);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
 }
 
 // ---- errors ----------------------------------------------------------------

@@ -9,6 +9,7 @@
 #define PIDFD_RUN_HPP
 
 #include "pidfd/detail/run_support.hpp"
+#include "pidfd/pty.hpp"
 #include "pidfd/spawn.hpp"
 
 #include <boost/asio/async_result.hpp>
@@ -46,6 +47,18 @@ struct run_options
   /// Data for the child's stdin, which is then closed; without it the
   /// child gets @c spawn.in (by default the parent's stdin).
   std::optional<std::string> input{};
+
+  /// Runs the child on a pseudo-terminal: stdin, stdout and stderr are
+  /// stdio::pty() of a pty of the run's own (@c spawn.terminal gives its
+  /// size and modes), for programs that behave differently without a
+  /// terminal. Everything the child writes goes to run_result::out (with
+  /// the terminal's @c "\r\n" line ends and, unless @c spawn.terminal.echo
+  /// is off, the echo of the input), and @c input is typed into the
+  /// terminal. A terminal's input has no end that closing could give: a
+  /// program that reads to the end of its input needs @c "\x04" (^D, at
+  /// the start of a line) in @c input. The child leads a session and
+  /// process group of its own, which terminate_scope::tree reaches.
+  bool on_pty = false;
 
   /// If the child has not exited and its output ended (and its input
   /// been written) after this long, the child is stopped (stop_signal,
@@ -258,7 +271,7 @@ auto async_run(const Executor& ex, std::string_view program,
 {
   std::vector<std::string> owned(args.items().begin(), args.items().end());
   auto fds = std::make_shared<detail::captured_fds>();
-  fds->capture(options.spawn, options.input.has_value());
+  fds->capture(options.spawn, options.input.has_value() || options.on_pty);
   return boost::asio::async_initiate<RunToken,
       void(boost::system::error_code, run_result)>(
       detail::initiate_run<Executor>(ex), token, std::string(program),

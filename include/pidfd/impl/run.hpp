@@ -23,6 +23,7 @@
 #include <boost/asio/readable_pipe.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/writable_pipe.hpp>
+#include <boost/asio/write.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -105,8 +106,8 @@ public:
       strand_(strand), program_(std::move(program)), args_(std::move(args)),
       options_(std::move(options)), fds_(std::move(fds)),
       control_(std::move(control)), out_(strand), err_(strand), in_(strand),
-      room_(strand), child_(strand), deadline_(strand), grace_(strand),
-      delay_(strand)
+      room_(strand), pty_(strand), child_(strand), deadline_(strand),
+      grace_(strand), delay_(strand)
   {
   }
 
@@ -133,19 +134,32 @@ public:
     if (options_.wait_delay && *options_.wait_delay < clock::duration::zero())
       return complete(std::move(self), error::invalid_wait_delay);
     tree_ = options_.stop_scope == terminate_scope::tree;
-    if (tree_ && !options_.spawn.cgroup
+    // A child on a pty leads a session, and so a group, of its own.
+    if (tree_ && !options_.spawn.cgroup && !options_.on_pty
         && options_.spawn.process_group == process_group_mode::inherit)
       return complete(std::move(self), error::no_tree);
     // Cancelled before it started: nothing to stop, so nothing is spawned.
     if (control_->requested.load() != 0)
       return complete(std::move(self), boost::asio::error::operation_aborted);
 
-    merged_ = options_.spawn.err.type() == stdio::kind::stdout_merge;
-    options_.spawn.out = stdio::pipe(out_);
-    if (!merged_)
-      options_.spawn.err = stdio::pipe(err_);
-    if (options_.input)
-      options_.spawn.in = stdio::pipe(in_);
+    // On a pty, the terminal carries all three streams: one output, like
+    // a merged stderr.
+    merged_ = options_.on_pty
+        || options_.spawn.err.type() == stdio::kind::stdout_merge;
+    if (options_.on_pty)
+    {
+      options_.spawn.in = stdio::pty(pty_);
+      options_.spawn.out = stdio::pty(pty_);
+      options_.spawn.err = stdio::pty(pty_);
+    }
+    else
+    {
+      options_.spawn.out = stdio::pipe(out_);
+      if (!merged_)
+        options_.spawn.err = stdio::pipe(err_);
+      if (options_.input)
+        options_.spawn.in = stdio::pipe(in_);
+    }
     // The run owns its child: however the run ends, even by the io_context
     // being destroyed, the child does not outlive it.
     options_.spawn.kill_on_destroy = true;
@@ -163,7 +177,10 @@ public:
     if (options_.on_spawn)
       options_.on_spawn(run_child(impl_of(child_)));
 
-    read(out_, result_.out, reading_out_, result_.out_truncated);
+    if (options_.on_pty)
+      read(pty_, result_.out, reading_out_, result_.out_truncated);
+    else
+      read(out_, result_.out, reading_out_, result_.out_truncated);
     if (!merged_)
       read(err_, result_.err, reading_err_, result_.err_truncated);
     start_input();
@@ -215,8 +232,9 @@ private:
     return boost::asio::get_associated_allocator(handler_);
   }
 
-  void read(boost::asio::basic_readable_pipe<Strand>& pipe, std::string& into,
-      bool& reading, bool& truncated)
+  // From a pipe, or from the pty (whose end of output is eof too).
+  template <typename Stream>
+  void read(Stream& pipe, std::string& into, bool& reading, bool& truncated)
   {
     reading = true;
     read_more(pipe, into, reading, truncated);
@@ -225,8 +243,9 @@ private:
   // Reads until EOF, or until the run stops the reading (a cancel). Up to
   // the output limit into `into`; past it into a scratch buffer whose
   // contents are dropped (both streams may share it: nothing reads it).
-  void read_more(boost::asio::basic_readable_pipe<Strand>& pipe,
-      std::string& into, bool& reading, bool& truncated)
+  template <typename Stream>
+  void read_more(
+      Stream& pipe, std::string& into, bool& reading, bool& truncated)
   {
     constexpr std::size_t chunk = 64 * 1024;
     const std::size_t size = into.size();
@@ -271,6 +290,18 @@ private:
     if (!options_.input)
       return;
     writing_ = true;
+    if (options_.on_pty)
+    {
+      // A pty master raises no SIGPIPE: once the terminal side is closed,
+      // writes fail with EIO, which ends the input as EPIPE does a pipe's.
+      ++pending_;
+      boost::asio::async_write(pty_, boost::asio::buffer(*options_.input),
+          part_handler([](run_op& op, boost::system::error_code, std::size_t) {
+            op.writing_ = false;
+            op.part_done();
+          }));
+      return;
+    }
     data_ = options_.input->data();
     size_ = options_.input->size();
     // Asio's pipe writes would raise SIGPIPE in the parent if the child
@@ -441,6 +472,7 @@ private:
     }
     out_.cancel(ignored);
     err_.cancel(ignored);
+    pty_.cancel(ignored);
     room_.cancel(ignored);
     in_.close(ignored);
   }
@@ -498,6 +530,7 @@ private:
   boost::asio::basic_readable_pipe<Strand> out_, err_;
   boost::asio::basic_writable_pipe<Strand> in_;
   boost::asio::posix::basic_stream_descriptor<Strand> room_;
+  basic_pty<Strand> pty_; // with run_options::on_pty
   basic_process<Strand> child_;
   boost::asio::basic_waitable_timer<clock, boost::asio::wait_traits<clock>,
       Strand>
