@@ -31,6 +31,9 @@
 #include <csignal>
 #include <filesystem>
 #include <future>
+#include <memory>
+#include <set>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -121,6 +124,35 @@ protected:
 
   std::string out_;
 };
+
+TEST_F(pty_test, default_options)
+{
+  const pidfd::pty_options o;
+  EXPECT_EQ(o.rows, 24);
+  EXPECT_EQ(o.cols, 80);
+  EXPECT_TRUE(o.echo);
+  EXPECT_FALSE(o.raw);
+  EXPECT_EQ(o.multiplexer, "/dev/ptmx");
+  EXPECT_EQ(pidfd::stdio::pty(*std::make_unique<pidfd::pty>(ctx)).type(),
+      pidfd::stdio::kind::pty);
+}
+
+TEST_F(pty_test, default_size_and_cooked_modes)
+{
+  pidfd::pty term(ctx);
+  auto p =
+      pidfd::spawn(ctx, "/bin/sh", {"-c", "stty size; stty -a"}, on_pty(term));
+  const std::string out = read_to_eof(term);
+  EXPECT_EQ(out.rfind("24 80\r\n", 0), 0u) << out;
+  // Canonical mode, echo, signals: a terminal as a login gets it.
+  std::set<std::string> words;
+  std::istringstream in(out);
+  for (std::string w; in >> w;)
+    words.insert(w);
+  for (const char* mode : {"icanon", "echo", "isig", "icrnl", "onlcr"})
+    EXPECT_TRUE(words.count(mode)) << mode << " in " << out;
+  EXPECT_TRUE(p.wait().success());
+}
 
 TEST_F(pty_test, child_sees_its_controlling_terminal)
 {
