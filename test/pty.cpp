@@ -265,6 +265,18 @@ TEST_F(pty_test, ctrl_c_sends_sigint_to_the_foreground_group)
   EXPECT_EQ(status.signal(), SIGINT);
 }
 
+TEST_F(pty_test, closing_the_master_hangs_up_the_session)
+{
+  // As for SIGINT: the runner (nohup) may ignore SIGHUP.
+  pidfd_test::disposition_guard dfl(SIGHUP, SIG_DFL);
+  pidfd::pty term(ctx);
+  auto p = pidfd::spawn(ctx, "sleep", {"100"}, on_pty(term));
+  term.close();
+  pidfd::exit_status s = p.wait();
+  EXPECT_TRUE(s.signaled()) << s;
+  EXPECT_EQ(s.signal(), SIGHUP);
+}
+
 TEST_F(pty_test, raw_mode_passes_bytes_unchanged)
 {
   pidfd::pty term(ctx);
