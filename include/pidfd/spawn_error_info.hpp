@@ -60,8 +60,7 @@ struct spawn_error_info
   part failed = part::none;
 
   /// For @c stdio and @c terminal, the child's fd (0, 1 or 2); for
-  /// @c inherited_fd, the
-  /// child's fd number; otherwise -1.
+  /// @c inherited_fd, the child's fd number; otherwise -1.
   int child_fd = -1;
 
   /// The words the exception's what() adds after the program, for example
