@@ -379,7 +379,8 @@ launched launch(std::string_view program,
       ::close(pidfd);
     return {};
   }
-  return {pidfd, pid, std::move(tree)};
+  return {
+      pidfd, pid, std::move(tree), plan.new_session || plan.new_process_group};
 }
 
 process_init make_spawned(
@@ -401,11 +402,7 @@ process_init make_spawned(
   }
   init.kill_on_destroy = options.kill_on_destroy;
   init.tree = child.tree;
-  // A child on a pty leads a session, and so a group, of its own.
-  init.own_group = options.process_group != process_group_mode::inherit
-      || options.in.type() == stdio::kind::pty
-      || options.out.type() == stdio::kind::pty
-      || options.err.type() == stdio::kind::pty;
+  init.own_group = child.own_group;
   return init;
 }
 

@@ -32,6 +32,9 @@ struct launched
   int pidfd = -1;
   pid_t pid = 0;
   std::shared_ptr<cgroup_tree> tree{};
+  // The child leads a process group of its own: new_group, new_session,
+  // or the session a pty gives it.
+  bool own_group = false;
 };
 
 // Starts the child; on failure (including a failed execve) no child and no
