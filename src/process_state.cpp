@@ -68,7 +68,19 @@ process_state::~process_state()
 int process_state::pidfd() const
 {
   std::lock_guard lock(mutex_);
-  return mechanism_ && mechanism_->fd_is_pidfd() ? target_.fd : -1;
+  return pidfd_locked();
+}
+
+int process_state::pidfd_locked() const noexcept
+{
+  if (!mechanism_ || !mechanism_->fd_is_pidfd() || target_.fd < 0)
+    return -1;
+  if (!pidfd_non_blocking_)
+  {
+    sys::set_non_blocking(target_.fd);
+    pidfd_non_blocking_ = true;
+  }
+  return target_.fd;
 }
 
 bool process_state::collected(wait_result& out) const
@@ -276,15 +288,15 @@ void process_state::close_fd_locked() noexcept
 
 int process_state::release_fd_locked() noexcept
 {
-  int fd = std::exchange(target_.fd, -1);
-  if (fd >= 0 && !(mechanism_ && mechanism_->fd_is_pidfd()))
+  const int pidfd = pidfd_locked();
+  const int fd = std::exchange(target_.fd, -1);
+  if (pidfd < 0 && fd >= 0)
   {
     // The pool's eventfd is no pidfd: nothing to hand over. The pool
     // thread still reaps.
     ::close(fd);
-    fd = -1;
   }
-  return fd;
+  return pidfd;
 }
 
 bool process_state::abandon_locked()

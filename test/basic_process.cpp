@@ -562,6 +562,8 @@ TEST_F(basic_process_test, release_without_outstanding_waits)
   const pid_t pid = p.id();
   pidfd_test::unique_fd fd(p.release());
   ASSERT_GE(fd.get(), 0);
+  // Never handed out before, never waited on: non-blocking all the same.
+  EXPECT_NE(::fcntl(fd.get(), F_GETFL) & O_NONBLOCK, 0);
   pidfd_test::wait_exited(fd.get(), pid);
   EXPECT_EQ(WEXITSTATUS(pidfd_test::reap(pid)), 4);
 }

@@ -183,6 +183,12 @@ void wait_readable(int fd, error_code& ec) noexcept
   }
 }
 
+void set_non_blocking(int fd) noexcept
+{
+  int on = 1;
+  ::ioctl(fd, FIONBIO, &on);
+}
+
 long write_no_sigpipe(int fd, const void* data, std::size_t size) noexcept
 {
   // SIGPIPE from write(2) is directed at the writing thread: block it,

@@ -122,6 +122,11 @@ bool is_readable(int fd) noexcept;
 // Blocks until the fd is readable, retrying EINTR.
 void wait_readable(int fd, error_code& ec) noexcept;
 
+// ioctl(FIONBIO): makes the open file description non-blocking, in one
+// system call (fcntl would take two, F_GETFL and F_SETFL). It cannot fail
+// on an open fd.
+void set_non_blocking(int fd) noexcept;
+
 // clone3(2) with the child starting on its own stack in fn(arg); fn must not
 // return into the caller (it exits). Returns the child's PID in the parent,
 // or -errno. Implemented in assembly (x86_64, aarch64). `size` is the part

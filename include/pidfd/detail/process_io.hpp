@@ -40,11 +40,10 @@ public:
   using descriptor_type =
       boost::asio::posix::basic_stream_descriptor<boost::asio::any_io_executor>;
 
-  // Puts the readiness fd into the reactor at once, non-blocking: a pidfd
-  // from clone3 is blocking, and whoever takes native_handle() into a loop
-  // of their own must get a non-blocking fd. Setting it through the
-  // descriptor (one FIONBIO) tells the descriptor too, so its first wait
-  // does not set it again.
+  // The readiness fd goes into the reactor with the first wait, not here:
+  // a process that is only waited for with wait(), signalled or released
+  // never costs the reactor's three system calls (register, the
+  // descriptor's FIONBIO, deregister).
   process_io(const boost::asio::any_io_executor& ex, const process_init& init);
 
   process_io(const process_io&) = delete;
@@ -64,6 +63,7 @@ public:
   void arm(Handler&& handler)
   {
     boost::system::error_code ec;
+    boost::asio::any_io_executor ex;
     {
       std::lock_guard lock(mutex_);
       if (prepare_wait_locked(ec) && assigned_locked(ec))
@@ -72,12 +72,16 @@ public:
             descriptor_type::wait_read, std::forward<Handler>(handler));
         return;
       }
+      // None once the io_context has shut down: post() then throws
+      // bad_executor, as every Asio object does after its context is gone.
+      if (descriptor_)
+        ex = descriptor_->get_executor();
     }
     // Already collected, closed, or refused by the reactor: complete
     // without running the handler inline; append keeps the handler's
     // associated executor, allocator and cancellation slot.
     boost::asio::post(
-        executor_, boost::asio::append(std::forward<Handler>(handler), ec));
+        ex, boost::asio::append(std::forward<Handler>(handler), ec));
   }
 
   // Cancels the outstanding waits (they finish with operation_aborted).
@@ -145,8 +149,17 @@ private:
       ec = boost::asio::error::shut_down;
       return false;
     }
-    if (!descriptor_->is_open())
-      descriptor_->assign(readiness_fd(), ec);
+    if (descriptor_->is_open())
+      return true;
+    // Registers the fd. Asio sets a descriptor non-blocking before its
+    // first wait; done here, once, so that it knows.
+    descriptor_->assign(readiness_fd(), ec);
+    if (!ec)
+      descriptor_->native_non_blocking(true, ec);
+    // A descriptor that the reactor refused is reported by this wait, and
+    // the next one tries again; the fd itself stays the state's.
+    if (ec && descriptor_->is_open())
+      descriptor_->release();
     return !ec;
   }
 
@@ -163,11 +176,11 @@ private:
     std::lock_guard lock(mutex_);
     release_descriptor_locked();
     descriptor_.reset();
-    executor_ = boost::asio::any_io_executor();
   }
 
-  // Both empty once the io_context has shut down.
-  boost::asio::any_io_executor executor_;
+  // Its executor is the process's I/O executor: no copy of that is kept
+  // beside it (a child's memory counts, ten thousand at a time). Empty once
+  // the io_context has shut down.
   std::optional<descriptor_type> descriptor_;
   // Created with the first process of an execution context, after its
   // reactor, so that it shuts down before the reactor does.
@@ -238,20 +251,10 @@ private:
 
 inline process_io::process_io(
     const boost::asio::any_io_executor& ex, const process_init& init)
-  : process_state(init), executor_(ex), descriptor_(std::in_place, ex),
+  : process_state(init), descriptor_(std::in_place, ex),
     service_(boost::asio::use_service<process_service>(
         boost::asio::query(ex, boost::asio::execution::context)))
 {
-  if (readiness_fd() < 0)
-    return;
-  boost::system::error_code ec;
-  descriptor_->assign(readiness_fd(), ec);
-  if (!ec)
-    descriptor_->native_non_blocking(true, ec);
-  // A descriptor that the reactor refused is reported by the first wait
-  // (arm() assigns again); the fd itself stays the state's.
-  if (ec && descriptor_->is_open())
-    descriptor_->release();
 }
 
 inline void process_io::abandon()
@@ -307,7 +310,7 @@ inline void process_io::reap_orphan(const boost::system::error_code& ec)
     if (!descriptor_)
       return; // shut down: a library thread reaps it
     auto timer = std::make_shared<boost::asio::steady_timer>(
-        executor_, std::chrono::milliseconds(10));
+        descriptor_->get_executor(), std::chrono::milliseconds(10));
     lock.unlock();
     timer->async_wait(
         [self = shared_from_this(), timer](

@@ -75,7 +75,10 @@ public:
   pid_t pid() const noexcept { return target_.pid; }
 
   // The pidfd, or -1 (the wait4 fallback, a process gone at adoption, or
-  // once closed).
+  // once closed). Non-blocking, for whoever takes it into a loop of their
+  // own: clone3 and a caller's adopted fd may give a blocking one, and the
+  // flag is set here, the first time it is handed out, rather than on
+  // every spawn (the library's own waits never need it: they use WNOHANG).
   int pidfd() const;
 
   // The fd whose readability announces the end: the pidfd, or the wait4
@@ -161,6 +164,8 @@ protected:
   // close_fd_locked() (or takes it with release_fd_locked()).
   bool begin_close_locked() noexcept;
   void close_fd_locked() noexcept;
+  // The pidfd, non-blocking (as pidfd()), or -1 with the pool's eventfd
+  // closed.
   int release_fd_locked() noexcept;
 
   // The owning handle is going away while a spawned child may still run:
@@ -172,6 +177,9 @@ protected:
   mutable std::mutex mutex_;
 
 private:
+  // pidfd() with mutex_ held.
+  int pidfd_locked() const noexcept;
+
   friend void reap_in_background(std::shared_ptr<process_state> state);
 
   bool collect_locked(wait_result& out);
@@ -186,6 +194,7 @@ private:
   bool closed_ = false;
   bool kill_on_destroy_ = false;
   bool own_group_ = false;
+  mutable bool pidfd_non_blocking_ = false;
   // Immutable, and thread-safe itself: used without mutex_.
   const std::shared_ptr<cgroup_tree> tree_;
   std::uint64_t generation_ = 0;
