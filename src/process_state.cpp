@@ -136,6 +136,8 @@ collect_step process_state::step(std::uint64_t generation, wait_result& out)
 void process_state::wait_blocking(wait_result& out)
 {
   error_code ec;
+  int fd;
+  bool pidfd;
   {
     std::lock_guard lock(mutex_);
     if (!prepare_wait_locked(ec))
@@ -144,16 +146,26 @@ void process_state::wait_blocking(wait_result& out)
         out = {ec ? ec : aborted(), {}};
       return;
     }
+    fd = target_.fd;
+    pidfd = mechanism_->fd_is_pidfd();
   }
+  // With a pidfd, readiness first, then the collect step: poll returns at
+  // once for a process that has exited already, and a running one costs
+  // no waitid and no readability probe before it blocks. In the wait4
+  // fallback the collect step goes first: the pool's eventfd is written
+  // when a wait on the PID returns, and a PID reaped elsewhere may belong
+  // to another running child by then, which only the collect step sees.
   auto backoff = std::chrono::milliseconds(1);
-  for (;;)
+  for (collect_step next = pidfd ? collect_step::rearm
+                                 : step(any_generation, out);
+       ; next = step(any_generation, out))
   {
-    switch (step(any_generation, out))
+    switch (next)
     {
     case collect_step::collected:
       return;
     case collect_step::rearm:
-      sys::wait_readable(target_.fd, ec);
+      sys::wait_readable(fd, ec);
       if (ec)
       {
         out = {ec, {}};
