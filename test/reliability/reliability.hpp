@@ -62,6 +62,21 @@ inline bool wait_reaped(int pidfd)
   return errno == ESRCH;
 }
 
+/// This process's open fds once they are `expected` again, or as they are
+/// after liveness_bound: for a child reaped by a library thread, which
+/// closes its pidfd just after the reap that wait_reaped() sees.
+inline std::set<int> open_fds_settled(const std::set<int>& expected)
+{
+  const auto deadline = std::chrono::steady_clock::now() + liveness_bound;
+  std::set<int> now = pidfd_test::open_fds();
+  while (now != expected && std::chrono::steady_clock::now() < deadline)
+  {
+    std::this_thread::yield();
+    now = pidfd_test::open_fds();
+  }
+  return now;
+}
+
 /// This process's open fds, once ctx's reactor exists: it opens its own
 /// fds (epoll, eventfd, timerfd) on first use.
 inline std::set<int> open_fds_with_reactor(boost::asio::io_context& ctx)
