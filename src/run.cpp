@@ -8,6 +8,7 @@
 #include "detail/syscalls.hpp"
 
 #include <cerrno>
+#include <string>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -20,25 +21,43 @@ captured_fds::~captured_fds()
     ::close(fd);
 }
 
-int captured_fds::copy(int fd)
+int captured_fds::copy(int fd, spawn_error_info::part part, int child_fd,
+    const char* name, const char* fd_words)
 {
   const int dup = fd < 0 ? -1 : ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (dup < 0)
   {
     if (!ec)
-      ec.assign(fd < 0 ? EBADF : errno, boost::system::system_category());
+    {
+      // The words spawn itself would use (fd_setup.cpp), had the fd not
+      // been copied first.
+      const int error = fd < 0 ? EBADF : errno;
+      ec.assign(error, boost::system::system_category());
+      info.failed = part;
+      info.child_fd = child_fd;
+      info.detail = std::string(name) + ": " + fd_words + std::to_string(fd)
+          + (error == EBADF ? " is not open" : ": F_DUPFD_CLOEXEC");
+    }
     return fd;
   }
   fds_.push_back(dup);
   return dup;
 }
 
-void captured_fds::capture(spawn_options& options, bool stdin_replaced)
+void captured_fds::capture(spawn_options& options)
 {
-  if (!stdin_replaced && options.in.type() == stdio::kind::parent_fd)
-    options.in = stdio::fd(copy(options.in.parent_fd()));
+  stdio* streams[] = {&options.in, &options.out, &options.err};
+  const char* names[] = {"stdin", "stdout", "stderr"};
+  for (int fd = 0; fd < 3; ++fd)
+    if (streams[fd]->type() == stdio::kind::parent_fd)
+      *streams[fd] = stdio::fd(copy(streams[fd]->parent_fd(),
+          spawn_error_info::part::stdio, fd, names[fd], "fd "));
   for (fd_mapping& m : options.inherited_fds)
-    m.parent_fd = copy(m.parent_fd);
+  {
+    const std::string name = "inherited fd " + std::to_string(m.child_fd);
+    m.parent_fd = copy(m.parent_fd, spawn_error_info::part::inherited_fd,
+        m.child_fd, name.c_str(), "parent fd ");
+  }
 }
 
 boost::system::error_code write_no_sigpipe(

@@ -35,29 +35,40 @@ class initiate_run;
 /// Options for async_run.
 struct run_options
 {
-  /// How the child is started. async_run sets @c spawn.out (captured),
-  /// @c spawn.err (captured, unless it is stdio::merge_with_stdout(): then
-  /// both streams go to run_result::out, interleaved as the child wrote
-  /// them), and @c spawn.in when @c input is given. Fds named here
-  /// (stdio::fd(), inherit_fd()) are duplicated when async_run is called:
-  /// the caller may close them as soon as it returns. async_run owns its
-  /// child, so @c spawn.kill_on_destroy is always on.
+  /// How the child is started. @c spawn.out and @c spawn.err left at
+  /// stdio::inherit() (the default, which cannot be told from "not set")
+  /// are captured into run_result::out and run_result::err; with
+  /// @c spawn.err = stdio::merge_with_stdout() both streams go where
+  /// stdout goes, interleaved as the child wrote them. A stream the caller
+  /// sends elsewhere (a file, an fd, null, a pipe of its own) goes there
+  /// and is not captured: its string in the result stays empty (stdout to
+  /// a log file while stderr is captured). @c spawn.in is the child's
+  /// stdin unless @c input is given; both together are
+  /// error::invalid_option, as is any of @c spawn.in, @c out or @c err
+  /// with @c on_pty (other than a merged stderr, which the pty does
+  /// anyway); run_result::spawn_error names the combination. Fds named
+  /// here (stdio::fd(), inherit_fd()) are duplicated when async_run is
+  /// called: the caller may close them as soon as it returns. async_run
+  /// owns its child, so @c spawn.kill_on_destroy is always on.
   spawn_options spawn{};
 
   /// Data for the child's stdin, which is then closed; without it the
-  /// child gets @c spawn.in (by default the parent's stdin).
+  /// child gets @c spawn.in (by default the parent's stdin). Together with
+  /// a @c spawn.in of the caller's it is error::invalid_option: one stdin
+  /// cannot have two sources.
   std::optional<std::string> input{};
 
   /// Runs the child on a pseudo-terminal: stdin, stdout and stderr are
   /// stdio::pty() of a pty of the run's own (@c spawn.terminal gives its
   /// size and modes), for programs that behave differently without a
-  /// terminal. Everything the child writes goes to run_result::out (with
-  /// the terminal's @c "\r\n" line ends and, unless @c spawn.terminal.echo
-  /// is off, the echo of the input), and @c input is typed into the
-  /// terminal. A terminal's input has no end that closing could give: a
-  /// program that reads to the end of its input needs @c "\x04" (^D, at
-  /// the start of a line) in @c input. The child leads a session and
-  /// process group of its own, which terminate_scope::tree reaches.
+  /// terminal; a stream of the caller's in @c spawn.in, @c out or @c err
+  /// is error::invalid_option. Everything the child writes goes to
+  /// run_result::out (with the terminal's @c "\r\n" line ends and, unless @c
+  /// spawn.terminal.echo is off, the echo of the input), and @c input is typed
+  /// into the terminal. A terminal's input has no end that closing could give:
+  /// a program that reads to the end of its input needs @c "\x04" (^D, at the
+  /// start of a line) in @c input. The child leads a session and process group
+  /// of its own, which terminate_scope::tree reaches.
   bool on_pty = false;
 
   /// If the child has not exited and its output ended (and its input
@@ -137,7 +148,8 @@ struct run_result
   /// How the child ended.
   exit_status status{};
   /// Everything it wrote to stdout and stderr (with a merged stderr, both
-  /// are in @c out and @c err is empty).
+  /// are in @c out and @c err is empty). A stream the caller sent
+  /// elsewhere (run_options::spawn) is not captured: its string is empty.
   std::string out{};
   std::string err{};
   /// From spawn to the end of the wait and of the output.
@@ -154,6 +166,14 @@ struct run_result
   /// (@c err) holds its first output_limit bytes.
   bool out_truncated = false;
   bool err_truncated = false;
+  /// When the child could not be spawned: which part of the spawn failed
+  /// and the words spawn's exception would add after the program (for
+  /// example <tt>cgroup parent "/sys/fs/cgroup/x"</tt>), as the
+  /// @c error_code overload of spawn fills it; also for an fd of the
+  /// options that could not be duplicated, and for streams that cannot
+  /// all be honoured (part::stdio, error::invalid_option).
+  /// spawn_error_info::part::none otherwise.
+  spawn_error_info spawn_error{};
 };
 
 /// The running child of an async_run, as run_options::on_spawn sees it.
@@ -237,7 +257,9 @@ private:
  *
  * @par Completion Signature
  * @code void(boost::system::error_code ec, pidfd::run_result result) @endcode
- * @c ec is a spawn error (then nothing ran), error::invalid_grace_period
+ * @c ec is a spawn error (then nothing ran, and @c result.spawn_error
+ * says which part failed), error::invalid_option for streams that cannot
+ * all be honoured (see run_options::spawn), error::invalid_grace_period
  * for a negative grace, error::invalid_wait_delay for a negative wait
  * delay, error::invalid_signal for a bad stop_signal, error::no_tree for
  * a tree scope without a tree,
@@ -271,7 +293,7 @@ auto async_run(const Executor& ex, std::string_view program,
 {
   std::vector<std::string> owned(args.items().begin(), args.items().end());
   auto fds = std::make_shared<detail::captured_fds>();
-  fds->capture(options.spawn, options.input.has_value() || options.on_pty);
+  fds->capture(options.spawn);
   return boost::asio::async_initiate<RunToken,
       void(boost::system::error_code, run_result)>(
       detail::initiate_run<Executor>(ex), token, std::string(program),

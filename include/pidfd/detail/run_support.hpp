@@ -7,6 +7,7 @@
 #ifndef PIDFD_DETAIL_RUN_SUPPORT_HPP
 #define PIDFD_DETAIL_RUN_SUPPORT_HPP
 
+#include "pidfd/spawn_error_info.hpp"
 #include "pidfd/spawn_options.hpp"
 
 #include <boost/system/error_code.hpp>
@@ -28,17 +29,18 @@ public:
   captured_fds& operator=(const captured_fds&) = delete;
   ~captured_fds();
 
-  // Points `options` at copies of the fds it names: stdin (unless the
-  // run's input replaces it) and the inherited fds; stdout and stderr are
-  // the run's own pipes. An fd that cannot be copied (EBADF: not open;
-  // EMFILE) is left as it is and the first failure kept in ec, for the run
-  // to report.
-  void capture(spawn_options& options, bool stdin_replaced);
+  // Points `options` at copies of the fds it names: stdin, stdout and
+  // stderr given as stdio::fd(), and the inherited fds. An fd that cannot
+  // be copied (EBADF: not open; EMFILE) is left as it is and the first
+  // failure kept in ec and info, in spawn's words, for the run to report.
+  void capture(spawn_options& options);
 
   boost::system::error_code ec;
+  spawn_error_info info;
 
 private:
-  int copy(int fd);
+  int copy(int fd, spawn_error_info::part part, int child_fd, const char* name,
+      const char* fd_words);
 
   std::vector<int> fds_;
 };

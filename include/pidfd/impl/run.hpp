@@ -123,8 +123,13 @@ public:
   // `self` is the only owner so far.
   void start(std::shared_ptr<run_op> self)
   {
+    if (!streams_can_be_honoured())
+      return complete(std::move(self), error::invalid_option);
     if (fds_->ec)
+    {
+      result_.spawn_error = fds_->info;
       return complete(std::move(self), fds_->ec);
+    }
     // Checked before anything runs: a stop that could not be carried out
     // would leave the child running.
     if (options_.grace < clock::duration::zero())
@@ -143,9 +148,13 @@ public:
       return complete(std::move(self), boost::asio::error::operation_aborted);
 
     // On a pty, the terminal carries all three streams: one output, like
-    // a merged stderr.
-    merged_ = options_.on_pty
-        || options_.spawn.err.type() == stdio::kind::stdout_merge;
+    // a merged stderr. Otherwise a stream the caller left to inherit() is
+    // captured, and one it sent elsewhere (a file, an fd, a pipe of its
+    // own, stderr merged with stdout) goes there, uncaptured.
+    capture_out_ =
+        !options_.on_pty && options_.spawn.out.type() == stdio::kind::inherit;
+    capture_err_ =
+        !options_.on_pty && options_.spawn.err.type() == stdio::kind::inherit;
     if (options_.on_pty)
     {
       options_.spawn.in = stdio::pty(pty_);
@@ -154,8 +163,9 @@ public:
     }
     else
     {
-      options_.spawn.out = stdio::pipe(out_);
-      if (!merged_)
+      if (capture_out_)
+        options_.spawn.out = stdio::pipe(out_);
+      if (capture_err_)
         options_.spawn.err = stdio::pipe(err_);
       if (options_.input)
         options_.spawn.in = stdio::pipe(in_);
@@ -166,7 +176,8 @@ public:
 
     start_ = clock::now();
     boost::system::error_code ec;
-    child_ = spawn(strand_, program_, args_, options_.spawn, ec);
+    child_ = spawn(
+        strand_, program_, args_, options_.spawn, ec, result_.spawn_error);
     fds_.reset(); // the child has its copies now
     if (ec)
       return complete(std::move(self), ec);
@@ -179,9 +190,9 @@ public:
 
     if (options_.on_pty)
       read(pty_, result_.out, reading_out_, result_.out_truncated);
-    else
+    if (capture_out_)
       read(out_, result_.out, reading_out_, result_.out_truncated);
-    if (!merged_)
+    if (capture_err_)
       read(err_, result_.err, reading_err_, result_.err_truncated);
     start_input();
     wait();
@@ -225,6 +236,40 @@ private:
           f(op, args...);
           op.maybe_complete(std::move(self));
         });
+  }
+
+  // Two sources for one stream cannot both be honoured: refused, naming
+  // them, rather than one of them silently dropped.
+  bool streams_can_be_honoured()
+  {
+    const stdio* streams[] = {
+        &options_.spawn.in, &options_.spawn.out, &options_.spawn.err};
+    const char* names[] = {
+        "stdin: spawn.in", "stdout: spawn.out", "stderr: spawn.err"};
+    for (int fd = 0; fd < 3; ++fd)
+    {
+      const stdio::kind kind = streams[fd]->type();
+      // A merged stderr asks for what the pty does anyway.
+      const bool fits_pty = kind == stdio::kind::inherit
+          || (fd == 2 && kind == stdio::kind::stdout_merge);
+      if (options_.on_pty && !fits_pty)
+        return refuse_streams(fd,
+            std::string(names[fd])
+                + " together with on_pty (the pty carries all three "
+                  "streams)");
+    }
+    if (options_.input && options_.spawn.in.type() != stdio::kind::inherit)
+      return refuse_streams(
+          0, "stdin: spawn.in together with input (two sources for stdin)");
+    return true;
+  }
+
+  bool refuse_streams(int fd, std::string detail)
+  {
+    result_.spawn_error.failed = spawn_error_info::part::stdio;
+    result_.spawn_error.child_fd = fd;
+    result_.spawn_error.detail = std::move(detail);
+    return false;
   }
 
   allocator_type allocator() const
@@ -547,7 +592,8 @@ private:
   bool tree_ = false; // stops reach the child's tree
   bool tree_killed_ = false; // what was left of it, once the child went
   bool waiting_tree_ = false; // for its cgroup to be empty
-  bool merged_ = false;
+  bool capture_out_ = false; // stdout into result_.out, by a pipe
+  bool capture_err_ = false; // stderr into result_.err, by a pipe
   bool reading_out_ = false;
   bool reading_err_ = false;
   bool writing_ = false;
