@@ -570,7 +570,7 @@ TEST_F(basic_process_test, release_without_outstanding_waits)
 
 TEST_F(basic_process_test, converting_move_keeps_the_process)
 {
-  auto p = pidfd::spawn(ctx, child_program, {"pause"});
+  auto p = pidfd::spawn(ctx.get_executor(), child_program, {"pause"});
   static_assert(std::is_same_v<decltype(p),
       pidfd::basic_process<asio::io_context::executor_type>>);
   const pid_t pid = p.id();

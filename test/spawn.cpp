@@ -326,13 +326,29 @@ TEST_F(spawn_test, error_code_is_cleared_on_success)
   EXPECT_TRUE(p.wait().success());
 }
 
+// As in Asio (tcp::socket s(ctx)), an object made from a context is the
+// plain type, here pidfd::process: it can be passed to a function taking
+// pidfd::process&. A typed executor is what one gets by passing one.
+int wait_code(pidfd::process& p)
+{
+  return p.wait().code();
+}
+
 TEST_F(spawn_test, from_an_io_context)
 {
   auto p = pidfd::spawn(ctx, child_program, {"exit", "5"});
-  static_assert(std::is_same_v<decltype(p),
-      pidfd::basic_process<boost::asio::io_context::executor_type>>);
-  EXPECT_EQ(p.get_executor(), ctx.get_executor());
-  EXPECT_EQ(p.wait().code(), 5);
+  static_assert(std::is_same_v<decltype(p), pidfd::process>);
+  EXPECT_EQ(p.get_executor(), boost::asio::any_io_executor(ctx.get_executor()));
+  EXPECT_EQ(wait_code(p), 5);
+
+  error_code ec;
+  pidfd::spawn_error_info info;
+  static_assert(
+      std::is_same_v<decltype(pidfd::spawn(ctx, child_program, {}, {}, ec)),
+          pidfd::process>);
+  static_assert(std::is_same_v<decltype(pidfd::spawn(
+                                   ctx, child_program, {}, {}, ec, info)),
+      pidfd::process>);
 }
 
 TEST_F(spawn_test, from_an_executor)

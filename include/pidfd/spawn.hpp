@@ -8,10 +8,12 @@
 #define PIDFD_SPAWN_HPP
 
 #include "pidfd/basic_process.hpp"
+#include "pidfd/process.hpp"
 #include "pidfd/detail/launch.hpp"
 #include "pidfd/spawn_error_info.hpp"
 #include "pidfd/spawn_options.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/basic_readable_pipe.hpp>
 #include <boost/asio/basic_writable_pipe.hpp>
 #include <boost/asio/error.hpp>
@@ -224,34 +226,45 @@ basic_process<Executor> spawn(const Executor& ex, std::string_view program,
 
 /// Starts a program as a child process, using the execution context's
 /// executor; see the executor overload.
+/**
+ * As in Asio (<tt>tcp::socket s(ctx)</tt>), a process made from a context
+ * is a pidfd::process, whose executor is an @c any_io_executor; pass
+ * <tt>context.get_executor()</tt> for a process of that executor's type.
+ */
 template <detail::execution_context ExecutionContext>
-basic_process<typename ExecutionContext::executor_type> spawn(
-    ExecutionContext& context, std::string_view program,
+process spawn(ExecutionContext& context, std::string_view program,
     const argument_list& args, const spawn_options& options,
     boost::system::error_code& ec)
 {
-  return spawn(context.get_executor(), program, args, options, ec);
+  return spawn(boost::asio::any_io_executor(context.get_executor()), program,
+      args, options, ec);
 }
 
 /// Starts a program as a child process, using the execution context's
 /// executor, saying which part failed; see the executor overload.
+/**
+ * Returns a pidfd::process, as the other execution context overloads.
+ */
 template <detail::execution_context ExecutionContext>
-basic_process<typename ExecutionContext::executor_type> spawn(
-    ExecutionContext& context, std::string_view program,
+process spawn(ExecutionContext& context, std::string_view program,
     const argument_list& args, const spawn_options& options,
     boost::system::error_code& ec, spawn_error_info& info)
 {
-  return spawn(context.get_executor(), program, args, options, ec, info);
+  return spawn(boost::asio::any_io_executor(context.get_executor()), program,
+      args, options, ec, info);
 }
 
 /// Starts a program as a child process, using the execution context's
 /// executor; throws as the executor overload.
+/**
+ * Returns a pidfd::process, as the other execution context overloads.
+ */
 template <detail::execution_context ExecutionContext>
-basic_process<typename ExecutionContext::executor_type> spawn(
-    ExecutionContext& context, std::string_view program,
+process spawn(ExecutionContext& context, std::string_view program,
     const argument_list& args = {}, const spawn_options& options = {})
 {
-  return spawn(context.get_executor(), program, args, options);
+  return spawn(boost::asio::any_io_executor(context.get_executor()), program,
+      args, options);
 }
 
 } // namespace pidfd

@@ -132,8 +132,7 @@ TEST_F(fd_leaks_test, none_while_other_threads_open_fds_without_cloexec)
     {
       std::vector<asio::readable_pipe> outs;
       outs.reserve(per_batch);
-      std::vector<pidfd::basic_process<asio::io_context::executor_type>>
-          children;
+      std::vector<pidfd::process> children;
       std::vector<int> expected;
       unique_fd inherited(::open("/dev/null", O_RDONLY | O_CLOEXEC));
       for (int i = 0; i < per_batch; ++i)
