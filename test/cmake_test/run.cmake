@@ -2,6 +2,7 @@
 # as `cmake -D... -P run.cmake`.
 #
 #   MODE            install | find_package | add_subdirectory | pkg_config
+#                   | build_testing_off
 #   SOURCE_DIR      pidfd-asio's source tree
 #   BINARY_DIR      its build tree (the library is already built there)
 #   WORK_DIR        scratch space; the installed tree goes to WORK_DIR/prefix
@@ -138,6 +139,21 @@ elseif(MODE STREQUAL "pkg_config")
   step(${CXX} ${san_flags} -Wall -Wextra -Wpedantic -Werror
     ${consumer_src}/main.cpp -o ${dir}/consumer ${pc_flags})
   run_consumer(${dir}/consumer)
+
+elseif(MODE STREQUAL "build_testing_off")
+  # CMake's convention (CTest's BUILD_TESTING) turns the tests off, and
+  # configures none of them; PIDFD_BUILD_TESTS=ON still overrides it.
+  set(dir ${WORK_DIR}/build_testing_off)
+  file(REMOVE_RECURSE ${dir})
+  step(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${dir}
+    -DCMAKE_CXX_COMPILER=${CXX} -DBUILD_TESTING=OFF
+    -DPIDFD_BUILD_EXAMPLES=OFF -DPIDFD_BUILD_BENCHMARKS=OFF)
+  file(STRINGS ${dir}/CMakeCache.txt tests REGEX "^PIDFD_BUILD_TESTS:")
+  if(NOT tests STREQUAL "PIDFD_BUILD_TESTS:BOOL=OFF"
+      OR EXISTS ${dir}/test/CTestTestfile.cmake)
+    message(FATAL_ERROR "BUILD_TESTING=OFF: ${tests}, tests configured")
+  endif()
+  file(REMOVE_RECURSE ${dir})
 
 else()
   message(FATAL_ERROR "unknown MODE '${MODE}'")
