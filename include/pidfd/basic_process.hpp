@@ -51,7 +51,9 @@ enum class terminate_scope
   /// The process alone (the overload without a scope).
   process,
   /// The process and its descendants: its cgroup, or its process group;
-  /// see basic_process::signal_tree().
+  /// see basic_process::signal_tree(). Without a cgroup, a descendant
+  /// that left the group (@c setsid, @c setpgid) is not reached, and
+  /// nothing reports it: only a cgroup holds every descendant.
   tree
 };
 
