@@ -138,7 +138,7 @@ int run(int argc, char** argv)
   const int warmup = std::atoi(argv[2]);
   const int n1 = std::atoi(argv[3]);
   const int n2 = std::atoi(argv[4]);
-  const bench::command cmd(PIDFD_BENCH_CHILD, {});
+  const bench::command cmd(bench::child_program, {});
   std::unique_ptr<bench::spawner> s = bench::make_spawner(argv[1]);
   s->run_sequential(cmd, warmup, nullptr);
   mark(1);

@@ -33,10 +33,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef PIDFD_BENCH_CHILD
-#error "PIDFD_BENCH_CHILD must name the bench_child executable"
-#endif
-
 extern char** environ;
 
 namespace bench {
@@ -480,10 +476,6 @@ void s1(const std::string& child)
 
 // ---- counts: heap allocations and system calls per cycle --------------------
 
-#ifndef PIDFD_BENCH_COUNTER
-#error "PIDFD_BENCH_COUNTER must name the bench_counter executable"
-#endif
-
 // Per spawn+wait cycle; NaN where not counted.
 struct cycle_counts
 {
@@ -498,13 +490,13 @@ cycle_counts count_variant(const std::string& id, bool fallback)
 {
   const int n1 = cfg.count_n1;
   const int n2 = cfg.count_n2;
-  std::vector<std::string> args = {PIDFD_BENCH_COUNTER, id,
+  std::vector<std::string> args = {bench::counter_program, id,
       std::to_string(cfg.warmup), std::to_string(n1), std::to_string(n2)};
   std::vector<std::string> env = child_environment(fallback);
   std::vector<char*> argv = pointers(args);
   std::vector<char*> envp = pointers(env);
   const trace_result t =
-      trace_syscalls(PIDFD_BENCH_COUNTER, argv.data(), envp.data());
+      trace_syscalls(bench::counter_program, argv.data(), envp.data());
   if (!WIFEXITED(t.wait_status) || WEXITSTATUS(t.wait_status) != 0)
     throw std::runtime_error("bench_counter " + id + " failed: " + t.out);
   const double cycles = n2 - n1;
@@ -807,7 +799,7 @@ fanout_sample run_fanout_process(const std::string& id, int n, bool fallback)
 // "pidfd_bench loop VARIANT N [static|true [MIB]]".
 int loop(const std::string& id, int n, bool bin_true, long mib)
 {
-  const command cmd(bin_true ? "/bin/true" : PIDFD_BENCH_CHILD, {});
+  const command cmd(bin_true ? "/bin/true" : bench::child_program, {});
   std::unique_ptr<ballast> mem;
   if (mib > 0)
     mem = std::make_unique<ballast>(mib);
@@ -873,7 +865,7 @@ int s1_one(const std::string& variants, int rounds, int batch)
 {
   check_mode();
   contestants c(split(variants));
-  const command cmd(PIDFD_BENCH_CHILD, {});
+  const command cmd(bench::child_program, {});
   s1_result res = run_s1_child(c, cmd, "static, wait4 fallback", rounds, batch);
   for (std::size_t v = 0; v < c.ids.size(); ++v)
     for (std::size_t r = 0; r < res.wall[v].size(); ++r)
@@ -1390,7 +1382,7 @@ int run(int argc, char** argv)
       throw std::system_error(errno, std::generic_category(), cfg.csv_path);
     std::fprintf(csv, "scenario,condition,variant,round,metric,value\n");
   }
-  const std::string child = PIDFD_BENCH_CHILD;
+  const std::string child = bench::child_program;
   std::printf("pidfd-asio mechanisms: %s\n\n",
       pidfd::kernel_support().to_string().c_str());
   const bool all = scenario == "all" || scenario == "smoke";

@@ -16,6 +16,9 @@
 #include <unistd.h>
 
 namespace pidfd_options_test {
+
+const char* const spawner = PIDFD_OPTIONS_SPAWNER;
+
 namespace {
 
 [[noreturn]] void throw_errno(const char* what)

@@ -30,7 +30,8 @@ using pidfd_test::unique_fd;
 
 /// The intermediate process that runs the library (spawner.cpp); the child
 /// it and the tests spawn is pidfd_test::child_program.
-inline constexpr const char* spawner = PIDFD_OPTIONS_SPAWNER;
+/// Defined in support.cpp, the one file compiled with its path.
+extern const char* const spawner;
 
 /// What "child report PATH" wrote.
 struct report

@@ -27,8 +27,9 @@
 
 namespace pidfd_rel {
 
-/// test/reliability/limits_helper.cpp: RLIMIT_NPROC scenarios.
-inline constexpr const char* limits_helper = PIDFD_REL_LIMITS_HELPER;
+/// test/reliability/limits_helper.cpp: RLIMIT_NPROC scenarios. Defined in
+/// paths.cpp, the one file compiled with the build tree's path.
+extern const char* const limits_helper;
 
 /// True when the library runs the wait4 fallback (forced or probed).
 inline bool fallback()

@@ -14,10 +14,11 @@
 
 namespace pidfd_test {
 
-#ifdef PIDFD_TEST_CHILD
 /// The helper child program: argv[1] names its mode; "--help" lists them.
-inline constexpr const char* child_program = PIDFD_TEST_CHILD;
-#endif
+/// Defined in child_path.cpp, the one translation unit that is compiled
+/// with the build tree's path, so that the others do not depend on where
+/// the tree is (a compiler cache then serves a clone in another folder).
+extern const char* const child_program;
 
 /// No mode, or the wrong operands for one (the mode's synopsis goes to
 /// stderr).
