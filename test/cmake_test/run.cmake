@@ -16,6 +16,7 @@
 #   NM              the nm program (install mode: the library must hold no
 #                   Asio symbol, so that any Asio configuration may use it)
 #   LIBURING        liburing (find_package_io_uring mode)
+#   LAUNCHER        the build's compiler launcher (ccache), or ""
 cmake_minimum_required(VERSION 3.25)
 
 set(prefix ${WORK_DIR}/prefix)
@@ -46,8 +47,13 @@ endfunction()
 function(build_consumer name)
   set(dir ${WORK_DIR}/${name})
   file(REMOVE_RECURSE ${dir})
+  # The build's compiler cache, if any, serves the consumers too.
+  set(launcher "")
+  if(LAUNCHER)
+    set(launcher -DCMAKE_CXX_COMPILER_LAUNCHER=${LAUNCHER})
+  endif()
   step(${CMAKE_COMMAND} -S ${consumer_src} -B ${dir}
-    -DCMAKE_CXX_COMPILER=${CXX}
+    -DCMAKE_CXX_COMPILER=${CXX} ${launcher}
     "-DCMAKE_CXX_FLAGS=${flags}" "-DCMAKE_EXE_LINKER_FLAGS=${flags}"
     ${ARGN})
   step(${CMAKE_COMMAND} --build ${dir} --parallel 2)
@@ -136,7 +142,7 @@ elseif(MODE STREQUAL "pkg_config")
   file(MAKE_DIRECTORY ${dir})
   # The library goes after the source that uses it, as a static library
   # must.
-  step(${CXX} ${san_flags} -Wall -Wextra -Wpedantic -Werror
+  step(${LAUNCHER} ${CXX} ${san_flags} -Wall -Wextra -Wpedantic -Werror
     ${consumer_src}/main.cpp -o ${dir}/consumer ${pc_flags})
   run_consumer(${dir}/consumer)
 
