@@ -224,9 +224,21 @@ term.resize(50, 132);                        // SIGWINCH to the foreground
 co_await asio::async_write(term, asio::buffer("\x03"sv), asio::use_awaitable);
 // ^C: SIGINT to the foreground group, sent by the kernel's line discipline
         // clang-format on
-        co_await asio::async_write(
-            term, asio::buffer("exit 7\r"sv), asio::use_awaitable);
-        status = co_await sh.async_wait(asio::use_awaitable);
+        // The line discipline flushes the input it holds when it handles
+        // ^C, and the shell drops a line it was reading at the SIGINT: a
+        // line typed around then may be lost, so it is typed again until
+        // the shell exits (a cancelled wait leaves the child waitable).
+        using namespace asio::experimental::awaitable_operators;
+        for (int typed = 0; !status && typed < 50; ++typed)
+        {
+          co_await asio::async_write(
+              term, asio::buffer("exit 7\r"sv), asio::use_awaitable);
+          asio::steady_timer retype(ctx, 200ms);
+          auto first = co_await (sh.async_wait(asio::use_awaitable)
+              || retype.async_wait(asio::use_awaitable));
+          if (first.index() == 0)
+            status = std::get<0>(first);
+        }
       },
       rethrow);
   ctx.run();
