@@ -243,15 +243,19 @@ int process_state::open_tree_events(error_code& ec) const
   return tree_->open_events(ec);
 }
 
-bool process_state::tree_populated(int events_fd, error_code& ec)
+bool process_state::tree_populated(int events_fd, error_code& ec) const
 {
-  return cgroup_tree::populated(events_fd, ec);
+  return tree_->populated(events_fd, ec);
 }
 
-void process_state::tree_emptied() noexcept
+error_code process_state::close_tree_events() const noexcept
 {
-  if (tree_)
-    tree_->emptied();
+  return tree_->close_events();
+}
+
+error_code process_state::remove_tree() const noexcept
+{
+  return tree_ ? tree_->try_remove() : error_code();
 }
 
 std::uint64_t process_state::cancel_generation() const

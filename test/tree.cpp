@@ -31,6 +31,7 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -438,6 +439,148 @@ TEST_F(tree_test, async_terminate_tree_kills_what_ignores_sigterm)
   EXPECT_TRUE(subdirectories(parent_).empty());
 }
 
+// Tree waits pending while another operation empties the tree complete
+// with success once it is empty, the created cgroup removed. (The cgroup
+// was removed under their cgroup.events fds, whose next read failed with
+// ENODEV.)
+TEST_F(tree_test, pending_tree_waits_complete_when_the_tree_is_emptied)
+{
+  enum class how
+  {
+    kill_tree,
+    signal_tree_sigkill,
+    async_terminate
+  };
+  for (how h : {how::kill_tree, how::signal_tree_sigkill, how::async_terminate})
+    for (int waiters : {1, 2})
+    {
+      SCOPED_TRACE("how " + std::to_string(static_cast<int>(h)) + ", "
+          + std::to_string(waiters) + " waiter(s)");
+      pidfd::spawn_options options;
+      options.cgroup = pidfd::cgroup_placement::create_in(parent_);
+      auto p = pidfd::spawn(
+          ctx, "/bin/sh", {"-c", "sleep 100 & sleep 100"}, options);
+      std::vector<std::optional<error_code>> got(waiters);
+      for (auto& g : got)
+        p.async_wait_tree([&g](error_code ec) { g = ec; });
+      ctx.poll();
+      std::optional<pidfd::exit_status> status;
+      switch (h)
+      {
+      case how::kill_tree:
+        p.kill_tree();
+        break;
+      case how::signal_tree_sigkill:
+        p.signal_tree(SIGKILL);
+        break;
+      case how::async_terminate:
+        p.async_terminate(pidfd::terminate_scope::tree, 10s,
+            [&](error_code ec, pidfd::exit_status s) {
+              EXPECT_FALSE(ec) << ec.message();
+              status = s;
+            });
+        break;
+      }
+      run();
+      for (auto& g : got)
+      {
+        ASSERT_TRUE(g);
+        EXPECT_FALSE(*g) << g->message();
+      }
+      if (h == how::async_terminate)
+      {
+        ASSERT_TRUE(status);
+        EXPECT_EQ(status->signal(), SIGTERM) << *status;
+      }
+      else
+        EXPECT_EQ(p.wait().signal(), SIGKILL);
+      EXPECT_TRUE(subdirectories(parent_).empty());
+    }
+}
+
+// Each tree operation while another is pending on the same object: every
+// one completes as if alone, and the created cgroup is removed.
+TEST_F(tree_test, tree_operations_while_another_is_pending)
+{
+  enum class op
+  {
+    signal_tree,
+    kill_tree,
+    wait_tree,
+    terminate_tree,
+    wait
+  };
+  const op all[] = {op::signal_tree, op::kill_tree, op::wait_tree,
+      op::terminate_tree, op::wait};
+  // The pending ones: the asynchronous operations.
+  for (op first : {op::wait_tree, op::terminate_tree, op::wait})
+    for (op second : all)
+    {
+      SCOPED_TRACE("pending " + std::to_string(static_cast<int>(first))
+          + ", then " + std::to_string(static_cast<int>(second)));
+      pidfd::spawn_options options;
+      options.cgroup = pidfd::cgroup_placement::create_in(parent_);
+      auto p = pidfd::spawn(
+          ctx, "/bin/sh", {"-c", "sleep 100 & sleep 100"}, options);
+      int outstanding = 0;
+      bool stops = false; // something ends the tree
+      auto start = [&](op o) {
+        switch (o)
+        {
+        case op::signal_tree:
+          p.signal_tree(SIGTERM);
+          stops = true;
+          break;
+        case op::kill_tree:
+          p.kill_tree();
+          stops = true;
+          break;
+        case op::wait_tree:
+          ++outstanding;
+          p.async_wait_tree([&](error_code ec) {
+            EXPECT_FALSE(ec) << ec.message();
+            --outstanding;
+          });
+          break;
+        case op::terminate_tree:
+          ++outstanding;
+          stops = true;
+          p.async_terminate(pidfd::terminate_scope::tree, 10s,
+              [&](error_code ec, pidfd::exit_status s) {
+                EXPECT_FALSE(ec) << ec.message();
+                EXPECT_TRUE(s.signaled()) << s;
+                --outstanding;
+              });
+          break;
+        case op::wait:
+          ++outstanding;
+          p.async_wait([&](error_code ec, pidfd::exit_status s) {
+            EXPECT_FALSE(ec) << ec.message();
+            EXPECT_TRUE(s.signaled()) << s;
+            --outstanding;
+          });
+          break;
+        }
+      };
+      start(first);
+      ctx.poll();
+      start(second);
+      ctx.poll();
+      if (!stops)
+        p.kill_tree();
+      run();
+      EXPECT_EQ(outstanding, 0);
+      EXPECT_TRUE(p.wait().signaled());
+      // Once the tree is gone: a new wait completes at once, with success.
+      std::optional<error_code> again;
+      p.async_wait_tree([&](error_code ec) { again = ec; });
+      run();
+      ASSERT_TRUE(again);
+      EXPECT_FALSE(*again) << again->message();
+      EXPECT_TRUE(subdirectories(parent_).empty());
+    }
+}
+
 TEST_F(tree_test, without_a_cgroup_a_new_group_is_the_tree)
 {
   pidfd_test::subreaper_guard subreaper;
@@ -666,6 +809,43 @@ TEST_F(tree_test, a_wait_delay_with_a_tree_scope_kills_what_holds_the_pipes)
   const pid_t grandchild = std::atoi(r.out.c_str());
   ASSERT_GT(grandchild, 0) << r.out;
   EXPECT_TRUE(dead(grandchild)) << "the grandchild is still running";
+  EXPECT_TRUE(subdirectories(parent_).empty());
+}
+
+// Runs stopped at their timeout, a few at once, each with a cgroup it
+// created: each removes its cgroup before it completes. The kernel may
+// refuse the rmdir with EBUSY for a moment after cgroup.events reports
+// "populated 0" (the killed tasks are still being released), most often
+// under load: run it beside a busy CPU to see the race.
+TEST_F(tree_test, runs_stopped_at_their_timeout_remove_their_cgroups)
+{
+  constexpr int total = 200;
+  constexpr int at_once = 4;
+  int started = 0;
+  int completed = 0;
+  std::function<void()> start_one = [&] {
+    ++started;
+    pidfd::run_options options{.timeout = 50ms,
+        .grace = 500ms,
+        .wait_delay = 200ms,
+        .stop_scope = pidfd::terminate_scope::tree};
+    options.spawn.cgroup = pidfd::cgroup_placement::create_in(parent_);
+    pidfd::async_run(ctx, "/bin/sh", {"-c", "sleep 31"}, std::move(options),
+        [&](error_code ec, pidfd::run_result r) {
+          ++completed;
+          EXPECT_FALSE(ec) << ec.message();
+          EXPECT_TRUE(r.timed_out);
+          // What is left of the run's cgroups: those still running.
+          EXPECT_LE(subdirectories(parent_).size(),
+              static_cast<std::size_t>(started - completed));
+          if (started < total)
+            start_one();
+        });
+  };
+  for (int i = 0; i < at_once; ++i)
+    start_one();
+  run();
+  EXPECT_EQ(completed, total);
   EXPECT_TRUE(subdirectories(parent_).empty());
 }
 

@@ -369,11 +369,15 @@ public:
    * With a cgroup, returns once the cgroup is empty: nothing of the tree
    * runs any more (a killed process leaves its cgroup when it exits, before
    * it is reaped; the child itself stays to be waited for). A cgroup the
-   * library created is then removed. A process in an uninterruptible sleep
-   * makes this wait until the sleep ends. With a process group, returns
-   * once the signal is sent.
+   * library created is then removed; while async_wait_tree() operations
+   * are outstanding on it, the last of them removes it as it completes
+   * instead (removed earlier, their reads of it would fail). A process in
+   * an uninterruptible sleep makes this wait until the sleep ends. With a
+   * process group, returns once the signal is sent.
    *
-   * @throws boost::system::system_error as signal_tree().
+   * @throws boost::system::system_error as signal_tree(); also
+   * @c device_or_resource_busy if the kernel still refused to remove the
+   * empty cgroup after about two seconds of retries.
    */
   void kill_tree()
   {
@@ -439,7 +443,11 @@ public:
    * Completes when the child's cgroup (spawn_options::cgroup) is empty:
    * the child and every process it started, daemonised or not, have
    * exited. The child's own status is not collected: async_wait() does
-   * that. A cgroup the library created is removed before the completion.
+   * that. A cgroup the library created is removed before the completion,
+   * by the last of the operations watching it (other tree waits,
+   * kill_tree()). The kernel may refuse to remove a cgroup for a moment
+   * after it reports it empty (its tasks are still being released): the
+   * removal is then retried after a growing delay.
    *
    * The cgroup's @c cgroup.events file is watched in the reactor (the
    * kernel reports its changes as @c POLLPRI, which @c wait_error waits
@@ -454,7 +462,8 @@ public:
    * @code void(boost::system::error_code ec) @endcode
    * Errors: error::no_cgroup if the child was not spawned into a cgroup;
    * error::no_process; @c operation_aborted if cancelled; the error of
-   * reading @c cgroup.events.
+   * reading @c cgroup.events; @c device_or_resource_busy if the kernel
+   * still refused to remove the empty cgroup after about two seconds.
    *
    * @par Per-Operation Cancellation
    * Supports @c terminal, @c partial and @c total cancellation: the wait has

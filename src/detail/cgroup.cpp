@@ -8,6 +8,7 @@
 
 #include "detail/cgroup.hpp"
 
+#include "pidfd/detail/process_state.hpp"
 #include "pidfd/error.hpp"
 
 #include <atomic>
@@ -16,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <dirent.h>
@@ -385,7 +387,22 @@ std::shared_ptr<cgroup_tree> cgroup_tree::open(
 
 cgroup_tree::~cgroup_tree()
 {
-  remove_locked();
+  // Nobody watches any more. A cgroup that reads empty is removed even if
+  // the kernel refuses at first (try_remove); a populated one cannot be.
+  if (parent_ >= 0 && !removed_ && dir_ >= 0)
+  {
+    error_code ec;
+    int events = open_events(ec);
+    if (events >= 0)
+    {
+      populated(events, ec);
+      ::close(events);
+      close_events();
+    }
+    remove_retrying();
+  }
+  else
+    remove_locked();
   if (dir_ >= 0)
     ::close(dir_);
   if (parent_ >= 0)
@@ -404,8 +421,11 @@ int cgroup_tree::open_procs(error_code& ec) const
 
 void cgroup_tree::discard() noexcept
 {
-  std::lock_guard lock(mutex_);
-  remove_locked();
+  {
+    std::lock_guard lock(mutex_);
+    seen_empty_ = true;
+  }
+  remove_retrying();
 }
 
 bool cgroup_tree::removed() const
@@ -414,20 +434,51 @@ bool cgroup_tree::removed() const
   return removed_;
 }
 
-void cgroup_tree::remove_locked() noexcept
+error_code cgroup_tree::remove_locked() noexcept
 {
   if (removed_ || parent_ < 0)
-    return;
-  // EBUSY while a process is in it: then it stays, and a later attempt
-  // (the destructor) may remove it.
+    return {};
+  // EBUSY while a process is in it, or is still being released: then it
+  // stays, for a later attempt.
   if (::unlinkat(parent_, name_.c_str(), AT_REMOVEDIR) == 0 || errno == ENOENT)
+  {
     removed_ = true;
+    return {};
+  }
+  return last_error();
 }
 
-void cgroup_tree::emptied() noexcept
+error_code cgroup_tree::try_remove() noexcept
 {
   std::lock_guard lock(mutex_);
-  remove_locked();
+  if (!seen_empty_ || watchers_ > 0)
+    return {}; // not known to be empty, or the last watcher's to remove
+  return remove_locked();
+}
+
+error_code cgroup_tree::close_events() noexcept
+{
+  {
+    std::lock_guard lock(mutex_);
+    --watchers_;
+  }
+  return try_remove();
+}
+
+error_code cgroup_tree::remove_retrying() noexcept
+{
+  using backoff = tree_removal_backoff;
+  std::chrono::milliseconds delay = backoff::first;
+  std::chrono::milliseconds slept{0};
+  for (;;)
+  {
+    error_code ec = try_remove();
+    if (ec != errc::device_or_resource_busy || slept >= backoff::total)
+      return ec;
+    std::this_thread::sleep_for(delay);
+    slept += delay;
+    delay = std::min(delay * 2, backoff::max);
+  }
 }
 
 void cgroup_tree::signal(int sig, error_code& ec)
@@ -559,11 +610,14 @@ void cgroup_tree::wait_empty(error_code& ec)
       break;
   }
   ::close(events);
+  close_events();
+  // Removed here if nobody else watches; else by the last watcher (an
+  // asynchronous tree wait), as it completes.
   if (!ec)
-    emptied();
+    ec = remove_retrying();
 }
 
-int cgroup_tree::open_events(error_code& ec) const
+int cgroup_tree::open_events(error_code& ec)
 {
   std::lock_guard lock(mutex_);
   ec.clear();
@@ -572,15 +626,26 @@ int cgroup_tree::open_events(error_code& ec) const
   int fd = open_retry(dir_, "cgroup.events", O_RDONLY | O_NONBLOCK);
   if (fd < 0)
     ec = last_error();
+  else
+    ++watchers_;
   return fd;
 }
 
 bool cgroup_tree::populated(int events_fd, error_code& ec)
 {
   std::string text;
-  if (!read_all(events_fd, text, ec))
-    return false;
-  return event_value(text, "populated") == 1;
+  bool is =
+      read_all(events_fd, text, ec) && event_value(text, "populated") == 1;
+  std::lock_guard lock(mutex_);
+  // kernfs fails reads of an open file with ENODEV once its directory is
+  // removed, which the kernel allows only for an empty cgroup: the tree is
+  // gone. (The library removes its cgroup only once no watcher is left, so
+  // this takes someone else's rmdir.)
+  if (ec == errc::no_such_device)
+    ec.clear();
+  if (!ec && !is)
+    seen_empty_ = true;
+  return is;
 }
 
 } // namespace pidfd::detail

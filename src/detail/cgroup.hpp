@@ -71,27 +71,47 @@ public:
   void signal(int sig, error_code& ec);
 
   // Blocks until the cgroup is empty (poll for POLLPRI on cgroup.events),
-  // then removes a created cgroup.
+  // then removes a created cgroup if nobody else watches cgroup.events
+  // (see close_events); device_or_resource_busy if the kernel still
+  // refused to remove it after a bounded retry.
   void wait_empty(error_code& ec);
 
   // A new non-blocking fd on cgroup.events, whose POLLPRI announces a
   // change; -1 with ec clear if the cgroup was removed (the tree is gone).
-  int open_events(error_code& ec) const;
+  // The caller watches the cgroup until it calls close_events().
+  int open_events(error_code& ec);
 
-  // Reads "populated" from a cgroup.events fd (from offset 0, which also
-  // acknowledges the change, so that POLLPRI clears).
-  static bool populated(int events_fd, error_code& ec);
+  // Reads "populated" from an open_events() fd (from offset 0, which also
+  // acknowledges the change, so that POLLPRI clears). Once it reads 0, the
+  // tree is known to be empty. A read that fails because the cgroup was
+  // removed (ENODEV) reads as empty.
+  bool populated(int events_fd, error_code& ec);
 
-  // The tree is known to be empty: removes a created cgroup.
-  void emptied() noexcept;
+  // The caller has closed its open_events() fd. A created cgroup is
+  // removed once it was seen empty and the last watcher is gone: removing
+  // it earlier would make the other watchers' next read fail with ENODEV.
+  // Returns device_or_resource_busy if the kernel refused the removal for
+  // now (see try_remove), else success: removed, or left to the watchers
+  // still there.
+  error_code close_events() noexcept;
+
+  // Removes a created cgroup if it was seen empty and nobody watches it;
+  // device_or_resource_busy if the kernel refused. Right after
+  // cgroup.events reports "populated 0" it may still refuse for a short
+  // while (seen on Linux 6.18): the tasks killed have left the count but
+  // are still being released. Retry after a short delay.
+  error_code try_remove() noexcept;
 
 private:
   cgroup_tree() = default;
 
   // With mutex_ held.
-  void remove_locked() noexcept;
+  error_code remove_locked() noexcept;
   void signal_frozen_locked(int sig, error_code& ec);
   void set_frozen_locked(bool frozen, error_code& ec);
+  // For the synchronous paths: try_remove() until it is not refused, with
+  // a bounded back-off (tree_removal_backoff).
+  error_code remove_retrying() noexcept;
 
   mutable std::mutex mutex_;
   int dir_ = -1;
@@ -100,6 +120,10 @@ private:
   int parent_ = -1;
   std::string name_;
   bool removed_ = false;
+  // cgroup.events read "populated 0": nothing runs in the cgroup.
+  bool seen_empty_ = false;
+  // The open_events() fds not yet closed (close_events).
+  int watchers_ = 0;
 };
 
 } // namespace pidfd::detail

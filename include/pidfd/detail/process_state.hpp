@@ -15,6 +15,7 @@
 
 #include <boost/system/error_code.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -25,6 +26,16 @@
 namespace pidfd::detail {
 
 class cgroup_tree;
+
+// Removing a cgroup that reads empty but that the kernel still refuses
+// to remove (EBUSY; see the tree members of process_state): the first
+// delay between attempts, doubling up to `max`, for `total` in all.
+struct tree_removal_backoff
+{
+  static constexpr std::chrono::milliseconds first{1};
+  static constexpr std::chrono::milliseconds max{64};
+  static constexpr std::chrono::milliseconds total{2000};
+};
 
 // What the collect step says a wait should do next.
 enum class collect_step : unsigned char
@@ -123,7 +134,8 @@ public:
 
   // SIGKILL to the tree. With a cgroup, returns once the cgroup is empty
   // (a process killed leaves it at once, even before it is reaped) and
-  // removes a cgroup the library created.
+  // removes a cgroup the library created, unless asynchronous tree waits
+  // still watch it: the last of them removes it as it completes.
   void kill_tree(boost::system::error_code& ec);
 
   // True if the child was spawned into a cgroup.
@@ -131,15 +143,22 @@ public:
 
   // For the binding's asynchronous tree wait: a new non-blocking fd on the
   // cgroup's cgroup.events (error::no_cgroup without a cgroup; -1 with ec
-  // clear once the tree is known to be gone).
+  // clear once the tree is known to be gone). The cgroup is watched, and
+  // so not removed, until close_tree_events().
   int open_tree_events(boost::system::error_code& ec) const;
 
   // Whether the cgroup is populated, read from an open_tree_events() fd.
-  static bool tree_populated(int events_fd, boost::system::error_code& ec);
+  bool tree_populated(int events_fd, boost::system::error_code& ec) const;
 
-  // The asynchronous wait saw the cgroup empty: removes a cgroup the
-  // library created.
-  void tree_emptied() noexcept;
+  // The binding has closed its open_tree_events() fd. If the tree was seen
+  // empty and nobody else watches, removes a created cgroup. The kernel
+  // may refuse that for a short while after the cgroup reads empty:
+  // device_or_resource_busy, for the binding to retry with
+  // remove_tree() after a delay (tree_removal_backoff).
+  boost::system::error_code close_tree_events() const noexcept;
+
+  // Retries the removal close_tree_events() left; its errors.
+  boost::system::error_code remove_tree() const noexcept;
 
   // Changes on every cancel and close, so that a wait can tell that it
   // was cancelled while it slept.

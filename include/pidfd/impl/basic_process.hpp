@@ -155,12 +155,23 @@ auto async_wait_impl(
 // re-polls the file when the wait is queued; io_uring's poll checks the
 // file's state when it is armed, and the state stays "changed" until the
 // file is read).
+//
+// Once the cgroup is empty the fd is closed and a cgroup the library
+// created is removed, by the last of its watchers (the other waits, a
+// kill_tree): removed under an open fd, its next read would fail with
+// ENODEV. The kernel may refuse the removal (EBUSY) for a short while
+// after the cgroup reads empty, while the tasks killed are released; the
+// wait then retries after a growing delay, and completes once it is
+// removed, or with device_or_resource_busy when tree_removal_backoff's
+// total has passed. With only_if_empty, a tree that still runs is not
+// waited for: the operation completes at once, with success.
 template <typename Executor>
 class tree_wait_op
 {
 public:
-  tree_wait_op(std::shared_ptr<process_io> impl, const Executor& ex)
-    : impl_(std::move(impl)), executor_(ex)
+  tree_wait_op(std::shared_ptr<process_io> impl, const Executor& ex,
+      bool only_if_empty = false)
+    : impl_(std::move(impl)), executor_(ex), only_if_empty_(only_if_empty)
   {
   }
 
@@ -168,6 +179,8 @@ public:
   void operator()(Self& self)
   {
     // A wait has no side effect, so every kind of cancellation is safe.
+    // (Removing the cgroup of a tree that is gone is no change a caller
+    // could see.)
     self.reset_cancellation_state(boost::asio::enable_total_cancellation());
     boost::system::error_code ec;
     int fd = -1;
@@ -180,72 +193,144 @@ public:
       events_ = std::make_unique<descriptor_type>(executor_);
       events_->assign(fd, ec);
       if (ec)
+      {
         ::close(fd);
+        events_.reset();
+        impl_->close_tree_events();
+      }
     }
     // -1 without an error: the library removed the cgroup, the tree is
     // gone.
-    if (ec || fd < 0 || !populated(ec))
+    if (ec || fd < 0)
+      return complete_later(self, ec);
+    if (populated(ec))
     {
-      auto ex = self.get_io_executor(); // before self is moved
-      boost::asio::post(ex, boost::asio::append(std::move(self), ec, true));
-      return;
+      if (only_if_empty_)
+        return complete_later(self, ec);
+      step_ = step::readiness;
+      return events_->async_wait(descriptor_type::wait_error, std::move(self));
     }
-    events_->async_wait(descriptor_type::wait_error, std::move(self));
+    if (ec)
+      return complete_later(self, ec);
+    remove(self);
   }
 
-  // The readiness wait.
+  // The readiness wait, or the delay before another removal.
   template <typename Self>
   void operator()(Self& self, boost::system::error_code ec)
   {
+    if (step_ == step::posted)
+      return finish(self, ec);
+    if (step_ == step::backoff)
+    {
+      // The tree is gone; only its cgroup is left. A cancelled delay gets
+      // one last attempt.
+      boost::system::error_code busy = impl_->remove_tree();
+      if (!busy)
+        return finish(self, {});
+      if (ec || waited_ >= tree_removal_backoff::total)
+        return finish(self, ec ? ec : busy);
+      return retry_later(self);
+    }
     if (!ec && self.cancelled() != boost::asio::cancellation_type::none)
       ec = boost::asio::error::operation_aborted;
     if (!ec && populated(ec))
-    {
-      events_->async_wait(descriptor_type::wait_error, std::move(self));
-      return;
-    }
-    finish(self, ec);
-  }
-
-  // An immediate completion, posted.
-  template <typename Self>
-  void operator()(Self& self, boost::system::error_code ec, bool)
-  {
-    finish(self, ec);
+      return events_->async_wait(descriptor_type::wait_error, std::move(self));
+    if (ec)
+      return finish(self, ec);
+    remove(self);
   }
 
 private:
   using descriptor_type = boost::asio::posix::basic_stream_descriptor<Executor>;
+  using timer_type =
+      boost::asio::basic_waitable_timer<std::chrono::steady_clock,
+          boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
 
-  // Reads "populated"; once it is 0 the library's cgroup is removed.
   bool populated(boost::system::error_code& ec)
   {
-    bool is = process_state::tree_populated(events_->native_handle(), ec);
-    if (!ec && !is)
-      impl_->tree_emptied();
-    return !ec && is;
+    return impl_->tree_populated(events_->native_handle(), ec);
+  }
+
+  // The tree is empty: our fd goes, then a created cgroup, unless another
+  // watcher is left to remove it.
+  template <typename Self>
+  void remove(Self& self)
+  {
+    close_events();
+    boost::system::error_code ec = impl_->close_tree_events();
+    if (ec == boost::system::errc::device_or_resource_busy)
+      return retry_later(self);
+    complete_later(self, ec);
+  }
+
+  template <typename Self>
+  void retry_later(Self& self)
+  {
+    if (!timer_)
+      timer_ = std::make_unique<timer_type>(executor_);
+    timer_->expires_after(delay_);
+    waited_ += delay_;
+    delay_ = std::min(delay_ * 2, tree_removal_backoff::max);
+    step_ = step::backoff;
+    timer_->async_wait(std::move(self));
+  }
+
+  void close_events()
+  {
+    if (!events_)
+      return;
+    events_.reset();
+    // Not after seeing the tree empty (remove() has run): a removal this
+    // makes for another watcher that saw it empty, if refused, is retried
+    // by the cgroup's destructor.
+    impl_->close_tree_events();
+  }
+
+  // Not inline: the handler must not run inside the initiating function.
+  template <typename Self>
+  void complete_later(Self& self, const boost::system::error_code& ec)
+  {
+    step_ = step::posted;
+    auto ex = self.get_io_executor(); // before self is moved
+    boost::asio::post(ex, boost::asio::append(std::move(self), ec));
   }
 
   template <typename Self>
   void finish(Self& self, const boost::system::error_code& ec)
   {
-    events_.reset(); // closes the fd before the upcall
+    close_events(); // before the upcall
+    timer_.reset();
     impl_.reset();
     self.complete(ec);
   }
 
+  enum class step : unsigned char
+  {
+    posted,
+    readiness,
+    backoff
+  };
+
   std::shared_ptr<process_io> impl_;
   Executor executor_;
+  bool only_if_empty_;
+  step step_ = step::posted;
   std::unique_ptr<descriptor_type> events_;
+  std::unique_ptr<timer_type> timer_;
+  std::chrono::milliseconds delay_ = tree_removal_backoff::first;
+  std::chrono::milliseconds waited_{0};
 };
 
 // async_wait_tree without a process object.
+// With only_if_empty, a tree still running is not waited for (see
+// tree_wait_op).
 template <typename Executor, typename Token>
-auto async_wait_tree_impl(
-    std::shared_ptr<process_io> impl, const Executor& ex, Token&& token)
+auto async_wait_tree_impl(std::shared_ptr<process_io> impl, const Executor& ex,
+    Token&& token, bool only_if_empty = false)
 {
   return boost::asio::async_compose<Token, void(boost::system::error_code)>(
-      tree_wait_op<Executor>(std::move(impl), ex), token, ex);
+      tree_wait_op<Executor>(std::move(impl), ex, only_if_empty), token, ex);
 }
 
 // The composed operation behind async_terminate: SIGTERM to the child (or to
