@@ -132,15 +132,16 @@ struct run_options
   /// @c spawn.process_group; see basic_process::signal_tree()): the stop
   /// signal and SIGKILL go to the whole tree. With a cgroup, once the
   /// child is collected, whatever of the tree is left is killed when the
-  /// run stops reading (at once, or when the wait delay expires), and the
-  /// run completes once the cgroup is empty: no descendant holding the
-  /// pipes outlives the run. (A process group cannot be signalled safely
-  /// once its leader is collected: its id may be recycled.) Without a
-  /// cgroup, a descendant that left the process group (@c setsid,
-  /// @c setpgid) is neither signalled nor waited for, and the run_result
-  /// does not say so; only a cgroup holds every descendant. A tree scope
-  /// without a cgroup or a process group of its own is error::no_tree, and
-  /// nothing is spawned.
+  /// run stops reading (at once, or when the wait delay expires) or if
+  /// the run stopped the child, and the run completes once the cgroup is
+  /// empty and a cgroup it created is removed (a failed removal is the
+  /// run's error): no descendant holding the pipes outlives the run.
+  /// (A process group cannot be signalled safely once its leader is
+  /// collected: its id may be recycled.) Without a cgroup, a descendant
+  /// that left the process group (@c setsid, @c setpgid) is neither
+  /// signalled nor waited for, and the run_result does not say so; only a
+  /// cgroup holds every descendant. A tree scope without a cgroup or a
+  /// process group of its own is error::no_tree, and nothing is spawned.
   terminate_scope stop_scope = terminate_scope::process;
 };
 

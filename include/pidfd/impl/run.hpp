@@ -496,30 +496,41 @@ private:
   {
     if (reading_out_ || reading_err_)
       result_.output_cut = true;
-    boost::system::error_code ignored;
-    // What is left of the tree may hold the pipes: it goes with the I/O,
-    // and a cgroup is waited for until it is empty, so that one the run
-    // created is removed with it.
+    // What is left of the tree may hold the pipes: it goes with the I/O.
     if (tree_ && collected_ && !tree_killed_)
-    {
-      tree_killed_ = true;
-      child_.signal_tree(SIGKILL, ignored);
-      if (impl_of(child_)->has_cgroup())
-      {
-        waiting_tree_ = true;
-        ++pending_;
-        async_wait_tree_impl(impl_of(child_), strand_,
-            part_handler([](run_op& op, boost::system::error_code) {
-              op.waiting_tree_ = false;
-              op.part_done();
-            }));
-      }
-    }
+      end_tree(true);
+    boost::system::error_code ignored;
     out_.cancel(ignored);
     err_.cancel(ignored);
     pty_.cancel(ignored);
     room_.cancel(ignored);
     in_.close(ignored);
+  }
+
+  // Once the child is collected: what is left of its tree is killed (when
+  // the run stopped it, or stops the I/O), and its cgroup is waited for
+  // until it is empty, so that one the run created is removed before the
+  // run completes. The kernel may refuse that rmdir for a moment after the
+  // cgroup reads empty; the tree wait retries it, and its error is the
+  // run's if the removal failed. A tree the child left running by itself
+  // is not waited for (its cgroup stays).
+  void end_tree(bool kill)
+  {
+    tree_killed_ = true;
+    boost::system::error_code ignored;
+    if (kill)
+      child_.signal_tree(SIGKILL, ignored);
+    if (!impl_of(child_)->has_cgroup())
+      return;
+    waiting_tree_ = true;
+    ++pending_;
+    async_wait_tree_impl(impl_of(child_), strand_,
+        part_handler([](run_op& op, boost::system::error_code ec) {
+          op.tree_ec_ = ec;
+          op.waiting_tree_ = false;
+          op.part_done();
+        }),
+        !kill);
   }
 
   // The child collected, its output ended and its input written: the
@@ -528,6 +539,8 @@ private:
   {
     if (reading_out_ || reading_err_ || writing_ || waiting_ || waiting_tree_)
       return;
+    if (tree_ && collected_ && !tree_killed_ && impl_of(child_)->has_cgroup())
+      return end_tree(stopping_);
     finished_ = true;
     deadline_.cancel();
     grace_.cancel();
@@ -540,7 +553,7 @@ private:
       complete(std::move(self),
           aborted_
               ? boost::system::error_code(boost::asio::error::operation_aborted)
-              : wait_ec_);
+              : (wait_ec_ ? wait_ec_ : tree_ec_));
   }
 
   // The upcall, after the run's memory has gone back to the handler's
@@ -584,6 +597,7 @@ private:
 
   run_result result_;
   boost::system::error_code wait_ec_;
+  boost::system::error_code tree_ec_; // removing the run's cgroup
   clock::time_point start_{};
   const char* data_ = nullptr; // the input not written yet
   std::size_t size_ = 0;
