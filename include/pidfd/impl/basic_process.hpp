@@ -257,7 +257,9 @@ private:
   template <typename Self>
   void remove(Self& self)
   {
-    close_events();
+    // Once: close_events() would count this watcher gone a second time,
+    // and the cgroup could be removed under another watcher's fd.
+    events_.reset();
     boost::system::error_code ec = impl_->close_tree_events();
     if (ec == boost::system::errc::device_or_resource_busy)
       return retry_later(self);
