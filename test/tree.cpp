@@ -570,10 +570,15 @@ TEST_F(tree_test, tree_operations_while_another_is_pending)
           break;
         }
       };
+      // poll() stops the io_context when it runs out of work (the first
+      // operation may complete in it), and a stopped one runs nothing
+      // until restart(): the second operation would stay pending.
       start(first);
       ctx.poll();
+      ctx.restart();
       start(second);
       ctx.poll();
+      ctx.restart();
       if (!stops)
         p.kill_tree();
       run();
