@@ -26,7 +26,7 @@ namespace bench {
 // paths.cpp, the one file compiled with their paths, so that the others do
 // not depend on where the tree is (a compiler cache then serves a clone in
 // another folder).
-extern const char* const child_program;   // bench_child
+extern const char* const child_program; // bench_child
 extern const char* const counter_program; // bench_counter
 
 // CLOCK_MONOTONIC in nanoseconds: the clock the S4 child stamps with.
