@@ -12,6 +12,7 @@
 #include "pidfd/process.hpp"
 #include "pidfd/run.hpp"
 #include "pidfd/spawn.hpp"
+#include "support/child.hpp"
 #include "support/counting_allocator.hpp"
 #include "support/fixture.hpp"
 #include "support/guards.hpp"
@@ -24,22 +25,29 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/writable_pipe.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include <poll.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -120,6 +128,56 @@ protected:
         term, asio::buffer(text), [&](error_code e, std::size_t) { ec = e; });
     run();
     EXPECT_FALSE(ec) << ec.message();
+  }
+
+  // Runs ctx until done() holds. No test may hang: past the deadline the
+  // test fails, and closing `term` aborts its pending operations.
+  void run_until(pidfd::pty& term, const std::function<bool()>& done)
+  {
+    asio::steady_timer deadline(ctx, std::chrono::seconds(10));
+    bool deadline_done = false;
+    deadline.async_wait([&](error_code ec) {
+      deadline_done = true;
+      if (ec)
+        return;
+      ADD_FAILURE() << "deadline passed";
+      term.close();
+    });
+    while (!done() && ctx.run_one() > 0)
+    {
+    }
+    deadline.cancel();
+    while (!deadline_done && ctx.run_one() > 0)
+    {
+    }
+    ctx.restart();
+  }
+
+  // Runs f on a thread of its own; past the deadline the test fails, and
+  // a signal whose handler does nothing interrupts (EINTR) the blocking
+  // system call f is stuck in until f returns.
+  static void within_deadline(const std::function<void()>& f)
+  {
+    pidfd_test::disposition_guard interrupt(SIGUSR2, [](int) {});
+    std::packaged_task<void()> task(f);
+    std::future<void> done = task.get_future();
+    std::thread thread(std::move(task));
+    if (done.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
+    {
+      ADD_FAILURE() << "deadline passed";
+      do
+        ::pthread_kill(thread.native_handle(), SIGUSR2);
+      while (done.wait_for(std::chrono::milliseconds(100))
+          != std::future_status::ready);
+    }
+    thread.join();
+  }
+
+  // True if the master would take input now.
+  static bool writable(pidfd::pty& term)
+  {
+    pollfd p{term.native_handle(), POLLOUT, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
   }
 
   std::string out_;
@@ -474,6 +532,170 @@ TEST_F(pty_test, typed_executor_and_converting_move)
   EXPECT_TRUE(p.wait().success());
 }
 
+// ---- writes once the terminal side is gone ---------------------------------
+//
+// Linux keeps a master writable after the last holder of the terminal side
+// has closed it: small writes vanish into a buffer nobody reads, large
+// ones block for ever. The pty reports broken_pipe instead, and a master
+// raises no SIGPIPE (the default disposition would kill the test).
+
+TEST_F(pty_test, async_writes_after_the_hang_up_fail_with_broken_pipe)
+{
+  pidfd_test::disposition_guard dfl(SIGPIPE, SIG_DFL);
+  pidfd::pty term(ctx);
+  pidfd::spawn_options o = on_pty(term);
+  // Raw: in canonical mode a line too long for the buffer is cut, and
+  // the rest discarded, so that writes would not block.
+  o.terminal.raw = true;
+  auto p = pidfd::spawn(ctx, "/bin/sh", {"-c", "echo bye"}, o);
+  EXPECT_EQ(read_to_eof(term), "bye\n");
+  for (std::size_t size : {std::size_t{3}, std::size_t{1} << 20})
+  {
+    const std::string data(size, 'x');
+    std::optional<error_code> ec;
+    std::size_t n = 0;
+    asio::async_write(
+        term, asio::buffer(data), [&](error_code e, std::size_t m) {
+          ec = e;
+          n = m;
+        });
+    run_until(term, [&] { return ec.has_value(); });
+    EXPECT_EQ(ec, asio::error::broken_pipe) << size;
+    EXPECT_EQ(n, 0u) << size;
+  }
+  EXPECT_TRUE(p.wait().success());
+}
+
+TEST_F(pty_test, sync_writes_after_the_hang_up_fail_with_broken_pipe)
+{
+  pidfd_test::disposition_guard dfl(SIGPIPE, SIG_DFL);
+  pidfd::pty term(ctx);
+  pidfd::spawn_options o = on_pty(term);
+  o.terminal.raw = true;
+  auto p = pidfd::spawn(ctx, "true", {}, o);
+  read_to_eof(term);
+  EXPECT_TRUE(p.wait().success());
+  for (std::size_t size : {std::size_t{3}, std::size_t{1} << 20})
+  {
+    const std::string data(size, 'x');
+    within_deadline([&] {
+      error_code ec;
+      EXPECT_EQ(term.write_some(asio::buffer(data), ec), 0u);
+      EXPECT_EQ(ec, asio::error::broken_pipe) << size << ": " << ec.message();
+      EXPECT_EQ(ec, errc::broken_pipe);
+      EXPECT_EQ(asio::write(term, asio::buffer(data), ec), 0u);
+      EXPECT_EQ(ec, asio::error::broken_pipe) << size << ": " << ec.message();
+      try
+      {
+        term.write_some(asio::buffer(data));
+        ADD_FAILURE() << "no exception";
+      }
+      catch (const boost::system::system_error& e)
+      {
+        EXPECT_EQ(e.code(), asio::error::broken_pipe);
+      }
+    });
+  }
+}
+
+class pty_pending_test : public pty_test
+{
+protected:
+  // A child with only its stdout on the terminal, so that nobody reads
+  // the terminal's input (raw: a full buffer blocks the writer); it exits
+  // when `in` is closed.
+  pidfd::process spawn_silent_reader(pidfd::pty& term, asio::writable_pipe& in)
+  {
+    pidfd::spawn_options o;
+    o.in = pidfd::stdio::pipe(in);
+    o.out = pidfd::stdio::pty(term);
+    o.terminal.raw = true;
+    return pidfd::spawn(ctx, pidfd_test::child_program, {"linger"}, o);
+  }
+
+  // Runs ctx until the write is pending on a full terminal buffer.
+  void fill(pidfd::pty& term, const std::optional<error_code>& write_done)
+  {
+    run_until(term, [&] { return write_done || !writable(term); });
+    ASSERT_FALSE(write_done) << write_done->message();
+  }
+
+  const std::string data_ = std::string(std::size_t{1} << 20, 'x');
+};
+
+TEST_F(pty_pending_test, a_blocked_async_write_fails_when_the_child_exits)
+{
+  asio::writable_pipe in(ctx);
+  pidfd::pty term(ctx);
+  pidfd::process p = spawn_silent_reader(term, in);
+  pidfd_test::allocation_counts counts;
+  std::optional<error_code> ec;
+  std::size_t n = 0;
+  asio::async_write(term, asio::buffer(data_),
+      asio::bind_allocator(pidfd_test::counting_allocator<void>(counts),
+          [&](error_code e, std::size_t m) {
+            ec = e;
+            n = m;
+          }));
+  fill(term, ec);
+  in.close();
+  run_until(term, [&] { return ec.has_value(); });
+  EXPECT_EQ(ec, asio::error::broken_pipe);
+  EXPECT_GT(n, 0u); // what filled the buffer
+  EXPECT_LT(n, data_.size());
+  EXPECT_GT(counts.allocations, 0);
+  EXPECT_EQ(counts.outstanding, 0);
+  EXPECT_TRUE(p.wait().success());
+}
+
+TEST_F(pty_pending_test, a_blocked_sync_write_fails_when_the_child_exits)
+{
+  asio::writable_pipe in(ctx);
+  pidfd::pty term(ctx);
+  pidfd::process p = spawn_silent_reader(term, in);
+  // Fill the buffer, then stop the async write.
+  std::optional<error_code> ec;
+  asio::async_write(
+      term, asio::buffer(data_), [&](error_code e, std::size_t) { ec = e; });
+  fill(term, ec);
+  term.cancel();
+  run();
+  EXPECT_EQ(ec, asio::error::operation_aborted);
+  // The sync writes take what room the terminal makes, then block (or,
+  // if the child is quicker, find the terminal gone): broken_pipe either
+  // way.
+  within_deadline([&] {
+    std::thread closer([&] { in.close(); });
+    error_code e;
+    while (!e)
+      term.write_some(asio::buffer(data_), e);
+    EXPECT_EQ(e, asio::error::broken_pipe) << e.message();
+    closer.join();
+  });
+  EXPECT_TRUE(p.wait().success());
+}
+
+TEST_F(pty_pending_test, pending_read_and_write_both_end_when_the_child_exits)
+{
+  asio::writable_pipe in(ctx);
+  pidfd::pty term(ctx);
+  pidfd::process p = spawn_silent_reader(term, in);
+  std::optional<error_code> read_ec;
+  std::optional<error_code> write_ec;
+  char buf[64];
+  term.async_read_some(
+      asio::buffer(buf), [&](error_code e, std::size_t) { read_ec = e; });
+  asio::async_write(term, asio::buffer(data_),
+      [&](error_code e, std::size_t) { write_ec = e; });
+  fill(term, write_ec);
+  EXPECT_FALSE(read_ec);
+  in.close();
+  run_until(term, [&] { return read_ec && write_ec; });
+  EXPECT_EQ(read_ec, asio::error::eof);
+  EXPECT_EQ(write_ec, asio::error::broken_pipe);
+  EXPECT_TRUE(p.wait().success());
+}
+
 // ---- async_run -------------------------------------------------------------
 
 class pty_run_test : public pty_test
@@ -562,6 +784,17 @@ TEST_F(pty_run_test, tree_scope_stops_the_whole_session)
   int status = 0;
   EXPECT_GT(::waitpid(-1, &status, 0), 0);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
+}
+
+TEST_F(pty_run_test, input_the_child_never_reads_ends_with_it)
+{
+  pidfd::run_options o;
+  o.input = std::string(std::size_t{1} << 20, 'x');
+  o.spawn.terminal.raw = true; // else the terminal discards what overflows
+  o.timeout = std::chrono::seconds(10); // fails the test, not the run
+  pidfd::run_result r = run_on_pty("true", {}, std::move(o));
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_TRUE(r.status.success()) << r.status;
 }
 
 // ---- errors ----------------------------------------------------------------

@@ -12,9 +12,14 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associator.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/cancellation_state.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/detail/buffer_sequence_adapter.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/posix/basic_stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -52,6 +57,76 @@ struct pty_read_handler
   }
 };
 
+// Writes terminal input for basic_pty::async_write_some: at once if the
+// master has room, else once it has room or the terminal side is closed
+// (then broken_pipe). The wait for room ends at a hang-up too: epoll
+// reports EPOLLHUP, and io_uring's poll POLLHUP, whatever was asked for;
+// and Asio's epoll reactor re-arms the fd (EPOLL_CTL_MOD) as a wait
+// starts, so a hang-up that came before is reported to it.
+template <typename Descriptor, typename ConstBufferSequence>
+struct pty_write_op
+{
+  Descriptor* descriptor_;
+  ConstBufferSequence buffers_;
+  enum class state
+  {
+    starting,
+    waiting,
+    completing // at once, through the executor
+  } state_ = state::starting;
+  boost::system::error_code ec_{};
+  std::size_t n_ = 0;
+
+  template <typename Self>
+  void operator()(Self& self, boost::system::error_code ec = {})
+  {
+    switch (state_)
+    {
+    case state::starting:
+      // Nothing is written while waiting: any cancellation may end it.
+      self.reset_cancellation_state(boost::asio::enable_total_cancellation());
+      if (try_write())
+      {
+        // Never inside the initiating function.
+        state_ = state::completing;
+        boost::asio::post(descriptor_->get_executor(), std::move(self));
+        return;
+      }
+      break;
+    case state::waiting:
+      if (ec) // cancelled, or the pty closed
+      {
+        self.complete(ec, 0);
+        return;
+      }
+      if (try_write())
+      {
+        self.complete(ec_, n_);
+        return;
+      }
+      break;
+    case state::completing:
+      self.complete(ec_, n_);
+      return;
+    }
+    state_ = state::waiting;
+    descriptor_->async_wait(
+        boost::asio::posix::descriptor_base::wait_write, std::move(self));
+  }
+
+  // True if done: written, or failed other than for want of room.
+  bool try_write()
+  {
+    boost::asio::detail::buffer_sequence_adapter<boost::asio::const_buffer,
+        ConstBufferSequence>
+        bufs(buffers_);
+    n_ = bufs.all_empty() ? 0
+                          : write_terminal(descriptor_->native_handle(),
+                              bufs.buffers(), bufs.count(), false, ec_);
+    return ec_ != boost::asio::error::would_block;
+  }
+};
+
 } // namespace detail
 
 /// The master side of a pseudo-terminal whose terminal side a child has as
@@ -67,7 +142,11 @@ struct pty_read_handler
  *
  * Once the last process holding the terminal side has closed it (the
  * child and whatever it started have exited), reads complete with
- * @c boost::asio::error::eof, after all the output written before.
+ * @c boost::asio::error::eof, after all the output written before, and
+ * writes with @c boost::asio::error::broken_pipe, pending ones included
+ * (Linux itself would take the input into a buffer nobody reads, then
+ * block for ever). A master raises no SIGPIPE. Should a process open the
+ * terminal side again, by its name, writes work again.
  *
  * The master is close-on-exec, and no child spawned later inherits it;
  * destroying the object closes it, which hangs up the terminal (the
@@ -142,6 +221,10 @@ public:
   void assign(native_handle_type fd, boost::system::error_code& ec)
   {
     descriptor_.assign(fd, ec);
+    // Writes never block in the kernel (see write_terminal); the sync
+    // operations still block, in poll.
+    if (!ec)
+      descriptor_.native_non_blocking(true, ec);
   }
 
   /// Takes ownership of a pty master.
@@ -235,15 +318,27 @@ public:
   }
 
   /// Writes some terminal input for the child, blocking.
+  /**
+   * @returns The number of bytes written; 0 with @c ec set to
+   * @c boost::asio::error::broken_pipe once the terminal side is closed.
+   */
   template <typename ConstBufferSequence>
   std::size_t write_some(
       const ConstBufferSequence& buffers, boost::system::error_code& ec)
   {
-    return descriptor_.write_some(buffers, ec);
+    // Not the descriptor's write_some: once the buffer is full, it polls
+    // for POLLOUT and writes again, and a hang-up would make that a spin.
+    boost::asio::detail::buffer_sequence_adapter<boost::asio::const_buffer,
+        ConstBufferSequence>
+        bufs(buffers);
+    ec.clear();
+    return bufs.all_empty() ? 0
+                            : detail::write_terminal(native_handle(),
+                                bufs.buffers(), bufs.count(), true, ec);
   }
 
   /// Writes some terminal input for the child, blocking.
-  /** @throws boost::system::system_error */
+  /** @throws boost::system::system_error (broken_pipe at the end). */
   template <typename ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers)
   {
@@ -289,10 +384,12 @@ public:
    *
    * @par Completion Signature
    * @code void(boost::system::error_code ec, std::size_t n) @endcode
+   * @c ec is @c boost::asio::error::broken_pipe once the terminal side is
+   * closed, also for a write that was waiting for the child to read.
    *
    * @par Per-Operation Cancellation
-   * As @c posix::basic_stream_descriptor::async_write_some: @c terminal,
-   * @c partial and @c total.
+   * @c terminal, @c partial and @c total: a cancelled write has written
+   * nothing.
    */
   template <typename ConstBufferSequence,
       typename WriteToken =
@@ -359,15 +456,20 @@ private:
     void operator()(
         WriteHandler&& handler, const ConstBufferSequence& buffers) const
     {
-      self_->descriptor_.async_write_some(
-          buffers, std::forward<WriteHandler>(handler));
+      boost::asio::async_compose<WriteHandler,
+          void(boost::system::error_code, std::size_t)>(
+          detail::pty_write_op<descriptor_type, ConstBufferSequence>{
+              &self_->descriptor_, buffers},
+          handler, self_->descriptor_);
     }
 
   private:
     basic_pty* self_;
   };
 
-  boost::asio::posix::basic_stream_descriptor<Executor> descriptor_;
+  using descriptor_type = boost::asio::posix::basic_stream_descriptor<Executor>;
+
+  descriptor_type descriptor_;
 };
 
 /// A pty using the type-erased @c boost::asio::any_io_executor.

@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 
 #if !defined(__x86_64__) && !defined(__aarch64__)
 #error "pidfd-asio supports Linux on x86_64 and aarch64"
@@ -187,6 +188,35 @@ void set_non_blocking(int fd) noexcept
 {
   int on = 1;
   ::ioctl(fd, FIONBIO, &on);
+}
+
+short poll_one(int fd, short events, int timeout_ms, error_code& ec) noexcept
+{
+  ec.clear();
+  pollfd p{fd, events, 0};
+  int r;
+  do
+    r = ::poll(&p, 1, timeout_ms);
+  while (r < 0 && errno == EINTR);
+  if (r < 0)
+  {
+    ec = last_error();
+    return 0;
+  }
+  return r == 0 ? 0 : p.revents;
+}
+
+long writev(
+    int fd, const iovec* iov, std::size_t count, error_code& ec) noexcept
+{
+  ec.clear();
+  ssize_t n;
+  do
+    n = ::writev(fd, iov, static_cast<int>(count));
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    ec = last_error();
+  return n;
 }
 
 long write_no_sigpipe(int fd, const void* data, std::size_t size) noexcept

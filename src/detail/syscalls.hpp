@@ -30,6 +30,7 @@
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -121,6 +122,15 @@ bool is_readable(int fd) noexcept;
 
 // Blocks until the fd is readable, retrying EINTR.
 void wait_readable(int fd, error_code& ec) noexcept;
+
+// poll(2) of one fd for `events`, retrying EINTR; timeout_ms -1 blocks.
+// Returns revents, which holds POLLHUP or POLLERR whatever was asked for;
+// 0 on timeout, or with ec set.
+short poll_one(int fd, short events, int timeout_ms, error_code& ec) noexcept;
+
+// writev(2), retrying EINTR; returns the bytes written, or -1 with ec set.
+long writev(
+    int fd, const iovec* iov, std::size_t count, error_code& ec) noexcept;
 
 // ioctl(FIONBIO): makes the open file description non-blocking, in one
 // system call (fcntl would take two, F_GETFL and F_SETFL). It cannot fail

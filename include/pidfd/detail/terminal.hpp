@@ -10,12 +10,24 @@
 
 #include <boost/system/error_code.hpp>
 
+#include <cstddef>
+
+#include <sys/uio.h>
+
 namespace pidfd::detail {
 
 // TIOCSWINSZ on the master; error::invalid_window_size for 0 rows or
 // cols, before any system call.
 void resize_terminal(int master, unsigned short rows, unsigned short cols,
     boost::system::error_code& ec) noexcept;
+
+// writev of terminal input to the master, which must be non-blocking.
+// EPIPE once the terminal side is closed, before anything is written
+// (Linux would take the input into a buffer nobody reads, and block once
+// it is full). Without `wait`, EAGAIN if the master has no room; with it,
+// blocks until the master has room or the terminal side is closed.
+std::size_t write_terminal(int master, const iovec* iov, std::size_t count,
+    bool wait, boost::system::error_code& ec) noexcept;
 
 } // namespace pidfd::detail
 
