@@ -653,13 +653,15 @@ TEST_F(pty_pending_test, a_blocked_sync_write_fails_when_the_child_exits)
   asio::writable_pipe in(ctx);
   pidfd::pty term(ctx);
   pidfd::process p = spawn_silent_reader(term, in);
-  // Fill the buffer, then stop the async write.
+  // Fill the buffer, then stop the async write through its slot.
   std::optional<error_code> ec;
-  asio::async_write(
-      term, asio::buffer(data_), [&](error_code e, std::size_t) { ec = e; });
+  asio::cancellation_signal cancel;
+  asio::async_write(term, asio::buffer(data_),
+      asio::bind_cancellation_slot(
+          cancel.slot(), [&](error_code e, std::size_t) { ec = e; }));
   fill(term, ec);
-  term.cancel();
-  run();
+  cancel.emit(asio::cancellation_type::terminal);
+  run_until(term, [&] { return ec.has_value(); });
   EXPECT_EQ(ec, asio::error::operation_aborted);
   // The sync writes take what room the terminal makes, then block (or,
   // if the child is quicker, find the terminal gone): broken_pipe either
