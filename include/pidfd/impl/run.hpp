@@ -338,7 +338,8 @@ private:
     if (options_.on_pty)
     {
       // A pty master raises no SIGPIPE: once the terminal side is closed,
-      // writes fail with EIO, which ends the input as EPIPE does a pipe's.
+      // writes fail with broken_pipe (basic_pty), which ends the input as
+      // EPIPE does a pipe's.
       ++pending_;
       boost::asio::async_write(pty_, boost::asio::buffer(*options_.input),
           part_handler([](run_op& op, boost::system::error_code, std::size_t) {
