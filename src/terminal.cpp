@@ -54,7 +54,15 @@ std::size_t write_terminal(int master, const iovec* iov, std::size_t count,
       ec.assign(EPIPE, boost::system::system_category());
       return 0;
     }
-    const long n = sys::writev(master, iov, count, ec);
+    // Nothing polled (only without `wait`): no room. POLLERR or POLLNVAL:
+    // the write reports the error.
+    if (!(revents & (POLLOUT | POLLERR | POLLNVAL)))
+    {
+      ec.assign(EAGAIN, boost::system::system_category());
+      return 0;
+    }
+    // Blocking, a write of more than the room would sleep for the rest.
+    const long n = sys::writev_non_blocking(master, iov, count, ec);
     if (n >= 0)
       return static_cast<std::size_t>(n);
     // The room can go between poll and writev (output stopped by

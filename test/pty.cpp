@@ -46,6 +46,7 @@
 #include <utility>
 #include <vector>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/resource.h>
@@ -596,6 +597,31 @@ TEST_F(pty_test, sync_writes_after_the_hang_up_fail_with_broken_pipe)
       }
     });
   }
+}
+
+// The write that never sleeps puts the master's mode back: reads that
+// block (Asio's io_uring backend reads the master in the kernel) keep
+// blocking, and a master the user made non-blocking stays so.
+TEST_F(pty_test, writes_leave_the_masters_blocking_mode_as_it_was)
+{
+  pidfd::pty term(ctx);
+  pidfd::spawn_options o = on_pty(term);
+  o.terminal.echo = false;
+  auto p =
+      pidfd::spawn(ctx, "/bin/sh", {"-c", "read a; read b; echo \"$a$b\""}, o);
+  const auto non_blocking = [&] {
+    return (::fcntl(term.native_handle(), F_GETFL) & O_NONBLOCK) != 0;
+  };
+  ASSERT_FALSE(non_blocking());
+  EXPECT_EQ(term.write_some(asio::buffer("a\n", 2)), 2u);
+  EXPECT_FALSE(non_blocking());
+  ASSERT_EQ(::fcntl(term.native_handle(), F_SETFL,
+                ::fcntl(term.native_handle(), F_GETFL) | O_NONBLOCK),
+      0);
+  EXPECT_EQ(term.write_some(asio::buffer("b\n", 2)), 2u);
+  EXPECT_TRUE(non_blocking());
+  EXPECT_EQ(read_to_eof(term), "ab\r\n");
+  EXPECT_TRUE(p.wait().success());
 }
 
 class pty_pending_test : public pty_test

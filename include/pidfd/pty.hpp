@@ -221,10 +221,6 @@ public:
   void assign(native_handle_type fd, boost::system::error_code& ec)
   {
     descriptor_.assign(fd, ec);
-    // Writes never block in the kernel (see write_terminal); the sync
-    // operations still block, in poll.
-    if (!ec)
-      descriptor_.native_non_blocking(true, ec);
   }
 
   /// Takes ownership of a pty master.

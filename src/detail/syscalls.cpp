@@ -219,6 +219,25 @@ long writev(
   return n;
 }
 
+long writev_non_blocking(
+    int fd, const iovec* iov, std::size_t count, error_code& ec) noexcept
+{
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0)
+  {
+    ec = last_error();
+    return -1;
+  }
+  if (flags & O_NONBLOCK)
+    return writev(fd, iov, count, ec);
+  int on = 1;
+  ::ioctl(fd, FIONBIO, &on);
+  const long n = writev(fd, iov, count, ec);
+  int off = 0;
+  ::ioctl(fd, FIONBIO, &off);
+  return n;
+}
+
 long write_no_sigpipe(int fd, const void* data, std::size_t size) noexcept
 {
   // SIGPIPE from write(2) is directed at the writing thread: block it,

@@ -132,6 +132,16 @@ short poll_one(int fd, short events, int timeout_ms, error_code& ec) noexcept;
 long writev(
     int fd, const iovec* iov, std::size_t count, error_code& ec) noexcept;
 
+// writev(2) that takes what room there is and never sleeps (EAGAIN if
+// none), on an fd that may be blocking: the open file description is made
+// non-blocking for the one call and put back. For an fd whose reads must
+// stay blocking (Asio's io_uring backend reads a blocking pty master in
+// the kernel, and its cancellation relies on that) and that has no
+// per-call RWF_NOWAIT (a tty refuses it). A read on the same description
+// at that moment may see EAGAIN, which Asio's reads retry.
+long writev_non_blocking(
+    int fd, const iovec* iov, std::size_t count, error_code& ec) noexcept;
+
 // ioctl(FIONBIO): makes the open file description non-blocking, in one
 // system call (fcntl would take two, F_GETFL and F_SETFL). It cannot fail
 // on an open fd.

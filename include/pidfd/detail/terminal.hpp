@@ -21,7 +21,9 @@ namespace pidfd::detail {
 void resize_terminal(int master, unsigned short rows, unsigned short cols,
     boost::system::error_code& ec) noexcept;
 
-// writev of terminal input to the master, which must be non-blocking.
+// writev of terminal input to the master that never sleeps in the write
+// itself, whether the master is blocking or not (its reads keep their
+// mode): a blocking write of more than the room would sleep for the rest.
 // EPIPE once the terminal side is closed, before anything is written
 // (Linux would take the input into a buffer nobody reads, and block once
 // it is full). Without `wait`, EAGAIN if the master has no room; with it,
