@@ -238,6 +238,32 @@ long writev_non_blocking(
   return n;
 }
 
+int timerfd_open(error_code& ec) noexcept
+{
+  ec.clear();
+  const int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (fd < 0)
+    ec = last_error();
+  return fd;
+}
+
+void timerfd_arm(
+    int fd, std::chrono::nanoseconds after, error_code& ec) noexcept
+{
+  ec.clear();
+  const auto s = std::chrono::duration_cast<std::chrono::seconds>(after);
+  itimerspec spec{};
+  spec.it_value.tv_sec = static_cast<time_t>(s.count());
+  spec.it_value.tv_nsec = static_cast<long>((after - s).count());
+  if (::timerfd_settime(fd, 0, &spec, nullptr) < 0)
+    ec = last_error();
+}
+
+void close(int fd) noexcept
+{
+  ::close(fd);
+}
+
 long write_no_sigpipe(int fd, const void* data, std::size_t size) noexcept
 {
   // SIGPIPE from write(2) is directed at the writing thread: block it,

@@ -19,6 +19,7 @@
 #include <boost/system/error_code.hpp>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 
@@ -29,6 +30,7 @@
 #include <sys/resource.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -141,6 +143,17 @@ long writev(
 // at that moment may see EAGAIN, which Asio's reads retry.
 long writev_non_blocking(
     int fd, const iovec* iov, std::size_t count, error_code& ec) noexcept;
+
+// timerfd_create(CLOCK_MONOTONIC, non-blocking, close-on-exec); returns the
+// fd or -1 with ec set.
+int timerfd_open(error_code& ec) noexcept;
+
+// timerfd_settime: one expiry, `after` from now (0 would disarm it).
+void timerfd_arm(
+    int fd, std::chrono::nanoseconds after, error_code& ec) noexcept;
+
+// close(2), once: Linux releases the fd even when close reports EINTR.
+void close(int fd) noexcept;
 
 // ioctl(FIONBIO): makes the open file description non-blocking, in one
 // system call (fcntl would take two, F_GETFL and F_SETFL). It cannot fail
