@@ -361,6 +361,37 @@ TEST_F(wait_test, per_operation_cancellation_total)
   expect_per_operation_cancellation(asio::cancellation_type::total);
 }
 
+// A wait whose outcome is known at once (the status collected already, no
+// process) completes through the reactor, never inline; a cancellation
+// emitted before that completion runs changes nothing, and reaches nothing
+// that is gone (the sanitizer builds would see a use after free).
+TEST_F(wait_test, cancelling_a_wait_whose_outcome_is_known_changes_nothing)
+{
+  auto p = pidfd::spawn(ctx, child_program, {"exit", "4"});
+  ASSERT_EQ(p.wait().code(), 4);
+  pidfd::process none(ctx);
+  for (auto type : {asio::cancellation_type::terminal,
+           asio::cancellation_type::partial, asio::cancellation_type::total})
+  {
+    asio::cancellation_signal sig1;
+    asio::cancellation_signal sig2;
+    outcome collected;
+    outcome gone;
+    p.async_wait(
+        asio::bind_cancellation_slot(sig1.slot(), collected.handler()));
+    sig1.emit(type);
+    none.async_wait(asio::bind_cancellation_slot(sig2.slot(), gone.handler()));
+    sig2.emit(type);
+    EXPECT_FALSE(collected.called); // not inline
+    run();
+    ASSERT_TRUE(collected.called);
+    EXPECT_FALSE(collected.ec) << collected.ec.message();
+    EXPECT_EQ(collected.status.code(), 4);
+    ASSERT_TRUE(gone.called);
+    EXPECT_EQ(gone.ec, pidfd::error::no_process);
+  }
+}
+
 TEST_F(wait_test, per_operation_cancellation_cancels_only_that_wait)
 {
   auto p = spawn_pause();

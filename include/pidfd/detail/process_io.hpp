@@ -13,9 +13,9 @@
 #include "pidfd/detail/process_state.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/append.hpp>
+#include <boost/asio/detail/throw_exception.hpp>
+#include <boost/asio/execution/bad_executor.hpp>
 #include <boost/asio/execution_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
@@ -55,33 +55,45 @@ public:
     close_locked();
   }
 
-  // Starts a readiness wait; handler gets an error_code. The reactor is
-  // edge-triggered, but it re-arms the registration whenever a wait is
-  // queued on an idle descriptor, so an exit that happened while nothing
-  // waited is reported to the next wait at once.
-  template <typename Handler>
-  void arm(Handler&& handler)
+  // The descriptor to wait on for readiness, registered with the reactor,
+  // with `lock` holding the state's mutex until the wait is queued (the fd
+  // must not be closed meanwhile); or nullptr, with `lock` released, if
+  // there is nothing to wait for: ec is operation_aborted if the state is
+  // closed, the reactor's error if it refused the fd, shut_down if the
+  // io_context has, and clear if the outcome is known already (the collect
+  // step has it). The reactor is edge-triggered, but it re-arms the
+  // registration whenever a wait is queued on an idle descriptor, so an
+  // exit that happened while nothing waited is reported to the next wait
+  // at once.
+  descriptor_type* readiness_descriptor(
+      std::unique_lock<std::mutex>& lock, boost::system::error_code& ec)
   {
-    boost::system::error_code ec;
+    lock = std::unique_lock(mutex_);
+    if (prepare_wait_locked(ec) && assigned_locked(ec))
+      return &*descriptor_;
+    lock.unlock();
+    return nullptr;
+  }
+
+  // A descriptor on the process's executor that holds no fd: a wait on it
+  // completes at once, with bad_descriptor, through the reactor (never
+  // inline), and a timerfd assigned to it is waited for like the process.
+  // Either is the same Asio operation as the readiness wait, so that a
+  // handler type instantiates one completion path. Throws bad_executor once the
+  // io_context has shut down, as every Asio object does after its context
+  // is gone.
+  descriptor_type unopened_descriptor()
+  {
     boost::asio::any_io_executor ex;
     {
       std::lock_guard lock(mutex_);
-      if (prepare_wait_locked(ec) && assigned_locked(ec))
-      {
-        descriptor_->async_wait(
-            descriptor_type::wait_read, std::forward<Handler>(handler));
-        return;
-      }
-      // None once the io_context has shut down: post() then throws
-      // bad_executor, as every Asio object does after its context is gone.
       if (descriptor_)
         ex = descriptor_->get_executor();
     }
-    // Already collected, closed, or refused by the reactor: complete
-    // without running the handler inline; append keeps the handler's
-    // associated executor, allocator and cancellation slot.
-    boost::asio::post(
-        ex, boost::asio::append(std::forward<Handler>(handler), ec));
+    if (!ex)
+      boost::asio::detail::throw_exception(
+          boost::asio::execution::bad_executor());
+    return descriptor_type(ex);
   }
 
   // Cancels the outstanding waits (they finish with operation_aborted).

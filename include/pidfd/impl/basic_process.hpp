@@ -7,7 +7,12 @@
 #ifndef PIDFD_IMPL_BASIC_PROCESS_HPP
 #define PIDFD_IMPL_BASIC_PROCESS_HPP
 
+#include "pidfd/detail/backoff_timer.hpp"
+
 #include <boost/asio/append.hpp>
+#include <boost/asio/associator.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/compose.hpp>
@@ -21,6 +26,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <mutex>
+#include <optional>
 
 #include <unistd.h>
 
@@ -34,106 +41,254 @@ basic_process<Executor> make_process(
   return basic_process<Executor>(ex, std::move(impl));
 }
 
-// The composed operation behind async_wait: a readiness wait on the
-// process's readiness fd, then the collect step, again until it collects.
-// The shared_ptr keeps the state alive when the process object is destroyed
-// or moved while the wait is outstanding.
-class wait_op
+// What an async_wait decides, apart from its handler: compiled once,
+// whatever the handler (out of line, so that a handler's code only calls
+// it). A wait is a readiness wait on the process's readiness fd, then the
+// collect step, again until it collects; the shared_ptr keeps the state
+// alive when the process object is destroyed or moved while the wait is
+// outstanding. Every step is a wait on a descriptor of the process's
+// executor (descriptor_for): the readiness fd, the back-off's timerfd, or
+// one that holds no fd, for a completion that must not run inline.
+class wait_state
 {
 public:
-  explicit wait_op(std::shared_ptr<process_io> impl) noexcept
+  using descriptor_type = process_io::descriptor_type;
+
+  explicit wait_state(std::shared_ptr<process_io> impl) noexcept
     : impl_(std::move(impl))
   {
   }
 
-  template <typename Self>
-  void operator()(Self& self)
+  BOOST_NOINLINE wait_state(wait_state&& other) noexcept = default;
+  wait_state& operator=(wait_state&&) = delete;
+  BOOST_NOINLINE ~wait_state() = default;
+
+  // The first step's descriptor; see resume(). For a process object that
+  // has no process, the caller has made `unopened` on its executor.
+  BOOST_NOINLINE descriptor_type* start(std::unique_lock<std::mutex>& lock,
+      std::optional<descriptor_type>& unopened)
   {
-    // A wait has no side effect, so every kind of cancellation is safe.
-    self.reset_cancellation_state(boost::asio::enable_total_cancellation());
     if (!impl_)
     {
       result_.ec = error::no_process;
-      return complete_later(self);
+      step_ = step::posted;
+      return &*unopened;
     }
     generation_ = impl_->cancel_generation();
     if (impl_->collected(result_))
-      return complete_later(self);
+    {
+      step_ = step::posted;
+      return &unopened.emplace(impl_->unopened_descriptor());
+    }
     step_ = step::readiness;
-    impl_->arm(std::move(self));
+    return descriptor_for(lock, unopened);
   }
 
-  template <typename Self>
-  void operator()(Self& self, boost::system::error_code ec)
+  // A step completed with `ec`; `cancelled` if the operation's
+  // cancellation was requested meanwhile. The next step's descriptor: the
+  // caller waits on it (with `lock` held until the wait is queued, and
+  // `unopened` alive until then), or, if it is nullptr, completes with
+  // result().
+  BOOST_NOINLINE descriptor_type* resume(boost::system::error_code ec,
+      bool cancelled, std::unique_lock<std::mutex>& lock,
+      std::optional<descriptor_type>& unopened)
   {
-    if (step_ != step::posted)
+    switch (step_)
     {
-      // A cancelled wait reports operation_aborted and collects nothing,
-      // even if the process has exited meanwhile: a later wait gets it. A
-      // cancellation requested after the readiness wait or the sleep
-      // completed (its handler already queued) reached no sub-operation:
-      // it still counts.
-      if (ec || self.cancelled() != boost::asio::cancellation_type::none)
-        result_ = {step_ == step::readiness && ec
-                ? ec
-                : boost::system::error_code(
-                    boost::asio::error::operation_aborted),
-            {}};
-      else
-        switch (impl_->step(generation_, result_))
-        {
-        case collect_step::collected:
-          break;
-        case collect_step::rearm:
-          step_ = step::readiness;
-          return impl_->arm(std::move(self));
-        case collect_step::backoff:
-          return sleep(self);
-        }
+    case step::posted:
+      return finish();
+    case step::not_armed: // the reactor's bad_descriptor means nothing
+      ec = not_armed_ec_;
+      step_ = step::readiness;
+      break;
+    default:
+      break;
     }
-    impl_.reset();
-    self.complete(result_.ec, result_.status);
+    // A cancelled wait reports operation_aborted and collects nothing,
+    // even if the process has exited meanwhile: a later wait gets it. A
+    // cancellation requested after the readiness wait or the sleep
+    // completed (its handler already queued) reached no sub-operation: it
+    // still counts.
+    if (ec || cancelled)
+    {
+      result_ = {step_ == step::readiness && ec
+              ? ec
+              : boost::system::error_code(
+                  boost::asio::error::operation_aborted),
+          {}};
+      return finish();
+    }
+    switch (impl_->step(generation_, result_))
+    {
+    case collect_step::collected:
+      return finish();
+    case collect_step::rearm:
+      step_ = step::readiness;
+      break;
+    case collect_step::backoff:
+      step_ = step::backoff;
+      break;
+    }
+    return descriptor_for(lock, unopened);
+  }
+
+  const wait_result& result() const noexcept { return result_; }
+
+  bool started() const noexcept { return step_ != step::starting; }
+
+  bool has_process() const noexcept { return impl_ != nullptr; }
+
+  // True while the step is the wait on an unopened descriptor.
+  bool completing() const noexcept
+  {
+    return step_ == step::posted || step_ == step::not_armed;
   }
 
 private:
-  // Not inline: the handler must not run inside the initiating function.
-  // Through the process's own executor, which (unlike the type-erased one
-  // of the reactor) passes the handler's allocator on to post. (The
-  // executor is copied before self is moved.)
-  template <typename Self>
-  void complete_later(Self& self)
+  // The descriptor for step_ (readiness or backoff).
+  descriptor_type* descriptor_for(std::unique_lock<std::mutex>& lock,
+      std::optional<descriptor_type>& unopened)
   {
-    step_ = step::posted;
-    auto ex = self.get_io_executor();
-    boost::asio::post(
-        ex, boost::asio::append(std::move(self), boost::system::error_code()));
+    boost::system::error_code ec;
+    if (step_ == step::readiness)
+    {
+      if (descriptor_type* d = impl_->readiness_descriptor(lock, ec))
+        return d;
+      // Collected, closed or refused: what the readiness wait would have
+      // reported, once the wait below completes.
+      not_armed_ec_ = ec;
+      step_ = step::not_armed;
+    }
+    else if (descriptor_type* t = arm_timer(ec))
+      return t;
+    else
+    {
+      result_ = {ec, {}};
+      step_ = step::posted;
+    }
+    return &unopened.emplace(impl_->unopened_descriptor());
   }
 
-  template <typename Self>
-  void sleep(Self& self)
+  // The back-off timer, armed (the delay doubles each time, up to 64 ms);
+  // nullptr with ec set if it cannot be.
+  descriptor_type* arm_timer(boost::system::error_code& ec)
   {
     if (!timer_)
-      timer_ =
-          std::make_unique<boost::asio::steady_timer>(self.get_io_executor());
-    timer_->expires_after(backoff_);
+    {
+      timer_ = std::make_unique<descriptor_type>(impl_->unopened_descriptor());
+      const int fd = open_backoff_timer(backoff_, ec);
+      if (!ec)
+        timer_->assign(fd, ec);
+      if (ec && fd >= 0 && !timer_->is_open())
+        close_backoff_timer(fd);
+    }
+    else
+      rearm_backoff_timer(timer_->native_handle(), backoff_, ec);
+    if (ec)
+      return nullptr;
     backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(64));
-    step_ = step::backoff;
-    timer_->async_wait(std::move(self));
+    return timer_.get();
+  }
+
+  // Done: what the operation held goes before the handler runs (which may
+  // destroy the io_context).
+  descriptor_type* finish() noexcept
+  {
+    timer_.reset();
+    impl_.reset();
+    return nullptr;
   }
 
   enum class step : unsigned char
   {
-    posted,
+    starting,
+    posted, // complete once the unopened descriptor's wait does
+    not_armed, // the same, with not_armed_ec_ as the readiness wait's
     readiness,
     backoff
   };
 
   std::shared_ptr<process_io> impl_;
   wait_result result_;
-  step step_ = step::posted;
+  step step_ = step::starting;
+  boost::system::error_code not_armed_ec_;
   std::uint64_t generation_ = 0;
   std::chrono::milliseconds backoff_{1};
-  std::unique_ptr<boost::asio::steady_timer> timer_;
+  std::unique_ptr<descriptor_type> timer_;
+};
+
+// The operation behind async_wait: the one type that holds the handler,
+// and the handler of each of its steps, which are all the same Asio
+// operation (wait_state), so that a handler type costs one completion
+// path. The handler's executor, allocator and other associations are this
+// object's (associator below); its cancellation slot is the operation's
+// own, filtered, so that a cancellation that reaches no step still counts.
+template <typename Handler>
+class wait_handler_op
+{
+public:
+  using cancellation_slot_type = boost::asio::cancellation_slot;
+
+  wait_handler_op(Handler&& handler, std::shared_ptr<process_io> impl)
+    : handler_(std::move(handler)),
+      // A wait has no side effect, so every kind of cancellation is safe.
+      cancel_(boost::asio::get_associated_cancellation_slot(handler_),
+          boost::asio::enable_total_cancellation()),
+      state_(std::move(impl))
+  {
+  }
+
+  // Starts the operation; `ex` is the process object's.
+  template <typename Executor>
+  void start(const Executor& ex)
+  {
+    std::unique_lock<std::mutex> lock;
+    std::optional<wait_state::descriptor_type> unopened;
+    if (!state_.has_process())
+      unopened.emplace(ex);
+    wait_on(state_.start(lock, unopened));
+  }
+
+  // Each step completes here.
+  void operator()(boost::system::error_code ec)
+  {
+    std::unique_lock<std::mutex> lock;
+    std::optional<wait_state::descriptor_type> unopened;
+    wait_on(state_.resume(ec,
+        cancel_.cancelled() != boost::asio::cancellation_type::none, lock,
+        unopened));
+  }
+
+  // None for a wait on an unopened descriptor: that descriptor is gone
+  // once the wait is queued, and the slot's handler would refer to it. The
+  // operation's own state still records a cancellation meanwhile.
+  cancellation_slot_type get_cancellation_slot() const noexcept
+  {
+    return state_.completing() ? cancellation_slot_type() : cancel_.slot();
+  }
+
+  const Handler& handler() const noexcept { return handler_; }
+
+  friend bool asio_handler_is_continuation(wait_handler_op* op)
+  {
+    return op->state_.started();
+  }
+
+private:
+  // Out of line: the first step and the others share one copy of the
+  // initiation and of the upcall.
+  BOOST_NOINLINE void wait_on(wait_state::descriptor_type* d)
+  {
+    if (d)
+      return d->async_wait(
+          wait_state::descriptor_type::wait_read, std::move(*this));
+    const wait_result r = state_.result();
+    std::move(handler_)(r.ec, r.status);
+  }
+
+  Handler handler_;
+  boost::asio::cancellation_state cancel_;
+  wait_state state_;
 };
 
 // async_wait without a process object: for operations that wait as one of
@@ -142,9 +297,14 @@ template <typename Executor, typename Token>
 auto async_wait_impl(
     std::shared_ptr<process_io> impl, const Executor& ex, Token&& token)
 {
-  return boost::asio::async_compose<Token,
+  return boost::asio::async_initiate<Token,
       void(boost::system::error_code, exit_status)>(
-      wait_op(std::move(impl)), token, ex);
+      [](auto&& handler, std::shared_ptr<process_io> impl, const Executor& ex) {
+        wait_handler_op<std::decay_t<decltype(handler)>>(
+            std::move(handler), std::move(impl))
+            .start(ex);
+      },
+      token, std::move(impl), ex);
 }
 
 // The composed operation behind async_wait_tree: cgroup.events in the
@@ -608,5 +768,32 @@ typename basic_process<Executor>::native_handle_type basic_process<
 }
 
 } // namespace pidfd
+
+namespace boost::asio {
+
+// The wait's handler is the user's as far as Asio is concerned: its
+// associated executor, allocator (and any other associator but the
+// cancellation slot, which wait_handler_op has of its own) are the
+// handler's.
+template <template <typename, typename> class Associator, typename Handler,
+    typename DefaultCandidate>
+struct associator<Associator, pidfd::detail::wait_handler_op<Handler>,
+    DefaultCandidate> : Associator<Handler, DefaultCandidate>
+{
+  static typename Associator<Handler, DefaultCandidate>::type get(
+      const pidfd::detail::wait_handler_op<Handler>& h) noexcept
+  {
+    return Associator<Handler, DefaultCandidate>::get(h.handler());
+  }
+
+  static auto get(const pidfd::detail::wait_handler_op<Handler>& h,
+      const DefaultCandidate& c) noexcept
+      -> decltype(Associator<Handler, DefaultCandidate>::get(h.handler(), c))
+  {
+    return Associator<Handler, DefaultCandidate>::get(h.handler(), c);
+  }
+};
+
+} // namespace boost::asio
 
 #endif // PIDFD_IMPL_BASIC_PROCESS_HPP
