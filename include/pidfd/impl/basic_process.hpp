@@ -12,8 +12,8 @@
 #include <boost/asio/append.hpp>
 #include <boost/asio/associator.hpp>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/basic_waitable_timer.hpp>
+#include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/error.hpp>
@@ -93,6 +93,7 @@ public:
       bool cancelled, std::unique_lock<std::mutex>& lock,
       std::optional<descriptor_type>& unopened)
   {
+    resumed_ = true;
     switch (step_)
     {
     case step::posted:
@@ -134,7 +135,8 @@ public:
 
   const wait_result& result() const noexcept { return result_; }
 
-  bool started() const noexcept { return step_ != step::starting; }
+  // True once a step has completed: the next is a continuation.
+  bool resumed() const noexcept { return resumed_; }
 
   bool has_process() const noexcept { return impl_ != nullptr; }
 
@@ -211,6 +213,7 @@ private:
   std::shared_ptr<process_io> impl_;
   wait_result result_;
   step step_ = step::starting;
+  bool resumed_ = false;
   boost::system::error_code not_armed_ec_;
   std::uint64_t generation_ = 0;
   std::chrono::milliseconds backoff_{1};
@@ -271,7 +274,7 @@ public:
 
   friend bool asio_handler_is_continuation(wait_handler_op* op)
   {
-    return op->state_.started();
+    return op->state_.resumed();
   }
 
 private:
