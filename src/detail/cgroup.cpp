@@ -7,6 +7,7 @@
 //
 
 #include "detail/cgroup.hpp"
+#include "detail/syscalls.hpp"
 
 #include "pidfd/detail/process_state.hpp"
 #include "pidfd/error.hpp"
@@ -391,22 +392,25 @@ cgroup_tree::~cgroup_tree()
   // the kernel refuses at first (try_remove); a populated one cannot be.
   if (parent_ >= 0 && !removed_ && dir_ >= 0)
   {
-    error_code ec;
-    int events = open_events(ec);
-    if (events >= 0)
-    {
-      populated(events, ec);
-      ::close(events);
-      close_events();
-    }
+    read_populated_now();
     remove_retrying();
   }
   else
     remove_locked();
   if (dir_ >= 0)
-    ::close(dir_);
+    sys::close(dir_);
   if (parent_ >= 0)
-    ::close(parent_);
+    sys::close(parent_);
+}
+
+void cgroup_tree::read_populated_now() noexcept
+{
+  const int events = open_retry(dir_, "cgroup.events", O_RDONLY);
+  if (events < 0)
+    return;
+  error_code ignored;
+  populated(events, ignored);
+  sys::close(events);
 }
 
 int cgroup_tree::open_procs(error_code& ec) const
@@ -417,15 +421,6 @@ int cgroup_tree::open_procs(error_code& ec) const
   else
     ec.clear();
   return fd;
-}
-
-void cgroup_tree::discard() noexcept
-{
-  {
-    std::lock_guard lock(mutex_);
-    seen_empty_ = true;
-  }
-  remove_retrying();
 }
 
 bool cgroup_tree::removed() const

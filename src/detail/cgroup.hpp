@@ -56,9 +56,6 @@ public:
   // A new O_WRONLY fd on cgroup.procs, for a child that moves itself.
   int open_procs(error_code& ec) const;
 
-  // Removes a created cgroup the spawn could not use (no child in it).
-  void discard() noexcept;
-
   // True once the library removed its cgroup: the tree is gone.
   bool removed() const;
 
@@ -109,6 +106,9 @@ private:
   error_code remove_locked() noexcept;
   void signal_frozen_locked(int sig, error_code& ec);
   void set_frozen_locked(bool frozen, error_code& ec);
+  // One read of "populated", as a watcher's but counting none, for the
+  // destructor: a cgroup that reads empty may then be removed.
+  void read_populated_now() noexcept;
   // For the synchronous paths: try_remove() until it is not refused, with
   // a bounded back-off (tree_removal_backoff).
   error_code remove_retrying() noexcept;
