@@ -7,6 +7,7 @@
 // Test that header file is self-contained.
 #include "pidfd/run.hpp"
 
+#include "options/run_fixture.hpp"
 #include "options/support.hpp"
 #include "support/counting_allocator.hpp"
 #include "pidfd/error.hpp"
@@ -53,22 +54,9 @@ using pidfd_options_test::make_pipe;
 using pidfd_test::child_program;
 using pidfd_test::unique_fd;
 
-class options_run_test : public pidfd_test::fixture
+class options_run_test : public pidfd_options_test::run_fixture
 {
 protected:
-  // async_run with a callback, to completion.
-  std::pair<error_code, run_result> run_to_end(std::string_view program,
-      const pidfd::argument_list& args, run_options options = {})
-  {
-    std::optional<std::pair<error_code, run_result>> result;
-    pidfd::async_run(ctx, program, args, std::move(options),
-        [&](error_code ec, run_result r) { result.emplace(ec, std::move(r)); });
-    EXPECT_FALSE(result); // not inline
-    run();
-    EXPECT_TRUE(result);
-    return result ? std::move(*result) : std::pair<error_code, run_result>{};
-  }
-
   struct guarded_outcome
   {
     std::optional<std::pair<error_code, run_result>> result;

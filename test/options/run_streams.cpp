@@ -9,6 +9,7 @@
 // Test that header file is self-contained.
 #include "pidfd/run.hpp"
 
+#include "options/run_fixture.hpp"
 #include "options/support.hpp"
 #include "pidfd/error.hpp"
 #include "support/cgroup_fs.hpp"
@@ -40,21 +41,9 @@ using pidfd::stdio;
 using pidfd_test::child_program;
 using pidfd_test::unique_fd;
 
-class run_streams_test : public pidfd_test::fixture
+class run_streams_test : public pidfd_options_test::run_fixture
 {
 protected:
-  // async_run with a callback, to completion.
-  std::pair<error_code, run_result> run_to_end(std::string_view program,
-      const pidfd::argument_list& args, run_options options = {})
-  {
-    std::optional<std::pair<error_code, run_result>> result;
-    pidfd::async_run(ctx, program, args, std::move(options),
-        [&](error_code ec, run_result r) { result.emplace(ec, std::move(r)); });
-    run();
-    EXPECT_TRUE(result);
-    return result ? std::move(*result) : std::pair<error_code, run_result>{};
-  }
-
   // The child that writes "to out" to stdout, then "to err" to stderr.
   std::pair<error_code, run_result> run_write(run_options options)
   {
