@@ -7,6 +7,7 @@
 #ifndef PIDFD_PTY_HPP
 #define PIDFD_PTY_HPP
 
+#include "pidfd/detail/handler_associator.hpp"
 #include "pidfd/detail/terminal.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -48,6 +49,8 @@ template <typename Handler>
 struct pty_read_handler
 {
   Handler handler_;
+
+  const Handler& handler() const noexcept { return handler_; }
 
   void operator()(boost::system::error_code ec, std::size_t n)
   {
@@ -481,20 +484,10 @@ namespace boost::asio {
 template <template <typename, typename> class Associator, typename Handler,
     typename DefaultCandidate>
 struct associator<Associator, pidfd::detail::pty_read_handler<Handler>,
-    DefaultCandidate> : Associator<Handler, DefaultCandidate>
+    DefaultCandidate>
+  : pidfd::detail::handler_associator<Associator,
+        pidfd::detail::pty_read_handler<Handler>, Handler, DefaultCandidate>
 {
-  static typename Associator<Handler, DefaultCandidate>::type get(
-      const pidfd::detail::pty_read_handler<Handler>& h) noexcept
-  {
-    return Associator<Handler, DefaultCandidate>::get(h.handler_);
-  }
-
-  static auto get(const pidfd::detail::pty_read_handler<Handler>& h,
-      const DefaultCandidate& c) noexcept
-      -> decltype(Associator<Handler, DefaultCandidate>::get(h.handler_, c))
-  {
-    return Associator<Handler, DefaultCandidate>::get(h.handler_, c);
-  }
 };
 
 } // namespace boost::asio

@@ -8,6 +8,7 @@
 #define PIDFD_IMPL_BASIC_PROCESS_HPP
 
 #include "pidfd/detail/backoff_timer.hpp"
+#include "pidfd/detail/handler_associator.hpp"
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/associator.hpp>
@@ -781,20 +782,10 @@ namespace boost::asio {
 template <template <typename, typename> class Associator, typename Handler,
     typename DefaultCandidate>
 struct associator<Associator, pidfd::detail::wait_handler_op<Handler>,
-    DefaultCandidate> : Associator<Handler, DefaultCandidate>
+    DefaultCandidate>
+  : pidfd::detail::handler_associator<Associator,
+        pidfd::detail::wait_handler_op<Handler>, Handler, DefaultCandidate>
 {
-  static typename Associator<Handler, DefaultCandidate>::type get(
-      const pidfd::detail::wait_handler_op<Handler>& h) noexcept
-  {
-    return Associator<Handler, DefaultCandidate>::get(h.handler());
-  }
-
-  static auto get(const pidfd::detail::wait_handler_op<Handler>& h,
-      const DefaultCandidate& c) noexcept
-      -> decltype(Associator<Handler, DefaultCandidate>::get(h.handler(), c))
-  {
-    return Associator<Handler, DefaultCandidate>::get(h.handler(), c);
-  }
 };
 
 } // namespace boost::asio
