@@ -79,9 +79,9 @@ public:
   // completes at once, with bad_descriptor, through the reactor (never
   // inline), and a timerfd assigned to it is waited for like the process.
   // Either is the same Asio operation as the readiness wait, so that a
-  // handler type instantiates one completion path. Throws bad_executor once the
-  // io_context has shut down, as every Asio object does after its context
-  // is gone.
+  // handler type instantiates one completion path. Throws bad_executor
+  // once the io_context has shut down, as every Asio object does after its
+  // context is gone.
   descriptor_type unopened_descriptor()
   {
     boost::asio::any_io_executor ex;
