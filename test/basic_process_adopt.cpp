@@ -42,18 +42,13 @@ using boost::system::error_code;
 using pidfd::exit_status;
 using pidfd::process;
 using pidfd_test::child_program;
+using pidfd_test::rethrow;
 
 class adopt_test : public pidfd_test::fixture
 {
 protected:
   asio::any_io_executor ex() { return ctx.get_executor(); }
 };
-
-void rethrow(std::exception_ptr e)
-{
-  if (e)
-    std::rethrow_exception(e);
-}
 
 TEST_F(adopt_test, own_child_started_elsewhere)
 {

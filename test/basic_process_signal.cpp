@@ -35,6 +35,7 @@ namespace errc = boost::system::errc;
 using boost::system::error_code;
 using pidfd::exit_status;
 using pidfd_test::child_program;
+using pidfd_test::rethrow;
 
 class signal_test : public pidfd_test::fixture
 {
@@ -53,12 +54,6 @@ protected:
     return got;
   }
 };
-
-void rethrow(std::exception_ptr e)
-{
-  if (e)
-    std::rethrow_exception(e);
-}
 
 TEST_F(signal_test, sigterm_kills)
 {

@@ -49,6 +49,7 @@ using pidfd::exit_status;
 using pidfd_test::allocation_counts;
 using pidfd_test::child_program;
 using pidfd_test::counting_allocator;
+using pidfd_test::rethrow;
 
 class wait_test : public pidfd_test::fixture
 {
@@ -66,14 +67,6 @@ protected:
     return p;
   }
 };
-
-// Completion token for co_spawn: an exception in the coroutine fails the
-// test through run().
-void rethrow(std::exception_ptr e)
-{
-  if (e)
-    std::rethrow_exception(e);
-}
 
 // A wait's outcome, recorded by its handler.
 struct outcome

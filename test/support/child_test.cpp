@@ -20,6 +20,7 @@ namespace {
 
 using boost::system::error_code;
 using pidfd_test::child_program;
+using pidfd_test::contains;
 
 class child_test : public pidfd_test::fixture
 {
@@ -37,11 +38,6 @@ protected:
     return result ? std::move(*result) : pidfd::run_result{};
   }
 };
-
-bool contains(const std::string& text, const std::string& part)
-{
-  return text.find(part) != std::string::npos;
-}
 
 // Every mode some test of the suite spawns, with its operands as --help
 // spells them.

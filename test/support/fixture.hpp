@@ -15,6 +15,7 @@
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
+#include <exception>
 #include <future>
 #include <initializer_list>
 #include <optional>
@@ -83,6 +84,20 @@ int pidfd_send_signal(int pidfd, int sig);
 
 std::string read_file(const std::string& path);
 std::vector<std::string> read_lines(const std::string& path);
+
+/// True if `part` occurs in `text`.
+inline bool contains(std::string_view text, std::string_view part)
+{
+  return text.find(part) != std::string_view::npos;
+}
+
+/// A co_spawn completion handler: rethrows what the coroutine threw, so
+/// that it fails the test that runs the io_context.
+inline void rethrow(std::exception_ptr e)
+{
+  if (e)
+    std::rethrow_exception(e);
+}
 void write_file(
     const std::string& path, std::string_view text, unsigned int mode = 0644);
 

@@ -17,6 +17,8 @@
 
 namespace {
 
+using pidfd_test::contains;
+
 class fixture_test : public pidfd_test::fixture
 {
 protected:
@@ -37,11 +39,6 @@ protected:
     return messages;
   }
 };
-
-bool contains(const std::string& text, const std::string& part)
-{
-  return text.find(part) != std::string::npos;
-}
 
 TEST_F(fixture_test, clean)
 {
