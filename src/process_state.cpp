@@ -250,7 +250,7 @@ bool process_state::tree_populated(int events_fd, error_code& ec) const
 
 error_code process_state::close_tree_events() const noexcept
 {
-  return tree_->close_events();
+  return tree_ ? tree_->close_events() : error_code();
 }
 
 error_code process_state::remove_tree() const noexcept

@@ -472,7 +472,7 @@ error_code cgroup_tree::remove_retrying() noexcept
       return ec;
     std::this_thread::sleep_for(delay);
     slept += delay;
-    delay = std::min(delay * 2, backoff::max);
+    delay = backoff::next(delay);
   }
 }
 

@@ -27,13 +27,27 @@ namespace pidfd::detail {
 
 class cgroup_tree;
 
-// Removing a cgroup that reads empty but that the kernel still refuses
-// to remove (EBUSY; see the tree members of process_state): the first
-// delay between attempts, doubling up to `max`, for `total` in all.
-struct tree_removal_backoff
+// The delays between attempts at something the kernel will allow shortly:
+// `first`, then each twice the one before, up to `max`. Short at first,
+// for the common case, and bounded, so that a long wait costs a wake-up
+// every 64 ms at most.
+struct backoff_delays
 {
   static constexpr std::chrono::milliseconds first{1};
   static constexpr std::chrono::milliseconds max{64};
+
+  static constexpr std::chrono::milliseconds next(
+      std::chrono::milliseconds delay) noexcept
+  {
+    return delay * 2 < max ? delay * 2 : max;
+  }
+};
+
+// Removing a cgroup that reads empty but that the kernel still refuses
+// to remove (EBUSY; see the tree members of process_state): backoff_delays
+// between attempts, for `total` in all.
+struct tree_removal_backoff : backoff_delays
+{
   static constexpr std::chrono::milliseconds total{2000};
 };
 
@@ -47,7 +61,8 @@ enum class collect_step : unsigned char
   // The readiness fd is readable but the status cannot be collected yet:
   // ptrace tells the tracer of an exit before the parent may reap, and the
   // pidfd stays readable meanwhile, so a readiness wait would return at
-  // once. Look again after a short sleep instead of spinning.
+  // once. Look again after a short sleep (backoff_delays) instead of
+  // spinning.
   backoff
 };
 

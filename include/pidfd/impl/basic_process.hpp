@@ -22,7 +22,6 @@
 #include <boost/asio/posix/basic_stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -172,8 +171,8 @@ private:
     return &unopened.emplace(impl_->unopened_descriptor());
   }
 
-  // The back-off timer, armed (the delay doubles each time, up to 64 ms);
-  // nullptr with ec set if it cannot be.
+  // The back-off timer, armed with the next of backoff_delays; nullptr
+  // with ec set if it cannot be.
   descriptor_type* arm_timer(boost::system::error_code& ec)
   {
     if (!timer_)
@@ -189,7 +188,7 @@ private:
       rearm_backoff_timer(timer_->native_handle(), backoff_, ec);
     if (ec)
       return nullptr;
-    backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(64));
+    backoff_ = backoff_delays::next(backoff_);
     return timer_.get();
   }
 
@@ -217,7 +216,7 @@ private:
   bool resumed_ = false;
   boost::system::error_code not_armed_ec_;
   std::uint64_t generation_ = 0;
-  std::chrono::milliseconds backoff_{1};
+  std::chrono::milliseconds backoff_ = backoff_delays::first;
   std::unique_ptr<descriptor_type> timer_;
 };
 
@@ -437,7 +436,7 @@ private:
       timer_ = std::make_unique<timer_type>(executor_);
     timer_->expires_after(delay_);
     waited_ += delay_;
-    delay_ = std::min(delay_ * 2, tree_removal_backoff::max);
+    delay_ = tree_removal_backoff::next(delay_);
     step_ = step::backoff;
     timer_->async_wait(std::move(self));
   }
