@@ -724,6 +724,52 @@ TEST_F(pty_pending_test, pending_read_and_write_both_end_when_the_child_exits)
   EXPECT_TRUE(p.wait().success());
 }
 
+// Many at once, many times: four terminals at a time, each with a read and
+// a write pending on a full buffer, whose children all exit together; 50
+// rounds. Every read ends with eof and every write with broken_pipe; the
+// fixture checks that no fd and no child is left.
+TEST_F(
+    pty_pending_test, hundreds_of_pending_writes_end_when_their_children_exit)
+{
+  constexpr int rounds = 50;
+  constexpr int at_once = 4;
+  for (int round = 0; round < rounds && !HasFailure(); ++round)
+  {
+    struct session
+    {
+      explicit session(asio::io_context& ctx) : in(ctx), term(ctx), child(ctx)
+      {
+      }
+      asio::writable_pipe in;
+      pidfd::pty term;
+      pidfd::process child;
+      std::optional<error_code> read_ec;
+      std::optional<error_code> write_ec;
+      char buf[64];
+    };
+    std::vector<std::unique_ptr<session>> sessions;
+    for (int i = 0; i < at_once; ++i)
+    {
+      auto& s = *sessions.emplace_back(std::make_unique<session>(ctx));
+      s.child = spawn_silent_reader(s.term, s.in);
+      s.term.async_read_some(asio::buffer(s.buf),
+          [&s](error_code e, std::size_t) { s.read_ec = e; });
+      asio::async_write(s.term, asio::buffer(data_),
+          [&s](error_code e, std::size_t) { s.write_ec = e; });
+      fill(s.term, s.write_ec);
+    }
+    for (auto& s : sessions)
+      s->in.close();
+    for (auto& s : sessions)
+    {
+      run_until(s->term, [&] { return s->read_ec && s->write_ec; });
+      EXPECT_EQ(s->read_ec, asio::error::eof) << "round " << round;
+      EXPECT_EQ(s->write_ec, asio::error::broken_pipe) << "round " << round;
+      EXPECT_TRUE(s->child.wait().success()) << "round " << round;
+    }
+  }
+}
+
 // ---- async_run -------------------------------------------------------------
 
 class pty_run_test : public pty_test
