@@ -10,9 +10,6 @@
 #include <cerrno>
 #include <string>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 namespace pidfd::detail {
 
 captured_fds::~captured_fds()

@@ -7,13 +7,11 @@
 
 #include "detail/syscalls.hpp"
 
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 #include <fcntl.h>
-#include <unistd.h>
 
 namespace pidfd::detail {
 namespace {
