@@ -124,23 +124,14 @@ std::optional<pid_t> pidfd_pid(int pidfd, error_code& ec)
 {
   // fdinfo of a pidfd has "Pid:\t<pid>" (Linux 5.3); -1 once reaped.
   std::string path = "/proc/self/fdinfo/" + std::to_string(pidfd);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = openat(AT_FDCWD, path.c_str(), O_RDONLY, ec);
   if (fd < 0)
-  {
-    ec = last_error();
     return std::nullopt;
-  }
   char buf[1024];
-  ssize_t n;
-  do
-    n = ::read(fd, buf, sizeof buf - 1);
-  while (n < 0 && errno == EINTR);
-  ::close(fd);
+  const long n = read(fd, buf, sizeof buf - 1, ec);
+  close(fd);
   if (n < 0)
-  {
-    ec = last_error();
     return std::nullopt;
-  }
   buf[n] = '\0';
   const char* line = std::strstr(buf, "\nPid:");
   if (!line)
@@ -155,30 +146,13 @@ std::optional<pid_t> pidfd_pid(int pidfd, error_code& ec)
 
 bool is_readable(int fd) noexcept
 {
-  pollfd p{fd, POLLIN, 0};
-  int r;
-  do
-    r = ::poll(&p, 1, 0);
-  while (r < 0 && errno == EINTR);
-  return r > 0 && (p.revents & (POLLIN | POLLHUP));
+  error_code ec;
+  return poll_one(fd, POLLIN, 0, ec) & (POLLIN | POLLHUP);
 }
 
 void wait_readable(int fd, error_code& ec) noexcept
 {
-  pollfd p{fd, POLLIN, 0};
-  for (;;)
-  {
-    if (::poll(&p, 1, -1) > 0)
-    {
-      ec.clear();
-      return;
-    }
-    if (errno != EINTR)
-    {
-      ec = last_error();
-      return;
-    }
-  }
+  poll_one(fd, POLLIN, -1, ec);
 }
 
 void set_non_blocking(int fd) noexcept
@@ -559,14 +533,7 @@ void uname(utsname& names, error_code& ec) noexcept
 
 int open_pty_master(const char* path, error_code& ec) noexcept
 {
-  ec.clear();
-  int fd;
-  do
-    fd = ::open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
-  while (fd < 0 && errno == EINTR);
-  if (fd < 0)
-    ec = last_error();
-  return fd;
+  return openat(AT_FDCWD, path, O_RDWR | O_NOCTTY, ec);
 }
 
 void unlock_pty(int master, error_code& ec) noexcept
@@ -612,12 +579,7 @@ int open_pty_peer(int master, error_code& ec) noexcept
   }
   char path[32];
   std::snprintf(path, sizeof path, "/dev/pts/%u", number);
-  do
-    fd = ::open(path, flags);
-  while (fd < 0 && errno == EINTR);
-  if (fd < 0)
-    ec = last_error();
-  return fd;
+  return openat(AT_FDCWD, path, flags, ec);
 }
 
 void set_window_size(
