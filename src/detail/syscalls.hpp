@@ -1,10 +1,13 @@
 //
 // src/detail/syscalls.hpp
 // ~~~~~~~~~~~~~~~~~~~~~~~
-// Thin wrappers over the Linux system calls the library uses. This file and
-// syscalls.cpp are the only places that call syscall(): glibc 2.36 has no
-// wrappers for clone3, pidfd_open, pidfd_send_signal or close_range, and
-// waitid's glibc wrapper drops the rusage argument.
+// Thin wrappers over the Linux system calls the library uses, as Asio's
+// descriptor_ops: the rest of the engine makes none itself, and the Asio
+// binding reaches the few it needs through the engine (run_support.hpp),
+// since this header is not installed. This file and syscalls.cpp are the
+// only places that call syscall(): glibc 2.36 has no wrappers for clone3,
+// pidfd_open, pidfd_send_signal or close_range, and waitid's glibc wrapper
+// drops the rusage argument.
 //
 // Parent-side wrappers retry EINTR and report errors as error_code. The
 // child_* functions run in a vfork-style child that shares the parent's
