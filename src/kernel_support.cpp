@@ -19,8 +19,6 @@
 #include <ostream>
 #include <string>
 
-#include <sys/utsname.h>
-
 namespace pidfd {
 namespace {
 
@@ -41,7 +39,9 @@ void add_reason(std::string& reasons, const char* what, const error_code& ec)
 bool kernel_at_least(int major, int minor)
 {
   utsname u{};
-  if (::uname(&u) != 0)
+  error_code ec;
+  detail::sys::uname(u, ec);
+  if (ec)
     return false;
   int ma = 0, mi = 0;
   if (std::sscanf(u.release, "%d.%d", &ma, &mi) != 2)
@@ -64,7 +64,7 @@ kernel_features probe()
 
   std::string reasons;
   error_code ec;
-  const pid_t self = ::getpid();
+  const pid_t self = detail::sys::getpid();
   int fd = detail::sys::pidfd_open(self, PIDFD_NONBLOCK, ec);
   if (ec == errc::invalid_argument)
   {
@@ -112,7 +112,7 @@ kernel_features probe()
     }
     f.exit_info =
         detail::sys::pidfd_get_info_supported(fd) && kernel_at_least(6, 15);
-    ::close(fd);
+    detail::sys::close(fd);
   }
 
   ec = detail::sys::probe_clone3();

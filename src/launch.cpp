@@ -35,18 +35,12 @@ namespace {
 
 using boost::system::error_code;
 
-error_code errno_code(int e) noexcept
-{
-  return {e, boost::system::system_category()};
-}
-
 // Reaps our own child by PID: it is unreaped, so the PID is still its own.
 void reap(pid_t pid) noexcept
 {
   int status;
-  while (::waitpid(pid, &status, __WALL) < 0 && errno == EINTR)
-  {
-  }
+  error_code ignored;
+  sys::waitpid(pid, status, __WALL, ignored);
 }
 
 // The child runs on this much of the parent's stack; it needs a few hundred
@@ -138,7 +132,8 @@ long clone_child(
   {
     // Cannot happen on a kernel that passed the probe; do not leave the
     // child unwatched.
-    ::kill(pid, SIGKILL);
+    error_code ignored;
+    sys::kill(pid, SIGKILL, ignored);
     reap(pid);
     return -ec.value();
   }
@@ -261,7 +256,8 @@ launched launch(std::string_view program,
   if (!plan.use_close_range)
   {
     rlimit limit{};
-    ::getrlimit(RLIMIT_NOFILE, &limit);
+    error_code ignored; // cannot fail: the resource is valid
+    sys::getrlimit(RLIMIT_NOFILE, limit, ignored);
     plan.max_fd = limit.rlim_cur == RLIM_INFINITY
         ? 65535
         : static_cast<int>(limit.rlim_cur);
@@ -302,7 +298,7 @@ launched launch(std::string_view program,
   plan.uid = options.uid.value_or(0);
   plan.parent_death_signal = options.parent_death_signal;
   if (plan.parent_death_signal != 0)
-    plan.parent_pid = ::getpid(); // a system call: only when needed
+    plan.parent_pid = sys::getpid(); // a system call: only when needed
 
   // The cgroup last, as the one step that changes the system (a created
   // cgroup); it goes with `tree` when this returns without a child.
@@ -344,12 +340,12 @@ launched launch(std::string_view program,
     r = clone_child(plan, pidfd, stack, sizeof stack);
   }
   if (procs_fd >= 0)
-    ::close(procs_fd);
+    sys::close(procs_fd);
   errno = saved_errno;
 
   if (r < 0)
   {
-    ec = errno_code(static_cast<int>(-r));
+    ec = sys::last_error(static_cast<int>(-r));
     info.failed = part::system;
     detail = "clone";
     return {};
@@ -362,9 +358,9 @@ launched launch(std::string_view program,
     // that no zombie is left.
     reap(pid);
     if (pidfd >= 0)
-      ::close(pidfd);
+      sys::close(pidfd);
     errno = saved_errno;
-    ec = errno_code(plan.error);
+    ec = sys::last_error(plan.error);
     detail = explain_failure(plan, fds, options, tree.get(), info);
     return {};
   }
@@ -373,10 +369,11 @@ launched launch(std::string_view program,
   {
     info.failed = part::stdio;
     info.child_fd = fds.failed_target();
-    ::kill(pid, SIGKILL);
+    error_code ignored;
+    sys::kill(pid, SIGKILL, ignored);
     reap(pid);
     if (pidfd >= 0)
-      ::close(pidfd);
+      sys::close(pidfd);
     return {};
   }
   return {
@@ -396,7 +393,8 @@ process_init make_spawned(
   if (ec)
   {
     // Out of fds: do not leave a child nobody can wait for.
-    ::kill(child.pid, SIGKILL);
+    error_code ignored;
+    sys::kill(child.pid, SIGKILL, ignored);
     reap(child.pid);
     return {};
   }

@@ -298,7 +298,7 @@ bool process_state::begin_close_locked() noexcept
 void process_state::close_fd_locked() noexcept
 {
   if (target_.fd >= 0)
-    ::close(target_.fd);
+    sys::close(target_.fd);
   target_.fd = -1;
 }
 
@@ -310,7 +310,7 @@ int process_state::release_fd_locked() noexcept
   {
     // The pool's eventfd is no pidfd: nothing to hand over. The pool
     // thread still reaps.
-    ::close(fd);
+    sys::close(fd);
   }
   return pidfd;
 }
@@ -378,7 +378,9 @@ process_init adopt_pid(pid_t pid, error_code& ec)
   if (!features.pidfd)
   {
     // The wait4 fallback: only a child of ours can be waited for.
-    if (::kill(pid, 0) != 0 && errno == ESRCH)
+    error_code probe_ec;
+    sys::kill(pid, 0, probe_ec);
+    if (probe_ec == errc::no_such_process)
       return gone(pid);
     // kill() takes a thread id for its process; pidfd_open refuses it.
     std::optional<pid_t> group = proc_thread_group(pid);

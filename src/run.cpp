@@ -10,33 +10,30 @@
 #include <cerrno>
 #include <string>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 namespace pidfd::detail {
 
 captured_fds::~captured_fds()
 {
   for (int fd : fds_)
-    ::close(fd);
+    sys::close(fd);
 }
 
 int captured_fds::copy(int fd, spawn_error_info::part part, int child_fd,
     const char* name, const char* fd_words)
 {
-  const int dup = fd < 0 ? -1 : ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  boost::system::error_code dup_ec;
+  const int dup = fd < 0 ? -1 : sys::dup_cloexec(fd, dup_ec);
   if (dup < 0)
   {
     if (!ec)
     {
       // The words spawn itself would use (fd_setup.cpp), had the fd not
       // been copied first.
-      const int error = fd < 0 ? EBADF : errno;
-      ec.assign(error, boost::system::system_category());
+      ec = fd < 0 ? sys::last_error(EBADF) : dup_ec;
       info.failed = part;
       info.child_fd = child_fd;
       info.detail = std::string(name) + ": " + fd_words + std::to_string(fd)
-          + (error == EBADF ? " is not open" : ": F_DUPFD_CLOEXEC");
+          + (ec.value() == EBADF ? " is not open" : ": F_DUPFD_CLOEXEC");
     }
     return fd;
   }
@@ -72,12 +69,29 @@ boost::system::error_code write_no_sigpipe(
         return {EAGAIN, boost::system::system_category()}; // would_block
       // EPIPE: the child closed its stdin; what it did not read is its
       // choice, not an error of the run.
-      return {static_cast<int>(-n), boost::system::system_category()};
+      return sys::last_error(static_cast<int>(-n));
     }
     data += n;
     size -= static_cast<std::size_t>(n);
   }
   return {};
+}
+
+boost::system::error_code make_non_blocking(int fd) noexcept
+{
+  boost::system::error_code ec;
+  sys::set_non_blocking(fd, ec);
+  return ec;
+}
+
+int duplicate_fd(int fd, boost::system::error_code& ec) noexcept
+{
+  return sys::dup_cloexec(fd, ec);
+}
+
+void close_fd(int fd) noexcept
+{
+  sys::close(fd);
 }
 
 } // namespace pidfd::detail

@@ -13,7 +13,6 @@
 #include "pidfd/error.hpp"
 
 #include <atomic>
-#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -21,12 +20,10 @@
 #include <thread>
 #include <vector>
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <unistd.h>
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270 // <linux/magic.h>
@@ -37,20 +34,6 @@ namespace {
 
 namespace errc = boost::system::errc;
 
-error_code last_error() noexcept
-{
-  return {errno, boost::system::system_category()};
-}
-
-int open_retry(int dir, const char* name, int flags) noexcept
-{
-  int fd;
-  do
-    fd = ::openat(dir, name, flags | O_CLOEXEC);
-  while (fd < 0 && errno == EINTR);
-  return fd;
-}
-
 // Reads a whole small file (cgroup.procs, cgroup.events) from offset 0.
 bool read_all(int fd, std::string& out, error_code& ec)
 {
@@ -58,14 +41,9 @@ bool read_all(int fd, std::string& out, error_code& ec)
   char buf[4096];
   for (off_t off = 0;;)
   {
-    ssize_t n = ::pread(fd, buf, sizeof buf, off);
-    if (n < 0 && errno == EINTR)
-      continue;
+    const long n = sys::pread(fd, buf, sizeof buf, off, ec);
     if (n < 0)
-    {
-      ec = last_error();
       return false;
-    }
     if (n == 0)
       break;
     out.append(buf, static_cast<std::size_t>(n));
@@ -97,37 +75,18 @@ int event_value(std::string_view text, std::string_view key)
 void write_file(
     int dir, const char* name, std::string_view value, error_code& ec) noexcept
 {
-  int fd = open_retry(dir, name, O_WRONLY);
+  const int fd = sys::openat(dir, name, O_WRONLY, ec);
   if (fd < 0)
-  {
-    ec = last_error();
     return;
-  }
-  ssize_t n;
-  do
-    n = ::write(fd, value.data(), value.size());
-  while (n < 0 && errno == EINTR);
-  if (n < 0)
-    ec = last_error();
-  else
-    ec.clear();
-  ::close(fd);
+  sys::write(fd, value.data(), value.size(), ec);
+  sys::close(fd);
 }
 
 // Blocks until a cgroup.events fd reports a change (POLLPRI; kernfs adds
 // POLLERR).
 void wait_change(int fd, error_code& ec) noexcept
 {
-  pollfd p{fd, POLLPRI, 0};
-  while (::poll(&p, 1, -1) < 0)
-  {
-    if (errno != EINTR)
-    {
-      ec = last_error();
-      return;
-    }
-  }
-  ec.clear();
+  sys::poll_one(fd, POLLPRI, -1, ec);
 }
 
 bool is_cgroup2(int fd) noexcept
@@ -135,8 +94,9 @@ bool is_cgroup2(int fd) noexcept
   struct statfs fs
   {
   };
-  return ::fstatfs(fd, &fs) == 0
-      && static_cast<unsigned long>(fs.f_type) == CGROUP2_SUPER_MAGIC;
+  error_code ec;
+  sys::fstatfs(fd, fs, ec);
+  return !ec && static_cast<unsigned long>(fs.f_type) == CGROUP2_SUPER_MAGIC;
 }
 
 // mountinfo escapes space, tab, newline and backslash as \ooo.
@@ -187,20 +147,21 @@ bool holds_self(int dir)
   struct stat target
   {
   };
-  if (::fstat(dir, &target) != 0)
-    return false;
   error_code ec;
+  sys::fstat(dir, target, ec);
+  if (ec)
+    return false;
   std::optional<std::string> mount = cgroup2_mount(ec);
-  int fd = open_retry(AT_FDCWD, "/proc/self/cgroup", O_RDONLY);
+  int fd = sys::openat(AT_FDCWD, "/proc/self/cgroup", O_RDONLY, ec);
   if (!mount || fd < 0)
   {
     if (fd >= 0)
-      ::close(fd);
+      sys::close(fd);
     return false;
   }
   std::string text;
   read_all(fd, text, ec);
-  ::close(fd);
+  sys::close(fd);
   std::size_t at = text.find("0::");
   if (at != 0 && at != std::string::npos)
     at = text.find("\n0::");
@@ -208,7 +169,7 @@ bool holds_self(int dir)
     return false;
   at = text.find("::", at) + 2;
   std::string own = *mount + text.substr(at, text.find('\n', at) - at);
-  int cur = open_retry(AT_FDCWD, own.c_str(), O_RDONLY | O_DIRECTORY);
+  int cur = sys::openat(AT_FDCWD, own.c_str(), O_RDONLY | O_DIRECTORY, ec);
   bool held = false;
   // A cgroup hierarchy is far less deep than this bound.
   for (int depth = 0; cur >= 0 && depth < 4096; ++depth)
@@ -216,27 +177,30 @@ bool holds_self(int dir)
     struct stat st
     {
     };
-    if (::fstat(cur, &st) != 0 || st.st_dev != target.st_dev)
+    sys::fstat(cur, st, ec);
+    if (ec || st.st_dev != target.st_dev)
       break;
     if (same_file(st, target))
     {
       held = true;
       break;
     }
-    int up = open_retry(cur, "..", O_RDONLY | O_DIRECTORY);
+    int up = sys::openat(cur, "..", O_RDONLY | O_DIRECTORY, ec);
     struct stat up_st
     {
     };
-    if (up >= 0 && ::fstat(up, &up_st) == 0 && same_file(up_st, st))
+    if (up >= 0)
+      sys::fstat(up, up_st, ec);
+    if (up >= 0 && !ec && same_file(up_st, st))
     {
-      ::close(up); // the mount's root is its own parent
+      sys::close(up); // the mount's root is its own parent
       up = -1;
     }
-    ::close(cur);
+    sys::close(cur);
     cur = up;
   }
   if (cur >= 0)
-    ::close(cur);
+    sys::close(cur);
   return held;
 }
 
@@ -244,16 +208,13 @@ bool holds_self(int dir)
 
 std::optional<std::string> cgroup2_mount(error_code& ec)
 {
-  int fd = open_retry(AT_FDCWD, "/proc/self/mountinfo", O_RDONLY);
+  int fd = sys::openat(AT_FDCWD, "/proc/self/mountinfo", O_RDONLY, ec);
   if (fd < 0)
-  {
-    ec = last_error();
     return std::nullopt;
-  }
   // pread from 0 reads the whole table, however long.
   std::string text;
   bool ok = read_all(fd, text, ec);
-  ::close(fd);
+  sys::close(fd);
   if (!ok)
     return std::nullopt;
   // "36 35 0:30 / /sys/fs/cgroup rw,... shared:9 - cgroup2 cgroup2 rw":
@@ -318,12 +279,9 @@ std::shared_ptr<cgroup_tree> cgroup_tree::open(
     path = "fd " + std::to_string(where.fd());
     // Through "." rather than a dup: an O_PATH fd cannot be used for
     // CLONE_INTO_CGROUP, and our own fd has our own flags.
-    dir = open_retry(where.fd(), ".", O_RDONLY | O_DIRECTORY);
+    dir = sys::openat(where.fd(), ".", O_RDONLY | O_DIRECTORY, ec);
     if (dir < 0)
-    {
-      ec = last_error();
       return fail(path);
-    }
   }
   else
   {
@@ -336,16 +294,13 @@ std::shared_ptr<cgroup_tree> cgroup_tree::open(
       ec = error::invalid_option;
       return fail(where.path(), "NUL byte");
     }
-    dir = open_retry(AT_FDCWD, path.c_str(), O_RDONLY | O_DIRECTORY);
+    dir = sys::openat(AT_FDCWD, path.c_str(), O_RDONLY | O_DIRECTORY, ec);
     if (dir < 0)
-    {
-      ec = last_error();
       return fail(path);
-    }
   }
   if (!is_cgroup2(dir))
   {
-    ::close(dir);
+    sys::close(dir);
     ec = error::invalid_option;
     return fail(path, "not a cgroup2 directory");
   }
@@ -361,27 +316,25 @@ std::shared_ptr<cgroup_tree> cgroup_tree::open(
   // cgroup of the same name (a PID reused since) makes us try the next.
   for (;;)
   {
-    std::string name = "pidfd-asio-" + std::to_string(::getpid()) + "-"
+    std::string name = "pidfd-asio-" + std::to_string(sys::getpid()) + "-"
         + std::to_string(created_count.fetch_add(1) + 1);
-    if (::mkdirat(dir, name.c_str(), 0755) == 0)
+    sys::mkdirat(dir, name.c_str(), 0755, ec);
+    if (!ec)
     {
       tree->parent_ = dir;
       tree->name_ = std::move(name);
       break;
     }
-    if (errno == EEXIST)
+    if (ec == errc::file_exists)
       continue;
-    ec = last_error();
-    ::close(dir);
+    sys::close(dir);
     return fail(path);
   }
   tree->path_ = path + "/" + tree->name_;
-  tree->dir_ = open_retry(dir, tree->name_.c_str(), O_RDONLY | O_DIRECTORY);
+  tree->dir_ =
+      sys::openat(dir, tree->name_.c_str(), O_RDONLY | O_DIRECTORY, ec);
   if (tree->dir_ < 0)
-  {
-    ec = last_error();
     return fail(tree->path_); // the destructor removes it
-  }
   ec.clear();
   return tree;
 }
@@ -405,22 +358,17 @@ cgroup_tree::~cgroup_tree()
 
 void cgroup_tree::read_populated_now() noexcept
 {
-  const int events = open_retry(dir_, "cgroup.events", O_RDONLY);
+  error_code ignored;
+  const int events = sys::openat(dir_, "cgroup.events", O_RDONLY, ignored);
   if (events < 0)
     return;
-  error_code ignored;
   populated(events, ignored);
   sys::close(events);
 }
 
 int cgroup_tree::open_procs(error_code& ec) const
 {
-  int fd = open_retry(dir_, "cgroup.procs", O_WRONLY);
-  if (fd < 0)
-    ec = last_error();
-  else
-    ec.clear();
-  return fd;
+  return sys::openat(dir_, "cgroup.procs", O_WRONLY, ec);
 }
 
 bool cgroup_tree::removed() const
@@ -435,12 +383,14 @@ error_code cgroup_tree::remove_locked() noexcept
     return {};
   // EBUSY while a process is in it, or is still being released: then it
   // stays, for a later attempt.
-  if (::unlinkat(parent_, name_.c_str(), AT_REMOVEDIR) == 0 || errno == ENOENT)
+  error_code ec;
+  sys::unlinkat(parent_, name_.c_str(), AT_REMOVEDIR, ec);
+  if (!ec || ec == errc::no_such_file_or_directory)
   {
     removed_ = true;
     return {};
   }
-  return last_error();
+  return ec;
 }
 
 error_code cgroup_tree::try_remove() noexcept
@@ -523,12 +473,9 @@ void cgroup_tree::set_frozen_locked(bool frozen, error_code& ec)
     return;
   // Writing is a request: the kernel freezes each task on its way back to
   // user space, and reports "frozen 1" once all are (Linux 5.2).
-  int events = open_retry(dir_, "cgroup.events", O_RDONLY);
+  int events = sys::openat(dir_, "cgroup.events", O_RDONLY, ec);
   if (events < 0)
-  {
-    ec = last_error();
     return;
-  }
   std::string text;
   while (read_all(events, text, ec) && event_value(text, "frozen") != 1)
   {
@@ -536,32 +483,27 @@ void cgroup_tree::set_frozen_locked(bool frozen, error_code& ec)
     if (ec)
       break;
   }
-  ::close(events);
+  sys::close(events);
 }
 
 void cgroup_tree::signal_frozen_locked(int sig, error_code& ec)
 {
   // This cgroup and its descendants (the tree may have made sub-cgroups of
   // a delegated one), depth first, each by a directory fd.
-  std::vector<int> pending{::fcntl(dir_, F_DUPFD_CLOEXEC, 0)};
+  std::vector<int> pending{sys::dup_cloexec(dir_, ec)};
   if (pending.back() < 0)
-  {
-    ec = last_error();
     return;
-  }
   ec.clear();
   while (!pending.empty())
   {
     int dir = pending.back();
     pending.pop_back();
-    int procs = open_retry(dir, "cgroup.procs", O_RDONLY);
+    int procs = sys::openat(dir, "cgroup.procs", O_RDONLY, ec);
     std::string text;
-    if (procs < 0)
-      ec = last_error();
-    else
+    if (procs >= 0)
     {
       read_all(procs, text, ec);
-      ::close(procs);
+      sys::close(procs);
     }
     for (std::size_t pos = 0; !ec && pos < text.size();)
     {
@@ -572,24 +514,12 @@ void cgroup_tree::signal_frozen_locked(int sig, error_code& ec)
           static_cast<pid_t>(std::strtol(text.c_str() + pos, nullptr, 10));
       pos = end + 1;
       // ESRCH: killed by an earlier signal and gone since the listing.
-      if (pid > 0 && ::kill(pid, sig) != 0 && errno != ESRCH)
-        ec = last_error();
+      if (pid > 0)
+        sys::kill(pid, sig, ec);
+      if (ec == errc::no_such_process)
+        ec.clear();
     }
-    if (DIR* d = ::fdopendir(dir))
-    {
-      while (dirent* e = ::readdir(d))
-      {
-        if (e->d_type != DT_DIR || std::strcmp(e->d_name, ".") == 0
-            || std::strcmp(e->d_name, "..") == 0)
-          continue;
-        int sub = open_retry(::dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY);
-        if (sub >= 0)
-          pending.push_back(sub);
-      }
-      ::closedir(d);
-    }
-    else
-      ::close(dir);
+    sys::open_subdirectories(dir, pending);
   }
 }
 
@@ -604,7 +534,7 @@ void cgroup_tree::wait_empty(error_code& ec)
     if (ec)
       break;
   }
-  ::close(events);
+  sys::close(events);
   close_events();
   // Removed here if nobody else watches; else by the last watcher (an
   // asynchronous tree wait), as it completes.
@@ -618,10 +548,8 @@ int cgroup_tree::open_events(error_code& ec)
   ec.clear();
   if (removed_)
     return -1;
-  int fd = open_retry(dir_, "cgroup.events", O_RDONLY | O_NONBLOCK);
-  if (fd < 0)
-    ec = last_error();
-  else
+  int fd = sys::openat(dir_, "cgroup.events", O_RDONLY | O_NONBLOCK, ec);
+  if (fd >= 0)
     ++watchers_;
   return fd;
 }

@@ -34,11 +34,6 @@ const char* stream_name(int target) noexcept
   }
 }
 
-bool is_open(int fd) noexcept
-{
-  return fd >= 0 && ::fcntl(fd, F_GETFD) != -1;
-}
-
 } // namespace
 
 fd_setup::~fd_setup()
@@ -46,14 +41,14 @@ fd_setup::~fd_setup()
   for (pipe_end& p : pipes_)
   {
     if (p.parent_end >= 0)
-      ::close(p.parent_end);
+      sys::close(p.parent_end);
     if (p.child_end >= 0)
-      ::close(p.child_end);
+      sys::close(p.child_end);
   }
   if (pty_master_ >= 0)
-    ::close(pty_master_);
+    sys::close(pty_master_);
   if (pty_slave_ >= 0)
-    ::close(pty_slave_);
+    sys::close(pty_slave_);
 }
 
 bool fd_setup::open_terminal(
@@ -150,7 +145,7 @@ bool fd_setup::add_stream(
     descriptions_.push_back(name + " file \"" + s.path() + "\"");
     break;
   case stdio::kind::parent_fd:
-    if (!is_open(s.parent_fd()))
+    if (!sys::is_open(s.parent_fd()))
     {
       ec = boost::system::errc::make_error_code(
           boost::system::errc::bad_file_descriptor);
@@ -183,9 +178,9 @@ bool fd_setup::add_stream(
     // A pipe object that is open already was refused by the binding
     // before the engine was called (spawn.hpp): the error is Asio's.
     int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0)
+    sys::pipe(fds, ec);
+    if (ec)
     {
-      ec = error_code(errno, boost::system::system_category());
       detail = name + ": pipe";
       return false;
     }
@@ -260,7 +255,7 @@ bool fd_setup::prepare(const spawn_options& options, child_plan& plan,
       detail = name + ": given twice";
       return false;
     }
-    if (!is_open(m.parent_fd))
+    if (!sys::is_open(m.parent_fd))
     {
       ec = boost::system::errc::make_error_code(
           boost::system::errc::bad_file_descriptor);
@@ -293,7 +288,7 @@ void fd_setup::commit(error_code& ec, std::string& detail)
   ec.clear();
   for (pipe_end& p : pipes_)
   {
-    ::close(p.child_end);
+    sys::close(p.child_end);
     p.child_end = -1;
     error_code assign_ec;
     p.option->assign_parent_end(p.parent_end, assign_ec);
@@ -311,7 +306,7 @@ void fd_setup::commit(error_code& ec, std::string& detail)
   }
   if (pty_slave_ >= 0)
   {
-    ::close(pty_slave_);
+    sys::close(pty_slave_);
     pty_slave_ = -1;
   }
   if (pty_master_ >= 0)

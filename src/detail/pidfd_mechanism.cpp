@@ -67,9 +67,11 @@ std::optional<int> zombie_exit_code(pid_t pid)
   struct stat st
   {
   };
-  if (::stat(dir.c_str(), &st) != 0)
+  error_code ec;
+  sys::stat(dir.c_str(), st, ec);
+  if (ec)
     return std::nullopt;
-  const uid_t me = ::geteuid();
+  const uid_t me = sys::geteuid();
   if (me != 0 && st.st_uid != me)
     return std::nullopt;
   std::optional<long long> code = proc_stat_field(pid, proc_stat_exit_code);
@@ -183,10 +185,7 @@ public:
       // Older kernels: by id. Race-free while the library reaps the child
       // (only under the caller's lock); a reaper elsewhere leaves a window
       // between the check above and this call.
-      if (::kill(-t.pid, sig) != 0)
-        ec = error_code(errno, boost::system::system_category());
-      else
-        ec.clear();
+      sys::kill(-t.pid, sig, ec);
     }
     // ESRCH: the child leads no group, or it was reaped and its group
     // emptied since the check.

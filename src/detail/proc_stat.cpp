@@ -5,13 +5,13 @@
 
 #include "detail/proc_stat.hpp"
 
-#include <cerrno>
+#include "detail/syscalls.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 #include <fcntl.h>
-#include <unistd.h>
 
 namespace pidfd::detail {
 namespace {
@@ -23,14 +23,12 @@ bool read_proc_file(pid_t pid, const char* file, char (&buf)[N])
   // On the stack: the wait4 fallback reads the stat file twice per wait.
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/%s", static_cast<int>(pid), file);
-  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  boost::system::error_code ec;
+  const int fd = sys::openat(AT_FDCWD, path, O_RDONLY, ec);
   if (fd < 0)
     return false;
-  ssize_t n;
-  do
-    n = ::read(fd, buf, N - 1);
-  while (n < 0 && errno == EINTR);
-  ::close(fd);
+  const long n = sys::read(fd, buf, N - 1, ec);
+  sys::close(fd);
   if (n <= 0)
     return false;
   buf[n] = '\0';

@@ -12,9 +12,11 @@
 #include <cstring>
 #include <string>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 
@@ -24,11 +26,6 @@
 
 namespace pidfd::detail::sys {
 namespace {
-
-error_code last_error() noexcept
-{
-  return {errno, boost::system::system_category()};
-}
 
 // struct pidfd_info of <linux/pidfd.h> (Linux 6.13; exit_code from 6.15),
 // which Debian bookworm's headers predate. The ioctl is extensible: the
@@ -127,23 +124,14 @@ std::optional<pid_t> pidfd_pid(int pidfd, error_code& ec)
 {
   // fdinfo of a pidfd has "Pid:\t<pid>" (Linux 5.3); -1 once reaped.
   std::string path = "/proc/self/fdinfo/" + std::to_string(pidfd);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = openat(AT_FDCWD, path.c_str(), O_RDONLY, ec);
   if (fd < 0)
-  {
-    ec = last_error();
     return std::nullopt;
-  }
   char buf[1024];
-  ssize_t n;
-  do
-    n = ::read(fd, buf, sizeof buf - 1);
-  while (n < 0 && errno == EINTR);
-  ::close(fd);
+  const long n = read(fd, buf, sizeof buf - 1, ec);
+  close(fd);
   if (n < 0)
-  {
-    ec = last_error();
     return std::nullopt;
-  }
   buf[n] = '\0';
   const char* line = std::strstr(buf, "\nPid:");
   if (!line)
@@ -158,30 +146,13 @@ std::optional<pid_t> pidfd_pid(int pidfd, error_code& ec)
 
 bool is_readable(int fd) noexcept
 {
-  pollfd p{fd, POLLIN, 0};
-  int r;
-  do
-    r = ::poll(&p, 1, 0);
-  while (r < 0 && errno == EINTR);
-  return r > 0 && (p.revents & (POLLIN | POLLHUP));
+  error_code ec;
+  return poll_one(fd, POLLIN, 0, ec) & (POLLIN | POLLHUP);
 }
 
 void wait_readable(int fd, error_code& ec) noexcept
 {
-  pollfd p{fd, POLLIN, 0};
-  for (;;)
-  {
-    if (::poll(&p, 1, -1) > 0)
-    {
-      ec.clear();
-      return;
-    }
-    if (errno != EINTR)
-    {
-      ec = last_error();
-      return;
-    }
-  }
+  poll_one(fd, POLLIN, -1, ec);
 }
 
 void set_non_blocking(int fd) noexcept
@@ -323,16 +294,246 @@ void restore_signals(const sigset_t& old) noexcept
   ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, _NSIG / 8);
 }
 
-int open_pty_master(const char* path, error_code& ec) noexcept
+int openat(int dir, const char* path, int flags, error_code& ec) noexcept
 {
-  ec.clear();
   int fd;
   do
-    fd = ::open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    fd = ::openat(dir, path, flags | O_CLOEXEC);
   while (fd < 0 && errno == EINTR);
   if (fd < 0)
     ec = last_error();
+  else
+    ec.clear();
   return fd;
+}
+
+long read(int fd, void* data, std::size_t size, error_code& ec) noexcept
+{
+  ssize_t n;
+  do
+    n = ::read(fd, data, size);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    ec = last_error();
+  else
+    ec.clear();
+  return n;
+}
+
+long pread(
+    int fd, void* data, std::size_t size, off_t offset, error_code& ec) noexcept
+{
+  ssize_t n;
+  do
+    n = ::pread(fd, data, size, offset);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    ec = last_error();
+  else
+    ec.clear();
+  return n;
+}
+
+long write(int fd, const void* data, std::size_t size, error_code& ec) noexcept
+{
+  ssize_t n;
+  do
+    n = ::write(fd, data, size);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    ec = last_error();
+  else
+    ec.clear();
+  return n;
+}
+
+int dup_cloexec(int fd, error_code& ec) noexcept
+{
+  const int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0)
+    ec = last_error();
+  else
+    ec.clear();
+  return dup;
+}
+
+bool is_open(int fd) noexcept
+{
+  return fd >= 0 && ::fcntl(fd, F_GETFD) != -1;
+}
+
+void pipe(int (&fds)[2], error_code& ec) noexcept
+{
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    ec = last_error();
+  else
+    ec.clear();
+}
+
+int eventfd(error_code& ec) noexcept
+{
+  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0)
+    ec = last_error();
+  else
+    ec.clear();
+  return fd;
+}
+
+void set_non_blocking(int fd, error_code& ec) noexcept
+{
+  int on = 1;
+  if (::ioctl(fd, FIONBIO, &on) != 0)
+    ec = last_error();
+  else
+    ec.clear();
+}
+
+void stat(const char* path, struct stat& st, error_code& ec) noexcept
+{
+  if (::stat(path, &st) != 0)
+    ec = last_error();
+  else
+    ec.clear();
+}
+
+void fstat(int fd, struct stat& st, error_code& ec) noexcept
+{
+  if (::fstat(fd, &st) != 0)
+    ec = last_error();
+  else
+    ec.clear();
+}
+
+void fstatfs(int fd, struct statfs& fs, error_code& ec) noexcept
+{
+  if (::fstatfs(fd, &fs) != 0)
+    ec = last_error();
+  else
+    ec.clear();
+}
+
+void mkdirat(int dir, const char* name, mode_t mode, error_code& ec) noexcept
+{
+  if (::mkdirat(dir, name, mode) != 0)
+    ec = last_error();
+  else
+    ec.clear();
+}
+
+void unlinkat(int dir, const char* name, int flags, error_code& ec) noexcept
+{
+  if (::unlinkat(dir, name, flags) != 0)
+    ec = last_error();
+  else
+    ec.clear();
+}
+
+void open_subdirectories(int dir, std::vector<int>& out)
+{
+  DIR* d = ::fdopendir(dir);
+  if (!d)
+  {
+    ::close(dir);
+    return;
+  }
+  while (const dirent* e = ::readdir(d))
+  {
+    if (e->d_type != DT_DIR || std::strcmp(e->d_name, ".") == 0
+        || std::strcmp(e->d_name, "..") == 0)
+      continue;
+    error_code ignored;
+    const int sub =
+        openat(::dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY, ignored);
+    if (sub >= 0)
+      out.push_back(sub);
+  }
+  ::closedir(d);
+}
+
+void kill(pid_t pid, int sig, error_code& ec) noexcept
+{
+  if (::kill(pid, sig) != 0)
+    ec = last_error();
+  else
+    ec.clear();
+}
+
+pid_t waitpid(pid_t pid, int& status, int options, error_code& ec) noexcept
+{
+  pid_t r;
+  do
+    r = ::waitpid(pid, &status, options);
+  while (r < 0 && errno == EINTR);
+  if (r < 0)
+    ec = last_error();
+  else
+    ec.clear();
+  return r;
+}
+
+pid_t wait4(
+    pid_t pid, int& status, int options, rusage& usage, error_code& ec) noexcept
+{
+  pid_t r;
+  do
+    r = ::wait4(pid, &status, options, &usage);
+  while (r < 0 && errno == EINTR);
+  if (r < 0)
+    ec = last_error();
+  else
+    ec.clear();
+  return r;
+}
+
+void waitid_pid(
+    pid_t pid, int options, siginfo_t& info, error_code& ec) noexcept
+{
+  for (;;)
+  {
+    info.si_pid = 0;
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info, options) == 0)
+    {
+      ec.clear();
+      return;
+    }
+    if (errno != EINTR)
+    {
+      ec = last_error();
+      return;
+    }
+  }
+}
+
+pid_t getpid() noexcept
+{
+  return ::getpid();
+}
+
+uid_t geteuid() noexcept
+{
+  return ::geteuid();
+}
+
+void getrlimit(int resource, rlimit& limit, error_code& ec) noexcept
+{
+  if (::getrlimit(resource, &limit) != 0)
+    ec = last_error();
+  else
+    ec.clear();
+}
+
+void uname(utsname& names, error_code& ec) noexcept
+{
+  if (::uname(&names) != 0)
+    ec = last_error();
+  else
+    ec.clear();
+}
+
+int open_pty_master(const char* path, error_code& ec) noexcept
+{
+  return openat(AT_FDCWD, path, O_RDWR | O_NOCTTY, ec);
 }
 
 void unlock_pty(int master, error_code& ec) noexcept
@@ -378,12 +579,7 @@ int open_pty_peer(int master, error_code& ec) noexcept
   }
   char path[32];
   std::snprintf(path, sizeof path, "/dev/pts/%u", number);
-  do
-    fd = ::open(path, flags);
-  while (fd < 0 && errno == EINTR);
-  if (fd < 0)
-    ec = last_error();
-  return fd;
+  return openat(AT_FDCWD, path, flags, ec);
 }
 
 void set_window_size(

@@ -1,10 +1,13 @@
 //
 // src/detail/syscalls.hpp
 // ~~~~~~~~~~~~~~~~~~~~~~~
-// Thin wrappers over the Linux system calls the library uses. This file and
-// syscalls.cpp are the only places that call syscall(): glibc 2.36 has no
-// wrappers for clone3, pidfd_open, pidfd_send_signal or close_range, and
-// waitid's glibc wrapper drops the rusage argument.
+// Thin wrappers over the Linux system calls the library uses, as Asio's
+// descriptor_ops: the rest of the engine makes none itself, and the Asio
+// binding reaches the few it needs through the engine (run_support.hpp),
+// since this header is not installed. This file and syscalls.cpp are the
+// only places that call syscall(): glibc 2.36 has no wrappers for clone3,
+// pidfd_open, pidfd_send_signal or close_range, and waitid's glibc wrapper
+// drops the rusage argument.
 //
 // Parent-side wrappers retry EINTR and report errors as error_code. The
 // child_* functions run in a vfork-style child that shares the parent's
@@ -22,6 +25,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include <fcntl.h>
 #include <linux/sched.h> // struct clone_args, CLONE_*
@@ -29,10 +33,13 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -89,6 +96,14 @@ namespace pidfd::detail::sys {
 using boost::system::error_code;
 
 // ---- parent side ---------------------------------------------------------
+
+// The error_code of an errno value, by default the calling thread's errno
+// as a failed call left it: the library's one way from errno to an
+// error_code (the system category, which Asio's errors compare with).
+inline error_code last_error(int e = errno) noexcept
+{
+  return {e, boost::system::system_category()};
+}
 
 // pidfd_open(2); returns the fd or -1 with ec set.
 int pidfd_open(pid_t pid, unsigned int flags, error_code& ec) noexcept;
@@ -193,6 +208,88 @@ error_code probe_clone3() noexcept;
 // block): a signal handler must not run in the child on shared memory.
 void block_all_signals(sigset_t& old) noexcept;
 void restore_signals(const sigset_t& old) noexcept;
+
+// ---- files, processes and the rest ---------------------------------------
+//
+// The plain POSIX calls, so that the rest of the library makes none itself.
+// Those that can be interrupted by a signal handler retry EINTR here.
+
+// openat(2) with O_CLOEXEC added (no fd of the library leaks into a child
+// spawned by other code), retrying EINTR; dir may be AT_FDCWD. Returns the
+// fd or -1 with ec set.
+int openat(int dir, const char* path, int flags, error_code& ec) noexcept;
+
+// read(2), retrying EINTR; returns the bytes read, or -1 with ec set.
+long read(int fd, void* data, std::size_t size, error_code& ec) noexcept;
+
+// pread(2), retrying EINTR; returns the bytes read, or -1 with ec set.
+long pread(int fd, void* data, std::size_t size, off_t offset,
+    error_code& ec) noexcept;
+
+// write(2), retrying EINTR; returns the bytes written, or -1 with ec set.
+// A pipe without a reader raises SIGPIPE: see write_no_sigpipe.
+long write(int fd, const void* data, std::size_t size, error_code& ec) noexcept;
+
+// fcntl(F_DUPFD_CLOEXEC): a close-on-exec duplicate, the lowest free
+// number; returns it or -1 with ec set.
+int dup_cloexec(int fd, error_code& ec) noexcept;
+
+// fcntl(F_GETFD): true if fd is an open descriptor of this process.
+bool is_open(int fd) noexcept;
+
+// pipe2(2) with O_CLOEXEC: fds[0] the read end, fds[1] the write end.
+void pipe(int (&fds)[2], error_code& ec) noexcept;
+
+// eventfd(2), counter 0, non-blocking and close-on-exec; returns the fd or
+// -1 with ec set.
+int eventfd(error_code& ec) noexcept;
+
+// ioctl(FIONBIO) as set_non_blocking above, reporting a failure (an fd
+// that is not open).
+void set_non_blocking(int fd, error_code& ec) noexcept;
+
+// stat(2), fstat(2), fstatfs(2).
+void stat(const char* path, struct stat& st, error_code& ec) noexcept;
+void fstat(int fd, struct stat& st, error_code& ec) noexcept;
+void fstatfs(int fd, struct statfs& fs, error_code& ec) noexcept;
+
+// mkdirat(2) and unlinkat(2), relative to a directory fd.
+void mkdirat(int dir, const char* name, mode_t mode, error_code& ec) noexcept;
+void unlinkat(int dir, const char* name, int flags, error_code& ec) noexcept;
+
+// Opens each subdirectory of the directory dir (not "." or ".."), read
+// from dir's current offset, O_RDONLY | O_DIRECTORY | O_CLOEXEC, and
+// appends its fd to out; one that cannot be opened (removed meanwhile) is
+// skipped. Takes dir over and closes it. Through libc's readdir, which
+// knows the layout of getdents64's records.
+void open_subdirectories(int dir, std::vector<int>& out);
+
+// kill(2): sig to a PID, or to a process group by -pgid.
+void kill(pid_t pid, int sig, error_code& ec) noexcept;
+
+// waitpid(2), retrying EINTR; returns the PID, 0 (WNOHANG, not yet), or -1
+// with ec set.
+pid_t waitpid(pid_t pid, int& status, int options, error_code& ec) noexcept;
+
+// wait4(2), retrying EINTR; returns the PID, 0 (WNOHANG, not yet), or -1
+// with ec set.
+pid_t wait4(pid_t pid, int& status, int options, rusage& usage,
+    error_code& ec) noexcept;
+
+// waitid(P_PID, pid, &info, options), retrying EINTR. With WNOHANG,
+// info.si_pid == 0 means "not yet".
+void waitid_pid(
+    pid_t pid, int options, siginfo_t& info, error_code& ec) noexcept;
+
+// getpid(2), geteuid(2): they cannot fail.
+pid_t getpid() noexcept;
+uid_t geteuid() noexcept;
+
+// getrlimit(2).
+void getrlimit(int resource, rlimit& limit, error_code& ec) noexcept;
+
+// uname(2): the kernel's name, release and version.
+void uname(utsname& names, error_code& ec) noexcept;
 
 // ---- pseudo-terminals ----------------------------------------------------
 

@@ -15,15 +15,12 @@
 #include "detail/syscalls.hpp"
 #include "detail/wait4_pool.hpp"
 
-#include <cerrno>
 #include <cstdint>
 #include <system_error>
 
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 namespace pidfd::detail {
 namespace {
@@ -31,32 +28,13 @@ namespace {
 using boost::system::error_code;
 namespace errc = boost::system::errc;
 
-error_code last_error() noexcept
-{
-  return {errno, boost::system::system_category()};
-}
-
 // waitid(P_PID, WNOWAIT): has the process exited? It stays unreaped.
 // __WALL: children whose exit signal is not SIGCHLD count too.
 bool has_exited(pid_t pid, int options, error_code& ec) noexcept
 {
   siginfo_t info{};
-  for (;;)
-  {
-    info.si_pid = 0;
-    if (::waitid(P_PID, static_cast<id_t>(pid), &info,
-            WEXITED | WNOWAIT | __WALL | options)
-        == 0)
-    {
-      ec.clear();
-      return info.si_pid != 0;
-    }
-    if (errno != EINTR)
-    {
-      ec = last_error();
-      return false;
-    }
-  }
+  sys::waitid_pid(pid, WEXITED | WNOWAIT | __WALL | options, info, ec);
+  return !ec && info.si_pid != 0;
 }
 
 } // namespace
@@ -93,8 +71,11 @@ void wait4_state::notify_locked()
 {
   if (event_fd_ < 0)
     return;
+  // Cannot fail but with EAGAIN, once the counter is near its maximum,
+  // when the fd is readable anyway.
   const std::uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(event_fd_, &one, sizeof one);
+  error_code ignored;
+  sys::write(event_fd_, &one, sizeof one, ignored);
 }
 
 bool wait4_state::collect(wait_result& out)
@@ -123,15 +104,12 @@ bool wait4_state::collect_locked(wait_result& out)
     {
       int status = 0;
       rusage usage{};
-      pid_t r;
-      do
-        r = ::wait4(pid_, &status, WNOHANG | __WALL, &usage);
-      while (r < 0 && errno == EINTR);
+      const pid_t r = sys::wait4(pid_, status, WNOHANG | __WALL, usage, ec);
       if (r == 0)
         return false;
       if (r < 0)
       {
-        result_ = {last_error(), {}};
+        result_ = {ec, {}};
       }
       else
       {
@@ -179,10 +157,9 @@ void wait4_state::signal(int sig, error_code& ec)
   // Adopted processes that are not our children (ECHILD) are signalled by
   // PID, as Go's os.Process does without pidfds: no kernel interface makes
   // that race-free.
-  if (::kill(pid_, sig) != 0)
-    ec = errno == ESRCH ? error_code(error::process_done) : last_error();
-  else
-    ec.clear();
+  sys::kill(pid_, sig, ec);
+  if (ec == errc::no_such_process)
+    ec = error::process_done;
 }
 
 void wait4_state::signal_group(int sig, error_code& ec)
@@ -207,10 +184,7 @@ void wait4_state::signal_group(int sig, error_code& ec)
   }
   // Adopted processes that are not our children are signalled by id, with
   // only the start-time check: no interface but a pidfd makes that safe.
-  if (::kill(-pid_, sig) != 0)
-    ec = last_error();
-  else
-    ec.clear();
+  sys::kill(-pid_, sig, ec);
 }
 
 void wait4_state::start_waiting(error_code& ec)
@@ -233,7 +207,7 @@ void wait4_state::start_waiting(error_code& ec)
   {
     std::lock_guard lock(mutex_);
     waiting_ = false;
-    ec = error_code(e.code().value(), boost::system::system_category());
+    ec = sys::last_error(e.code().value());
   }
 }
 
@@ -308,13 +282,9 @@ const wait_mechanism& wait4_mechanism() noexcept
 
 process_init make_wait4_init(pid_t pid, process_origin o, error_code& ec)
 {
-  int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  const int fd = sys::eventfd(ec);
   if (fd < 0)
-  {
-    ec = last_error();
     return {};
-  }
-  ec.clear();
   auto state = std::make_shared<wait4_state>(pid, o);
   state->attach_event_fd(fd);
   return {&wait4_mechanism(), {fd, pid, o, std::move(state)}};

@@ -51,6 +51,20 @@ private:
 boost::system::error_code write_no_sigpipe(
     int fd, const char*& data, std::size_t& size);
 
+// The system calls the binding makes on the fds it holds, kept in the
+// compiled engine with the others (src/detail/syscalls.hpp, not installed).
+
+// Makes the open file description of fd non-blocking, for
+// write_no_sigpipe on the child's stdin pipe.
+boost::system::error_code make_non_blocking(int fd) noexcept;
+
+// A close-on-exec duplicate of fd, the lowest free number; -1 with ec set
+// if there is none.
+int duplicate_fd(int fd, boost::system::error_code& ec) noexcept;
+
+// Closes an fd that no I/O object owns (yet).
+void close_fd(int fd) noexcept;
+
 } // namespace pidfd::detail
 
 #endif // PIDFD_DETAIL_RUN_SUPPORT_HPP

@@ -34,9 +34,6 @@
 #include <utility>
 #include <vector>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 namespace pidfd::detail {
 
 // What a cancellation request reaches: the run, while it lasts.
@@ -355,9 +352,7 @@ private:
     // waits for the pipe to accept more through a descriptor on a
     // duplicate fd (writable_pipe has no async_wait, and one fd cannot be
     // registered with the reactor twice).
-    const int fd = in_.native_handle();
-    const int flags = ::fcntl(fd, F_GETFL);
-    if (flags == -1 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
+    if (make_non_blocking(in_.native_handle()))
       size_ = 0;
     write_more();
   }
@@ -372,13 +367,13 @@ private:
         break;
       if (!room_.is_open())
       {
-        const int fd = ::fcntl(in_.native_handle(), F_DUPFD_CLOEXEC, 0);
+        const int fd = duplicate_fd(in_.native_handle(), ec);
         if (fd < 0)
           break;
         room_.assign(fd, ec);
         if (ec)
         {
-          ::close(fd);
+          close_fd(fd);
           break;
         }
       }
