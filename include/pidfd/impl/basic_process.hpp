@@ -9,6 +9,7 @@
 
 #include "pidfd/detail/backoff_timer.hpp"
 #include "pidfd/detail/handler_associator.hpp"
+#include "pidfd/detail/run_support.hpp"
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/associator.hpp>
@@ -28,8 +29,6 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
-
-#include <unistd.h>
 
 namespace pidfd {
 namespace detail {
@@ -357,7 +356,7 @@ public:
       events_->assign(fd, ec);
       if (ec)
       {
-        ::close(fd);
+        close_fd(fd);
         events_.reset();
         impl_->close_tree_events();
       }
