@@ -27,6 +27,23 @@
 namespace pidfd::detail::sys {
 namespace {
 
+// Makes a system call again while it fails with EINTR, then sets ec from
+// its outcome (a negative result is a failure that set errno): the one
+// EINTR loop of the wrappers that report an error_code.
+template <typename Call>
+auto retrying(error_code& ec, Call call) noexcept
+{
+  decltype(call()) r;
+  do
+    r = call();
+  while (r < 0 && errno == EINTR);
+  if (r < 0)
+    ec = last_error();
+  else
+    ec.clear();
+  return r;
+}
+
 // struct pidfd_info of <linux/pidfd.h> (Linux 6.13; exit_code from 6.15),
 // which Debian bookworm's headers predate. The ioctl is extensible: the
 // kernel fills what it knows of the size encoded in the request.
@@ -180,14 +197,8 @@ short poll_one(int fd, short events, int timeout_ms, error_code& ec) noexcept
 long writev(
     int fd, const iovec* iov, std::size_t count, error_code& ec) noexcept
 {
-  ec.clear();
-  ssize_t n;
-  do
-    n = ::writev(fd, iov, static_cast<int>(count));
-  while (n < 0 && errno == EINTR);
-  if (n < 0)
-    ec = last_error();
-  return n;
+  return retrying(
+      ec, [&] { return ::writev(fd, iov, static_cast<int>(count)); });
 }
 
 long writev_non_blocking(
@@ -296,55 +307,23 @@ void restore_signals(const sigset_t& old) noexcept
 
 int openat(int dir, const char* path, int flags, error_code& ec) noexcept
 {
-  int fd;
-  do
-    fd = ::openat(dir, path, flags | O_CLOEXEC);
-  while (fd < 0 && errno == EINTR);
-  if (fd < 0)
-    ec = last_error();
-  else
-    ec.clear();
-  return fd;
+  return retrying(ec, [&] { return ::openat(dir, path, flags | O_CLOEXEC); });
 }
 
 long read(int fd, void* data, std::size_t size, error_code& ec) noexcept
 {
-  ssize_t n;
-  do
-    n = ::read(fd, data, size);
-  while (n < 0 && errno == EINTR);
-  if (n < 0)
-    ec = last_error();
-  else
-    ec.clear();
-  return n;
+  return retrying(ec, [&] { return ::read(fd, data, size); });
 }
 
 long pread(
     int fd, void* data, std::size_t size, off_t offset, error_code& ec) noexcept
 {
-  ssize_t n;
-  do
-    n = ::pread(fd, data, size, offset);
-  while (n < 0 && errno == EINTR);
-  if (n < 0)
-    ec = last_error();
-  else
-    ec.clear();
-  return n;
+  return retrying(ec, [&] { return ::pread(fd, data, size, offset); });
 }
 
 long write(int fd, const void* data, std::size_t size, error_code& ec) noexcept
 {
-  ssize_t n;
-  do
-    n = ::write(fd, data, size);
-  while (n < 0 && errno == EINTR);
-  if (n < 0)
-    ec = last_error();
-  else
-    ec.clear();
-  return n;
+  return retrying(ec, [&] { return ::write(fd, data, size); });
 }
 
 int dup_cloexec(int fd, error_code& ec) noexcept
@@ -461,29 +440,13 @@ void kill(pid_t pid, int sig, error_code& ec) noexcept
 
 pid_t waitpid(pid_t pid, int& status, int options, error_code& ec) noexcept
 {
-  pid_t r;
-  do
-    r = ::waitpid(pid, &status, options);
-  while (r < 0 && errno == EINTR);
-  if (r < 0)
-    ec = last_error();
-  else
-    ec.clear();
-  return r;
+  return retrying(ec, [&] { return ::waitpid(pid, &status, options); });
 }
 
 pid_t wait4(
     pid_t pid, int& status, int options, rusage& usage, error_code& ec) noexcept
 {
-  pid_t r;
-  do
-    r = ::wait4(pid, &status, options, &usage);
-  while (r < 0 && errno == EINTR);
-  if (r < 0)
-    ec = last_error();
-  else
-    ec.clear();
-  return r;
+  return retrying(ec, [&] { return ::wait4(pid, &status, options, &usage); });
 }
 
 void waitid_pid(
@@ -602,13 +565,7 @@ void get_terminal_modes(int fd, termios& modes, error_code& ec) noexcept
 
 void set_terminal_modes(int fd, const termios& modes, error_code& ec) noexcept
 {
-  ec.clear();
-  int r;
-  do
-    r = ::tcsetattr(fd, TCSANOW, &modes);
-  while (r != 0 && errno == EINTR);
-  if (r != 0)
-    ec = last_error();
+  retrying(ec, [&] { return ::tcsetattr(fd, TCSANOW, &modes); });
 }
 
 } // namespace pidfd::detail::sys
