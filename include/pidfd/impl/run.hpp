@@ -85,40 +85,42 @@ struct run_cancellation
 // at the same time as another, whatever threads run the io_context. The
 // parts' handlers share ownership of the run; it completes when the last
 // of them is done, and its memory comes from the handler's allocator.
-template <typename Strand, typename Handler>
-class run_op final
+//
+// Everything but the upcall is here, in a class that knows the handler's
+// allocator and not the handler: the parts and their handlers are compiled
+// once for every handler with that allocator (most use the default one),
+// not once per call site. run_op adds the handler.
+template <typename Strand, typename Allocator>
+class run_core
   : public run_cancel_target,
-    public std::enable_shared_from_this<run_op<Strand, Handler>>
+    public std::enable_shared_from_this<run_core<Strand, Allocator>>
 {
 public:
   using clock = std::chrono::steady_clock;
-  using allocator_type = boost::asio::associated_allocator_t<Handler>;
-  using handler_executor = boost::asio::associated_executor_t<Handler, Strand>;
+  using allocator_type = Allocator;
 
-  run_op(Handler&& handler, const Strand& strand, std::string program,
-      std::vector<std::string> args, run_options options,
+  run_core(const Allocator& allocator, const Strand& strand,
+      std::string program, std::vector<std::string> args, run_options options,
       std::shared_ptr<captured_fds> fds, std::shared_ptr<run_control> control)
-    : handler_(std::move(handler)),
-      work_(boost::asio::get_associated_executor(handler_, strand)),
-      strand_(strand), program_(std::move(program)), args_(std::move(args)),
-      options_(std::move(options)), fds_(std::move(fds)),
-      control_(std::move(control)), out_(strand), err_(strand), in_(strand),
-      room_(strand), pty_(strand), child_(strand), deadline_(strand),
-      grace_(strand), delay_(strand)
+    : allocator_(allocator), strand_(strand), program_(std::move(program)),
+      args_(std::move(args)), options_(std::move(options)),
+      fds_(std::move(fds)), control_(std::move(control)), out_(strand),
+      err_(strand), in_(strand), room_(strand), pty_(strand), child_(strand),
+      deadline_(strand), grace_(strand), delay_(strand)
   {
   }
 
-  run_op(const run_op&) = delete;
-  run_op& operator=(const run_op&) = delete;
+  run_core(const run_core&) = delete;
+  run_core& operator=(const run_core&) = delete;
 
   // The io_context may be destroyed with the run under way: its handlers
   // are then destroyed, and with them the run (the child is killed, as
   // spawn_options::kill_on_destroy says).
-  ~run_op() { control_->target = nullptr; }
+  virtual ~run_core() { control_->target = nullptr; }
 
   // Runs on the strand: the spawn happens here, not inside async_run.
   // `self` is the only owner so far.
-  void start(std::shared_ptr<run_op> self)
+  void start(std::shared_ptr<run_core> self)
   {
     if (!streams_can_be_honoured())
       return complete(std::move(self), error::invalid_option);
@@ -197,8 +199,10 @@ public:
     {
       deadline_.expires_at(start_ + *options_.timeout);
       ++pending_;
-      deadline_.async_wait(part_handler(
-          [](run_op& op, boost::system::error_code e) { op.on_deadline(e); }));
+      deadline_.async_wait(
+          part_handler([](run_core& op, boost::system::error_code e) {
+            op.on_deadline(e);
+          }));
     }
   }
 
@@ -220,6 +224,12 @@ public:
     stop(terminal);
   }
 
+protected:
+  // The upcall, once `self` (the last owner) has let the run go; see
+  // run_op.
+  virtual void upcall(std::shared_ptr<run_core> self,
+      boost::system::error_code ec, run_result result) = 0;
+
 private:
   // An intermediate handler: owns the run, carries the handler's
   // allocator, and runs `f` on the run's strand (the I/O objects' executor).
@@ -228,7 +238,7 @@ private:
   {
     return boost::asio::bind_allocator(allocator(),
         [self = this->shared_from_this(), f](auto... args) mutable {
-          run_op& op = *self;
+          run_core& op = *self;
           --op.pending_;
           f(op, args...);
           op.maybe_complete(std::move(self));
@@ -269,10 +279,7 @@ private:
     return false;
   }
 
-  allocator_type allocator() const
-  {
-    return boost::asio::get_associated_allocator(handler_);
-  }
+  const allocator_type& allocator() const noexcept { return allocator_; }
 
   // From a pipe, or from the pty (whose end of output is eof too).
   template <typename Stream>
@@ -308,7 +315,7 @@ private:
     pipe.async_read_some(target,
         part_handler(
             [&pipe, &into, &reading, &truncated, size, room](
-                run_op& op, boost::system::error_code ec, std::size_t n) {
+                run_core& op, boost::system::error_code ec, std::size_t n) {
               if (room > 0)
                 into.resize(size + n);
               else if (n > 0 && !truncated)
@@ -339,10 +346,11 @@ private:
       // EPIPE does a pipe's.
       ++pending_;
       boost::asio::async_write(pty_, boost::asio::buffer(*options_.input),
-          part_handler([](run_op& op, boost::system::error_code, std::size_t) {
-            op.writing_ = false;
-            op.part_done();
-          }));
+          part_handler(
+              [](run_core& op, boost::system::error_code, std::size_t) {
+                op.writing_ = false;
+                op.part_done();
+              }));
       return;
     }
     data_ = options_.input->data();
@@ -379,7 +387,7 @@ private:
       }
       ++pending_;
       room_.async_wait(room_.wait_write,
-          part_handler([](run_op& op, boost::system::error_code e) {
+          part_handler([](run_core& op, boost::system::error_code e) {
             if (e)
               op.end_input();
             else
@@ -404,7 +412,7 @@ private:
     waiting_ = true;
     ++pending_;
     child_.async_wait(part_handler(
-        [](run_op& op, boost::system::error_code ec, exit_status status) {
+        [](run_core& op, boost::system::error_code ec, exit_status status) {
           op.wait_ec_ = ec;
           op.result_.status = status;
           op.collected_ = true;
@@ -432,10 +440,11 @@ private:
     }
     delay_.expires_after(*options_.wait_delay);
     ++pending_;
-    delay_.async_wait(part_handler([](run_op& op, boost::system::error_code e) {
-      if (!e && !op.finished_)
-        op.stop_io();
-    }));
+    delay_.async_wait(
+        part_handler([](run_core& op, boost::system::error_code e) {
+          if (!e && !op.finished_)
+            op.stop_io();
+        }));
   }
 
   // The timeout bounds all of the work, not just the wait: a grandchild
@@ -467,10 +476,11 @@ private:
       return kill(); // never leave the child running
     grace_.expires_after(options_.grace);
     ++pending_;
-    grace_.async_wait(part_handler([](run_op& op, boost::system::error_code e) {
-      if (!e && !op.collected_)
-        op.kill();
-    }));
+    grace_.async_wait(
+        part_handler([](run_core& op, boost::system::error_code e) {
+          if (!e && !op.collected_)
+            op.kill();
+        }));
   }
 
   void kill()
@@ -521,7 +531,7 @@ private:
     waiting_tree_ = true;
     ++pending_;
     async_wait_tree_impl(impl_of(child_), strand_,
-        part_handler([](run_op& op, boost::system::error_code ec) {
+        part_handler([](run_core& op, boost::system::error_code ec) {
           op.tree_ec_ = ec;
           op.waiting_tree_ = false;
           op.part_done();
@@ -543,7 +553,7 @@ private:
     delay_.cancel();
   }
 
-  void maybe_complete(std::shared_ptr<run_op> self)
+  void maybe_complete(std::shared_ptr<run_core> self)
   {
     if (finished_ && pending_ == 0)
       complete(std::move(self),
@@ -552,28 +562,16 @@ private:
               : (wait_ec_ ? wait_ec_ : tree_ec_));
   }
 
-  // The upcall, after the run's memory has gone back to the handler's
-  // allocator: `self` is the last owner.
-  void complete(std::shared_ptr<run_op> self, boost::system::error_code ec)
+  void complete(std::shared_ptr<run_core> self, boost::system::error_code ec)
   {
     control_->target = nullptr;
     if (spawned_)
       result_.elapsed = clock::now() - start_;
-    auto slot = boost::asio::get_associated_cancellation_slot(handler_);
-    if (slot.is_connected())
-      slot.clear();
-    auto handler = std::move(handler_);
-    auto result = std::move(result_);
-    auto work = std::move(work_);
-    self.reset();
-    auto ex = work.get_executor();
-    work.reset();
-    boost::asio::dispatch(
-        ex, boost::asio::append(std::move(handler), ec, std::move(result)));
+    run_core& run = *self;
+    run.upcall(std::move(self), ec, std::move(result_));
   }
 
-  Handler handler_;
-  boost::asio::executor_work_guard<handler_executor> work_;
+  Allocator allocator_;
   Strand strand_;
   std::string program_;
   std::vector<std::string> args_;
@@ -612,6 +610,47 @@ private:
   bool stopping_ = false; // the child has been asked to stop
   bool aborted_ = false; // a cancellation came before the run was over
   bool finished_ = false; // every part is done
+};
+
+// A run_core and the handler it completes: the only part of a run compiled
+// for each handler type.
+template <typename Strand, typename Handler>
+class run_op final
+  : public run_core<Strand, boost::asio::associated_allocator_t<Handler>>
+{
+  using core = run_core<Strand, boost::asio::associated_allocator_t<Handler>>;
+  using handler_executor = boost::asio::associated_executor_t<Handler, Strand>;
+
+public:
+  template <typename... Args>
+  run_op(Handler&& handler, const Strand& strand, Args&&... args)
+    : core(boost::asio::get_associated_allocator(handler), strand,
+        std::forward<Args>(args)...),
+      handler_(std::move(handler)),
+      work_(boost::asio::get_associated_executor(handler_, strand))
+  {
+  }
+
+private:
+  // The upcall, after the run's memory has gone back to the handler's
+  // allocator: `self` is the last owner.
+  void upcall(std::shared_ptr<core> self, boost::system::error_code ec,
+      run_result result) override
+  {
+    auto slot = boost::asio::get_associated_cancellation_slot(handler_);
+    if (slot.is_connected())
+      slot.clear();
+    auto handler = std::move(handler_);
+    auto work = std::move(work_);
+    self.reset();
+    auto ex = work.get_executor();
+    work.reset();
+    boost::asio::dispatch(
+        ex, boost::asio::append(std::move(handler), ec, std::move(result)));
+  }
+
+  Handler handler_;
+  boost::asio::executor_work_guard<handler_executor> work_;
 };
 
 template <typename Executor>
