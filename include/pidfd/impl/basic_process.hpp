@@ -7,9 +7,9 @@
 #ifndef PIDFD_IMPL_BASIC_PROCESS_HPP
 #define PIDFD_IMPL_BASIC_PROCESS_HPP
 
-#include "pidfd/detail/backoff_timer.hpp"
-#include "pidfd/detail/handler_associator.hpp"
 #include "pidfd/detail/run_support.hpp"
+#include "pidfd/impl/step_op.hpp"
+#include "pidfd/impl/tree_wait.hpp"
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/associator.hpp>
@@ -40,18 +40,19 @@ basic_process<Executor> make_process(
   return basic_process<Executor>(ex, std::move(impl));
 }
 
-// What an async_wait decides, apart from its handler: compiled once,
-// whatever the handler (out of line, so that a handler's code only calls
-// it). A wait is a readiness wait on the process's readiness fd, then the
-// collect step, again until it collects; the shared_ptr keeps the state
-// alive when the process object is destroyed or moved while the wait is
-// outstanding. Every step is a wait on a descriptor of the process's
-// executor (descriptor_for): the readiness fd, the back-off's timerfd, or
-// one that holds no fd, for a completion that must not run inline.
+// What an async_wait decides, apart from its handler (the State of its
+// step_op). A wait is a readiness wait on the process's readiness fd, then
+// the collect step, again until it collects; the shared_ptr keeps the
+// state alive when the process object is destroyed or moved while the wait
+// is outstanding. Every step is a wait on a descriptor of the process's
+// executor: the readiness fd, the back-off's timerfd, or one that holds no
+// fd, for a completion that must not run inline.
 class wait_state
 {
 public:
   using descriptor_type = process_io::descriptor_type;
+  // A wait has no side effect, so every kind of cancellation is safe.
+  using cancellation_filter = boost::asio::enable_total_cancellation;
 
   explicit wait_state(std::shared_ptr<process_io> impl) noexcept
     : impl_(std::move(impl))
@@ -62,34 +63,31 @@ public:
   wait_state& operator=(wait_state&&) = delete;
   BOOST_NOINLINE ~wait_state() = default;
 
-  // The first step's descriptor; see resume(). For a process object that
-  // has no process, the caller has made `unopened` on its executor.
-  BOOST_NOINLINE descriptor_type* start(std::unique_lock<std::mutex>& lock,
+  // The first step. For a process object that has no process, the caller
+  // has made `unopened` on its executor.
+  BOOST_NOINLINE step_wait start(std::unique_lock<std::mutex>& lock,
       std::optional<descriptor_type>& unopened)
   {
     if (!impl_)
     {
       result_.ec = error::no_process;
       step_ = step::posted;
-      return &*unopened;
+      return {&*unopened};
     }
     generation_ = impl_->cancel_generation();
     if (impl_->collected(result_))
     {
       step_ = step::posted;
-      return &unopened.emplace(impl_->unopened_descriptor());
+      return {&unopened.emplace(impl_->unopened_descriptor())};
     }
     step_ = step::readiness;
-    return descriptor_for(lock, unopened);
+    return wait_for_step(lock, unopened);
   }
 
   // A step completed with `ec`; `cancelled` if the operation's
-  // cancellation was requested meanwhile. The next step's descriptor: the
-  // caller waits on it (with `lock` held until the wait is queued, and
-  // `unopened` alive until then), or, if it is nullptr, completes with
-  // result().
-  BOOST_NOINLINE descriptor_type* resume(boost::system::error_code ec,
-      bool cancelled, std::unique_lock<std::mutex>& lock,
+  // cancellation was requested meanwhile.
+  BOOST_NOINLINE step_wait resume(boost::system::error_code ec, bool cancelled,
+      std::unique_lock<std::mutex>& lock,
       std::optional<descriptor_type>& unopened)
   {
     resumed_ = true;
@@ -129,75 +127,60 @@ public:
       step_ = step::backoff;
       break;
     }
-    return descriptor_for(lock, unopened);
+    return wait_for_step(lock, unopened);
   }
 
-  const wait_result& result() const noexcept { return result_; }
+  template <typename Handler>
+  void complete(Handler&& handler)
+  {
+    const wait_result r = result_;
+    std::move(handler)(r.ec, r.status);
+  }
 
-  // True once a step has completed: the next is a continuation.
   bool resumed() const noexcept { return resumed_; }
 
   bool has_process() const noexcept { return impl_ != nullptr; }
 
-  // True while the step is the wait on an unopened descriptor.
   bool completing() const noexcept
   {
     return step_ == step::posted || step_ == step::not_armed;
   }
 
 private:
-  // The descriptor for step_ (readiness or backoff).
-  descriptor_type* descriptor_for(std::unique_lock<std::mutex>& lock,
+  // The wait for step_ (readiness or backoff).
+  step_wait wait_for_step(std::unique_lock<std::mutex>& lock,
       std::optional<descriptor_type>& unopened)
   {
     boost::system::error_code ec;
     if (step_ == step::readiness)
     {
       if (descriptor_type* d = impl_->readiness_descriptor(lock, ec))
-        return d;
+        return {d};
       // Collected, closed or refused: what the readiness wait would have
       // reported, once the wait below completes.
       not_armed_ec_ = ec;
       step_ = step::not_armed;
     }
-    else if (descriptor_type* t = arm_timer(ec))
-      return t;
+    else if (descriptor_type* t = sleep_.arm(*impl_, backoff_, ec))
+    {
+      backoff_ = backoff_delays::next(backoff_);
+      return {t};
+    }
     else
     {
       result_ = {ec, {}};
       step_ = step::posted;
     }
-    return &unopened.emplace(impl_->unopened_descriptor());
-  }
-
-  // The back-off timer, armed with the next of backoff_delays; nullptr
-  // with ec set if it cannot be.
-  descriptor_type* arm_timer(boost::system::error_code& ec)
-  {
-    if (!timer_)
-    {
-      timer_ = std::make_unique<descriptor_type>(impl_->unopened_descriptor());
-      const int fd = open_backoff_timer(backoff_, ec);
-      if (!ec)
-        timer_->assign(fd, ec);
-      if (ec && fd >= 0 && !timer_->is_open())
-        close_backoff_timer(fd);
-    }
-    else
-      rearm_backoff_timer(timer_->native_handle(), backoff_, ec);
-    if (ec)
-      return nullptr;
-    backoff_ = backoff_delays::next(backoff_);
-    return timer_.get();
+    return {&unopened.emplace(impl_->unopened_descriptor())};
   }
 
   // Done: what the operation held goes before the handler runs (which may
   // destroy the io_context).
-  descriptor_type* finish() noexcept
+  step_wait finish() noexcept
   {
-    timer_.reset();
+    sleep_.reset();
     impl_.reset();
-    return nullptr;
+    return {};
   }
 
   enum class step : unsigned char
@@ -216,81 +199,7 @@ private:
   boost::system::error_code not_armed_ec_;
   std::uint64_t generation_ = 0;
   std::chrono::milliseconds backoff_ = backoff_delays::first;
-  std::unique_ptr<descriptor_type> timer_;
-};
-
-// The operation behind async_wait: the one type that holds the handler,
-// and the handler of each of its steps, which are all the same Asio
-// operation (wait_state), so that a handler type costs one completion
-// path. The handler's executor, allocator and other associations are this
-// object's (associator below); its cancellation slot is the operation's
-// own, filtered, so that a cancellation that reaches no step still counts.
-template <typename Handler>
-class wait_handler_op
-{
-public:
-  using cancellation_slot_type = boost::asio::cancellation_slot;
-
-  wait_handler_op(Handler&& handler, std::shared_ptr<process_io> impl)
-    : handler_(std::move(handler)),
-      // A wait has no side effect, so every kind of cancellation is safe.
-      cancel_(boost::asio::get_associated_cancellation_slot(handler_),
-          boost::asio::enable_total_cancellation()),
-      state_(std::move(impl))
-  {
-  }
-
-  // Starts the operation; `ex` is the process object's.
-  template <typename Executor>
-  void start(const Executor& ex)
-  {
-    std::unique_lock<std::mutex> lock;
-    std::optional<wait_state::descriptor_type> unopened;
-    if (!state_.has_process())
-      unopened.emplace(ex);
-    wait_on(state_.start(lock, unopened));
-  }
-
-  // Each step completes here.
-  void operator()(boost::system::error_code ec)
-  {
-    std::unique_lock<std::mutex> lock;
-    std::optional<wait_state::descriptor_type> unopened;
-    wait_on(state_.resume(ec,
-        cancel_.cancelled() != boost::asio::cancellation_type::none, lock,
-        unopened));
-  }
-
-  // None for a wait on an unopened descriptor: that descriptor is gone
-  // once the wait is queued, and the slot's handler would refer to it. The
-  // operation's own state still records a cancellation meanwhile.
-  cancellation_slot_type get_cancellation_slot() const noexcept
-  {
-    return state_.completing() ? cancellation_slot_type() : cancel_.slot();
-  }
-
-  const Handler& handler() const noexcept { return handler_; }
-
-  friend bool asio_handler_is_continuation(wait_handler_op* op)
-  {
-    return op->state_.resumed();
-  }
-
-private:
-  // Out of line: the first step and the others share one copy of the
-  // initiation and of the upcall.
-  BOOST_NOINLINE void wait_on(wait_state::descriptor_type* d)
-  {
-    if (d)
-      return d->async_wait(
-          wait_state::descriptor_type::wait_read, std::move(*this));
-    const wait_result r = state_.result();
-    std::move(handler_)(r.ec, r.status);
-  }
-
-  Handler handler_;
-  boost::asio::cancellation_state cancel_;
-  wait_state state_;
+  backoff_sleep sleep_;
 };
 
 // async_wait without a process object: for operations that wait as one of
@@ -302,199 +211,11 @@ auto async_wait_impl(
   return boost::asio::async_initiate<Token,
       void(boost::system::error_code, exit_status)>(
       [](auto&& handler, std::shared_ptr<process_io> impl, const Executor& ex) {
-        wait_handler_op<std::decay_t<decltype(handler)>>(
+        step_op<wait_state, std::decay_t<decltype(handler)>>(
             std::move(handler), std::move(impl))
             .start(ex);
       },
       token, std::move(impl), ex);
-}
-
-// The composed operation behind async_wait_tree: cgroup.events in the
-// reactor, waited for with wait_error (the kernel signals each change of
-// the file as POLLPRI, with POLLERR), and "populated" read again after
-// each wake. The file is read once right after it is registered: a change
-// before that is seen by the read, one after it wakes the wait (epoll
-// re-polls the file when the wait is queued; io_uring's poll checks the
-// file's state when it is armed, and the state stays "changed" until the
-// file is read).
-//
-// Once the cgroup is empty the fd is closed and a cgroup the library
-// created is removed, by the last of its watchers (the other waits, a
-// kill_tree): removed under an open fd, its next read would fail with
-// ENODEV. The kernel may refuse the removal (EBUSY) for a short while
-// after the cgroup reads empty, while the tasks killed are released; the
-// wait then retries after a growing delay, and completes once it is
-// removed, or with device_or_resource_busy when tree_removal_backoff's
-// total has passed. With only_if_empty, a tree that still runs is not
-// waited for: the operation completes at once, with success.
-template <typename Executor>
-class tree_wait_op
-{
-public:
-  tree_wait_op(std::shared_ptr<process_io> impl, const Executor& ex,
-      bool only_if_empty = false)
-    : impl_(std::move(impl)), executor_(ex), only_if_empty_(only_if_empty)
-  {
-  }
-
-  template <typename Self>
-  void operator()(Self& self)
-  {
-    // A wait has no side effect, so every kind of cancellation is safe.
-    // (Removing the cgroup of a tree that is gone is no change a caller
-    // could see.)
-    self.reset_cancellation_state(boost::asio::enable_total_cancellation());
-    boost::system::error_code ec;
-    int fd = -1;
-    if (!impl_)
-      ec = error::no_process;
-    else
-      fd = impl_->open_tree_events(ec);
-    if (!ec && fd >= 0)
-    {
-      events_ = std::make_unique<descriptor_type>(executor_);
-      events_->assign(fd, ec);
-      if (ec)
-      {
-        close_fd(fd);
-        events_.reset();
-        impl_->close_tree_events();
-      }
-    }
-    // -1 without an error: the library removed the cgroup, the tree is
-    // gone.
-    if (ec || fd < 0)
-      return complete_later(self, ec);
-    if (populated(ec))
-    {
-      if (only_if_empty_)
-        return complete_later(self, ec);
-      step_ = step::readiness;
-      return events_->async_wait(descriptor_type::wait_error, std::move(self));
-    }
-    if (ec)
-      return complete_later(self, ec);
-    remove(self);
-  }
-
-  // The readiness wait, or the delay before another removal.
-  template <typename Self>
-  void operator()(Self& self, boost::system::error_code ec)
-  {
-    if (step_ == step::posted)
-      return finish(self, ec);
-    if (step_ == step::backoff)
-    {
-      // The tree is gone; only its cgroup is left. A cancelled delay gets
-      // one last attempt.
-      boost::system::error_code busy = impl_->remove_tree();
-      if (!busy)
-        return finish(self, {});
-      if (ec || waited_ >= tree_removal_backoff::total)
-        return finish(self, ec ? ec : busy);
-      return retry_later(self);
-    }
-    if (!ec && self.cancelled() != boost::asio::cancellation_type::none)
-      ec = boost::asio::error::operation_aborted;
-    if (!ec && populated(ec))
-      return events_->async_wait(descriptor_type::wait_error, std::move(self));
-    if (ec)
-      return finish(self, ec);
-    remove(self);
-  }
-
-private:
-  using descriptor_type = boost::asio::posix::basic_stream_descriptor<Executor>;
-  using timer_type =
-      boost::asio::basic_waitable_timer<std::chrono::steady_clock,
-          boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
-
-  bool populated(boost::system::error_code& ec)
-  {
-    return impl_->tree_populated(events_->native_handle(), ec);
-  }
-
-  // The tree is empty: our fd goes, then a created cgroup, unless another
-  // watcher is left to remove it.
-  template <typename Self>
-  void remove(Self& self)
-  {
-    // Once: close_events() would count this watcher gone a second time,
-    // and the cgroup could be removed under another watcher's fd.
-    events_.reset();
-    boost::system::error_code ec = impl_->close_tree_events();
-    if (ec == boost::system::errc::device_or_resource_busy)
-      return retry_later(self);
-    complete_later(self, ec);
-  }
-
-  template <typename Self>
-  void retry_later(Self& self)
-  {
-    if (!timer_)
-      timer_ = std::make_unique<timer_type>(executor_);
-    timer_->expires_after(delay_);
-    waited_ += delay_;
-    delay_ = tree_removal_backoff::next(delay_);
-    step_ = step::backoff;
-    timer_->async_wait(std::move(self));
-  }
-
-  void close_events()
-  {
-    if (!events_)
-      return;
-    events_.reset();
-    // Not after seeing the tree empty (remove() has run): a removal this
-    // makes for another watcher that saw it empty, if refused, is retried
-    // by the cgroup's destructor.
-    impl_->close_tree_events();
-  }
-
-  // Not inline: the handler must not run inside the initiating function.
-  template <typename Self>
-  void complete_later(Self& self, const boost::system::error_code& ec)
-  {
-    step_ = step::posted;
-    auto ex = self.get_io_executor(); // before self is moved
-    boost::asio::post(ex, boost::asio::append(std::move(self), ec));
-  }
-
-  template <typename Self>
-  void finish(Self& self, const boost::system::error_code& ec)
-  {
-    close_events(); // before the upcall
-    timer_.reset();
-    impl_.reset();
-    self.complete(ec);
-  }
-
-  enum class step : unsigned char
-  {
-    posted,
-    readiness,
-    backoff
-  };
-
-  std::shared_ptr<process_io> impl_;
-  Executor executor_;
-  bool only_if_empty_;
-  step step_ = step::posted;
-  std::unique_ptr<descriptor_type> events_;
-  std::unique_ptr<timer_type> timer_;
-  std::chrono::milliseconds delay_ = tree_removal_backoff::first;
-  std::chrono::milliseconds waited_{0};
-};
-
-// async_wait_tree without a process object.
-// With only_if_empty, a tree still running is not waited for (see
-// tree_wait_op).
-template <typename Executor, typename Token>
-auto async_wait_tree_impl(std::shared_ptr<process_io> impl, const Executor& ex,
-    Token&& token, bool only_if_empty = false)
-{
-  return boost::asio::async_compose<Token, void(boost::system::error_code)>(
-      tree_wait_op<Executor>(std::move(impl), ex, only_if_empty), token, ex);
 }
 
 // The composed operation behind async_terminate: SIGTERM to the child (or to
@@ -770,22 +491,5 @@ typename basic_process<Executor>::native_handle_type basic_process<
 }
 
 } // namespace pidfd
-
-namespace boost::asio {
-
-// The wait's handler is the user's as far as Asio is concerned: its
-// associated executor, allocator (and any other associator but the
-// cancellation slot, which wait_handler_op has of its own) are the
-// handler's.
-template <template <typename, typename> class Associator, typename Handler,
-    typename DefaultCandidate>
-struct associator<Associator, pidfd::detail::wait_handler_op<Handler>,
-    DefaultCandidate>
-  : pidfd::detail::handler_associator<Associator,
-        pidfd::detail::wait_handler_op<Handler>, Handler, DefaultCandidate>
-{
-};
-
-} // namespace boost::asio
 
 #endif // PIDFD_IMPL_BASIC_PROCESS_HPP

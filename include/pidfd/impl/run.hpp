@@ -118,8 +118,45 @@ public:
   // spawn_options::kill_on_destroy says).
   virtual ~run_core() { control_->target = nullptr; }
 
-  // Runs on the strand: the spawn happens here, not inside async_run.
-  // `self` is the only owner so far.
+  // Starts the run on its strand: the spawn happens there, not inside
+  // async_run. `self` is the only owner so far.
+  static void post_start(std::shared_ptr<run_core> self)
+  {
+    run_core& run = *self;
+    boost::asio::post(run.strand_,
+        boost::asio::bind_allocator(
+            run.allocator_, [self = std::move(self)]() mutable {
+              run_core& op = *self;
+              op.start(std::move(self));
+            }));
+  }
+
+  void cancel_requested(boost::asio::cancellation_type type) override
+  {
+    // A run whose parts are all done is not affected.
+    if (finished_)
+      return;
+    aborted_ = true;
+    const bool terminal = (type & boost::asio::cancellation_type::terminal)
+        != boost::asio::cancellation_type::none;
+    if (stopping_)
+    {
+      // A graceful stop under way becomes SIGKILL at a terminal request.
+      if (terminal && !collected_)
+        kill();
+      return;
+    }
+    stop(terminal);
+  }
+
+protected:
+  // The upcall, once `self` (the last owner) has let the run go; see
+  // run_op.
+  virtual void upcall(std::shared_ptr<run_core> self,
+      boost::system::error_code ec, run_result result) = 0;
+
+private:
+  // Runs on the strand.
   void start(std::shared_ptr<run_core> self)
   {
     if (!streams_can_be_honoured())
@@ -206,31 +243,6 @@ public:
     }
   }
 
-  void cancel_requested(boost::asio::cancellation_type type) override
-  {
-    // A run whose parts are all done is not affected.
-    if (finished_)
-      return;
-    aborted_ = true;
-    const bool terminal = (type & boost::asio::cancellation_type::terminal)
-        != boost::asio::cancellation_type::none;
-    if (stopping_)
-    {
-      // A graceful stop under way becomes SIGKILL at a terminal request.
-      if (terminal && !collected_)
-        kill();
-      return;
-    }
-    stop(terminal);
-  }
-
-protected:
-  // The upcall, once `self` (the last owner) has let the run go; see
-  // run_op.
-  virtual void upcall(std::shared_ptr<run_core> self,
-      boost::system::error_code ec, run_result result) = 0;
-
-private:
   // An intermediate handler: owns the run, carries the handler's
   // allocator, and runs `f` on the run's strand (the I/O objects' executor).
   template <typename F>
@@ -687,11 +699,7 @@ public:
         std::allocate_shared<op_type>(alloc, std::forward<Handler>(handler),
             strand, std::move(program), std::move(args), std::move(options),
             std::move(fds), std::move(control));
-    boost::asio::post(strand,
-        boost::asio::bind_allocator(alloc, [op = std::move(op)]() mutable {
-          op_type& run = *op;
-          run.start(std::move(op));
-        }));
+    op_type::post_start(std::move(op));
   }
 
 private:
