@@ -138,6 +138,10 @@ public:
     std::move(handler)(ec);
   }
 
+  // Once the operation is done: for an operation that waits as one of its
+  // steps (terminate_state).
+  const boost::system::error_code& result() const noexcept { return result_; }
+
   bool resumed() const noexcept { return resumed_; }
 
   bool has_process() const noexcept { return impl_ != nullptr; }
