@@ -17,11 +17,13 @@
 #include "pidfd/spawn_error_info.hpp"
 #include "pidfd/spawn_options.hpp"
 #include "support/cgroup_fs.hpp"
+#include "support/child.hpp"
 #include "support/fixture.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -411,6 +413,45 @@ TEST_F(tree_test, signal_tree_reaches_the_whole_tree)
   EXPECT_EQ(ec, pidfd::error::process_done);
   p.signal_tree(-1, ec);
   EXPECT_EQ(ec, pidfd::error::invalid_signal);
+}
+
+// A tree may make cgroups of its own under the one it was given: a signal
+// other than SIGKILL reaches the processes in them too, and not only the
+// first time (each signal lists the sub-cgroups afresh).
+TEST_F(tree_test, every_signal_tree_reaches_the_sub_cgroups)
+{
+  pidfd::spawn_options options;
+  options.cgroup = pidfd::cgroup_placement::create_in(parent_);
+  auto p = pidfd::spawn(ctx, pidfd_test::child_program, {"pause"}, options);
+  const std::string sub = mount_ + cgroup_of(p.id()) + "/sub";
+  ASSERT_EQ(::mkdir(sub.c_str(), 0755), 0) << std::strerror(errno);
+  auto q = pidfd::spawn(ctx, pidfd_test::child_program, {"pause"});
+  pidfd_test::write_file(sub + "/cgroup.procs", std::to_string(q.id()));
+  ASSERT_EQ(cgroup_of(q.id()), cgroup_of(p.id()) + "/sub");
+
+  p.signal_tree(SIGCONT); // ignored by both, after a first listing
+  p.signal_tree(SIGTERM);
+  EXPECT_EQ(p.wait().signal(), SIGTERM);
+  // Liveness guard: a process the signal missed pauses until killed.
+  bool missed = false;
+  asio::steady_timer guard(ctx, 10s);
+  guard.async_wait([&](error_code ec) {
+    if (!ec)
+    {
+      missed = true;
+      q.signal(SIGKILL);
+    }
+  });
+  q.async_wait([&](error_code ec, pidfd::exit_status s) {
+    EXPECT_FALSE(ec);
+    EXPECT_EQ(s.signal(), SIGTERM);
+    guard.cancel();
+  });
+  run();
+  EXPECT_FALSE(missed) << "the second signal_tree missed " << sub;
+  ASSERT_EQ(::rmdir(sub.c_str()), 0) << std::strerror(errno);
+  p.async_wait_tree([](error_code ec) { EXPECT_FALSE(ec); });
+  run();
 }
 
 TEST_F(tree_test, async_terminate_tree_kills_what_ignores_sigterm)

@@ -489,8 +489,10 @@ void cgroup_tree::set_frozen_locked(bool frozen, error_code& ec)
 void cgroup_tree::signal_frozen_locked(int sig, error_code& ec)
 {
   // This cgroup and its descendants (the tree may have made sub-cgroups of
-  // a delegated one), depth first, each by a directory fd.
-  std::vector<int> pending{sys::dup_cloexec(dir_, ec)};
+  // a delegated one), depth first, each by a directory fd. Opened afresh,
+  // not a dup of dir_: a dup shares dir_'s offset, which the listing
+  // leaves at the end, and the next signal would list no sub-cgroup.
+  std::vector<int> pending{sys::openat(dir_, ".", O_RDONLY | O_DIRECTORY, ec)};
   if (pending.back() < 0)
     return;
   ec.clear();
