@@ -131,15 +131,10 @@ kernel_features probe()
 
 std::atomic<bool> clone3_refused{false};
 
-// Set only by tests, before first use.
-std::optional<kernel_features> testing_features;
-
 } // namespace
 
 const kernel_features& kernel_support()
 {
-  if (testing_features)
-    return *testing_features;
   static const kernel_features features = probe();
   return features;
 }
@@ -203,12 +198,6 @@ std::ostream& operator<<(std::ostream& os, const kernel_features& f)
 }
 
 namespace detail {
-
-void set_kernel_support_for_testing(const kernel_features& features)
-{
-  testing_features = features;
-  clone3_refused.store(false);
-}
 
 bool clone3_usable() noexcept
 {

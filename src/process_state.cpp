@@ -264,12 +264,6 @@ std::uint64_t process_state::cancel_generation() const
   return generation_;
 }
 
-bool process_state::closed() const
-{
-  std::lock_guard lock(mutex_);
-  return closed_;
-}
-
 bool process_state::prepare_wait_locked(error_code& ec)
 {
   ec.clear();

@@ -8,6 +8,7 @@
 
 #include "detail/cgroup.hpp"
 #include "detail/syscalls.hpp"
+#include "detail/test_hooks.hpp"
 
 #include "pidfd/detail/process_state.hpp"
 #include "pidfd/error.hpp"
@@ -244,15 +245,6 @@ std::optional<std::string> cgroup2_mount(error_code& ec)
   return std::nullopt;
 }
 
-bool cgroup_kill_disabled_for_testing() noexcept
-{
-  static const bool disabled = [] {
-    const char* v = std::getenv("PIDFD_ASIO_TEST_NO_CGROUP_KILL");
-    return v && std::strcmp(v, "1") == 0;
-  }();
-  return disabled;
-}
-
 std::shared_ptr<cgroup_tree> cgroup_tree::open(
     const cgroup_placement& where, error_code& ec, std::string& detail)
 {
@@ -444,7 +436,7 @@ void cgroup_tree::signal(int sig, error_code& ec)
     ec = errc::make_error_code(errc::resource_deadlock_would_occur);
     return;
   }
-  if (sig == SIGKILL && !cgroup_kill_disabled_for_testing())
+  if (sig == SIGKILL && !test_hooks::no_cgroup_kill())
   {
     // cgroup.kill (Linux 5.14) kills the whole subtree at once, forks in
     // flight included. ENOENT: an older kernel.

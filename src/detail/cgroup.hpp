@@ -25,12 +25,6 @@ using boost::system::error_code;
 // first one listed); nullopt with ec = ENOENT if there is none.
 std::optional<std::string> cgroup2_mount(error_code& ec);
 
-// Test hook: with PIDFD_ASIO_TEST_NO_CGROUP_KILL=1 in the environment (read
-// once), cgroup.kill is treated as missing, as on Linux < 5.14, so that the
-// freeze-signal-thaw path runs on a kernel that has it. seccomp cannot
-// emulate this: it cannot filter openat by path.
-bool cgroup_kill_disabled_for_testing() noexcept;
-
 // One child's cgroup: an open directory fd, and for a cgroup the library
 // created, what it needs to remove it. Thread-safe; shared by the process
 // state and the operations on the tree.

@@ -4,6 +4,7 @@
 //
 
 #include "detail/syscalls.hpp"
+#include "detail/test_hooks.hpp"
 
 #include <cerrno>
 #include <climits>
@@ -507,21 +508,12 @@ void unlock_pty(int master, error_code& ec) noexcept
     ec = last_error();
 }
 
-bool tiocgptpeer_disabled_for_testing() noexcept
-{
-  static const bool disabled = [] {
-    const char* v = std::getenv("PIDFD_ASIO_TEST_NO_TIOCGPTPEER");
-    return v && std::strcmp(v, "1") == 0;
-  }();
-  return disabled;
-}
-
 int open_pty_peer(int master, error_code& ec) noexcept
 {
   ec.clear();
   const int flags = O_RDWR | O_NOCTTY | O_CLOEXEC;
   int fd;
-  if (!tiocgptpeer_disabled_for_testing())
+  if (!test_hooks::no_tiocgptpeer())
   {
     fd = ::ioctl(master, TIOCGPTPEER, flags);
     if (fd >= 0)

@@ -310,10 +310,6 @@ void unlock_pty(int master, error_code& ec) noexcept;
 // /dev/pts. Returns the fd or -1 with ec set.
 int open_pty_peer(int master, error_code& ec) noexcept;
 
-// Test hook: with PIDFD_ASIO_TEST_NO_TIOCGPTPEER=1 in the environment (read
-// once), open_pty_peer takes the by-name path of Linux < 4.13.
-bool tiocgptpeer_disabled_for_testing() noexcept;
-
 // ioctl(TIOCSWINSZ): the kernel sends SIGWINCH to the terminal's
 // foreground process group when the size changes.
 void set_window_size(

@@ -47,12 +47,6 @@ public:
     }
   }
 
-  std::size_t threads() const
-  {
-    std::lock_guard lock(mutex_);
-    return threads_;
-  }
-
   bool wait_until_empty(std::chrono::steady_clock::time_point deadline)
   {
     std::unique_lock lock(mutex_);
@@ -151,11 +145,6 @@ void submit(std::function<void()> job)
   instance().submit(std::move(job));
 }
 
-std::size_t thread_count() noexcept
-{
-  return instance().threads();
-}
-
 bool wait_until_empty(std::chrono::steady_clock::time_point deadline)
 {
   return instance().wait_until_empty(deadline);
@@ -169,11 +158,6 @@ bool wait_until_idle(std::chrono::steady_clock::time_point deadline)
 void set_idle_timeout(std::chrono::milliseconds timeout) noexcept
 {
   instance().idle_timeout_ms.store(timeout.count());
-}
-
-std::chrono::milliseconds idle_timeout() noexcept
-{
-  return std::chrono::milliseconds(instance().idle_timeout_ms.load());
 }
 
 } // namespace pidfd::detail::wait4_pool

@@ -21,9 +21,6 @@ namespace pidfd::detail::wait4_pool {
 // no thread can be started.
 void submit(std::function<void()> job);
 
-// Threads currently alive in the pool (busy or idle).
-std::size_t thread_count() noexcept;
-
 // Blocks until the pool has no thread left (each exits once idle for
 // idle_timeout()) or the deadline passes; true if it emptied. For tests and
 // the soak test, which prove that no thread is leaked.
@@ -37,7 +34,6 @@ bool wait_until_idle(std::chrono::steady_clock::time_point deadline);
 // How long an idle thread lingers before it exits (default 10 s); tests
 // shorten it to watch the pool shrink.
 void set_idle_timeout(std::chrono::milliseconds timeout) noexcept;
-std::chrono::milliseconds idle_timeout() noexcept;
 
 } // namespace pidfd::detail::wait4_pool
 

@@ -179,9 +179,6 @@ public:
   // was cancelled while it slept.
   std::uint64_t cancel_generation() const;
 
-  // True once closed.
-  bool closed() const;
-
 protected:
   // --- for the binding, with mutex_ held ---
 
