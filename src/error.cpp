@@ -6,6 +6,8 @@
 
 #include "pidfd/error.hpp"
 
+#include <boost/system/system_error.hpp>
+
 #include <string>
 
 namespace pidfd {
@@ -86,4 +88,12 @@ const boost::system::error_category& error_category() noexcept
   return instance;
 }
 
+namespace detail {
+
+void throw_error(const boost::system::error_code& ec, const char* what)
+{
+  throw boost::system::system_error(ec, what);
+}
+
+} // namespace detail
 } // namespace pidfd

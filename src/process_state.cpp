@@ -419,9 +419,4 @@ process_init adopt_pidfd(int pidfd, error_code& ec)
   return {&pidfd_mechanism(), {pidfd, *pid, process_origin::adopted, nullptr}};
 }
 
-void throw_error(const error_code& ec, const char* what)
-{
-  throw boost::system::system_error(ec, what);
-}
-
 } // namespace pidfd::detail

@@ -281,10 +281,8 @@ public:
   /// Sends a signal through the pidfd; errors as signal(int).
   void signal(int sig, boost::system::error_code& ec)
   {
-    if (!impl_)
-      ec = error::no_process;
-    else
-      impl_->signal(sig, ec);
+    if (detail::process_io* p = process(ec))
+      p->signal(sig, ec);
   }
 
   /// Sends a signal to the child's process group (the child must lead one:
@@ -316,10 +314,8 @@ public:
   /// signal_group(int).
   void signal_group(int sig, boost::system::error_code& ec)
   {
-    if (!impl_)
-      ec = error::no_process;
-    else
-      impl_->signal_group(sig, ec);
+    if (detail::process_io* p = process(ec))
+      p->signal_group(sig, ec);
   }
 
   /// Sends a signal to every process of the child's tree.
@@ -358,10 +354,8 @@ public:
   /// Sends a signal to the child's tree; errors as signal_tree(int).
   void signal_tree(int sig, boost::system::error_code& ec)
   {
-    if (!impl_)
-      ec = error::no_process;
-    else
-      impl_->signal_tree(sig, ec);
+    if (detail::process_io* p = process(ec))
+      p->signal_tree(sig, ec);
   }
 
   /// Kills every process of the child's tree (SIGKILL; see signal_tree()).
@@ -390,10 +384,8 @@ public:
   /// Kills the child's tree; errors as kill_tree().
   void kill_tree(boost::system::error_code& ec)
   {
-    if (!impl_)
-      ec = error::no_process;
-    else
-      impl_->kill_tree(ec);
+    if (detail::process_io* p = process(ec))
+      p->kill_tree(ec);
   }
 
   /// Cancels all outstanding asynchronous waits on this object; they
@@ -605,6 +597,15 @@ private:
       std::shared_ptr<detail::process_io> impl) noexcept
     : executor_(ex), impl_(std::move(impl))
   {
+  }
+
+  // The process, or nullptr with error::no_process for an object that has
+  // none (moved from, released, default-constructed).
+  detail::process_io* process(boost::system::error_code& ec) const noexcept
+  {
+    if (!impl_)
+      ec = error::no_process;
+    return impl_.get();
   }
 
   void close() noexcept

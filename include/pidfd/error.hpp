@@ -84,6 +84,14 @@ inline boost::system::error_code make_error_code(error e) noexcept
   return {static_cast<int>(e), error_category()};
 }
 
+namespace detail {
+
+// Throws boost::system::system_error(ec, what): the throwing overloads of
+// the I/O objects, out of line.
+[[noreturn]] void throw_error(
+    const boost::system::error_code& ec, const char* what);
+
+} // namespace detail
 } // namespace pidfd
 
 namespace boost::system {

@@ -9,6 +9,7 @@
 
 #include "pidfd/detail/handler_associator.hpp"
 #include "pidfd/detail/terminal.hpp"
+#include "pidfd/error.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associator.hpp>
@@ -232,7 +233,8 @@ public:
   {
     boost::system::error_code ec;
     assign(fd, ec);
-    throw_if(ec, "assign");
+    if (ec)
+      detail::throw_error(ec, "assign");
   }
 
   /// Closes the master; outstanding operations complete with
@@ -245,7 +247,8 @@ public:
   {
     boost::system::error_code ec;
     close(ec);
-    throw_if(ec, "close");
+    if (ec)
+      detail::throw_error(ec, "close");
   }
 
   /// Gives up ownership of the master, which the caller must close;
@@ -262,7 +265,8 @@ public:
   {
     boost::system::error_code ec;
     cancel(ec);
-    throw_if(ec, "cancel");
+    if (ec)
+      detail::throw_error(ec, "cancel");
   }
 
   /// Sets the terminal's window size (TIOCSWINSZ); the kernel sends
@@ -286,7 +290,8 @@ public:
   {
     boost::system::error_code ec;
     resize(rows, cols, ec);
-    throw_if(ec, "resize");
+    if (ec)
+      detail::throw_error(ec, "resize");
   }
 
   /// Reads some of the child's terminal output, blocking.
@@ -312,7 +317,8 @@ public:
   {
     boost::system::error_code ec;
     std::size_t n = read_some(buffers, ec);
-    throw_if(ec, "read_some");
+    if (ec)
+      detail::throw_error(ec, "read_some");
     return n;
   }
 
@@ -343,7 +349,8 @@ public:
   {
     boost::system::error_code ec;
     std::size_t n = write_some(buffers, ec);
-    throw_if(ec, "write_some");
+    if (ec)
+      detail::throw_error(ec, "write_some");
     return n;
   }
 
@@ -405,12 +412,6 @@ public:
 private:
   template <typename Executor1>
   friend class basic_pty;
-
-  static void throw_if(const boost::system::error_code& ec, const char* what)
-  {
-    if (ec)
-      throw boost::system::system_error(ec, what);
-  }
 
   class initiate_async_read_some
   {

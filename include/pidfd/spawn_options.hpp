@@ -97,14 +97,7 @@ public:
   template <typename Executor>
   static stdio pipe(boost::asio::basic_readable_pipe<Executor>& pipe)
   {
-    stdio s;
-    s.kind_ = kind::pipe_from_child;
-    s.pipe_ = &pipe;
-    s.assign_ = [&pipe](int fd, boost::system::error_code& ec) {
-      pipe.assign(fd, ec);
-    };
-    s.is_open_ = [&pipe] { return pipe.is_open(); };
-    return s;
+    return of_pipe(kind::pipe_from_child, pipe);
   }
 
   /// A new pipe whose write end is assigned to @c pipe once the child is
@@ -112,14 +105,7 @@ public:
   template <typename Executor>
   static stdio pipe(boost::asio::basic_writable_pipe<Executor>& pipe)
   {
-    stdio s;
-    s.kind_ = kind::pipe_to_child;
-    s.pipe_ = &pipe;
-    s.assign_ = [&pipe](int fd, boost::system::error_code& ec) {
-      pipe.assign(fd, ec);
-    };
-    s.is_open_ = [&pipe] { return pipe.is_open(); };
-    return s;
+    return of_pipe(kind::pipe_to_child, pipe);
   }
 
   /// The terminal side of a new pseudo-terminal, whose master side is
@@ -189,6 +175,20 @@ public:
   }
 
 private:
+  // A pipe object (readable or writable) of either kind of pipe.
+  template <typename Pipe>
+  static stdio of_pipe(kind k, Pipe& pipe)
+  {
+    stdio s;
+    s.kind_ = k;
+    s.pipe_ = &pipe;
+    s.assign_ = [&pipe](int fd, boost::system::error_code& ec) {
+      pipe.assign(fd, ec);
+    };
+    s.is_open_ = [&pipe] { return pipe.is_open(); };
+    return s;
+  }
+
   kind kind_ = kind::inherit;
   std::string path_;
   bool append_ = false;

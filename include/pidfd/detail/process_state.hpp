@@ -247,9 +247,6 @@ process_init adopt_pid(pid_t pid, boost::system::error_code& ec);
 // An existing pidfd, owned by the state on success.
 process_init adopt_pidfd(int pidfd, boost::system::error_code& ec);
 
-[[noreturn]] void throw_error(
-    const boost::system::error_code& ec, const char* what);
-
 } // namespace pidfd::detail
 
 #endif // PIDFD_DETAIL_PROCESS_STATE_HPP
