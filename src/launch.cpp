@@ -43,6 +43,21 @@ void reap(pid_t pid) noexcept
   sys::waitpid(pid, status, __WALL, ignored);
 }
 
+// A child that is not handed out after all: killed first if it may still
+// be running, then reaped so that no zombie is left, and its pidfd (-1 for
+// none) closed.
+void discard_child(pid_t pid, int pidfd, bool kill) noexcept
+{
+  if (kill)
+  {
+    error_code ignored;
+    sys::kill(pid, SIGKILL, ignored);
+  }
+  reap(pid);
+  if (pidfd >= 0)
+    sys::close(pidfd);
+}
+
 // The child runs on this much of the parent's stack; it needs a few hundred
 // bytes (no signal handler can run there: all signals are blocked or reset).
 constexpr std::size_t child_stack_size = 16 * 1024;
@@ -223,6 +238,60 @@ bool check_options(
   return true;
 }
 
+// How the child closes the fds it is not given.
+void plan_fd_closing(const kernel_features& features, child_plan& plan)
+{
+  // A forced fallback has not probed close_range: try it in the child,
+  // which falls back to /proc/self/fd on ENOSYS. Closing every fd one by one
+  // made each spawn cost grow with the parent's open fds.
+  plan.use_close_range = features.close_range || features.forced_fallback;
+  if (!plan.use_close_range)
+  {
+    rlimit limit{};
+    error_code ignored; // cannot fail: the resource is valid
+    sys::getrlimit(RLIMIT_NOFILE, limit, ignored);
+    plan.max_fd = limit.rlim_cur == RLIM_INFINITY
+        ? 65535
+        : static_cast<int>(limit.rlim_cur);
+  }
+}
+
+// What the child does to itself besides its fds: session and group,
+// umask, directory, groups and ids, parent-death signal. Pointers into
+// `options`, which outlives the child's run before execve.
+void plan_process_attributes(
+    const spawn_options& options, int controlling_terminal, child_plan& plan)
+{
+  // A terminal can only become the controlling terminal of a session
+  // leader that has none: a pty makes the child lead a new session.
+  plan.controlling_terminal = controlling_terminal;
+  plan.new_session = options.process_group == process_group_mode::new_session
+      || plan.controlling_terminal >= 0;
+  plan.new_process_group =
+      options.process_group == process_group_mode::new_group;
+  plan.set_umask = options.umask.has_value();
+  plan.umask = options.umask.value_or(0);
+  plan.working_directory =
+      options.working_directory ? options.working_directory->c_str() : nullptr;
+  // A child whose ids are changed loses the parent's supplementary groups
+  // unless told otherwise: keeping root's groups would leak privilege to a
+  // child meant to be unprivileged. An empty list is setgroups(0, NULL).
+  plan.set_groups = options.groups.has_value()
+      || ((options.uid || options.gid) && !options.keep_groups);
+  if (options.groups)
+  {
+    plan.groups = options.groups->data();
+    plan.group_count = options.groups->size();
+  }
+  plan.set_gid = options.gid.has_value();
+  plan.gid = options.gid.value_or(0);
+  plan.set_uid = options.uid.has_value();
+  plan.uid = options.uid.value_or(0);
+  plan.parent_death_signal = options.parent_death_signal;
+  if (plan.parent_death_signal != 0)
+    plan.parent_pid = sys::getpid(); // a system call: only when needed
+}
+
 } // namespace
 
 launched launch(std::string_view program,
@@ -249,19 +318,7 @@ launched launch(std::string_view program,
   plan.candidate_count = exec.candidate_count();
   plan.argv = exec.argv();
   plan.envp = exec.envp();
-  // A forced fallback has not probed close_range: try it in the child,
-  // which falls back to /proc/self/fd on ENOSYS. Closing every fd one by one
-  // made each spawn cost grow with the parent's open fds.
-  plan.use_close_range = features.close_range || features.forced_fallback;
-  if (!plan.use_close_range)
-  {
-    rlimit limit{};
-    error_code ignored; // cannot fail: the resource is valid
-    sys::getrlimit(RLIMIT_NOFILE, limit, ignored);
-    plan.max_fd = limit.rlim_cur == RLIM_INFINITY
-        ? 65535
-        : static_cast<int>(limit.rlim_cur);
-  }
+  plan_fd_closing(features, plan);
   fd_setup fds;
   if (!fds.prepare(options, plan, ec, detail))
   {
@@ -271,34 +328,7 @@ launched launch(std::string_view program,
                                         : part::inherited_fd;
     return {};
   }
-  // A terminal can only become the controlling terminal of a session
-  // leader that has none: a pty makes the child lead a new session.
-  plan.controlling_terminal = fds.terminal_target();
-  plan.new_session = options.process_group == process_group_mode::new_session
-      || plan.controlling_terminal >= 0;
-  plan.new_process_group =
-      options.process_group == process_group_mode::new_group;
-  plan.set_umask = options.umask.has_value();
-  plan.umask = options.umask.value_or(0);
-  plan.working_directory =
-      options.working_directory ? options.working_directory->c_str() : nullptr;
-  // A child whose ids are changed loses the parent's supplementary groups
-  // unless told otherwise: keeping root's groups would leak privilege to a
-  // child meant to be unprivileged. An empty list is setgroups(0, NULL).
-  plan.set_groups = options.groups.has_value()
-      || ((options.uid || options.gid) && !options.keep_groups);
-  if (options.groups)
-  {
-    plan.groups = options.groups->data();
-    plan.group_count = options.groups->size();
-  }
-  plan.set_gid = options.gid.has_value();
-  plan.gid = options.gid.value_or(0);
-  plan.set_uid = options.uid.has_value();
-  plan.uid = options.uid.value_or(0);
-  plan.parent_death_signal = options.parent_death_signal;
-  if (plan.parent_death_signal != 0)
-    plan.parent_pid = sys::getpid(); // a system call: only when needed
+  plan_process_attributes(options, fds.terminal_target(), plan);
 
   // The cgroup last, as the one step that changes the system (a created
   // cgroup); it goes with `tree` when this returns without a child.
@@ -353,12 +383,8 @@ launched launch(std::string_view program,
   const pid_t pid = static_cast<pid_t>(r);
   if (plan.error != 0)
   {
-    // The child failed before or in execve and is exiting: reap it (by
-    // PID: it is our unreaped child, so the PID cannot have been reused) so
-    // that no zombie is left.
-    reap(pid);
-    if (pidfd >= 0)
-      sys::close(pidfd);
+    // The child failed before or in execve and is exiting.
+    discard_child(pid, pidfd, false);
     errno = saved_errno;
     ec = sys::last_error(plan.error);
     detail = explain_failure(plan, fds, options, tree.get(), info);
@@ -369,11 +395,7 @@ launched launch(std::string_view program,
   {
     info.failed = part::stdio;
     info.child_fd = fds.failed_target();
-    error_code ignored;
-    sys::kill(pid, SIGKILL, ignored);
-    reap(pid);
-    if (pidfd >= 0)
-      sys::close(pidfd);
+    discard_child(pid, pidfd, true);
     return {};
   }
   return {
@@ -392,10 +414,9 @@ process_init make_spawned(
     init = make_wait4_init(child.pid, process_origin::spawned, ec);
   if (ec)
   {
-    // Out of fds: do not leave a child nobody can wait for.
-    error_code ignored;
-    sys::kill(child.pid, SIGKILL, ignored);
-    reap(child.pid);
+    // Out of fds: do not leave a child nobody can wait for. (Only the
+    // wait4 path fails here, and it has no pidfd.)
+    discard_child(child.pid, -1, true);
     return {};
   }
   init.kill_on_destroy = options.kill_on_destroy;
