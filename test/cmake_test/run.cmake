@@ -131,19 +131,23 @@ elseif(MODE STREQUAL "pkg_config")
   if(NOT modversion STREQUAL VERSION)
     message(FATAL_ERROR "pkg-config says ${modversion}, expected ${VERSION}")
   endif()
-  execute_process(COMMAND ${PKG_CONFIG} --cflags --libs pidfd_asio
-    OUTPUT_VARIABLE pc_flags OUTPUT_STRIP_TRAILING_WHITESPACE
-    COMMAND_ERROR_IS_FATAL ANY)
-  message(STATUS "pkg-config --cflags --libs pidfd_asio: ${pc_flags}")
-  separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
+  foreach(part cflags libs)
+    execute_process(COMMAND ${PKG_CONFIG} --${part} pidfd_asio
+      OUTPUT_VARIABLE pc_${part} OUTPUT_STRIP_TRAILING_WHITESPACE
+      COMMAND_ERROR_IS_FATAL ANY)
+    message(STATUS "pkg-config --${part} pidfd_asio: ${pc_${part}}")
+    separate_arguments(pc_${part} UNIX_COMMAND "${pc_${part}}")
+  endforeach()
   separate_arguments(san_flags UNIX_COMMAND "${flags}")
   set(dir ${WORK_DIR}/pkg_config)
   file(REMOVE_RECURSE ${dir})
   file(MAKE_DIRECTORY ${dir})
-  # The library goes after the source that uses it, as a static library
-  # must.
+  # Compiled and linked apart, as a build system does: the compiler cache
+  # (LAUNCHER) cannot keep a command that also links. The library goes
+  # after the object that uses it, as a static library must.
   step(${LAUNCHER} ${CXX} ${san_flags} -Wall -Wextra -Wpedantic -Werror
-    ${consumer_src}/main.cpp -o ${dir}/consumer ${pc_flags})
+    ${pc_cflags} -c ${consumer_src}/main.cpp -o ${dir}/main.o)
+  step(${CXX} ${san_flags} ${dir}/main.o -o ${dir}/consumer ${pc_libs})
   run_consumer(${dir}/consumer)
 
 elseif(MODE STREQUAL "build_testing_off")
