@@ -13,6 +13,7 @@
 #include "pidfd/detail/process_state.hpp"
 #include "pidfd/error.hpp"
 
+#include <array>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -52,6 +53,26 @@ bool read_all(int fd, std::string& out, error_code& ec)
   }
   ec.clear();
   return true;
+}
+
+// cgroup.events ("populated N", "frozen N"), read from offset 0 into
+// `buf`, not the heap: every tree wait reads it at each wake. Keys a newer
+// kernel may add past the buffer's end are not ours.
+std::string_view read_events(int fd, std::array<char, 256>& buf, error_code& ec)
+{
+  std::size_t size = 0;
+  while (size < buf.size())
+  {
+    const long n = sys::pread(
+        fd, buf.data() + size, buf.size() - size, static_cast<off_t>(size), ec);
+    if (n < 0)
+      return {};
+    if (n == 0)
+      break;
+    size += static_cast<std::size_t>(n);
+  }
+  ec.clear();
+  return {buf.data(), size};
 }
 
 // The value of "key N" in a cgroup.events text; -1 if absent.
@@ -468,8 +489,10 @@ void cgroup_tree::set_frozen_locked(bool frozen, error_code& ec)
   int events = sys::openat(dir_, "cgroup.events", O_RDONLY, ec);
   if (events < 0)
     return;
-  std::string text;
-  while (read_all(events, text, ec) && event_value(text, "frozen") != 1)
+  std::array<char, 256> buf;
+  for (std::string_view text = read_events(events, buf, ec);
+       !ec && event_value(text, "frozen") != 1;
+       text = read_events(events, buf, ec))
   {
     wait_change(events, ec);
     if (ec)
@@ -550,9 +573,9 @@ int cgroup_tree::open_events(error_code& ec)
 
 bool cgroup_tree::populated(int events_fd, error_code& ec)
 {
-  std::string text;
-  bool is =
-      read_all(events_fd, text, ec) && event_value(text, "populated") == 1;
+  std::array<char, 256> buf;
+  const std::string_view text = read_events(events_fd, buf, ec);
+  bool is = !ec && event_value(text, "populated") == 1;
   std::lock_guard lock(mutex_);
   // kernfs fails reads of an open file with ENODEV once its directory is
   // removed, which the kernel allows only for an empty cgroup: the tree is
