@@ -24,6 +24,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/writable_pipe.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/smart_ptr/allocate_unique.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -48,7 +49,10 @@ protected:
 
 // Shared by a run and the handler it installs in the caller's
 // cancellation slot, which may outlive the run (it stays in the slot until
-// the run completes, and a request it posted may still be queued).
+// the run completes, and a request it posted may still be queued). From
+// the default allocator, not the handler's: memory from the handler's
+// allocator must be freed before the upcall, and a queued request may
+// still hold this after it.
 struct run_control
 {
   // Every request so far, set where the slot is emitted: a run that has
@@ -106,7 +110,8 @@ public:
       args_(std::move(args)), options_(std::move(options)),
       fds_(std::move(fds)), control_(std::move(control)), out_(strand),
       err_(strand), in_(strand), room_(strand), pty_(strand), child_(strand),
-      deadline_(strand), grace_(strand), delay_(strand)
+      deadline_(strand), grace_(strand), delay_(strand),
+      scratch_(nullptr, scratch_deleter(allocator))
   {
   }
 
@@ -320,8 +325,8 @@ private:
     else
     {
       if (!scratch_)
-        scratch_ = std::make_unique<char[]>(chunk);
-      target = boost::asio::buffer(scratch_.get(), chunk);
+        scratch_ = boost::allocate_unique_noinit<char[]>(allocator_, chunk);
+      target = boost::asio::buffer(&scratch_[0], chunk);
     }
     ++pending_;
     pipe.async_read_some(target,
@@ -599,7 +604,9 @@ private:
   boost::asio::basic_waitable_timer<clock, boost::asio::wait_traits<clock>,
       Strand>
       deadline_, grace_, delay_;
-  std::unique_ptr<char[]> scratch_; // output past the limit
+  // Output past the limit, from the handler's allocator.
+  using scratch_deleter = boost::alloc_noinit_deleter<char[], Allocator>;
+  std::unique_ptr<char[], scratch_deleter> scratch_;
 
   run_result result_;
   boost::system::error_code wait_ec_;

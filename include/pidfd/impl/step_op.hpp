@@ -17,6 +17,7 @@
 #include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/config.hpp>
+#include <boost/smart_ptr/allocate_unique.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <chrono>
@@ -37,14 +38,28 @@ struct step_wait
   descriptor_type::wait_type type = descriptor_type::wait_read;
 };
 
+// An object on the heap, from an operation's allocator (the handler's):
+// what an operation keeps at a fixed address while it moves from one
+// step's handler to the next.
+template <typename T, typename Allocator>
+using allocated_ptr = std::unique_ptr<T, boost::alloc_deleter<T, Allocator>>;
+
 // A back-off's sleep: a timerfd waited for in the reactor, so that the
 // sleep is the same Asio operation as the operation's other steps (a
 // handler type then instantiates one completion path, not one more for a
 // timer).
+template <typename Allocator>
 class backoff_sleep
 {
 public:
   using descriptor_type = process_io::descriptor_type;
+
+  explicit backoff_sleep(const Allocator& allocator) noexcept
+    : allocator_(allocator),
+      timer_(
+          nullptr, boost::alloc_deleter<descriptor_type, Allocator>(allocator))
+  {
+  }
 
   // A descriptor that becomes readable once `after` has passed, on the
   // executor of `impl`'s process; nullptr with ec set if it cannot be
@@ -55,11 +70,10 @@ public:
     if (timer_)
     {
       rearm_backoff_timer(timer_->native_handle(), after, ec);
-      return ec ? nullptr : timer_.get();
+      return ec ? nullptr : &*timer_;
     }
-    // A unique_ptr: the operation, and so this object, moves into each
-    // step's handler while the step waits on the descriptor.
-    auto timer = std::make_unique<descriptor_type>(impl.unopened_descriptor());
+    auto timer = boost::allocate_unique<descriptor_type>(
+        allocator_, impl.unopened_descriptor());
     const int fd = open_backoff_timer(after, ec);
     if (ec)
       return nullptr;
@@ -70,13 +84,14 @@ public:
       return nullptr;
     }
     timer_ = std::move(timer);
-    return timer_.get();
+    return &*timer_;
   }
 
   void reset() noexcept { timer_.reset(); }
 
 private:
-  std::unique_ptr<descriptor_type> timer_;
+  Allocator allocator_;
+  allocated_ptr<descriptor_type, Allocator> timer_;
 };
 
 // The operation for a State that decides each step (wait_state,
@@ -85,7 +100,9 @@ private:
 // descriptor), so that a handler type costs one completion path. What the
 // State decides is compiled once, whatever the handler.
 //
-// A State has:
+// A State is a class template on the handler's associated allocator, the
+// first argument of its constructor, which serves what it allocates. It
+// has:
 //   start(lock, unopened), resume(ec, cancelled, lock, unopened): the next
 //     step_wait. `lock` is held until the step's wait is queued, and
 //     `unopened` (a descriptor that holds no fd, for a completion that

@@ -15,13 +15,13 @@
 #include "pidfd/impl/wait.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/config.hpp>
 #include <boost/system/error_code.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <memory>
@@ -43,7 +43,10 @@ namespace pidfd::detail {
 // state, so the operation is safe on an io_context run by several
 // threads, with no strand from the user. (async_run stops its child
 // itself: it already waits for the child, on its strand, and its stop
-// signal is the caller's.)
+// signal is the caller's.) What the waits allocate comes from `Allocator`,
+// the handler's; the timer is a member, and moves with the operation (an
+// Asio timer may move while a wait on it is pending).
+template <typename Allocator>
 class terminate_state
 {
 public:
@@ -52,10 +55,11 @@ public:
   // terminal cancellation is supported.
   using cancellation_filter = boost::asio::enable_terminal_cancellation;
 
-  terminate_state(std::shared_ptr<process_io> impl,
+  terminate_state(const Allocator& allocator, std::shared_ptr<process_io> impl,
       const boost::asio::any_io_executor& ex, bool tree,
       std::chrono::steady_clock::duration grace)
-    : impl_(std::move(impl)), executor_(ex), tree_(tree), grace_(grace)
+    : allocator_(allocator), impl_(std::move(impl)), executor_(ex), tree_(tree),
+      grace_(grace)
   {
   }
 
@@ -93,7 +97,7 @@ public:
     if (tree_ && impl_->has_cgroup())
     {
       phase_ = phase::tree;
-      return tree_wait_.emplace(impl_, false).start(lock, unopened);
+      return tree_wait_.emplace(allocator_, impl_, false).start(lock, unopened);
     }
     return start_wait(lock, unopened);
   }
@@ -159,30 +163,29 @@ private:
       std::optional<descriptor_type>& unopened)
   {
     phase_ = phase::wait;
-    return wait_.emplace(impl_).start(lock, unopened);
+    return wait_.emplace(allocator_, impl_).start(lock, unopened);
   }
 
   void arm_grace_timer()
   {
-    timer_ = std::make_unique<boost::asio::steady_timer>(executor_, grace_);
-    over_ = std::make_shared<std::atomic<bool>>(false);
-    timer_->async_wait([impl = impl_, over = over_, tree = tree_](
+    timer_.emplace(executor_, grace_);
+    timer_->async_wait([impl = impl_, tree = tree_](
                            const boost::system::error_code& timer_ec) {
       boost::system::error_code ignored; // the child (or tree) may be gone
-      if (!timer_ec && !over->load())
+      if (!timer_ec)
         send(*impl, tree, SIGKILL, ignored);
     });
   }
 
   // Done (collected, failed or cancelled): SIGKILL is not to be sent, and
-  // what the operation held goes before the handler runs.
+  // what the operation held goes before the handler runs. The timer's
+  // handler then runs with operation_aborted, unless the grace period had
+  // already passed and it was queued: the SIGKILL it sends then was due,
+  // and finds the child collected or the tree gone, except after a
+  // cancellation that raced with the deadline.
   step_wait finish() noexcept
   {
-    if (over_)
-    {
-      over_->store(true);
-      timer_.reset(); // its handler runs with operation_aborted
-    }
+    timer_.reset();
     tree_wait_.reset();
     wait_.reset();
     impl_.reset();
@@ -206,6 +209,7 @@ private:
     wait // wait_ runs
   };
 
+  Allocator allocator_;
   std::shared_ptr<process_io> impl_;
   boost::asio::any_io_executor executor_;
   bool tree_;
@@ -213,10 +217,9 @@ private:
   phase phase_ = phase::starting;
   std::chrono::steady_clock::duration grace_;
   wait_result result_;
-  std::optional<tree_wait_state> tree_wait_;
-  std::optional<wait_state> wait_;
-  std::unique_ptr<boost::asio::steady_timer> timer_;
-  std::shared_ptr<std::atomic<bool>> over_;
+  std::optional<tree_wait_state<Allocator>> tree_wait_;
+  std::optional<wait_state<Allocator>> wait_;
+  std::optional<boost::asio::steady_timer> timer_;
 };
 
 // async_terminate without a process object. `ex` is the process object's.
@@ -229,8 +232,13 @@ auto async_terminate_impl(std::shared_ptr<process_io> impl, const Executor& ex,
       void(boost::system::error_code, exit_status)>(
       [](auto&& handler, std::shared_ptr<process_io> impl, const Executor& ex,
           bool tree, std::chrono::steady_clock::duration grace) {
-        step_op<terminate_state, std::decay_t<decltype(handler)>>(
-            std::move(handler), std::move(impl),
+        using handler_type = std::decay_t<decltype(handler)>;
+        using allocator_type =
+            boost::asio::associated_allocator_t<handler_type>;
+        allocator_type allocator =
+            boost::asio::get_associated_allocator(handler);
+        step_op<terminate_state<allocator_type>, handler_type>(
+            std::move(handler), allocator, std::move(impl),
             boost::asio::any_io_executor(ex), tree, grace)
             .start(ex);
       },

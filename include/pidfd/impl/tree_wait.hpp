@@ -13,10 +13,12 @@
 #include "pidfd/error.hpp"
 #include "pidfd/impl/step_op.hpp"
 
+#include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/config.hpp>
+#include <boost/smart_ptr/allocate_unique.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <chrono>
@@ -45,7 +47,10 @@ namespace pidfd::detail {
 // wait then retries after a growing delay, and completes once it is
 // removed, or with device_or_resource_busy when tree_removal_backoff's
 // total has passed. With only_if_empty, a tree that still runs is not
-// waited for: the operation completes at once, with success.
+// waited for: the operation completes at once, with success. Its
+// descriptors (cgroup.events, the back-off's timerfd) come from
+// `Allocator`, the handler's.
+template <typename Allocator>
 class tree_wait_state
 {
 public:
@@ -55,8 +60,12 @@ public:
   // could see.)
   using cancellation_filter = boost::asio::enable_total_cancellation;
 
-  tree_wait_state(std::shared_ptr<process_io> impl, bool only_if_empty) noexcept
-    : impl_(std::move(impl)), only_if_empty_(only_if_empty)
+  tree_wait_state(const Allocator& allocator, std::shared_ptr<process_io> impl,
+      bool only_if_empty) noexcept
+    : impl_(std::move(impl)), only_if_empty_(only_if_empty),
+      events_(
+          nullptr, boost::alloc_deleter<descriptor_type, Allocator>(allocator)),
+      sleep_(allocator), allocator_(allocator)
   {
   }
 
@@ -73,7 +82,8 @@ public:
       return complete_later(error::no_process, unopened);
     // Made before the fd is opened: it throws once the io_context has
     // shut down, and nothing is open yet then.
-    events_ = std::make_unique<descriptor_type>(impl_->unopened_descriptor());
+    events_ = boost::allocate_unique<descriptor_type>(
+        allocator_, impl_->unopened_descriptor());
     boost::system::error_code ec;
     const int fd = impl_->open_tree_events(ec);
     // -1 without an error: the library removed the cgroup, the tree is
@@ -96,7 +106,7 @@ public:
       if (only_if_empty_)
         return complete_later(ec, unopened);
       step_ = step::readiness;
-      return {events_.get(), descriptor_type::wait_error};
+      return {&*events_, descriptor_type::wait_error};
     }
     if (ec)
       return complete_later(ec, unopened);
@@ -125,7 +135,7 @@ public:
       return retry_later(unopened);
     }
     if (!ec && populated(ec))
-      return {events_.get(), descriptor_type::wait_error};
+      return {&*events_, descriptor_type::wait_error};
     if (ec)
       return finish(ec);
     return remove(unopened);
@@ -229,10 +239,11 @@ private:
   bool resumed_ = false;
   step step_ = step::starting;
   boost::system::error_code result_;
-  // A unique_ptr: the operation moves into each step's handler while the
+  // On the heap: the operation moves into each step's handler while the
   // step waits on the descriptor.
-  std::unique_ptr<descriptor_type> events_;
-  backoff_sleep sleep_;
+  allocated_ptr<descriptor_type, Allocator> events_;
+  backoff_sleep<Allocator> sleep_;
+  Allocator allocator_;
   std::chrono::milliseconds delay_ = tree_removal_backoff::first;
   std::chrono::milliseconds waited_{0};
 };
@@ -247,8 +258,13 @@ auto async_wait_tree_impl(std::shared_ptr<process_io> impl, const Executor& ex,
   return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
       [](auto&& handler, std::shared_ptr<process_io> impl, const Executor& ex,
           bool only_if_empty) {
-        step_op<tree_wait_state, std::decay_t<decltype(handler)>>(
-            std::move(handler), std::move(impl), only_if_empty)
+        using handler_type = std::decay_t<decltype(handler)>;
+        using allocator_type =
+            boost::asio::associated_allocator_t<handler_type>;
+        allocator_type allocator =
+            boost::asio::get_associated_allocator(handler);
+        step_op<tree_wait_state<allocator_type>, handler_type>(
+            std::move(handler), allocator, std::move(impl), only_if_empty)
             .start(ex);
       },
       token, std::move(impl), ex, only_if_empty);

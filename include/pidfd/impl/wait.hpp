@@ -13,6 +13,7 @@
 #include "pidfd/exit_status.hpp"
 #include "pidfd/impl/step_op.hpp"
 
+#include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/error.hpp>
@@ -35,7 +36,9 @@ namespace pidfd::detail {
 // state alive when the process object is destroyed or moved while the wait
 // is outstanding. Every step is a wait on a descriptor of the process's
 // executor: the readiness fd, the back-off's timerfd, or one that holds no
-// fd, for a completion that must not run inline.
+// fd, for a completion that must not run inline. The back-off's timerfd
+// comes from `Allocator`, the handler's.
+template <typename Allocator>
 class wait_state
 {
 public:
@@ -43,8 +46,9 @@ public:
   // A wait has no side effect, so every kind of cancellation is safe.
   using cancellation_filter = boost::asio::enable_total_cancellation;
 
-  explicit wait_state(std::shared_ptr<process_io> impl) noexcept
-    : impl_(std::move(impl))
+  wait_state(
+      const Allocator& allocator, std::shared_ptr<process_io> impl) noexcept
+    : impl_(std::move(impl)), sleep_(allocator)
   {
   }
 
@@ -192,7 +196,7 @@ private:
   boost::system::error_code not_armed_ec_;
   std::uint64_t generation_ = 0;
   std::chrono::milliseconds backoff_ = backoff_delays::first;
-  backoff_sleep sleep_;
+  backoff_sleep<Allocator> sleep_;
 };
 
 // async_wait without a process object: for operations that wait as one of
@@ -204,8 +208,13 @@ auto async_wait_impl(
   return boost::asio::async_initiate<Token,
       void(boost::system::error_code, exit_status)>(
       [](auto&& handler, std::shared_ptr<process_io> impl, const Executor& ex) {
-        step_op<wait_state, std::decay_t<decltype(handler)>>(
-            std::move(handler), std::move(impl))
+        using handler_type = std::decay_t<decltype(handler)>;
+        using allocator_type =
+            boost::asio::associated_allocator_t<handler_type>;
+        allocator_type allocator =
+            boost::asio::get_associated_allocator(handler);
+        step_op<wait_state<allocator_type>, handler_type>(
+            std::move(handler), allocator, std::move(impl))
             .start(ex);
       },
       token, std::move(impl), ex);
