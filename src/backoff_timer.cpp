@@ -4,7 +4,7 @@
 // A timerfd for the wait's back-off.
 //
 
-#include "pidfd/detail/backoff_timer.hpp"
+#include "pidfd/engine/backoff_timer.hpp"
 
 #include "detail/syscalls.hpp"
 

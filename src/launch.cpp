@@ -6,7 +6,7 @@
 // CLONE_INTO_CGROUP, or by the child itself where that is missing.
 //
 
-#include "pidfd/detail/launch.hpp"
+#include "pidfd/engine/launch.hpp"
 
 #include "pidfd/error.hpp"
 #include "pidfd/kernel_support.hpp"

@@ -6,7 +6,7 @@
 // processes.
 //
 
-#include "pidfd/detail/process_state.hpp"
+#include "pidfd/engine/process_state.hpp"
 
 #include "pidfd/error.hpp"
 #include "pidfd/kernel_support.hpp"

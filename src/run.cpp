@@ -3,7 +3,7 @@
 // ~~~~~~~~~~~
 //
 
-#include "pidfd/detail/run_support.hpp"
+#include "pidfd/engine/run_support.hpp"
 
 #include "detail/syscalls.hpp"
 

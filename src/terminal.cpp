@@ -4,7 +4,7 @@
 // The pty master's controls (the engine's part of basic_pty).
 //
 
-#include "pidfd/detail/terminal.hpp"
+#include "pidfd/engine/terminal.hpp"
 
 #include "pidfd/error.hpp"
 

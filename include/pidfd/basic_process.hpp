@@ -7,7 +7,7 @@
 #ifndef PIDFD_BASIC_PROCESS_HPP
 #define PIDFD_BASIC_PROCESS_HPP
 
-#include "pidfd/detail/process_io.hpp"
+#include "pidfd/impl/process_io.hpp"
 #include "pidfd/error.hpp"
 #include "pidfd/exit_status.hpp"
 

@@ -7,8 +7,8 @@
 #ifndef PIDFD_PTY_HPP
 #define PIDFD_PTY_HPP
 
-#include "pidfd/detail/handler_associator.hpp"
-#include "pidfd/detail/terminal.hpp"
+#include "pidfd/impl/handler_associator.hpp"
+#include "pidfd/engine/terminal.hpp"
 #include "pidfd/error.hpp"
 
 #include <boost/asio/any_io_executor.hpp>

@@ -8,7 +8,7 @@
 #ifndef PIDFD_RUN_HPP
 #define PIDFD_RUN_HPP
 
-#include "pidfd/detail/run_support.hpp"
+#include "pidfd/engine/run_support.hpp"
 #include "pidfd/pty.hpp"
 #include "pidfd/spawn.hpp"
 

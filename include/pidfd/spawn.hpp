@@ -9,7 +9,7 @@
 
 #include "pidfd/basic_process.hpp"
 #include "pidfd/process.hpp"
-#include "pidfd/detail/launch.hpp"
+#include "pidfd/engine/launch.hpp"
 #include "pidfd/spawn_error_info.hpp"
 #include "pidfd/spawn_options.hpp"
 

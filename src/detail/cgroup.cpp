@@ -10,7 +10,7 @@
 #include "detail/syscalls.hpp"
 #include "detail/test_hooks.hpp"
 
-#include "pidfd/detail/process_state.hpp"
+#include "pidfd/engine/process_state.hpp"
 #include "pidfd/error.hpp"
 
 #include <array>

@@ -7,7 +7,7 @@
 // leads) and never another that got its PID.
 //
 
-#include "pidfd/detail/wait_mechanism.hpp"
+#include "pidfd/engine/wait_mechanism.hpp"
 
 #include "pidfd/error.hpp"
 #include "pidfd/kernel_support.hpp"

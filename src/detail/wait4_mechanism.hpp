@@ -8,7 +8,7 @@
 #ifndef PIDFD_SRC_DETAIL_WAIT4_MECHANISM_HPP
 #define PIDFD_SRC_DETAIL_WAIT4_MECHANISM_HPP
 
-#include "pidfd/detail/process_state.hpp"
+#include "pidfd/engine/process_state.hpp"
 
 #include <boost/system/error_code.hpp>
 

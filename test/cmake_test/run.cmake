@@ -66,7 +66,7 @@ if(MODE STREQUAL "install")
   foreach(file
       include/pidfd/asio.hpp
       include/pidfd/version.hpp
-      include/pidfd/detail/process_io.hpp
+      include/pidfd/impl/process_io.hpp
       ${LIBDIR}/libpidfd_asio.a
       ${LIBDIR}/cmake/pidfd_asio/pidfd_asioConfig.cmake
       ${LIBDIR}/cmake/pidfd_asio/pidfd_asioConfigVersion.cmake

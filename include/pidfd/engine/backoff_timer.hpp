@@ -1,11 +1,11 @@
 //
-// pidfd/detail/backoff_timer.hpp
+// pidfd/engine/backoff_timer.hpp
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 // A timerfd for the wait's back-off (the engine's part of it).
 //
 
-#ifndef PIDFD_DETAIL_BACKOFF_TIMER_HPP
-#define PIDFD_DETAIL_BACKOFF_TIMER_HPP
+#ifndef PIDFD_ENGINE_BACKOFF_TIMER_HPP
+#define PIDFD_ENGINE_BACKOFF_TIMER_HPP
 
 #include <boost/system/error_code.hpp>
 
@@ -31,4 +31,4 @@ void close_backoff_timer(int fd) noexcept;
 
 } // namespace pidfd::detail
 
-#endif // PIDFD_DETAIL_BACKOFF_TIMER_HPP
+#endif // PIDFD_ENGINE_BACKOFF_TIMER_HPP

@@ -1,14 +1,14 @@
 //
-// pidfd/detail/launch.hpp
+// pidfd/engine/launch.hpp
 // ~~~~~~~~~~~~~~~~~~~~~~~
 // The engine's spawn: starting a child with its pidfd, and the process
 // state it becomes. No Asio here: spawn.hpp binds it to an executor.
 //
 
-#ifndef PIDFD_DETAIL_LAUNCH_HPP
-#define PIDFD_DETAIL_LAUNCH_HPP
+#ifndef PIDFD_ENGINE_LAUNCH_HPP
+#define PIDFD_ENGINE_LAUNCH_HPP
 
-#include "pidfd/detail/process_state.hpp"
+#include "pidfd/engine/process_state.hpp"
 #include "pidfd/spawn_error_info.hpp"
 #include "pidfd/spawn_options.hpp"
 
@@ -54,4 +54,4 @@ process_init make_spawned(const launched& child, const spawn_options& options,
 
 } // namespace pidfd::detail
 
-#endif // PIDFD_DETAIL_LAUNCH_HPP
+#endif // PIDFD_ENGINE_LAUNCH_HPP

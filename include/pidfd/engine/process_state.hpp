@@ -1,5 +1,5 @@
 //
-// pidfd/detail/process_state.hpp
+// pidfd/engine/process_state.hpp
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 // The engine's side of one process: its fd, its wait mechanism, the
 // collected exit status, and the collect step that every wait drives.
@@ -7,10 +7,10 @@
 // (process_io.hpp) derives from it in the user's own translation units.
 //
 
-#ifndef PIDFD_DETAIL_PROCESS_STATE_HPP
-#define PIDFD_DETAIL_PROCESS_STATE_HPP
+#ifndef PIDFD_ENGINE_PROCESS_STATE_HPP
+#define PIDFD_ENGINE_PROCESS_STATE_HPP
 
-#include "pidfd/detail/wait_mechanism.hpp"
+#include "pidfd/engine/wait_mechanism.hpp"
 #include "pidfd/exit_status.hpp"
 
 #include <boost/system/error_code.hpp>
@@ -179,35 +179,65 @@ public:
   // was cancelled while it slept.
   std::uint64_t cancel_generation() const;
 
-protected:
-  // --- for the binding, with mutex_ held ---
+  // ---- the seam: what the binding does under the state's lock ----
+  //
+  // The binding keeps its Asio descriptor for the readiness fd under the
+  // same lock, so that the fd is never closed while a wait on it is being
+  // queued. Holding a `locked` is holding the lock; these are the only
+  // calls made with it, and the only way the binding reaches the lock.
+  class locked
+  {
+  public:
+    explicit locked(process_state& state) : state_(state), lock_(state.mutex_)
+    {
+    }
 
-  // Before a readiness wait: false with ec = operation_aborted if closed,
-  // false with ec clear if the outcome is known already (complete at
-  // once), else true once the mechanism watches the process.
-  bool prepare_wait_locked(boost::system::error_code& ec);
+    // Before a readiness wait: false with ec = operation_aborted if
+    // closed, false with ec clear if the outcome is known already
+    // (complete at once), else true once the mechanism watches the
+    // process.
+    bool prepare_wait(boost::system::error_code& ec)
+    {
+      return state_.prepare_wait_locked(ec);
+    }
 
-  // Cancels the outstanding waits (they see a new generation).
-  void cancel_locked() noexcept { ++generation_; }
+    // Cancels the outstanding waits (they see a new generation).
+    void cancel() noexcept { ++state_.generation_; }
 
-  // Marks the state closed (waits see operation_aborted) and detaches the
-  // mechanism from the fd. The binding then stops using the fd and calls
-  // close_fd_locked() (or takes it with release_fd_locked()).
-  bool begin_close_locked() noexcept;
-  void close_fd_locked() noexcept;
-  // The pidfd, non-blocking (as pidfd()), or -1 with the pool's eventfd
-  // closed.
-  int release_fd_locked() noexcept;
+    // Marks the state closed (waits see operation_aborted) and detaches
+    // the mechanism from the fd; false if it was closed already. The
+    // binding then stops using the fd and calls close_fd() (or takes it
+    // with release_fd()).
+    bool begin_close() noexcept { return state_.begin_close_locked(); }
+    void close_fd() noexcept { state_.close_fd_locked(); }
+    // The pidfd, non-blocking (as pidfd()), or -1 with the pool's eventfd
+    // closed.
+    int release_fd() noexcept { return state_.release_fd_locked(); }
 
-  // The owning handle is going away while a spawned child may still run:
-  // kills it if kill_on_destroy was set, and returns true if someone must
-  // still reap it. In the wait4 fallback the pool does (and false is
-  // returned); with a pidfd the binding arms an internal wait.
-  bool abandon_locked();
+    // The owning handle is going away while a spawned child may still
+    // run: kills it if kill_on_destroy was set, and returns true if
+    // someone must still reap it. In the wait4 fallback the pool does
+    // (and false is returned); with a pidfd the binding arms an internal
+    // wait.
+    bool abandon() { return state_.abandon_locked(); }
 
-  mutable std::mutex mutex_;
+    // The lock itself, for a caller that holds it on until a wait is
+    // queued.
+    std::unique_lock<std::mutex> release() noexcept { return std::move(lock_); }
+
+  private:
+    process_state& state_;
+    std::unique_lock<std::mutex> lock_;
+  };
 
 private:
+  // The halves of `locked`, with mutex_ held.
+  bool prepare_wait_locked(boost::system::error_code& ec);
+  bool begin_close_locked() noexcept;
+  void close_fd_locked() noexcept;
+  int release_fd_locked() noexcept;
+  bool abandon_locked();
+
   // pidfd() with mutex_ held.
   int pidfd_locked() const noexcept;
 
@@ -230,6 +260,7 @@ private:
   const std::shared_ptr<cgroup_tree> tree_;
   std::uint64_t generation_ = 0;
   wait_result result_;
+  mutable std::mutex mutex_;
 };
 
 // Reaps an abandoned child on a library thread, blocking until it exits,
@@ -249,4 +280,4 @@ process_init adopt_pidfd(int pidfd, boost::system::error_code& ec);
 
 } // namespace pidfd::detail
 
-#endif // PIDFD_DETAIL_PROCESS_STATE_HPP
+#endif // PIDFD_ENGINE_PROCESS_STATE_HPP

@@ -1,11 +1,11 @@
 //
-// pidfd/detail/run_support.hpp
+// pidfd/engine/run_support.hpp
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 // The compiled parts of async_run (src/run.cpp), without Asio.
 //
 
-#ifndef PIDFD_DETAIL_RUN_SUPPORT_HPP
-#define PIDFD_DETAIL_RUN_SUPPORT_HPP
+#ifndef PIDFD_ENGINE_RUN_SUPPORT_HPP
+#define PIDFD_ENGINE_RUN_SUPPORT_HPP
 
 #include "pidfd/spawn_error_info.hpp"
 #include "pidfd/spawn_options.hpp"
@@ -67,4 +67,4 @@ void close_fd(int fd) noexcept;
 
 } // namespace pidfd::detail
 
-#endif // PIDFD_DETAIL_RUN_SUPPORT_HPP
+#endif // PIDFD_ENGINE_RUN_SUPPORT_HPP

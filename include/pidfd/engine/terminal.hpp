@@ -1,12 +1,12 @@
 //
-// pidfd/detail/terminal.hpp
+// pidfd/engine/terminal.hpp
 // ~~~~~~~~~~~~~~~~~~~~~~~~~
 // The engine's side of basic_pty: what is done to a pty master beyond
 // reading and writing. No Asio here: pty.hpp binds it to an executor.
 //
 
-#ifndef PIDFD_DETAIL_TERMINAL_HPP
-#define PIDFD_DETAIL_TERMINAL_HPP
+#ifndef PIDFD_ENGINE_TERMINAL_HPP
+#define PIDFD_ENGINE_TERMINAL_HPP
 
 #include <boost/system/error_code.hpp>
 
@@ -33,4 +33,4 @@ std::size_t write_terminal(int master, const iovec* iov, std::size_t count,
 
 } // namespace pidfd::detail
 
-#endif // PIDFD_DETAIL_TERMINAL_HPP
+#endif // PIDFD_ENGINE_TERMINAL_HPP

@@ -1,5 +1,5 @@
 //
-// pidfd/detail/wait_mechanism.hpp
+// pidfd/engine/wait_mechanism.hpp
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 // The one internal interface between a process state and the way its end
 // is learnt. Each mechanism is one file of the compiled engine:
@@ -15,8 +15,8 @@
 // 6.7) would be a third file.
 //
 
-#ifndef PIDFD_DETAIL_WAIT_MECHANISM_HPP
-#define PIDFD_DETAIL_WAIT_MECHANISM_HPP
+#ifndef PIDFD_ENGINE_WAIT_MECHANISM_HPP
+#define PIDFD_ENGINE_WAIT_MECHANISM_HPP
 
 #include "pidfd/exit_status.hpp"
 
@@ -98,4 +98,4 @@ const wait_mechanism& wait4_mechanism() noexcept;
 
 } // namespace pidfd::detail
 
-#endif // PIDFD_DETAIL_WAIT_MECHANISM_HPP
+#endif // PIDFD_ENGINE_WAIT_MECHANISM_HPP

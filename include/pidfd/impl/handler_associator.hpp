@@ -1,11 +1,11 @@
 //
-// pidfd/detail/handler_associator.hpp
-// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// pidfd/impl/handler_associator.hpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 // The associations of a wrapper that holds a user's handler.
 //
 
-#ifndef PIDFD_DETAIL_HANDLER_ASSOCIATOR_HPP
-#define PIDFD_DETAIL_HANDLER_ASSOCIATOR_HPP
+#ifndef PIDFD_IMPL_HANDLER_ASSOCIATOR_HPP
+#define PIDFD_IMPL_HANDLER_ASSOCIATOR_HPP
 
 namespace pidfd::detail {
 
@@ -33,4 +33,4 @@ struct handler_associator : Associator<Handler, DefaultCandidate>
 
 } // namespace pidfd::detail
 
-#endif // PIDFD_DETAIL_HANDLER_ASSOCIATOR_HPP
+#endif // PIDFD_IMPL_HANDLER_ASSOCIATOR_HPP

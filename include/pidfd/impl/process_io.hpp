@@ -1,16 +1,16 @@
 //
-// pidfd/detail/process_io.hpp
-// ~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// pidfd/impl/process_io.hpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~
 // The Asio binding of one process: the engine's process state plus the
 // descriptor that waits for its readiness fd in the reactor. A header, so
 // that it is compiled with the user's Asio configuration (epoll or
 // io_uring backend): the compiled library holds no Asio type.
 //
 
-#ifndef PIDFD_DETAIL_PROCESS_IO_HPP
-#define PIDFD_DETAIL_PROCESS_IO_HPP
+#ifndef PIDFD_IMPL_PROCESS_IO_HPP
+#define PIDFD_IMPL_PROCESS_IO_HPP
 
-#include "pidfd/detail/process_state.hpp"
+#include "pidfd/engine/process_state.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/detail/throw_exception.hpp>
@@ -51,8 +51,8 @@ public:
 
   ~process_io()
   {
-    std::lock_guard lock(mutex_);
-    close_locked();
+    locked state(*this);
+    close(state);
   }
 
   // The descriptor to wait on for readiness, registered with the reactor,
@@ -68,11 +68,11 @@ public:
   descriptor_type* readiness_descriptor(
       std::unique_lock<std::mutex>& lock, boost::system::error_code& ec)
   {
-    lock = std::unique_lock(mutex_);
-    if (prepare_wait_locked(ec) && assigned_locked(ec))
-      return &*descriptor_;
-    lock.unlock();
-    return nullptr;
+    locked state(*this);
+    if (!state.prepare_wait(ec) || !assigned(state, ec))
+      return nullptr;
+    lock = state.release();
+    return &*descriptor_;
   }
 
   // A descriptor on the process's executor that holds no fd: a wait on it
@@ -86,7 +86,7 @@ public:
   {
     boost::asio::any_io_executor ex;
     {
-      std::lock_guard lock(mutex_);
+      locked state(*this);
       if (descriptor_)
         ex = descriptor_->get_executor();
     }
@@ -99,26 +99,26 @@ public:
   // Cancels the outstanding waits (they finish with operation_aborted).
   void cancel()
   {
-    std::lock_guard lock(mutex_);
-    cancel_locked();
-    cancel_descriptor_locked();
+    locked state(*this);
+    state.cancel();
+    cancel_descriptor(state);
   }
 
   // Closes the fd now, cancelling the outstanding waits.
   void close()
   {
-    std::lock_guard lock(mutex_);
-    close_locked();
+    locked state(*this);
+    close(state);
   }
 
   // Like close(), but hands the pidfd to the caller (-1 if none).
   int release()
   {
-    std::lock_guard lock(mutex_);
-    if (!begin_close_locked())
+    locked state(*this);
+    if (!state.begin_close())
       return -1;
-    release_descriptor_locked();
-    return release_fd_locked();
+    release_descriptor(state);
+    return state.release_fd();
   }
 
   // The owning handle is going away: cancels the outstanding waits. A
@@ -131,30 +131,32 @@ public:
 private:
   friend class process_service;
 
-  void close_locked()
+  // These take the state's lock (a `locked`) from their caller.
+
+  void close(locked& state)
   {
-    if (!begin_close_locked())
+    if (!state.begin_close())
       return;
-    release_descriptor_locked();
-    close_fd_locked();
+    release_descriptor(state);
+    state.close_fd();
   }
 
   // The descriptor never closes the fd: the state owns it. Releasing
   // deregisters it from the reactor and cancels the waits.
-  void release_descriptor_locked()
+  void release_descriptor(locked&)
   {
     if (descriptor_ && descriptor_->is_open())
       descriptor_->release();
   }
 
-  void cancel_descriptor_locked()
+  void cancel_descriptor(locked&)
   {
     boost::system::error_code ignored;
     if (descriptor_ && descriptor_->is_open())
       descriptor_->cancel(ignored);
   }
 
-  bool assigned_locked(boost::system::error_code& ec)
+  bool assigned(locked&, boost::system::error_code& ec)
   {
     if (!descriptor_)
     {
@@ -185,8 +187,8 @@ private:
   // executor or descriptor must not), and no wait is armed again.
   void shut_down()
   {
-    std::lock_guard lock(mutex_);
-    release_descriptor_locked();
+    locked state(*this);
+    release_descriptor(state);
     descriptor_.reset();
   }
 
@@ -271,16 +273,17 @@ inline process_io::process_io(
 
 inline void process_io::abandon()
 {
-  std::unique_lock lock(mutex_);
-  if (!abandon_locked())
   {
-    close_locked();
-    return;
+    locked state(*this);
+    if (!state.abandon())
+    {
+      close(state);
+      return;
+    }
+    // The owner's waits end now; the service's wait (which keeps this
+    // object alive) reaps the child when it exits.
+    cancel_descriptor(state);
   }
-  // The owner's waits end now; the service's wait (which keeps this object
-  // alive) reaps the child when it exits.
-  cancel_descriptor_locked();
-  lock.unlock();
   if (service_.adopt_orphan(shared_from_this()))
     arm_orphan();
 }
@@ -288,16 +291,17 @@ inline void process_io::abandon()
 inline void process_io::arm_orphan()
 {
   boost::system::error_code ec;
-  std::unique_lock lock(mutex_);
-  if (!prepare_wait_locked(ec) || !assigned_locked(ec))
   {
-    lock.unlock();
-    reap_orphan(ec ? ec : boost::asio::error::operation_aborted);
-    return;
+    locked state(*this);
+    if (state.prepare_wait(ec) && assigned(state, ec))
+    {
+      descriptor_->async_wait(descriptor_type::wait_read,
+          [self = shared_from_this()](
+              const boost::system::error_code& e) { self->reap_orphan(e); });
+      return;
+    }
   }
-  descriptor_->async_wait(descriptor_type::wait_read,
-      [self = shared_from_this()](
-          const boost::system::error_code& e) { self->reap_orphan(e); });
+  reap_orphan(ec ? ec : boost::asio::error::operation_aborted);
 }
 
 inline void process_io::reap_orphan(const boost::system::error_code& ec)
@@ -318,12 +322,17 @@ inline void process_io::reap_orphan(const boost::system::error_code& ec)
     return;
   case collect_step::backoff:
   {
-    std::unique_lock lock(mutex_);
-    if (!descriptor_)
-      return; // shut down: a library thread reaps it
+    boost::asio::any_io_executor ex;
+    {
+      locked state(*this);
+      if (!descriptor_)
+        return; // shut down: a library thread reaps it
+      ex = descriptor_->get_executor();
+    }
+    // From the default allocator: reaping an orphan serves no caller's
+    // handler whose allocator it could use.
     auto timer = std::make_shared<boost::asio::steady_timer>(
-        descriptor_->get_executor(), std::chrono::milliseconds(10));
-    lock.unlock();
+        ex, std::chrono::milliseconds(10));
     timer->async_wait(
         [self = shared_from_this(), timer](
             const boost::system::error_code&) { self->arm_orphan(); });
@@ -345,4 +354,4 @@ inline std::shared_ptr<process_io> make_io(
 
 } // namespace pidfd::detail
 
-#endif // PIDFD_DETAIL_PROCESS_IO_HPP
+#endif // PIDFD_IMPL_PROCESS_IO_HPP

@@ -8,9 +8,9 @@
 #ifndef PIDFD_IMPL_STEP_OP_HPP
 #define PIDFD_IMPL_STEP_OP_HPP
 
-#include "pidfd/detail/backoff_timer.hpp"
-#include "pidfd/detail/handler_associator.hpp"
-#include "pidfd/detail/process_io.hpp"
+#include "pidfd/engine/backoff_timer.hpp"
+#include "pidfd/impl/handler_associator.hpp"
+#include "pidfd/impl/process_io.hpp"
 
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associator.hpp>

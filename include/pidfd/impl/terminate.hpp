@@ -7,7 +7,7 @@
 #ifndef PIDFD_IMPL_TERMINATE_HPP
 #define PIDFD_IMPL_TERMINATE_HPP
 
-#include "pidfd/detail/process_io.hpp"
+#include "pidfd/impl/process_io.hpp"
 #include "pidfd/error.hpp"
 #include "pidfd/exit_status.hpp"
 #include "pidfd/impl/step_op.hpp"

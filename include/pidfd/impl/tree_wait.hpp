@@ -7,9 +7,9 @@
 #ifndef PIDFD_IMPL_TREE_WAIT_HPP
 #define PIDFD_IMPL_TREE_WAIT_HPP
 
-#include "pidfd/detail/process_io.hpp"
-#include "pidfd/detail/process_state.hpp"
-#include "pidfd/detail/run_support.hpp"
+#include "pidfd/impl/process_io.hpp"
+#include "pidfd/engine/process_state.hpp"
+#include "pidfd/engine/run_support.hpp"
 #include "pidfd/error.hpp"
 #include "pidfd/impl/step_op.hpp"
 

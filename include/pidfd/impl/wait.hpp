@@ -7,8 +7,8 @@
 #ifndef PIDFD_IMPL_WAIT_HPP
 #define PIDFD_IMPL_WAIT_HPP
 
-#include "pidfd/detail/process_io.hpp"
-#include "pidfd/detail/process_state.hpp"
+#include "pidfd/impl/process_io.hpp"
+#include "pidfd/engine/process_state.hpp"
 #include "pidfd/error.hpp"
 #include "pidfd/exit_status.hpp"
 #include "pidfd/impl/step_op.hpp"
