@@ -12,6 +12,7 @@
 #include "pidfd/impl/handler_associator.hpp"
 #include "pidfd/impl/process_io.hpp"
 
+#include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associator.hpp>
 #include <boost/asio/cancellation_state.hpp>
@@ -24,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 namespace pidfd::detail {
@@ -184,6 +186,21 @@ private:
   boost::asio::cancellation_state cancel_;
   State state_;
 };
+
+// Starts the step_op of `handler` whose State is State<the handler's
+// associated allocator>, made from `state_args` after the allocator; `ex`
+// is the process object's.
+template <template <typename> class State, typename Handler, typename Executor,
+    typename... Args>
+void start_step_op(Handler&& handler, const Executor& ex, Args&&... state_args)
+{
+  using handler_type = std::decay_t<Handler>;
+  using allocator_type = boost::asio::associated_allocator_t<handler_type>;
+  allocator_type allocator = boost::asio::get_associated_allocator(handler);
+  step_op<State<allocator_type>, handler_type>(std::forward<Handler>(handler),
+      allocator, std::forward<Args>(state_args)...)
+      .start(ex);
+}
 
 } // namespace pidfd::detail
 

@@ -15,7 +15,6 @@
 #include "pidfd/impl/wait.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -27,7 +26,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <type_traits>
 #include <utility>
 
 namespace pidfd::detail {
@@ -232,15 +230,8 @@ auto async_terminate_impl(std::shared_ptr<process_io> impl, const Executor& ex,
       void(boost::system::error_code, exit_status)>(
       [](auto&& handler, std::shared_ptr<process_io> impl, const Executor& ex,
           bool tree, std::chrono::steady_clock::duration grace) {
-        using handler_type = std::decay_t<decltype(handler)>;
-        using allocator_type =
-            boost::asio::associated_allocator_t<handler_type>;
-        allocator_type allocator =
-            boost::asio::get_associated_allocator(handler);
-        step_op<terminate_state<allocator_type>, handler_type>(
-            std::move(handler), allocator, std::move(impl),
-            boost::asio::any_io_executor(ex), tree, grace)
-            .start(ex);
+        start_step_op<terminate_state>(std::move(handler), ex, std::move(impl),
+            boost::asio::any_io_executor(ex), tree, grace);
       },
       token, std::move(impl), ex, scope == terminate_scope::tree, grace);
 }

@@ -13,7 +13,6 @@
 #include "pidfd/error.hpp"
 #include "pidfd/impl/step_op.hpp"
 
-#include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/error.hpp>
@@ -25,7 +24,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <type_traits>
 #include <utility>
 
 namespace pidfd::detail {
@@ -258,14 +256,8 @@ auto async_wait_tree_impl(std::shared_ptr<process_io> impl, const Executor& ex,
   return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
       [](auto&& handler, std::shared_ptr<process_io> impl, const Executor& ex,
           bool only_if_empty) {
-        using handler_type = std::decay_t<decltype(handler)>;
-        using allocator_type =
-            boost::asio::associated_allocator_t<handler_type>;
-        allocator_type allocator =
-            boost::asio::get_associated_allocator(handler);
-        step_op<tree_wait_state<allocator_type>, handler_type>(
-            std::move(handler), allocator, std::move(impl), only_if_empty)
-            .start(ex);
+        start_step_op<tree_wait_state>(
+            std::move(handler), ex, std::move(impl), only_if_empty);
       },
       token, std::move(impl), ex, only_if_empty);
 }

@@ -13,7 +13,6 @@
 #include "pidfd/exit_status.hpp"
 #include "pidfd/impl/step_op.hpp"
 
-#include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/error.hpp>
@@ -25,7 +24,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <type_traits>
 #include <utility>
 
 namespace pidfd::detail {
@@ -208,14 +206,7 @@ auto async_wait_impl(
   return boost::asio::async_initiate<Token,
       void(boost::system::error_code, exit_status)>(
       [](auto&& handler, std::shared_ptr<process_io> impl, const Executor& ex) {
-        using handler_type = std::decay_t<decltype(handler)>;
-        using allocator_type =
-            boost::asio::associated_allocator_t<handler_type>;
-        allocator_type allocator =
-            boost::asio::get_associated_allocator(handler);
-        step_op<wait_state<allocator_type>, handler_type>(
-            std::move(handler), allocator, std::move(impl))
-            .start(ex);
+        start_step_op<wait_state>(std::move(handler), ex, std::move(impl));
       },
       token, std::move(impl), ex);
 }
