@@ -8,6 +8,8 @@
 
 #include "pidfd/kernel_support.hpp"
 
+#include "pidfd/engine/wait_mechanism.hpp"
+
 #include "detail/features.hpp"
 #include "detail/syscalls.hpp"
 
@@ -212,3 +214,12 @@ void note_clone3_unusable(int) noexcept
 
 } // namespace detail
 } // namespace pidfd
+
+namespace pidfd::detail {
+
+const wait_mechanism& chosen_mechanism()
+{
+  return kernel_support().pidfd ? pidfd_mechanism() : wait4_mechanism();
+}
+
+} // namespace pidfd::detail

@@ -2,8 +2,9 @@
 // src/launch.cpp
 // ~~~~~~~~~~~~~~
 // Starting a child: clone3(CLONE_PIDFD | CLONE_VM | CLONE_VFORK), or clone()
-// plus pidfd_open where clone3 is missing; into a cgroup with
-// CLONE_INTO_CGROUP, or by the child itself where that is missing.
+// where clone3 is missing (the wait mechanism then opens the pidfd); into a
+// cgroup with CLONE_INTO_CGROUP, or by the child itself where that is
+// missing.
 //
 
 #include "pidfd/engine/launch.hpp"
@@ -17,7 +18,6 @@
 #include "detail/features.hpp"
 #include "detail/spawn_child.hpp"
 #include "detail/syscalls.hpp"
-#include "detail/wait4_mechanism.hpp"
 
 #include <boost/system/system_error.hpp>
 
@@ -123,36 +123,42 @@ long clone3_child(child_plan& plan, int& pidfd, unsigned char* stack,
   return clone3_signals(plan, args, CLONE_ARGS_SIZE_VER0);
 }
 
-// clone() (vfork-style, on our stack) and pidfd_open: for kernels or
-// seccomp policies without clone3. Returns the child's PID or -errno.
-long clone_child(
-    child_plan& plan, int& pidfd, unsigned char* stack, std::size_t stack_size)
+// clone() (vfork-style, on our stack): for kernels or seccomp policies
+// without clone3. Returns the child's PID or -errno. No pidfd: the wait
+// mechanism opens one if it uses pidfds (make_spawned), race-free while
+// the child is unreaped.
+long clone_child(child_plan& plan, unsigned char* stack, std::size_t stack_size)
 {
   const unsigned long flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD;
   sys::block_all_signals(plan.signal_mask);
   plan.reset_signals = true;
   long r = sys::clone(flags, stack + stack_size, &child_main, &plan);
   sys::restore_signals(plan.signal_mask);
-  if (r < 0)
-    return r;
-  const auto pid = static_cast<pid_t>(r);
-  if (plan.error != 0 || !kernel_support().pidfd)
-    return pid; // execve failed (the caller reaps), or the wait4 fallback
-  // Race-free: the child is ours and unreaped, so its PID cannot be reused
-  // before this pidfd refers to it.
-  error_code ec;
-  pidfd = sys::pidfd_open(
-      pid, kernel_support().nonblocking_pidfd ? PIDFD_NONBLOCK : 0u, ec);
-  if (ec)
+  return r;
+}
+
+// clone3 where the kernel and the seccomp policy allow it, else clone():
+// the child's PID, or -errno; clone3's pidfd in `pidfd`. The child runs on
+// this frame's stack, which it leaves before clone returns (vfork).
+long start_child(const kernel_features& features, child_plan& plan,
+    cgroup_tree* tree, int procs_fd, int& pidfd)
+{
+  alignas(64) unsigned char stack[child_stack_size];
+  long r = -ENOSYS;
+  if (features.pidfd && clone3_usable())
   {
-    // Cannot happen on a kernel that passed the probe; do not leave the
-    // child unwatched.
-    error_code ignored;
-    sys::kill(pid, SIGKILL, ignored);
-    reap(pid);
-    return -ec.value();
+    r = clone3_child(plan, pidfd, stack, sizeof stack, tree, procs_fd);
+    // A seccomp policy may refuse clone3 only when it is really used (the
+    // probe's clone3(NULL, 0) passed): remember, and take the clone() path.
+    if (r == -ENOSYS || r == -EPERM)
+      note_clone3_unusable(static_cast<int>(-r));
   }
-  return pid;
+  if (r == -ENOSYS || r == -EPERM)
+  {
+    plan.cgroup_procs_fd = procs_fd;
+    r = clone_child(plan, stack, sizeof stack);
+  }
+  return r;
 }
 
 using part = spawn_error_info::part;
@@ -352,23 +358,9 @@ launched launch(std::string_view program,
     }
   }
 
-  alignas(64) unsigned char stack[child_stack_size];
   int pidfd = -1;
   const int saved_errno = errno;
-  long r = -ENOSYS;
-  if (features.pidfd && clone3_usable())
-  {
-    r = clone3_child(plan, pidfd, stack, sizeof stack, tree.get(), procs_fd);
-    // A seccomp policy may refuse clone3 only when it is really used (the
-    // probe's clone3(NULL, 0) passed): remember, and take the clone() path.
-    if (r == -ENOSYS || r == -EPERM)
-      note_clone3_unusable(static_cast<int>(-r));
-  }
-  if (r == -ENOSYS || r == -EPERM)
-  {
-    plan.cgroup_procs_fd = procs_fd;
-    r = clone_child(plan, pidfd, stack, sizeof stack);
-  }
+  const long r = start_child(features, plan, tree.get(), procs_fd, pidfd);
   if (procs_fd >= 0)
     sys::close(procs_fd);
   errno = saved_errno;
@@ -402,21 +394,19 @@ launched launch(std::string_view program,
       pidfd, pid, std::move(tree), plan.new_session || plan.new_process_group};
 }
 
-process_init make_spawned(
-    const launched& child, const spawn_options& options, error_code& ec)
+process_init make_spawned(const launched& child, const spawn_options& options,
+    error_code& ec, spawn_error_info& info)
 {
-  ec.clear();
-  process_init init;
-  if (child.pidfd >= 0)
-    init = {&pidfd_mechanism(),
-        {child.pidfd, child.pid, process_origin::spawned, nullptr}};
-  else
-    init = make_wait4_init(child.pid, process_origin::spawned, ec);
+  const wait_mechanism& mechanism = chosen_mechanism();
+  process_init init{&mechanism,
+      mechanism.watch(child.pid, child.pidfd, process_origin::spawned, ec)};
   if (ec)
   {
-    // Out of fds: do not leave a child nobody can wait for. (Only the
-    // wait4 path fails here, and it has no pidfd.)
-    discard_child(child.pid, -1, true);
+    // Out of fds: do not leave a child nobody can wait for. The pidfd is
+    // still ours on failure.
+    discard_child(child.pid, child.pidfd, true);
+    info.failed = part::system;
+    info.detail = mechanism.watch_call();
     return {};
   }
   init.kill_on_destroy = options.kill_on_destroy;

@@ -9,13 +9,10 @@
 #include "pidfd/engine/process_state.hpp"
 
 #include "pidfd/error.hpp"
-#include "pidfd/kernel_support.hpp"
 
 #include "detail/cgroup.hpp"
-#include "detail/proc_stat.hpp"
 #include "detail/syscalls.hpp"
-#include "detail/wait4_mechanism.hpp"
-#include "detail/wait4_pool.hpp"
+#include "detail/blocking_pool.hpp"
 
 #include <boost/system/system_error.hpp>
 
@@ -73,14 +70,15 @@ int process_state::pidfd() const
 
 int process_state::pidfd_locked() const noexcept
 {
-  if (!mechanism_ || !mechanism_->fd_is_pidfd() || target_.fd < 0)
+  const int fd = mechanism_ ? mechanism_->pidfd(target_) : -1;
+  if (fd < 0)
     return -1;
   if (!pidfd_non_blocking_)
   {
-    sys::set_non_blocking(target_.fd);
+    sys::set_non_blocking(fd);
     pidfd_non_blocking_ = true;
   }
-  return target_.fd;
+  return fd;
 }
 
 bool process_state::collected(wait_result& out) const
@@ -137,7 +135,7 @@ void process_state::wait_blocking(wait_result& out)
 {
   error_code ec;
   int fd;
-  bool pidfd;
+  bool collect_first;
   {
     std::lock_guard lock(mutex_);
     if (!prepare_wait_locked(ec))
@@ -147,17 +145,14 @@ void process_state::wait_blocking(wait_result& out)
       return;
     }
     fd = target_.fd;
-    pidfd = mechanism_->fd_is_pidfd();
+    collect_first = mechanism_->collect_before_blocking();
   }
-  // With a pidfd, readiness first, then the collect step: poll returns at
-  // once for a process that has exited already, and a running one costs
-  // no waitid and no readability probe before it blocks. In the wait4
-  // fallback the collect step goes first: the pool's eventfd is written
-  // when a wait on the PID returns, and a PID reaped elsewhere may belong
-  // to another running child by then, which only the collect step sees.
+  // Readiness first, then the collect step, where the mechanism allows:
+  // poll returns at once for a process that has exited already, and a
+  // running one costs no collection before it blocks.
   auto backoff = std::chrono::milliseconds(1);
-  for (collect_step next = pidfd ? collect_step::rearm
-                                 : step(any_generation, out);
+  for (collect_step next = collect_first ? step(any_generation, out)
+                                         : collect_step::rearm;
        ; next = step(any_generation, out))
   {
     switch (next)
@@ -302,8 +297,8 @@ int process_state::release_fd_locked() noexcept
   const int fd = std::exchange(target_.fd, -1);
   if (pidfd < 0 && fd >= 0)
   {
-    // The pool's eventfd is no pidfd: nothing to hand over. The pool
-    // thread still reaps.
+    // A readiness fd that is no pidfd (the wait4 fallback's eventfd):
+    // nothing to hand over. The mechanism still reaps.
     sys::close(fd);
   }
   return pidfd;
@@ -320,7 +315,7 @@ bool process_state::abandon_locked()
     mechanism_->signal(target_, SIGKILL, ignored);
   }
   ++generation_; // the owner's waits end now
-  return !mechanism_->reap_when_abandoned(target_);
+  return !mechanism_->reaps_abandoned(target_);
 }
 
 void reap_in_background(std::shared_ptr<process_state> state)
@@ -334,7 +329,7 @@ void reap_in_background(std::shared_ptr<process_state> state)
   };
   try
   {
-    wait4_pool::submit(job);
+    blocking_pool::submit(job);
   }
   catch (const std::system_error&)
   {
@@ -368,40 +363,16 @@ process_init adopt_pid(pid_t pid, error_code& ec)
     ec = errc::make_error_code(errc::invalid_argument);
     return {};
   }
-  const kernel_features& features = kernel_support();
-  if (!features.pidfd)
-  {
-    // The wait4 fallback: only a child of ours can be waited for.
-    error_code probe_ec;
-    sys::kill(pid, 0, probe_ec);
-    if (probe_ec == errc::no_such_process)
-      return gone(pid);
-    // kill() takes a thread id for its process; pidfd_open refuses it.
-    std::optional<pid_t> group = proc_thread_group(pid);
-    if (group && *group != pid)
-    {
-      ec = errc::make_error_code(errc::invalid_argument);
-      return {};
-    }
-    return make_wait4_init(pid, process_origin::adopted, ec);
-  }
-  int fd = sys::pidfd_open(
-      pid, features.nonblocking_pidfd ? PIDFD_NONBLOCK : 0u, ec);
+  const wait_mechanism& mechanism = chosen_mechanism();
+  wait_target target = mechanism.watch(pid, -1, process_origin::adopted, ec);
   if (ec == errc::no_such_process)
   {
     ec.clear();
     return gone(pid);
   }
-  if (ec == errc::no_such_file_or_directory || ec == errc::invalid_argument)
-  {
-    // A thread id that is not a process: EINVAL before Linux 6.9, ENOENT
-    // since (pidfd_open without PIDFD_THREAD).
-    ec = errc::make_error_code(errc::invalid_argument);
-    return {};
-  }
   if (ec)
     return {};
-  return {&pidfd_mechanism(), {fd, pid, process_origin::adopted, nullptr}};
+  return {&mechanism, std::move(target)};
 }
 
 process_init adopt_pidfd(int pidfd, error_code& ec)
@@ -415,8 +386,14 @@ process_init adopt_pidfd(int pidfd, error_code& ec)
     return {};
   }
   // Pid -1: the process was already reaped; keep the fd so that the kernel
-  // may still report its exit status.
-  return {&pidfd_mechanism(), {pidfd, *pid, process_origin::adopted, nullptr}};
+  // may still report its exit status. Only the pidfd mechanism takes a
+  // caller's pidfd, whichever the probe chose.
+  const wait_mechanism& mechanism = pidfd_mechanism();
+  wait_target target =
+      mechanism.watch(*pid, pidfd, process_origin::adopted, ec);
+  if (ec)
+    return {};
+  return {&mechanism, std::move(target)};
 }
 
 } // namespace pidfd::detail

@@ -142,12 +142,7 @@ basic_process<Executor> spawn_impl(const Executor& ex, std::string_view program,
   launched child = launch(program, args.items(), options, ec, info);
   if (ec)
     return basic_process<Executor>(ex);
-  const process_init init = make_spawned(child, options, ec);
-  if (ec)
-  {
-    info.failed = spawn_error_info::part::system;
-    info.detail = "eventfd";
-  }
+  const process_init init = make_spawned(child, options, ec, info);
   return make_process(ex, make_io(ex, init, ec));
 }
 

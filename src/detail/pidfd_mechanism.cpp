@@ -111,10 +111,30 @@ bool pidfd_reaped(int fd) noexcept
 class pidfd_wait final : public wait_mechanism
 {
 public:
-  void start_waiting(wait_target&, error_code& ec) const override
+  wait_target watch(pid_t pid, int pidfd, process_origin origin,
+      error_code& ec) const override
   {
-    ec.clear(); // the kernel makes the pidfd readable at the exit
+    ec.clear();
+    if (pidfd < 0)
+    {
+      // Race-free for a child of ours: it is unreaped, so its PID cannot
+      // be reused before the pidfd refers to it. For an adopted PID the
+      // pidfd is as good as the PID was when it was given.
+      pidfd = sys::pidfd_open(
+          pid, kernel_support().nonblocking_pidfd ? PIDFD_NONBLOCK : 0u, ec);
+      if (ec == errc::no_such_file_or_directory)
+      {
+        // A thread id that is not a process: EINVAL before Linux 6.9,
+        // ENOENT since (pidfd_open without PIDFD_THREAD).
+        ec = errc::make_error_code(errc::invalid_argument);
+      }
+      if (ec)
+        return {};
+    }
+    return {pidfd, pid, origin, nullptr};
   }
+
+  const char* watch_call() const noexcept override { return "pidfd_open"; }
 
   bool collect(wait_target& t, wait_result& out) const override
   {
@@ -198,11 +218,17 @@ public:
     return t.fd >= 0 && sys::is_readable(t.fd);
   }
 
-  void detach(wait_target&) const noexcept override {}
+  int pidfd(const wait_target& t) const noexcept override { return t.fd; }
 
-  bool fd_is_pidfd() const noexcept override { return true; }
+  bool collect_before_blocking() const noexcept override
+  {
+    // The pidfd becomes readable at the exit, and once reaped elsewhere
+    // too; a first waitid would only cost a system call for a child that
+    // still runs.
+    return false;
+  }
 
-  bool reap_when_abandoned(wait_target&) const override
+  bool reaps_abandoned(wait_target&) const override
   {
     return false; // the binding's wait on the reactor reaps it
   }

@@ -13,9 +13,10 @@
 #include "detail/proc_stat.hpp"
 #include "detail/rusage.hpp"
 #include "detail/syscalls.hpp"
-#include "detail/wait4_pool.hpp"
+#include "detail/blocking_pool.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <system_error>
 
 #include <signal.h>
@@ -200,7 +201,8 @@ void wait4_state::start_waiting(error_code& ec)
   }
   try
   {
-    wait4_pool::submit([self = shared_from_this()] { self->blocking_wait(); });
+    blocking_pool::submit(
+        [self = shared_from_this()] { self->blocking_wait(); });
     ec.clear();
   }
   catch (const std::system_error& e)
@@ -227,28 +229,64 @@ void wait4_state::blocking_wait()
 
 namespace {
 
+wait4_state& state_of(const wait_target& t) noexcept
+{
+  return static_cast<wait4_state&>(*t.data);
+}
+
 // The mechanism's face towards the process state; the work is wait4_state's.
 class wait4_wait final : public wait_mechanism
 {
 public:
+  wait_target watch(pid_t pid, int /*pidfd: none here*/, process_origin origin,
+      error_code& ec) const override
+  {
+    ec.clear();
+    if (origin == process_origin::adopted)
+    {
+      // Only a child of ours can be waited for; another process is still
+      // signalled by PID. ESRCH: it does not exist.
+      sys::kill(pid, 0, ec);
+      if (ec == errc::no_such_process)
+        return {};
+      ec.clear();
+      // kill() takes a thread id for its process; pidfd_open refuses it,
+      // and so does this mechanism, to behave the same.
+      std::optional<pid_t> group = proc_thread_group(pid);
+      if (group && *group != pid)
+      {
+        ec = errc::make_error_code(errc::invalid_argument);
+        return {};
+      }
+    }
+    const int fd = sys::eventfd(ec);
+    if (fd < 0)
+      return {};
+    auto state = std::make_shared<wait4_state>(pid, origin);
+    state->attach_event_fd(fd);
+    return {fd, pid, origin, std::move(state)};
+  }
+
+  const char* watch_call() const noexcept override { return "eventfd"; }
+
   void start_waiting(wait_target& t, error_code& ec) const override
   {
-    t.wait4->start_waiting(ec);
+    state_of(t).start_waiting(ec);
   }
 
   bool collect(wait_target& t, wait_result& out) const override
   {
-    return t.wait4->collect(out);
+    return state_of(t).collect(out);
   }
 
   void signal(wait_target& t, int sig, error_code& ec) const override
   {
-    t.wait4->signal(sig, ec);
+    state_of(t).signal(sig, ec);
   }
 
   void signal_group(wait_target& t, int sig, error_code& ec) const override
   {
-    t.wait4->signal_group(sig, ec);
+    state_of(t).signal_group(sig, ec);
   }
 
   bool readable(const wait_target& t) const override
@@ -258,16 +296,27 @@ public:
 
   void detach(wait_target& t) const noexcept override
   {
-    t.wait4->detach_event_fd();
+    state_of(t).detach_event_fd();
   }
 
-  bool fd_is_pidfd() const noexcept override { return false; }
+  int pidfd(const wait_target&) const noexcept override
+  {
+    return -1; // the eventfd is no pidfd
+  }
 
-  bool reap_when_abandoned(wait_target& t) const override
+  bool collect_before_blocking() const noexcept override
+  {
+    // The pool's eventfd is written when a wait on the PID returns, and a
+    // PID reaped elsewhere may belong to another running child by then,
+    // which only the collect step sees.
+    return true;
+  }
+
+  bool reaps_abandoned(wait_target& t) const override
   {
     // The pool thread reaps it; nothing needs the io_context.
     error_code ignored;
-    t.wait4->start_waiting(ignored);
+    state_of(t).start_waiting(ignored);
     return true;
   }
 };
@@ -278,16 +327,6 @@ const wait_mechanism& wait4_mechanism() noexcept
 {
   static const wait4_wait mechanism;
   return mechanism;
-}
-
-process_init make_wait4_init(pid_t pid, process_origin o, error_code& ec)
-{
-  const int fd = sys::eventfd(ec);
-  if (fd < 0)
-    return {};
-  auto state = std::make_shared<wait4_state>(pid, o);
-  state->attach_event_fd(fd);
-  return {&wait4_mechanism(), {fd, pid, o, std::move(state)}};
 }
 
 } // namespace pidfd::detail

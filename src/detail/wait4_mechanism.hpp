@@ -8,7 +8,7 @@
 #ifndef PIDFD_SRC_DETAIL_WAIT4_MECHANISM_HPP
 #define PIDFD_SRC_DETAIL_WAIT4_MECHANISM_HPP
 
-#include "pidfd/engine/process_state.hpp"
+#include "pidfd/engine/wait_mechanism.hpp"
 
 #include <boost/system/error_code.hpp>
 
@@ -46,7 +46,8 @@ namespace pidfd::detail {
 // the pool thread writes to it only under the mutex and only while it is
 // attached, so the number is never written to after it is closed (when it
 // may name another file), and no fd outlives the handle on a pool thread.
-class wait4_state : public std::enable_shared_from_this<wait4_state>
+class wait4_state final : public mechanism_data,
+                          public std::enable_shared_from_this<wait4_state>
 {
 public:
   wait4_state(pid_t pid, process_origin o) noexcept;
@@ -88,11 +89,6 @@ private:
   bool done_ = false;
   wait_result result_;
 };
-
-// A process state for `pid` in the wait4 fallback: its eventfd and its
-// wait4_state.
-process_init make_wait4_init(
-    pid_t pid, process_origin o, boost::system::error_code& ec);
 
 } // namespace pidfd::detail
 

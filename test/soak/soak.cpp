@@ -27,7 +27,7 @@
 
 #include <pidfd/asio.hpp>
 
-#include "detail/wait4_pool.hpp"
+#include "detail/blocking_pool.hpp"
 #include "support/cgroup_fs.hpp"
 #include "support/child.hpp"
 
@@ -533,7 +533,7 @@ asio::awaitable<void> cycle(int scenario, unsigned variant)
 bool settle_pool_threads()
 {
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  const bool empty = pidfd::detail::wait4_pool::wait_until_empty(deadline);
+  const bool empty = pidfd::detail::blocking_pool::wait_until_empty(deadline);
   while (!thread_sanitizer && threads() > 1
       && std::chrono::steady_clock::now() < deadline)
     std::this_thread::yield();
@@ -571,7 +571,7 @@ int main(int argc, char* argv[])
   const unsigned seed = argc > 2 ? static_cast<unsigned>(std::atoi(argv[2]))
                                  : std::random_device()();
   const int workers = 16;
-  pidfd::detail::wait4_pool::set_idle_timeout(100ms);
+  pidfd::detail::blocking_pool::set_idle_timeout(100ms);
   std::printf(
       "%s\nseed %u\n", pidfd::kernel_support().to_string().c_str(), seed);
   set_up_tree_parent();

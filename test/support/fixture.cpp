@@ -7,7 +7,7 @@
 
 #include "pidfd/spawn.hpp"
 
-#include "detail/wait4_pool.hpp"
+#include "detail/blocking_pool.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -158,7 +158,7 @@ bool has_children()
 bool children_left()
 {
   using namespace std::chrono_literals;
-  pidfd::detail::wait4_pool::wait_until_idle(
+  pidfd::detail::blocking_pool::wait_until_idle(
       std::chrono::steady_clock::now() + 10s);
   return has_children();
 }

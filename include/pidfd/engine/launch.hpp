@@ -44,10 +44,11 @@ launched launch(std::string_view program,
     std::span<const std::string_view> args, const spawn_options& options,
     boost::system::error_code& ec, spawn_error_info& info);
 
-// The process state for a launched child; on failure (no fd for the wait4
-// pool's eventfd) the child is killed and reaped.
+// The process state for a launched child, watched by the chosen wait
+// mechanism; on failure (no fd left for the mechanism) the child is killed
+// and reaped, and `info` names the system call that failed.
 process_init make_spawned(const launched& child, const spawn_options& options,
-    boost::system::error_code& ec);
+    boost::system::error_code& ec, spawn_error_info& info);
 
 [[noreturn]] void throw_spawn_error(const boost::system::error_code& ec,
     std::string_view program, const std::string& detail);

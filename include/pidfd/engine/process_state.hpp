@@ -66,9 +66,9 @@ enum class collect_step : unsigned char
   backoff
 };
 
-// How a process state starts: what the engine made of a spawn or an
-// adoption. No allocation for a pidfd; the wait4 pool's per-process state
-// otherwise.
+// How a process state starts: what the chosen wait mechanism made of a
+// spawn or an adoption. No allocation for a pidfd; the mechanism's own
+// per-process data otherwise (the wait4 fallback's).
 struct process_init
 {
   const wait_mechanism* mechanism = nullptr; // nullptr: already gone
@@ -210,15 +210,15 @@ public:
     // with release_fd()).
     bool begin_close() noexcept { return state_.begin_close_locked(); }
     void close_fd() noexcept { state_.close_fd_locked(); }
-    // The pidfd, non-blocking (as pidfd()), or -1 with the pool's eventfd
-    // closed.
+    // The pidfd, non-blocking (as pidfd()); or -1, with a readiness fd
+    // that is no pidfd (the wait4 fallback's eventfd) closed.
     int release_fd() noexcept { return state_.release_fd_locked(); }
 
     // The owning handle is going away while a spawned child may still
     // run: kills it if kill_on_destroy was set, and returns true if
-    // someone must still reap it. In the wait4 fallback the pool does
-    // (and false is returned); with a pidfd the binding arms an internal
-    // wait.
+    // someone must still reap it: false if the mechanism does by itself
+    // (the wait4 fallback's pool thread); true with a pidfd, for which the
+    // binding arms an internal wait.
     bool abandon() { return state_.abandon_locked(); }
 
     // The lock itself, for a caller that holds it on until a wait is

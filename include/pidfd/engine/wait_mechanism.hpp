@@ -6,13 +6,15 @@
 //   src/detail/pidfd_mechanism.cpp  a pidfd: readiness, waitid(P_PIDFD),
 //                                   pidfd_send_signal (Linux 5.4+; the
 //                                   process group from Linux 6.9)
-//   src/detail/wait4_mechanism.cpp  the wait4 pool: a library thread
+//   src/detail/wait4_mechanism.cpp  the wait4 fallback: a library thread
 //                                   blocks in waitid(P_PID) and makes an
 //                                   eventfd readable
-// Chosen once per process, from the probe (kernel_support()). Either way
+// The probe chooses one for the whole program (chosen_mechanism(), in
+// src/kernel_support.cpp), and every process state is made through it, so
+// the process state and the launcher know no mechanism by name. Either way
 // the binding waits for one fd to become readable, so the Asio side is the
-// same for both; a third mechanism (io_uring's IORING_OP_WAITID, Linux
-// 6.7) would be a third file.
+// same for all. A third mechanism (io_uring's IORING_OP_WAITID, Linux 6.7)
+// is a third file and one line in chosen_mechanism().
 //
 
 #ifndef PIDFD_ENGINE_WAIT_MECHANISM_HPP
@@ -27,8 +29,6 @@
 #include <sys/types.h>
 
 namespace pidfd::detail {
-
-class wait4_state;
 
 // The outcome of a wait: an error, or the status.
 struct wait_result
@@ -46,25 +46,50 @@ enum class process_origin : unsigned char
   adopted
 };
 
+// What a mechanism keeps for one process beyond its fd and PID, when it
+// needs more (the wait4 fallback: the state its pool thread shares). Only
+// the mechanism that made it knows its type.
+class mechanism_data
+{
+public:
+  virtual ~mechanism_data() = default;
+};
+
 // What a mechanism knows of one process; it lives in the process state.
 struct wait_target
 {
   int fd = -1; // the readiness fd: the pidfd, or the pool's eventfd
   pid_t pid = 0;
   process_origin origin = process_origin::spawned;
-  std::shared_ptr<wait4_state> wait4; // the wait4 pool's half
+  std::shared_ptr<mechanism_data> data{}; // the mechanism's own, if any
 };
 
-// Stateless: one instance per mechanism. Every call but start_waiting is
-// made with the process state's mutex held, which is what makes signals
-// race-free against reaping.
+// Stateless: one instance per mechanism; each process's state is in its
+// wait_target. Every call but watch() and start_waiting() is made with the
+// process state's mutex held, which is what makes signals race-free
+// against reaping.
 class wait_mechanism
 {
 public:
-  // Makes the readiness fd report the end (the pool: hands the blocking
-  // wait to a thread, once; a pidfd needs nothing).
-  virtual void start_waiting(
-      wait_target& t, boost::system::error_code& ec) const = 0;
+  // Starts watching `pid`: a child just spawned, with the pidfd clone3
+  // gave it (owned by the target from then on), or -1 if it has none (the
+  // clone() path, or an adoption by PID); or an adopted process's pidfd.
+  // ec = no_such_process: the process does not exist (any more);
+  // invalid_argument: `pid` is a thread, not a process. On failure the
+  // caller keeps the pidfd.
+  virtual wait_target watch(pid_t pid, int pidfd, process_origin origin,
+      boost::system::error_code& ec) const = 0;
+
+  // The system call watch() makes for a child spawned without a pidfd,
+  // for the error's detail when it fails.
+  virtual const char* watch_call() const noexcept = 0;
+
+  // Makes the readiness fd report the end; once per wait. The default
+  // does nothing: a pidfd becomes readable by itself.
+  virtual void start_waiting(wait_target&, boost::system::error_code& ec) const
+  {
+    ec.clear();
+  }
 
   // Collects the outcome without blocking; false while it runs.
   virtual bool collect(wait_target& t, wait_result& out) const = 0;
@@ -78,21 +103,34 @@ public:
   // True if the end is known or near: the readiness fd is readable.
   virtual bool readable(const wait_target& t) const = 0;
 
-  // The fd is about to be closed or handed out: stop using it.
-  virtual void detach(wait_target& t) const noexcept = 0;
+  // The fd is about to be closed or handed out: stop using it. The
+  // default does nothing: only the kernel uses a pidfd.
+  virtual void detach(wait_target&) const noexcept {}
 
-  // The pidfd to hand out with release(), or -1 (the pool's eventfd is
-  // no pidfd).
-  virtual bool fd_is_pidfd() const noexcept = 0;
+  // The target's pidfd, for release() and native_handle(); -1 if it
+  // holds none (the wait4 fallback's eventfd is not one).
+  virtual int pidfd(const wait_target& t) const noexcept = 0;
 
-  // A child nobody waits for any more: true if the pool reaps it (the
-  // binding then has nothing to do), false if the binding must.
-  virtual bool reap_when_abandoned(wait_target& t) const = 0;
+  // A blocking wait collects once before it first waits for the readiness
+  // fd when that fd might never become readable: the wait4 pool waits on
+  // a PID, which, once reaped elsewhere, may name another running child.
+  virtual bool collect_before_blocking() const noexcept = 0;
+
+  // A spawned child nobody waits for any more, still running: true if the
+  // mechanism sees it reaped by itself (the wait4 pool's thread does),
+  // false if the owner must still wait for it.
+  virtual bool reaps_abandoned(wait_target& t) const = 0;
 
 protected:
   ~wait_mechanism() = default;
 };
 
+// The mechanism this program uses, chosen once from the probe
+// (kernel_support()).
+const wait_mechanism& chosen_mechanism();
+
+// The mechanisms, for chosen_mechanism(); and the pidfd one for a pidfd
+// a caller hands over, whatever was chosen.
 const wait_mechanism& pidfd_mechanism() noexcept;
 const wait_mechanism& wait4_mechanism() noexcept;
 

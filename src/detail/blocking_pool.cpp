@@ -1,9 +1,9 @@
 //
-// src/detail/wait4_pool.cpp
-// ~~~~~~~~~~~~~~~~~~~~~~~~~
+// src/detail/blocking_pool.cpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 //
 
-#include "detail/wait4_pool.hpp"
+#include "detail/blocking_pool.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -16,7 +16,7 @@
 #include <pthread.h>
 #include <signal.h>
 
-namespace pidfd::detail::wait4_pool {
+namespace pidfd::detail::blocking_pool {
 namespace {
 
 // A blocked waitid needs a few hundred bytes of stack; 64 KiB leaves room
@@ -160,4 +160,4 @@ void set_idle_timeout(std::chrono::milliseconds timeout) noexcept
   instance().idle_timeout_ms.store(timeout.count());
 }
 
-} // namespace pidfd::detail::wait4_pool
+} // namespace pidfd::detail::blocking_pool

@@ -1,17 +1,19 @@
 //
-// src/detail/wait4_pool.hpp
-// ~~~~~~~~~~~~~~~~~~~~~~~~~
-// The threads that block in waitid for the wait4 fallback.
+// src/detail/blocking_pool.hpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// The library's threads for calls that block: the wait4 mechanism's waits
+// (waitid on a PID), and the reaping of children whose io_context was
+// destroyed while they ran (reap_in_background).
 //
 
-#ifndef PIDFD_SRC_DETAIL_WAIT4_POOL_HPP
-#define PIDFD_SRC_DETAIL_WAIT4_POOL_HPP
+#ifndef PIDFD_SRC_DETAIL_BLOCKING_POOL_HPP
+#define PIDFD_SRC_DETAIL_BLOCKING_POOL_HPP
 
 #include <chrono>
 #include <cstddef>
 #include <functional>
 
-namespace pidfd::detail::wait4_pool {
+namespace pidfd::detail::blocking_pool {
 
 // Runs job on a pool thread. A blocking wait occupies its thread until the
 // child exits, so the pool never queues a job behind a busy thread: it
@@ -35,6 +37,6 @@ bool wait_until_idle(std::chrono::steady_clock::time_point deadline);
 // shorten it to watch the pool shrink.
 void set_idle_timeout(std::chrono::milliseconds timeout) noexcept;
 
-} // namespace pidfd::detail::wait4_pool
+} // namespace pidfd::detail::blocking_pool
 
-#endif // PIDFD_SRC_DETAIL_WAIT4_POOL_HPP
+#endif // PIDFD_SRC_DETAIL_BLOCKING_POOL_HPP
