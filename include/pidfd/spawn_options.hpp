@@ -13,7 +13,6 @@
 
 #include <boost/system/error_code.hpp>
 
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -97,7 +96,7 @@ public:
   template <typename Executor>
   static stdio pipe(boost::asio::basic_readable_pipe<Executor>& pipe)
   {
-    return of_pipe(kind::pipe_from_child, pipe);
+    return of_object(kind::pipe_from_child, pipe);
   }
 
   /// A new pipe whose write end is assigned to @c pipe once the child is
@@ -105,7 +104,7 @@ public:
   template <typename Executor>
   static stdio pipe(boost::asio::basic_writable_pipe<Executor>& pipe)
   {
-    return of_pipe(kind::pipe_to_child, pipe);
+    return of_object(kind::pipe_to_child, pipe);
   }
 
   /// The terminal side of a new pseudo-terminal, whose master side is
@@ -121,14 +120,7 @@ public:
   template <typename Executor>
   static stdio pty(basic_pty<Executor>& pty)
   {
-    stdio s;
-    s.kind_ = kind::pty;
-    s.pipe_ = &pty;
-    s.assign_ = [&pty](int fd, boost::system::error_code& ec) {
-      pty.assign(fd, ec);
-    };
-    s.is_open_ = [&pty] { return pty.is_open(); };
-    return s;
+    return of_object(kind::pty, pty);
   }
 
   /// For stderr only: the same file as the child's stdout (2>&1).
@@ -162,30 +154,46 @@ public:
   /// The parent's fd, for fd().
   int parent_fd() const noexcept { return fd_; }
   /// Identifies the pipe object, for pipe(), or the pty object, for pty().
-  const void* pipe_object() const noexcept { return pipe_; }
+  const void* pipe_object() const noexcept { return object_; }
   /// True if the pipe (or pty) object already holds an fd, which spawn
   /// refuses before starting the child (assign() would fail only after it
   /// ran).
-  bool pipe_is_open() const { return is_open_ && is_open_(); }
+  bool pipe_is_open() const { return object_ && object_ops_->is_open(object_); }
   /// Hands the parent's end of the pipe (or the pty's master) to its
   /// object.
   void assign_parent_end(int fd, boost::system::error_code& ec) const
   {
-    assign_(fd, ec);
+    object_ops_->assign(object_, fd, ec);
   }
 
 private:
-  // A pipe object (readable or writable) of either kind of pipe.
-  template <typename Pipe>
-  static stdio of_pipe(kind k, Pipe& pipe)
+  // What the engine does with the Asio object of pipe() or pty(), whose
+  // type only the template that took it knows: one table of plain
+  // functions per object type, so that a stdio stays a few words to copy
+  // and the engine calls no Asio code but through these.
+  struct object_ops
+  {
+    void (*assign)(void* object, int fd, boost::system::error_code& ec);
+    bool (*is_open)(const void* object);
+  };
+
+  template <typename Object>
+  static constexpr object_ops ops_of{
+      [](void* object, int fd, boost::system::error_code& ec) {
+        static_cast<Object*>(object)->assign(fd, ec);
+      },
+      [](const void* object) {
+        return static_cast<const Object*>(object)->is_open();
+      }};
+
+  // A pipe object (readable or writable) or a pty object.
+  template <typename Object>
+  static stdio of_object(kind k, Object& object)
   {
     stdio s;
     s.kind_ = k;
-    s.pipe_ = &pipe;
-    s.assign_ = [&pipe](int fd, boost::system::error_code& ec) {
-      pipe.assign(fd, ec);
-    };
-    s.is_open_ = [&pipe] { return pipe.is_open(); };
+    s.object_ = &object;
+    s.object_ops_ = &ops_of<Object>;
     return s;
   }
 
@@ -194,9 +202,8 @@ private:
   bool append_ = false;
   int flags_ = 0;
   int fd_ = -1;
-  const void* pipe_ = nullptr;
-  std::function<void(int, boost::system::error_code&)> assign_;
-  std::function<bool()> is_open_;
+  void* object_ = nullptr; // of pipe() or pty()
+  const object_ops* object_ops_ = nullptr;
 };
 
 /// The child's environment: the parent's (the default) or an empty one,
