@@ -127,88 +127,23 @@ bool fd_setup::add_stream(
   const std::string name = stream_name(target);
   fd_action a;
   a.target = target;
+  bool added = true;
   switch (s.type())
   {
   case stdio::kind::inherit:
     return true;
   case stdio::kind::file:
-    if (s.path().empty() || s.path().find('\0') != std::string::npos)
-    {
-      ec = error::invalid_option;
-      detail = name + ": empty file name or NUL byte";
-      return false;
-    }
-    a.path = s.path().c_str();
-    a.open_flags = s.forced_flags() != 0 ? s.forced_flags()
-        : target == 0                    ? O_RDONLY
-                      : O_WRONLY | O_CREAT | (s.append() ? O_APPEND : O_TRUNC);
-    descriptions_.push_back(name + " file \"" + s.path() + "\"");
+    added = add_file(s, name, a, ec, detail);
     break;
   case stdio::kind::parent_fd:
-    if (!sys::is_open(s.parent_fd()))
-    {
-      ec = boost::system::errc::make_error_code(
-          boost::system::errc::bad_file_descriptor);
-      detail = name + ": fd " + std::to_string(s.parent_fd()) + " is not open";
-      return false;
-    }
-    a.source = s.parent_fd();
-    descriptions_.push_back(name + " from fd " + std::to_string(a.source));
+    added = add_parent_fd(s, name, a, ec, detail);
     break;
   case stdio::kind::pipe_from_child:
   case stdio::kind::pipe_to_child:
-  {
-    const bool to_child = s.type() == stdio::kind::pipe_to_child;
-    if (to_child != (target == 0))
-    {
-      ec = error::invalid_option;
-      detail = name
-          + (target == 0
-                  ? ": a pipe to stdin must be a writable_pipe"
-                  : ": a pipe from stdout or stderr must be a readable_pipe");
-      return false;
-    }
-    for (const pipe_end& p : pipes_)
-      if (p.option->pipe_object() == s.pipe_object())
-      {
-        ec = error::invalid_option;
-        detail = name + ": the same pipe object is used twice";
-        return false;
-      }
-    // A pipe object that is open already was refused by the binding
-    // before the engine was called (spawn.hpp): the error is Asio's.
-    int fds[2];
-    sys::pipe(fds, ec);
-    if (ec)
-    {
-      detail = name + ": pipe";
-      return false;
-    }
-    pipe_end p{
-        &s, to_child ? fds[1] : fds[0], to_child ? fds[0] : fds[1], target};
-    pipes_.push_back(p);
-    a.source = p.child_end;
-    descriptions_.push_back(name + " pipe");
+    added = add_pipe(s, name, a, ec, detail);
     break;
-  }
   case stdio::kind::pty:
-    if (pty_option_ && pty_option_->pipe_object() != s.pipe_object())
-    {
-      ec = error::invalid_option;
-      detail = name + ": a second pty object (a child has one terminal)";
-      return false;
-    }
-    // A pty object that is open already was refused by the binding, as a
-    // pipe object is (spawn.hpp).
-    if (!pty_option_)
-    {
-      if (!open_terminal(*terminal_, ec, detail))
-        return false;
-      pty_option_ = &s;
-      pty_target_ = target;
-    }
-    a.source = pty_slave_;
-    descriptions_.push_back(name + " on the pty");
+    added = add_pty(s, name, a, ec, detail);
     break;
   case stdio::kind::stdout_merge:
     if (target != 2)
@@ -221,7 +156,100 @@ bool fd_setup::add_stream(
     descriptions_.push_back("stderr merged with stdout");
     break;
   }
-  actions_.push_back(a);
+  if (added)
+    actions_.push_back(a);
+  return added;
+}
+
+bool fd_setup::add_file(const stdio& s, const std::string& name, fd_action& a,
+    error_code& ec, std::string& detail)
+{
+  if (s.path().empty() || s.path().find('\0') != std::string::npos)
+  {
+    ec = error::invalid_option;
+    detail = name + ": empty file name or NUL byte";
+    return false;
+  }
+  a.path = s.path().c_str();
+  a.open_flags = s.forced_flags() != 0 ? s.forced_flags()
+      : a.target == 0                  ? O_RDONLY
+                      : O_WRONLY | O_CREAT | (s.append() ? O_APPEND : O_TRUNC);
+  descriptions_.push_back(name + " file \"" + s.path() + "\"");
+  return true;
+}
+
+bool fd_setup::add_parent_fd(const stdio& s, const std::string& name,
+    fd_action& a, error_code& ec, std::string& detail)
+{
+  if (!sys::is_open(s.parent_fd()))
+  {
+    ec = boost::system::errc::make_error_code(
+        boost::system::errc::bad_file_descriptor);
+    detail = name + ": fd " + std::to_string(s.parent_fd()) + " is not open";
+    return false;
+  }
+  a.source = s.parent_fd();
+  descriptions_.push_back(name + " from fd " + std::to_string(a.source));
+  return true;
+}
+
+bool fd_setup::add_pipe(const stdio& s, const std::string& name, fd_action& a,
+    error_code& ec, std::string& detail)
+{
+  const bool to_child = s.type() == stdio::kind::pipe_to_child;
+  if (to_child != (a.target == 0))
+  {
+    ec = error::invalid_option;
+    detail = name
+        + (a.target == 0
+                ? ": a pipe to stdin must be a writable_pipe"
+                : ": a pipe from stdout or stderr must be a readable_pipe");
+    return false;
+  }
+  for (const pipe_end& p : pipes_)
+    if (p.option->pipe_object() == s.pipe_object())
+    {
+      ec = error::invalid_option;
+      detail = name + ": the same pipe object is used twice";
+      return false;
+    }
+  // A pipe object that is open already was refused by the binding before
+  // the engine was called (spawn.hpp): the error is Asio's.
+  int fds[2];
+  sys::pipe(fds, ec);
+  if (ec)
+  {
+    detail = name + ": pipe";
+    return false;
+  }
+  pipe_end p{
+      &s, to_child ? fds[1] : fds[0], to_child ? fds[0] : fds[1], a.target};
+  pipes_.push_back(p);
+  a.source = p.child_end;
+  descriptions_.push_back(name + " pipe");
+  return true;
+}
+
+bool fd_setup::add_pty(const stdio& s, const std::string& name, fd_action& a,
+    error_code& ec, std::string& detail)
+{
+  if (pty_option_ && pty_option_->pipe_object() != s.pipe_object())
+  {
+    ec = error::invalid_option;
+    detail = name + ": a second pty object (a child has one terminal)";
+    return false;
+  }
+  // A pty object that is open already was refused by the binding, as a
+  // pipe object is (spawn.hpp).
+  if (!pty_option_)
+  {
+    if (!open_terminal(*terminal_, ec, detail))
+      return false;
+    pty_option_ = &s;
+    pty_target_ = a.target;
+  }
+  a.source = pty_slave_;
+  descriptions_.push_back(name + " on the pty");
   return true;
 }
 

@@ -64,8 +64,18 @@ private:
     int target = -1;
   };
 
+  // One of fds 0-2: validates its option and fills its fd action; the
+  // add_* functions below are its kinds that take more than a line.
   bool add_stream(const stdio& s, int target, boost::system::error_code& ec,
       std::string& detail);
+  bool add_file(const stdio& s, const std::string& name, fd_action& a,
+      boost::system::error_code& ec, std::string& detail);
+  bool add_parent_fd(const stdio& s, const std::string& name, fd_action& a,
+      boost::system::error_code& ec, std::string& detail);
+  bool add_pipe(const stdio& s, const std::string& name, fd_action& a,
+      boost::system::error_code& ec, std::string& detail);
+  bool add_pty(const stdio& s, const std::string& name, fd_action& a,
+      boost::system::error_code& ec, std::string& detail);
   bool open_terminal(const pty_options& options, boost::system::error_code& ec,
       std::string& detail);
 
