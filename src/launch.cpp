@@ -13,6 +13,7 @@
 #include "pidfd/kernel_support.hpp"
 
 #include "detail/cgroup.hpp"
+#include "detail/confinement.hpp"
 #include "detail/exec_plan.hpp"
 #include "detail/fd_setup.hpp"
 #include "detail/features.hpp"
@@ -214,6 +215,8 @@ std::string explain_failure(const child_plan& plan, const fd_setup& fds,
   case child_stage::exec:
   case child_stage::none:
     break;
+  default:
+    return explain_confinement_failure(plan, options, info);
   }
   info.failed = part::program;
   return {};
@@ -241,7 +244,7 @@ bool check_options(
           || options.working_directory->find('\0') != std::string::npos))
     return invalid(
         part::working_directory, "working directory: empty or NUL byte");
-  return true;
+  return check_confinement(options, ec, info);
 }
 
 // How the child closes the fds it is not given.
@@ -335,6 +338,7 @@ launched launch(std::string_view program,
     return {};
   }
   plan_process_attributes(options, fds.terminal_target(), plan);
+  plan_confinement(options, plan);
 
   // The cgroup last, as the one step that changes the system (a created
   // cgroup); it goes with `tree` when this returns without a child.

@@ -53,7 +53,18 @@ struct spawn_error_info
     /// pseudo-terminal (the multiplexer, the terminal side), its window
     /// size or modes, or making it the child's controlling terminal;
     /// @c child_fd is the first stream on it.
-    terminal
+    terminal,
+    /// spawn_options::limits.
+    resource_limits,
+    /// spawn_options::nice, cpus or oom_score_adj.
+    scheduling,
+    /// spawn_options::no_new_privs.
+    no_new_privs,
+    /// spawn_options::default_signals, default_all_signals or
+    /// blocked_signals.
+    signals,
+    /// spawn_options::seccomp_filter.
+    seccomp
   };
 
   /// The part that failed.

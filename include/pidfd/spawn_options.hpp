@@ -3,7 +3,8 @@
 // ~~~~~~~~~~~~~~~~~~~~~~~
 // Options for pidfd::spawn: standard streams, environment, directory,
 // inherited fds, parent-death signal, process group, credentials, cgroup,
-// pseudo-terminal.
+// pseudo-terminal, and the confinement steps (resource limits,
+// scheduling, no_new_privs, signal state, seccomp).
 //
 
 #ifndef PIDFD_SPAWN_OPTIONS_HPP
@@ -20,7 +21,14 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/types.h>
+
+// The classic BPF program of spawn_options::seccomp_filter, as
+// <linux/filter.h> defines it (and libseccomp's seccomp_export_bpf
+// writes it); declared here so that this header does not pull in the
+// kernel's.
+struct sock_fprog;
 
 // Declared, not included: these options are read by the compiled engine,
 // which must not depend on how the user configures Asio. The pipe
@@ -298,6 +306,15 @@ enum class process_group_mode
   new_session
 };
 
+/// A resource limit for the child (setrlimit(2)): @c resource is one of
+/// the @c RLIMIT_* constants; @c RLIM_INFINITY means no limit.
+struct resource_limit
+{
+  int resource = -1;
+  rlim_t soft = RLIM_INFINITY;
+  rlim_t hard = RLIM_INFINITY;
+};
+
 /// How a child is started. An aggregate, so designated initialisers work:
 /// <tt>{.out = pidfd::stdio::null(), .working_directory = "/tmp"}</tt>.
 /**
@@ -384,6 +401,65 @@ struct spawn_options
   /// The pseudo-terminal's size and modes, used when a stream is
   /// stdio::pty().
   pty_options terminal{};
+
+  /// @name Confinement
+  /// Steps the child takes on itself before @c execve, each only when set,
+  /// in this order after the fds, the process group and the terminal:
+  /// umask, working directory, resource limits, nice, CPU affinity,
+  /// @c oom_score_adj, credentials (groups, gid, uid), parent death signal,
+  /// no_new_privs, signal dispositions and mask, the seccomp filter, and
+  /// @c execve. A failing step fails the spawn with its errno and a
+  /// message naming the option and its value (spawn_error_info says
+  /// which part); no child is left.
+  /// @{
+
+  /// Resource limits, applied in order (see resource_limit). A soft limit
+  /// above its hard one, or an unknown resource, is error::invalid_option;
+  /// raising a hard limit needs @c CAP_SYS_RESOURCE (@c EPERM otherwise).
+  std::vector<resource_limit> limits{};
+
+  /// The nice value, -20 (most favoured) to 19; lowering it below the
+  /// parent's needs @c CAP_SYS_NICE.
+  std::optional<int> nice{};
+
+  /// The CPUs the child may run on (sched_setaffinity); empty: the
+  /// parent's. @c EINVAL if none of them is online and allowed.
+  std::vector<int> cpus{};
+
+  /// The child's @c oom_score_adj, -1000 to 1000; lowering it below the
+  /// parent's needs @c CAP_SYS_RESOURCE.
+  std::optional<int> oom_score_adj{};
+
+  /// Sets @c PR_SET_NO_NEW_PRIVS: @c execve of a setuid or setgid program,
+  /// or of one with file capabilities, grants nothing. Inherited by
+  /// everything the child starts, and never unset.
+  bool no_new_privs = false;
+
+  /// Signals the child resets to their default action, ignored ones
+  /// included. By default (as @c execve and Go do) caught signals are reset
+  /// and ignored ones stay ignored, so a server that ignores @c SIGPIPE
+  /// starts children that ignore it too (then <tt>yes | head</tt> ends
+  /// with a write error, not the signal): name it here, or set
+  /// @c default_all_signals. @c SIGKILL and @c SIGSTOP are
+  /// error::invalid_option (their action cannot change).
+  std::vector<int> default_signals{};
+
+  /// Every signal to its default action (as libuv does).
+  bool default_all_signals = false;
+
+  /// The child's signal mask: the signals it starts with blocked; an empty
+  /// list unblocks all. Unset, it is the mask of the thread that spawns.
+  std::optional<std::vector<int>> blocked_signals{};
+
+  /// A seccomp filter (a classic BPF program, e.g. from libseccomp's
+  /// seccomp_export_bpf) installed as the last step before @c execve, so
+  /// that none of the library's own steps is filtered. The kernel refuses
+  /// it (@c EACCES) unless @c no_new_privs is set or the child still has
+  /// @c CAP_SYS_ADMIN after the credentials. The program must stay valid
+  /// until spawn (or async_run's spawn) returns.
+  const sock_fprog* seccomp_filter = nullptr;
+
+  /// @}
 
   /// Adds an inherited fd: the child sees @c parent_fd as @c child_fd.
   spawn_options& inherit_fd(int child_fd, int parent_fd)

@@ -160,6 +160,76 @@ PIDFD_CHILD_CODE void arrange_fds(child_plan& plan) noexcept
   close_above(plan, plan.target_end - 1);
 }
 
+// Resource limits and scheduling: after the working directory, before the
+// credentials, while the child may still have the privilege they need.
+PIDFD_CHILD_CODE void limit_and_schedule(child_plan& plan) noexcept
+{
+  const confinement_plan& c = plan.confine;
+  for (std::size_t i = 0; i < c.limit_count; ++i)
+  {
+    const resource_limit& l = c.limits[i];
+    if (long r = sys::child_set_limit(l.resource, l.soft, l.hard); r < 0)
+      fail(plan, child_stage::resource_limit, r, static_cast<int>(i));
+  }
+  if (c.set_nice)
+  {
+    if (long r = sys::child_set_nice(c.nice); r < 0)
+      fail(plan, child_stage::nice, r);
+  }
+  if (c.set_affinity)
+  {
+    if (long r = sys::child_set_affinity(c.affinity); r < 0)
+      fail(plan, child_stage::cpu_affinity, r);
+  }
+  if (c.oom_score_adj_size > 0)
+  {
+    long fd = sys::child_open("/proc/self/oom_score_adj", O_WRONLY);
+    long r = fd;
+    if (fd >= 0)
+    {
+      r = sys::child_write(
+          static_cast<int>(fd), c.oom_score_adj, c.oom_score_adj_size);
+      sys::child_close(static_cast<int>(fd));
+    }
+    if (r < 0)
+      fail(plan, child_stage::oom_score_adj, r);
+  }
+}
+
+// After the credentials: no_new_privs, the signal state, and the seccomp
+// filter last, so that it filters none of the library's own steps.
+PIDFD_CHILD_CODE void restrict_before_exec(child_plan& plan) noexcept
+{
+  const confinement_plan& c = plan.confine;
+  if (c.no_new_privs)
+  {
+    if (long r = sys::child_set_no_new_privs(); r < 0)
+      fail(plan, child_stage::no_new_privs, r);
+  }
+  if (c.default_all_signals)
+  {
+    for (int sig = 1; sig < _NSIG; ++sig)
+      if (sig != SIGKILL && sig != SIGSTOP)
+        sys::child_set_default_action(sig); // EINVAL for none of these
+  }
+  for (std::size_t i = 0; i < c.default_signal_count; ++i)
+  {
+    if (long r = sys::child_set_default_action(c.default_signals[i]); r < 0)
+      fail(plan, child_stage::default_signal, r, static_cast<int>(i));
+  }
+  // The mask asked for, or (where the parent blocked every signal around
+  // the clone) the parent's.
+  if (c.set_signal_mask)
+    sys::child_set_signal_mask(c.signal_mask);
+  else if (plan.reset_signals)
+    sys::child_set_signal_mask(plan.signal_mask);
+  if (c.seccomp_filter)
+  {
+    if (long r = sys::child_set_seccomp_filter(c.seccomp_filter); r < 0)
+      fail(plan, child_stage::seccomp, r);
+  }
+}
+
 } // namespace
 
 PIDFD_CHILD_CODE int child_main(void* arg) noexcept
@@ -215,6 +285,7 @@ PIDFD_CHILD_CODE int child_main(void* arg) noexcept
     if (long r = sys::child_chdir(plan.working_directory); r < 0)
       fail(plan, child_stage::change_directory, r);
   }
+  limit_and_schedule(plan);
   // Groups first, then the group id, then the user id: once the user id is
   // dropped, the others can no longer be changed.
   if (plan.set_groups)
@@ -243,8 +314,7 @@ PIDFD_CHILD_CODE int child_main(void* arg) noexcept
       sys::child_raise(plan.parent_death_signal);
   }
 
-  if (plan.reset_signals)
-    sys::child_set_signal_mask(plan.signal_mask);
+  restrict_before_exec(plan);
 
   long err = ENOENT;
   bool saw_eacces = false;

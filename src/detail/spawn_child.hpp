@@ -8,8 +8,11 @@
 #ifndef PIDFD_SRC_DETAIL_SPAWN_CHILD_HPP
 #define PIDFD_SRC_DETAIL_SPAWN_CHILD_HPP
 
+#include "pidfd/spawn_options.hpp"
+
 #include <cstddef>
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/types.h>
 
@@ -44,7 +47,38 @@ enum class child_stage : int
   set_gid,
   set_uid,
   parent_death_signal,
+  resource_limit, // error_index: which one
+  nice,
+  cpu_affinity,
+  oom_score_adj,
+  no_new_privs,
+  default_signal, // error_index: which signal
+  seccomp,
   exec
+};
+
+// The confinement steps of spawn_options (see there), prepared by the
+// parent (confinement.cpp): pointers into the options, which outlive the
+// child's run before execve, and values computed beforehand so that the
+// child only makes system calls.
+struct confinement_plan
+{
+  const resource_limit* limits = nullptr;
+  std::size_t limit_count = 0;
+  bool set_nice = false;
+  int nice = 0;
+  bool set_affinity = false;
+  cpu_set_t affinity{};
+  // oom_score_adj as the decimal text written to /proc/self/oom_score_adj.
+  char oom_score_adj[8]{};
+  std::size_t oom_score_adj_size = 0;
+  bool no_new_privs = false;
+  const int* default_signals = nullptr;
+  std::size_t default_signal_count = 0;
+  bool default_all_signals = false;
+  bool set_signal_mask = false;
+  sigset_t signal_mask{};
+  const sock_fprog* seccomp_filter = nullptr;
 };
 
 // Shared with the child, which runs on the parent's memory while the parent
@@ -101,6 +135,7 @@ struct child_plan
   uid_t uid = 0;
   int parent_death_signal = 0;
   pid_t parent_pid = 0;
+  confinement_plan confine{};
 
   // The failure: errno, stage and the fd_action index (for open and dup).
   int error = 0;

@@ -28,7 +28,10 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <linux/filter.h> // struct sock_fprog
 #include <linux/sched.h> // struct clone_args, CLONE_*
+#include <linux/seccomp.h> // SECCOMP_SET_MODE_FILTER
+#include <sched.h> // cpu_set_t
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -473,6 +476,57 @@ PIDFD_CHILD_CODE inline void child_set_signal_mask(
     const sigset_t& mask) noexcept
 {
   ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, _NSIG / 8);
+}
+
+// setrlimit(2) of the child itself (prlimit64 on pid 0).
+PIDFD_CHILD_CODE inline long child_set_limit(
+    int resource, rlim_t soft, rlim_t hard) noexcept
+{
+  const rlimit limit{soft, hard};
+  return child_result(::syscall(SYS_prlimit64, 0, resource, &limit, nullptr));
+}
+
+// setpriority(PRIO_PROCESS, 0, nice).
+PIDFD_CHILD_CODE inline long child_set_nice(int nice) noexcept
+{
+  return child_result(::syscall(SYS_setpriority, PRIO_PROCESS, 0, nice));
+}
+
+// sched_setaffinity(0, ...): the CPUs the child may run on.
+PIDFD_CHILD_CODE inline long child_set_affinity(const cpu_set_t& cpus) noexcept
+{
+  return child_result(::syscall(SYS_sched_setaffinity, 0, sizeof cpus, &cpus));
+}
+
+// prctl(PR_SET_NO_NEW_PRIVS, 1).
+PIDFD_CHILD_CODE inline long child_set_no_new_privs() noexcept
+{
+  return child_result(
+      ::syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1UL, 0UL, 0UL, 0UL));
+}
+
+// seccomp(SECCOMP_SET_MODE_FILTER, 0, filter).
+PIDFD_CHILD_CODE inline long child_set_seccomp_filter(
+    const sock_fprog* filter) noexcept
+{
+  return child_result(
+      ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0U, filter));
+}
+
+// The default action for `sig`, ignored or caught. Through the raw system
+// call, for the reason child_reset_signal_handlers gives.
+PIDFD_CHILD_CODE inline long child_set_default_action(int sig) noexcept
+{
+  struct kernel_sigaction
+  {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    std::uint64_t mask;
+  } dfl{};
+  dfl.handler = SIG_DFL;
+  return child_result(
+      ::syscall(SYS_rt_sigaction, sig, &dfl, nullptr, _NSIG / 8));
 }
 
 // Resets every caught signal to SIG_DFL, keeping ignored ones ignored (they

@@ -1,0 +1,191 @@
+//
+// src/detail/confinement.cpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~
+// See confinement.hpp. The child's half is in spawn_child.cpp
+// (limit_and_schedule, restrict_before_exec).
+//
+
+#include "detail/confinement.hpp"
+
+#include "pidfd/error.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <string>
+
+#include <linux/filter.h>
+#include <sched.h>
+#include <sys/resource.h>
+
+namespace pidfd::detail {
+namespace {
+
+using boost::system::error_code;
+using part = spawn_error_info::part;
+
+// The RLIMIT_* constant's name without its prefix, as prlimit(1) and
+// /proc/PID/limits' order have them.
+std::string resource_name(int resource)
+{
+  static constexpr const char* names[] = {"CPU", "FSIZE", "DATA", "STACK",
+      "CORE", "RSS", "NPROC", "NOFILE", "MEMLOCK", "AS", "LOCKS", "SIGPENDING",
+      "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"};
+  static_assert(std::size(names) == RLIM_NLIMITS);
+  if (resource >= 0 && resource < RLIM_NLIMITS)
+    return names[resource];
+  return std::to_string(resource);
+}
+
+std::string limit_value(rlim_t v)
+{
+  return v == RLIM_INFINITY ? "unlimited" : std::to_string(v);
+}
+
+// "rlimit NOFILE 10/5"
+std::string describe(const resource_limit& l)
+{
+  return "rlimit " + resource_name(l.resource) + " " + limit_value(l.soft) + "/"
+      + limit_value(l.hard);
+}
+
+std::string describe_cpus(const std::vector<int>& cpus)
+{
+  std::string text;
+  for (int cpu : cpus)
+    text += (text.empty() ? "" : ",") + std::to_string(cpu);
+  return text;
+}
+
+bool valid_signal(int sig) noexcept
+{
+  return sig >= 1 && sig < _NSIG;
+}
+
+} // namespace
+
+bool check_confinement(
+    const spawn_options& options, error_code& ec, spawn_error_info& info)
+{
+  auto invalid = [&](part p, std::string what) {
+    ec = error::invalid_option;
+    info.failed = p;
+    info.detail = std::move(what);
+    return false;
+  };
+  for (const resource_limit& l : options.limits)
+  {
+    if (l.resource < 0 || l.resource >= RLIM_NLIMITS)
+      return invalid(part::resource_limits, describe(l) + ": no such resource");
+    if (l.soft > l.hard)
+      return invalid(part::resource_limits, describe(l) + ": soft above hard");
+  }
+  if (options.nice && (*options.nice < -20 || *options.nice > 19))
+    return invalid(part::scheduling,
+        "nice " + std::to_string(*options.nice) + ": outside -20..19");
+  for (int cpu : options.cpus)
+    if (cpu < 0 || cpu >= CPU_SETSIZE)
+      return invalid(part::scheduling,
+          "cpus " + describe_cpus(options.cpus) + ": no CPU "
+              + std::to_string(cpu));
+  if (options.oom_score_adj
+      && (*options.oom_score_adj < -1000 || *options.oom_score_adj > 1000))
+    return invalid(part::scheduling,
+        "oom_score_adj " + std::to_string(*options.oom_score_adj)
+            + ": outside -1000..1000");
+  for (int sig : options.default_signals)
+    if (!valid_signal(sig) || sig == SIGKILL || sig == SIGSTOP)
+      return invalid(part::signals,
+          "default_signals: signal " + std::to_string(sig)
+              + (valid_signal(sig) ? ": its action cannot change"
+                                   : ": no such signal"));
+  if (options.blocked_signals)
+    for (int sig : *options.blocked_signals)
+      if (!valid_signal(sig))
+        return invalid(part::signals,
+            "blocked_signals: signal " + std::to_string(sig)
+                + ": no such signal");
+  if (options.seccomp_filter
+      && (options.seccomp_filter->len == 0 || !options.seccomp_filter->filter))
+    return invalid(part::seccomp, "seccomp: an empty filter");
+  return true;
+}
+
+void plan_confinement(const spawn_options& options, child_plan& plan)
+{
+  confinement_plan& c = plan.confine;
+  c.limits = options.limits.data();
+  c.limit_count = options.limits.size();
+  c.set_nice = options.nice.has_value();
+  c.nice = options.nice.value_or(0);
+  c.set_affinity = !options.cpus.empty();
+  CPU_ZERO(&c.affinity);
+  for (int cpu : options.cpus)
+    CPU_SET(static_cast<std::size_t>(cpu), &c.affinity);
+  if (options.oom_score_adj)
+  {
+    const int n = std::snprintf(
+        c.oom_score_adj, sizeof c.oom_score_adj, "%d", *options.oom_score_adj);
+    c.oom_score_adj_size = static_cast<std::size_t>(n);
+  }
+  c.no_new_privs = options.no_new_privs;
+  c.default_signals = options.default_signals.data();
+  c.default_signal_count = options.default_signals.size();
+  c.default_all_signals = options.default_all_signals;
+  c.set_signal_mask = options.blocked_signals.has_value();
+  sigemptyset(&c.signal_mask);
+  if (options.blocked_signals)
+    for (int sig : *options.blocked_signals)
+      sigaddset(&c.signal_mask, sig);
+  c.seccomp_filter = options.seccomp_filter;
+}
+
+std::string explain_confinement_failure(const child_plan& plan,
+    const spawn_options& options, spawn_error_info& info)
+{
+  const int err = plan.error;
+  const bool denied = err == EPERM || err == EACCES;
+  switch (plan.error_stage)
+  {
+  case child_stage::resource_limit:
+  {
+    info.failed = part::resource_limits;
+    const resource_limit& l =
+        options.limits[static_cast<std::size_t>(plan.error_index)];
+    return describe(l)
+        + (denied ? " (raising a hard limit needs CAP_SYS_RESOURCE)" : "");
+  }
+  case child_stage::nice:
+    info.failed = part::scheduling;
+    return "nice " + std::to_string(*options.nice)
+        + (denied ? " (lowering the nice value needs CAP_SYS_NICE)" : "");
+  case child_stage::cpu_affinity:
+    info.failed = part::scheduling;
+    return "cpus " + describe_cpus(options.cpus)
+        + (err == EINVAL ? " (none of them online and allowed)" : "");
+  case child_stage::oom_score_adj:
+    info.failed = part::scheduling;
+    return "oom_score_adj " + std::to_string(*options.oom_score_adj)
+        + (denied ? " (lowering it needs CAP_SYS_RESOURCE)" : "");
+  case child_stage::no_new_privs:
+    info.failed = part::no_new_privs;
+    return "no_new_privs";
+  case child_stage::default_signal:
+    info.failed = part::signals;
+    return "default_signals: signal "
+        + std::to_string(
+            options
+                .default_signals[static_cast<std::size_t>(plan.error_index)]);
+  case child_stage::seccomp:
+    info.failed = part::seccomp;
+    return std::string("seccomp")
+        + (err == EACCES        ? " (no_new_privs not set and no CAP_SYS_ADMIN)"
+                : err == EINVAL ? " (an invalid filter)"
+                                : "");
+  default:
+    return {};
+  }
+}
+
+} // namespace pidfd::detail

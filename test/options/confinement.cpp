@@ -1,0 +1,392 @@
+//
+// test/options/confinement.cpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// spawn_options' confinement steps: resource limits, nice, CPU affinity,
+// oom_score_adj, no_new_privs, signal dispositions and mask, and a seccomp
+// filter, each seen from inside the child (/proc/self), with the errors of
+// each and the order of the steps. The tests run as root; the permission
+// errors come from children dropped to nobody, or from the capabilities
+// root lacks on these machines (CAP_SYS_RESOURCE), checked first.
+//
+
+#include "options/support.hpp"
+#include "pidfd/process.hpp"
+#include "pidfd/spawn.hpp"
+
+#include <boost/system/system_error.hpp>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <linux/audit.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+// Named, because the files of this test executable form one translation
+// unit (a unity build).
+namespace pidfd_confinement_test {
+namespace {
+
+using boost::system::error_code;
+using part = pidfd::spawn_error_info::part;
+using pidfd_options_test::make_pipe;
+using pidfd_options_test::read_to_eof;
+
+constexpr uid_t nobody = 65534;
+
+// The line "Key:\tvalue" of a /proc status-like text: the value.
+std::string field(const std::string& text, const std::string& key)
+{
+  const std::string start = key + ":";
+  for (std::size_t pos = 0; pos < text.size();)
+  {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string::npos)
+      end = text.size();
+    std::string line = text.substr(pos, end - pos);
+    if (line.rfind(start, 0) == 0)
+    {
+      std::size_t v = line.find_first_not_of(" \t", start.size());
+      return v == std::string::npos ? "" : line.substr(v);
+    }
+    pos = end + 1;
+  }
+  return "<missing " + key + ">";
+}
+
+// The line of /proc/PID/limits for `name`, after it, with each run of
+// spaces made one: "64 128 files".
+std::string limit_line(const std::string& limits, const std::string& name)
+{
+  std::size_t pos = limits.find(name + "  ");
+  if (pos == std::string::npos)
+    return "<missing " + name + ">";
+  pos += name.size();
+  std::string line = limits.substr(pos, limits.find('\n', pos) - pos);
+  std::string out;
+  for (char c : line)
+    if (c != ' ' || (!out.empty() && out.back() != ' '))
+      out += c;
+  while (!out.empty() && out.back() == ' ')
+    out.pop_back();
+  return out;
+}
+
+// True if this process has the capability in its effective set.
+bool has_capability(int cap)
+{
+  const std::string status = [] {
+    pidfd_options_test::unique_fd fd =
+        pidfd_options_test::open_file("/proc/self/status", O_RDONLY);
+    return read_to_eof(fd.get());
+  }();
+  const std::uint64_t effective =
+      std::stoull(field(status, "CapEff"), nullptr, 16);
+  return (effective >> cap) & 1;
+}
+
+// The classic BPF program of a seccomp filter that fails the system calls
+// `denied` with EPERM and allows everything else (and, on another
+// architecture than this build's, allows all: the numbers would differ).
+class deny_filter
+{
+public:
+  explicit deny_filter(std::vector<long> denied)
+  {
+    auto stmt = [](std::uint16_t code, std::uint32_t k) {
+      return sock_filter{code, 0, 0, k};
+    };
+    auto jump = [](std::uint16_t code, std::uint32_t k, std::uint8_t jt,
+                    std::uint8_t jf) {
+      return sock_filter{code, jt, jf, k};
+    };
+    code_.push_back(
+        stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)));
+    code_.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, audit_arch, 1, 0));
+    code_.push_back(stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+    code_.push_back(
+        stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
+    for (long nr : denied)
+    {
+      code_.push_back(jump(
+          BPF_JMP | BPF_JEQ | BPF_K, static_cast<std::uint32_t>(nr), 0, 1));
+      code_.push_back(stmt(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM));
+    }
+    code_.push_back(stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+    program_.len = static_cast<unsigned short>(code_.size());
+    program_.filter = code_.data();
+  }
+
+  const sock_fprog* get() const noexcept { return &program_; }
+
+private:
+#if defined(__x86_64__)
+  static constexpr std::uint32_t audit_arch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+  static constexpr std::uint32_t audit_arch = AUDIT_ARCH_AARCH64;
+#else
+#error "deny_filter: add this architecture's AUDIT_ARCH"
+#endif
+  std::vector<sock_filter> code_;
+  sock_fprog program_{};
+};
+
+// mkdir(1) calls mkdir on x86_64 and mkdirat elsewhere.
+std::vector<long> mkdir_calls()
+{
+#ifdef SYS_mkdir
+  return {SYS_mkdir, SYS_mkdirat};
+#else
+  return {SYS_mkdirat};
+#endif
+}
+
+class options_confinement_test : public pidfd_test::fixture
+{
+protected:
+  void SetUp() override
+  {
+    pidfd_test::fixture::SetUp();
+    if (::geteuid() != 0)
+      GTEST_SKIP() << "needs root (credentials, capabilities)";
+  }
+
+  // What `cat file` prints in a child spawned with `options` (stdout
+  // replaced by a pipe); expects it to succeed.
+  std::string cat_in_child(
+      pidfd::spawn_options options, const std::string& file)
+  {
+    auto pipe = make_pipe();
+    options.out = pidfd::stdio::fd(pipe.write.get());
+    auto child = pidfd::spawn(ctx, "cat", {file}, options);
+    pipe.write = {};
+    std::string text = read_to_eof(pipe.read.get());
+    pidfd::exit_status s = child.wait();
+    EXPECT_TRUE(s.success()) << file << ": " << s;
+    return text;
+  }
+
+  // A spawn that must fail: its error and what spawn_error_info says.
+  struct failure
+  {
+    error_code ec;
+    pidfd::spawn_error_info info;
+  };
+  failure spawn_failing(const pidfd::spawn_options& options)
+  {
+    failure f;
+    auto child = pidfd::spawn(ctx, "true", {}, options, f.ec, f.info);
+    EXPECT_FALSE(child.is_open());
+    return f;
+  }
+};
+
+TEST_F(options_confinement_test, resource_limits_are_the_childs)
+{
+  pidfd::spawn_options options;
+  options.limits = {{RLIMIT_NOFILE, 64, 128}, {RLIMIT_CORE, 0, 0},
+      {RLIMIT_CPU, 30, RLIM_INFINITY}};
+  const std::string limits = cat_in_child(options, "/proc/self/limits");
+  EXPECT_EQ(limit_line(limits, "Max open files"), "64 128 files");
+  EXPECT_EQ(limit_line(limits, "Max core file size"), "0 0 bytes");
+  EXPECT_EQ(limit_line(limits, "Max cpu time"), "30 unlimited seconds");
+}
+
+TEST_F(options_confinement_test, values_out_of_range_fail_before_a_child_starts)
+{
+  struct bad
+  {
+    pidfd::spawn_options options;
+    part failed;
+    std::string detail;
+  };
+  std::vector<bad> cases;
+  cases.push_back({{.limits = {{RLIMIT_NOFILE, 10, 5}}}, part::resource_limits,
+      "rlimit NOFILE 10/5: soft above hard"});
+  cases.push_back({{.limits = {{99, 1, 1}}}, part::resource_limits,
+      "rlimit 99 1/1: no such resource"});
+  cases.push_back({{.nice = 20}, part::scheduling, "nice 20: outside -20..19"});
+  cases.push_back(
+      {{.cpus = {0, -1}}, part::scheduling, "cpus 0,-1: no CPU -1"});
+  cases.push_back({{.oom_score_adj = -1001}, part::scheduling,
+      "oom_score_adj -1001: outside -1000..1000"});
+  cases.push_back({{.default_signals = {SIGKILL}}, part::signals,
+      "default_signals: signal 9: its action cannot change"});
+  cases.push_back({{.blocked_signals = std::vector<int>{0}}, part::signals,
+      "blocked_signals: signal 0: no such signal"});
+  sock_fprog empty{};
+  cases.push_back(
+      {{.seccomp_filter = &empty}, part::seccomp, "seccomp: an empty filter"});
+  for (const bad& c : cases)
+  {
+    failure f = spawn_failing(c.options);
+    EXPECT_EQ(f.ec, pidfd::error::invalid_option) << c.detail;
+    EXPECT_EQ(f.info.failed, c.failed) << c.detail;
+    EXPECT_EQ(f.info.detail, c.detail);
+  }
+  // The exception's words.
+  try
+  {
+    pidfd::spawn(ctx, "true", {}, {.limits = {{RLIMIT_NOFILE, 10, 5}}});
+    ADD_FAILURE() << "no exception";
+  }
+  catch (const boost::system::system_error& e)
+  {
+    EXPECT_EQ(std::string(e.what()).rfind(
+                  "spawn \"true\": rlimit NOFILE 10/5: soft above hard", 0),
+        0u)
+        << e.what();
+  }
+}
+
+TEST_F(options_confinement_test, raising_a_hard_limit_needs_cap_sys_resource)
+{
+  if (has_capability(CAP_SYS_RESOURCE))
+    GTEST_SKIP() << "root has CAP_SYS_RESOURCE here";
+  rlimit now{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &now), 0);
+  ASSERT_NE(now.rlim_max, RLIM_INFINITY);
+  pidfd::spawn_options options;
+  options.limits = {{RLIMIT_NOFILE, now.rlim_cur, now.rlim_max + 1}};
+  failure f = spawn_failing(options);
+  EXPECT_EQ(f.ec, boost::system::errc::operation_not_permitted);
+  EXPECT_EQ(f.info.failed, part::resource_limits);
+  EXPECT_EQ(f.info.detail,
+      "rlimit NOFILE " + std::to_string(now.rlim_cur) + "/"
+          + std::to_string(now.rlim_max + 1)
+          + " (raising a hard limit needs CAP_SYS_RESOURCE)");
+}
+
+TEST_F(options_confinement_test, nice_cpus_and_oom_score_adj)
+{
+  pidfd::spawn_options options;
+  options.nice = 7;
+  options.cpus = {0};
+  options.oom_score_adj = 500;
+  // Field 19 of /proc/PID/stat is the nice value; the command name (2) is
+  // "(cat)", without spaces.
+  const std::string stat = cat_in_child(options, "/proc/self/stat");
+  std::vector<std::string> fields;
+  for (std::size_t pos = 0, end; pos < stat.size(); pos = end + 1)
+  {
+    end = stat.find(' ', pos);
+    if (end == std::string::npos)
+      end = stat.size();
+    fields.push_back(stat.substr(pos, end - pos));
+  }
+  ASSERT_GT(fields.size(), 18u) << stat;
+  EXPECT_EQ(fields[18], "7") << stat;
+  EXPECT_EQ(
+      field(cat_in_child(options, "/proc/self/status"), "Cpus_allowed_list"),
+      "0");
+  EXPECT_EQ(cat_in_child(options, "/proc/self/oom_score_adj"), "500\n");
+}
+
+TEST_F(options_confinement_test, lowering_oom_score_adj_needs_cap_sys_resource)
+{
+  if (has_capability(CAP_SYS_RESOURCE))
+    GTEST_SKIP() << "root has CAP_SYS_RESOURCE here";
+  failure f = spawn_failing({.oom_score_adj = -500});
+  EXPECT_EQ(f.ec, boost::system::errc::permission_denied);
+  EXPECT_EQ(f.info.failed, part::scheduling);
+  EXPECT_EQ(
+      f.info.detail, "oom_score_adj -500 (lowering it needs CAP_SYS_RESOURCE)");
+}
+
+TEST_F(options_confinement_test, no_new_privs_and_signal_state)
+{
+  // A server that ignores SIGPIPE and blocks SIGUSR2, as many do.
+  pidfd_test::disposition_guard ignore_pipe(SIGPIPE, SIG_IGN);
+  sigset_t usr2, old;
+  sigemptyset(&usr2);
+  sigaddset(&usr2, SIGUSR2);
+  ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &usr2, &old), 0);
+  const std::uint64_t pipe_bit = 1ull << (SIGPIPE - 1);
+  const std::uint64_t usr1_bit = 1ull << (SIGUSR1 - 1);
+  const std::uint64_t usr2_bit = 1ull << (SIGUSR2 - 1);
+  auto mask = [](const std::string& status, const char* key) {
+    return std::stoull(field(status, key), nullptr, 16);
+  };
+
+  // The defaults: ignored stays ignored, the mask is the spawning thread's.
+  std::string status = cat_in_child({}, "/proc/self/status");
+  EXPECT_EQ(field(status, "NoNewPrivs"), "0");
+  EXPECT_TRUE(mask(status, "SigIgn") & pipe_bit);
+  EXPECT_TRUE(mask(status, "SigBlk") & usr2_bit);
+
+  status = cat_in_child({.no_new_privs = true,
+                            .default_signals = {SIGPIPE},
+                            .blocked_signals = std::vector<int>{SIGUSR1}},
+      "/proc/self/status");
+  EXPECT_EQ(field(status, "NoNewPrivs"), "1");
+  EXPECT_FALSE(mask(status, "SigIgn") & pipe_bit);
+  EXPECT_EQ(mask(status, "SigBlk"), usr1_bit);
+
+  pidfd_test::disposition_guard ignore_usr1(SIGUSR1, SIG_IGN);
+  status = cat_in_child(
+      {.default_all_signals = true, .blocked_signals = std::vector<int>{}},
+      "/proc/self/status");
+  EXPECT_EQ(mask(status, "SigIgn"), 0u);
+  EXPECT_EQ(mask(status, "SigBlk"), 0u);
+  ASSERT_EQ(::pthread_sigmask(SIG_SETMASK, &old, nullptr), 0);
+}
+
+TEST_F(options_confinement_test, a_seccomp_filter_denies_what_it_names_only)
+{
+  deny_filter no_mkdir(mkdir_calls());
+  const std::string dir = temp_path("made");
+  pidfd::spawn_options options;
+  options.no_new_privs = true;
+  options.seccomp_filter = no_mkdir.get();
+  options.err = pidfd::stdio::null();
+  pidfd::exit_status s = pidfd::spawn(ctx, "mkdir", {dir}, options).wait();
+  EXPECT_FALSE(s.success()) << s;
+  struct stat st
+  {
+  };
+  EXPECT_NE(::stat(dir.c_str(), &st), 0);
+  // The rest works, under the filter.
+  const std::string status = cat_in_child(options, "/proc/self/status");
+  EXPECT_EQ(field(status, "Seccomp"), "2");
+  EXPECT_EQ(field(status, "NoNewPrivs"), "1");
+}
+
+TEST_F(options_confinement_test, the_filter_comes_after_the_librarys_own_steps)
+{
+  // A filter that denies setresuid and setgroups does not stop the
+  // library's own: it is installed after the credentials.
+  deny_filter no_credentials({SYS_setresuid, SYS_setresgid, SYS_setgroups});
+  const std::string status =
+      cat_in_child({.gid = nobody,
+                       .uid = nobody,
+                       .no_new_privs = true,
+                       .seccomp_filter = no_credentials.get()},
+          "/proc/self/status");
+  EXPECT_EQ(field(status, "Uid"), "65534\t65534\t65534\t65534");
+  EXPECT_EQ(field(status, "Gid"), "65534\t65534\t65534\t65534");
+  EXPECT_EQ(field(status, "Seccomp"), "2");
+}
+
+TEST_F(options_confinement_test, a_filter_without_no_new_privs_needs_privilege)
+{
+  // Dropped to nobody, the child has no CAP_SYS_ADMIN left.
+  deny_filter no_mkdir(mkdir_calls());
+  failure f = spawn_failing(
+      {.gid = nobody, .uid = nobody, .seccomp_filter = no_mkdir.get()});
+  EXPECT_EQ(f.ec, boost::system::errc::permission_denied);
+  EXPECT_EQ(f.info.failed, part::seccomp);
+  EXPECT_EQ(
+      f.info.detail, "seccomp (no_new_privs not set and no CAP_SYS_ADMIN)");
+}
+
+} // namespace
+} // namespace pidfd_confinement_test
