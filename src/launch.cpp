@@ -101,7 +101,8 @@ long clone3_child(child_plan& plan, int& pidfd, unsigned char* stack,
     std::size_t stack_size, const cgroup_tree* tree, int procs_fd)
 {
   clone_args args{};
-  args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_FILES;
+  args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_FILES
+      | plan.confine.namespace_flags;
   args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
   args.exit_signal = SIGCHLD;
   args.stack = reinterpret_cast<std::uintptr_t>(stack);
@@ -130,7 +131,8 @@ long clone3_child(child_plan& plan, int& pidfd, unsigned char* stack,
 // the child is unreaped.
 long clone_child(child_plan& plan, unsigned char* stack, std::size_t stack_size)
 {
-  const unsigned long flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD;
+  const unsigned long flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD
+      | plan.confine.namespace_flags;
   sys::block_all_signals(plan.signal_mask);
   plan.reset_signals = true;
   long r = sys::clone(flags, stack + stack_size, &child_main, &plan);
@@ -151,7 +153,9 @@ long start_child(const kernel_features& features, child_plan& plan,
     r = clone3_child(plan, pidfd, stack, sizeof stack, tree, procs_fd);
     // A seccomp policy may refuse clone3 only when it is really used (the
     // probe's clone3(NULL, 0) passed): remember, and take the clone() path.
-    if (r == -ENOSYS || r == -EPERM)
+    // EPERM for new namespaces is the kernel's refusal of those (clone()
+    // gets it too), not the policy's.
+    if (r == -ENOSYS || (r == -EPERM && plan.confine.namespace_flags == 0))
       note_clone3_unusable(static_cast<int>(-r));
   }
   if (r == -ENOSYS || r == -EPERM)
@@ -373,7 +377,9 @@ launched launch(std::string_view program,
   {
     ec = sys::last_error(static_cast<int>(-r));
     info.failed = part::system;
-    detail = "clone";
+    detail = explain_clone_failure(static_cast<int>(-r), options, info);
+    if (detail.empty())
+      detail = "clone";
     return {};
   }
   const pid_t pid = static_cast<pid_t>(r);

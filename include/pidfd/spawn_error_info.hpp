@@ -64,7 +64,11 @@ struct spawn_error_info
     /// blocked_signals.
     signals,
     /// spawn_options::seccomp_filter.
-    seccomp
+    seccomp,
+    /// spawn_options::new_namespaces or hostname.
+    namespaces,
+    /// spawn_options::root_directory.
+    root_directory
   };
 
   /// The part that failed.

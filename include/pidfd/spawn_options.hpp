@@ -306,6 +306,34 @@ enum class process_group_mode
   new_session
 };
 
+/// The namespaces a child starts in, new ones of its own (clone(2)'s
+/// @c CLONE_NEW* flags); each needs @c CAP_SYS_ADMIN. A user namespace is
+/// not offered yet.
+struct namespace_options
+{
+  /// A PID namespace: the child is its PID 1 (see spawn_options::
+  /// new_namespaces for what that means).
+  bool pid = false;
+  /// A mount namespace whose mounts are all made private first, so that
+  /// nothing the child mounts propagates out (as unshare(1) does).
+  bool mount = false;
+  /// A network namespace: only a loopback device, down.
+  bool network = false;
+  /// A UTS namespace (hostname and domain name): see
+  /// spawn_options::hostname.
+  bool uts = false;
+  /// An IPC namespace (System V IPC, POSIX message queues).
+  bool ipc = false;
+  /// A cgroup namespace, rooted at the child's cgroup.
+  bool cgroup = false;
+
+  /// True if any is asked for.
+  bool any() const noexcept
+  {
+    return pid || mount || network || uts || ipc || cgroup;
+  }
+};
+
 /// A resource limit for the child (setrlimit(2)): @c resource is one of
 /// the @c RLIMIT_* constants; @c RLIM_INFINITY means no limit.
 struct resource_limit
@@ -404,14 +432,36 @@ struct spawn_options
 
   /// @name Confinement
   /// Steps the child takes on itself before @c execve, each only when set,
-  /// in this order after the fds, the process group and the terminal:
-  /// umask, working directory, resource limits, nice, CPU affinity,
-  /// @c oom_score_adj, credentials (groups, gid, uid), parent death signal,
-  /// no_new_privs, signal dispositions and mask, the seccomp filter, and
-  /// @c execve. A failing step fails the spawn with its errno and a
-  /// message naming the option and its value (spawn_error_info says
-  /// which part); no child is left.
+  /// in this order: the namespaces (created with the child), private
+  /// mounts and the hostname in them, then the fds, the process group and
+  /// the terminal, then umask, root directory, working directory, resource
+  /// limits, nice, CPU affinity, @c oom_score_adj, credentials (groups,
+  /// gid, uid), parent death signal, no_new_privs, signal dispositions and
+  /// mask, the seccomp filter, and @c execve. A failing step fails the spawn
+  /// with its errno and a message naming the option and its value
+  /// (spawn_error_info says which part); no child is left.
   /// @{
+
+  /// New namespaces for the child, created with it (clone3's flags): it
+  /// never runs an instruction outside them. In a new PID namespace the
+  /// child is PID 1 there: its exit status reaches the parent as any
+  /// child's, every process of the namespace is killed when it exits (and
+  /// the kernel reports the exit once they are all gone, so a completed
+  /// async_wait() means the whole tree has ended), and it ignores signals it
+  /// has no handler for (SIGTERM included) except SIGKILL and SIGSTOP, so
+  /// async_terminate() ends it with its SIGKILL after the grace period
+  /// unless the program handles SIGTERM.
+  namespace_options new_namespaces{};
+
+  /// The hostname in the child's new UTS namespace (needs
+  /// new_namespaces.uts; at most 64 bytes).
+  std::optional<std::string> hostname{};
+
+  /// The child's root directory (chroot(2)), taken after the fds are set
+  /// up, so that stdio::file() paths are opened outside it. The working
+  /// directory is then resolved inside it ("/" if none is given), and so is
+  /// the program's path.
+  std::optional<std::string> root_directory{};
 
   /// Resource limits, applied in order (see resource_limit). A soft limit
   /// above its hard one, or an unknown resource, is error::invalid_option;

@@ -16,7 +16,7 @@
 #include <string>
 
 #include <linux/filter.h>
-#include <sched.h>
+#include <sched.h> // CLONE_NEW*, cpu_set_t
 #include <sys/resource.h>
 
 namespace pidfd::detail {
@@ -58,6 +58,30 @@ std::string describe_cpus(const std::vector<int>& cpus)
   return text;
 }
 
+// "pid,network"
+std::string describe(const namespace_options& ns)
+{
+  std::string text;
+  auto add = [&text](bool on, const char* name) {
+    if (on)
+      text += (text.empty() ? "" : ",") + std::string(name);
+  };
+  add(ns.pid, "pid");
+  add(ns.mount, "mount");
+  add(ns.network, "network");
+  add(ns.uts, "uts");
+  add(ns.ipc, "ipc");
+  add(ns.cgroup, "cgroup");
+  return text;
+}
+
+unsigned long clone_flags(const namespace_options& ns) noexcept
+{
+  return (ns.pid ? CLONE_NEWPID : 0UL) | (ns.mount ? CLONE_NEWNS : 0UL)
+      | (ns.network ? CLONE_NEWNET : 0UL) | (ns.uts ? CLONE_NEWUTS : 0UL)
+      | (ns.ipc ? CLONE_NEWIPC : 0UL) | (ns.cgroup ? CLONE_NEWCGROUP : 0UL);
+}
+
 bool valid_signal(int sig) noexcept
 {
   return sig >= 1 && sig < _NSIG;
@@ -74,6 +98,19 @@ bool check_confinement(
     info.detail = std::move(what);
     return false;
   };
+  if (options.hostname && !options.new_namespaces.uts)
+    return invalid(part::namespaces,
+        "hostname \"" + *options.hostname
+            + "\": needs a new UTS namespace (new_namespaces.uts)");
+  if (options.hostname
+      && (options.hostname->size() > 64
+          || options.hostname->find('\0') != std::string::npos))
+    return invalid(
+        part::namespaces, "hostname: longer than 64 bytes or a NUL byte");
+  if (options.root_directory
+      && (options.root_directory->empty()
+          || options.root_directory->find('\0') != std::string::npos))
+    return invalid(part::root_directory, "root directory: empty or NUL byte");
   for (const resource_limit& l : options.limits)
   {
     if (l.resource < 0 || l.resource >= RLIM_NLIMITS)
@@ -115,6 +152,12 @@ bool check_confinement(
 void plan_confinement(const spawn_options& options, child_plan& plan)
 {
   confinement_plan& c = plan.confine;
+  c.namespace_flags = clone_flags(options.new_namespaces);
+  c.private_mounts = options.new_namespaces.mount;
+  c.hostname = options.hostname ? options.hostname->c_str() : nullptr;
+  c.hostname_size = options.hostname ? options.hostname->size() : 0;
+  c.root_directory =
+      options.root_directory ? options.root_directory->c_str() : nullptr;
   c.limits = options.limits.data();
   c.limit_count = options.limits.size();
   c.set_nice = options.nice.has_value();
@@ -148,6 +191,15 @@ std::string explain_confinement_failure(const child_plan& plan,
   const bool denied = err == EPERM || err == EACCES;
   switch (plan.error_stage)
   {
+  case child_stage::mount_propagation:
+    info.failed = part::namespaces;
+    return "new mount namespace: making its mounts private";
+  case child_stage::hostname:
+    info.failed = part::namespaces;
+    return "hostname \"" + *options.hostname + "\"";
+  case child_stage::root_directory:
+    info.failed = part::root_directory;
+    return "root directory \"" + *options.root_directory + "\"";
   case child_stage::resource_limit:
   {
     info.failed = part::resource_limits;
@@ -186,6 +238,19 @@ std::string explain_confinement_failure(const child_plan& plan,
   default:
     return {};
   }
+}
+
+std::string explain_clone_failure(
+    int err, const spawn_options& options, spawn_error_info& info)
+{
+  if (!options.new_namespaces.any() || err == EAGAIN || err == ENOMEM)
+    return {};
+  info.failed = part::namespaces;
+  return "new namespaces " + describe(options.new_namespaces)
+      + (err == EPERM ? " (needs CAP_SYS_ADMIN)"
+              : err == ENOSPC || err == EUSERS
+              ? " (the limit on nested namespaces was reached)"
+              : "");
 }
 
 } // namespace pidfd::detail

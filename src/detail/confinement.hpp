@@ -35,6 +35,12 @@ void plan_confinement(const spawn_options& options, child_plan& plan);
 std::string explain_confinement_failure(const child_plan& plan,
     const spawn_options& options, spawn_error_info& info);
 
+// For a clone that failed with `err` while new namespaces were asked for:
+// sets info.failed and returns the detail naming them; empty if the
+// failure is not theirs (no namespaces, or out of memory or processes).
+std::string explain_clone_failure(
+    int err, const spawn_options& options, spawn_error_info& info);
+
 } // namespace pidfd::detail
 
 #endif // PIDFD_SRC_DETAIL_CONFINEMENT_HPP

@@ -160,6 +160,23 @@ PIDFD_CHILD_CODE void arrange_fds(child_plan& plan) noexcept
   close_above(plan, plan.target_end - 1);
 }
 
+// In the child's new namespaces, before anything else uses them: its
+// mounts stop propagating, and it gets its hostname.
+PIDFD_CHILD_CODE void enter_namespaces(child_plan& plan) noexcept
+{
+  const confinement_plan& c = plan.confine;
+  if (c.private_mounts)
+  {
+    if (long r = sys::child_make_mounts_private(); r < 0)
+      fail(plan, child_stage::mount_propagation, r);
+  }
+  if (c.hostname)
+  {
+    if (long r = sys::child_sethostname(c.hostname, c.hostname_size); r < 0)
+      fail(plan, child_stage::hostname, r);
+  }
+}
+
 // Resource limits and scheduling: after the working directory, before the
 // credentials, while the child may still have the privilege they need.
 PIDFD_CHILD_CODE void limit_and_schedule(child_plan& plan) noexcept
@@ -252,6 +269,8 @@ PIDFD_CHILD_CODE int child_main(void* arg) noexcept
   // O_CLOEXEC or not, is left behind without being copied.
   unshare_fd_table(plan);
 
+  enter_namespaces(plan);
+
   if (plan.new_session)
   {
     if (long r = sys::child_setsid(); r < 0)
@@ -280,6 +299,18 @@ PIDFD_CHILD_CODE int child_main(void* arg) noexcept
 
   if (plan.set_umask)
     sys::child_umask(plan.umask);
+  // After the fds (stdio files are the caller's paths, outside the new
+  // root); the working directory and the program are then found inside.
+  if (plan.confine.root_directory)
+  {
+    if (long r = sys::child_chroot(plan.confine.root_directory); r < 0)
+      fail(plan, child_stage::root_directory, r);
+    if (!plan.working_directory)
+    {
+      if (long r = sys::child_chdir("/"); r < 0)
+        fail(plan, child_stage::root_directory, r);
+    }
+  }
   if (plan.working_directory)
   {
     if (long r = sys::child_chdir(plan.working_directory); r < 0)

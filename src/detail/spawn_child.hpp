@@ -47,6 +47,9 @@ enum class child_stage : int
   set_gid,
   set_uid,
   parent_death_signal,
+  mount_propagation,
+  hostname,
+  root_directory,
   resource_limit, // error_index: which one
   nice,
   cpu_affinity,
@@ -63,6 +66,12 @@ enum class child_stage : int
 // child only makes system calls.
 struct confinement_plan
 {
+  // CLONE_NEW* flags for clone3 or clone.
+  unsigned long namespace_flags = 0;
+  bool private_mounts = false;
+  const char* hostname = nullptr;
+  std::size_t hostname_size = 0;
+  const char* root_directory = nullptr;
   const resource_limit* limits = nullptr;
   std::size_t limit_count = 0;
   bool set_nice = false;

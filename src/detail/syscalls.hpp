@@ -36,6 +36,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -476,6 +477,25 @@ PIDFD_CHILD_CODE inline void child_set_signal_mask(
     const sigset_t& mask) noexcept
 {
   ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, nullptr, _NSIG / 8);
+}
+
+// mount(NULL, "/", NULL, MS_REC | MS_PRIVATE): in a new mount namespace,
+// every mount stops propagating to (and from) the parent's.
+PIDFD_CHILD_CODE inline long child_make_mounts_private() noexcept
+{
+  return child_result(::syscall(
+      SYS_mount, nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr));
+}
+
+PIDFD_CHILD_CODE inline long child_sethostname(
+    const char* name, std::size_t size) noexcept
+{
+  return child_result(::syscall(SYS_sethostname, name, size));
+}
+
+PIDFD_CHILD_CODE inline long child_chroot(const char* path) noexcept
+{
+  return child_result(::syscall(SYS_chroot, path));
 }
 
 // setrlimit(2) of the child itself (prlimit64 on pid 0).

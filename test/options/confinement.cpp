@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -160,19 +162,25 @@ protected:
       GTEST_SKIP() << "needs root (credentials, capabilities)";
   }
 
-  // What `cat file` prints in a child spawned with `options` (stdout
+  // What `program args` prints in a child spawned with `options` (stdout
   // replaced by a pipe); expects it to succeed.
-  std::string cat_in_child(
-      pidfd::spawn_options options, const std::string& file)
+  std::string output_of(pidfd::spawn_options options,
+      const std::string& program, const pidfd::argument_list& args)
   {
     auto pipe = make_pipe();
     options.out = pidfd::stdio::fd(pipe.write.get());
-    auto child = pidfd::spawn(ctx, "cat", {file}, options);
+    auto child = pidfd::spawn(ctx, program, args, options);
     pipe.write = {};
     std::string text = read_to_eof(pipe.read.get());
     pidfd::exit_status s = child.wait();
-    EXPECT_TRUE(s.success()) << file << ": " << s;
+    EXPECT_TRUE(s.success()) << program << ": " << s;
     return text;
+  }
+
+  std::string cat_in_child(
+      const pidfd::spawn_options& options, const std::string& file)
+  {
+    return output_of(options, "cat", {file});
   }
 
   // A spawn that must fail: its error and what spawn_error_info says.
@@ -223,6 +231,10 @@ TEST_F(options_confinement_test, values_out_of_range_fail_before_a_child_starts)
       "default_signals: signal 9: its action cannot change"});
   cases.push_back({{.blocked_signals = std::vector<int>{0}}, part::signals,
       "blocked_signals: signal 0: no such signal"});
+  cases.push_back({{.hostname = "box"}, part::namespaces,
+      "hostname \"box\": needs a new UTS namespace (new_namespaces.uts)"});
+  cases.push_back({{.root_directory = ""}, part::root_directory,
+      "root directory: empty or NUL byte"});
   sock_fprog empty{};
   cases.push_back(
       {{.seccomp_filter = &empty}, part::seccomp, "seccomp: an empty filter"});
@@ -386,6 +398,150 @@ TEST_F(options_confinement_test, a_filter_without_no_new_privs_needs_privilege)
   EXPECT_EQ(f.info.failed, part::seccomp);
   EXPECT_EQ(
       f.info.detail, "seccomp (no_new_privs not set and no CAP_SYS_ADMIN)");
+}
+
+// ---- namespaces and the root directory -------------------------------------
+
+// The namespace links of this process, "net:[4026531840]" and so on.
+std::string own_namespace(const char* name)
+{
+  char target[64] = {};
+  const std::string link = std::string("/proc/self/ns/") + name;
+  const ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+  return n > 0 ? std::string(target, static_cast<std::size_t>(n)) : "";
+}
+
+TEST_F(options_confinement_test, new_namespaces_and_a_hostname)
+{
+  pidfd::spawn_options options;
+  options.new_namespaces = {.pid = true,
+      .mount = true,
+      .network = true,
+      .uts = true,
+      .ipc = true,
+      .cgroup = true};
+  options.hostname = "sandbox";
+  const char* names[] = {"pid", "mnt", "net", "uts", "ipc", "cgroup"};
+  std::string script = "for n in";
+  for (const char* n : names)
+    script += std::string(" ") + n;
+  script += "; do readlink /proc/self/ns/$n; done; "
+            "cat /proc/sys/kernel/hostname; cat /proc/net/dev";
+  const std::string text = output_of(options, "sh", {"-c", script});
+  std::vector<std::string> lines;
+  for (std::size_t pos = 0, end; pos < text.size(); pos = end + 1)
+  {
+    end = text.find('\n', pos);
+    if (end == std::string::npos)
+      end = text.size();
+    lines.push_back(text.substr(pos, end - pos));
+  }
+  ASSERT_GE(lines.size(), std::size(names) + 1) << text;
+  for (std::size_t i = 0; i < std::size(names); ++i)
+  {
+    EXPECT_EQ(lines[i].rfind(std::string(names[i]) + ":[", 0), 0u) << text;
+    EXPECT_NE(lines[i], own_namespace(names[i])) << names[i];
+  }
+  EXPECT_EQ(lines[std::size(names)], "sandbox");
+  // /proc/net/dev: two header lines, then the namespace's only device.
+  ASSERT_EQ(lines.size(), std::size(names) + 4) << text;
+  EXPECT_EQ(lines.back().find("lo:") != std::string::npos, true) << text;
+
+  // The child itself is PID 1 of its namespace (NSpid: ours, then its).
+  const std::string status =
+      cat_in_child({.new_namespaces = {.pid = true}}, "/proc/self/status");
+  const std::string nspid = field(status, "NSpid");
+  EXPECT_EQ(nspid.substr(nspid.rfind('\t') + 1), "1") << nspid;
+}
+
+TEST_F(options_confinement_test, mounts_in_a_new_mount_namespace_stay_there)
+{
+  // A shared mount: without the library's private propagation, a mount
+  // the child makes under it would appear here too.
+  const std::string shared = temp_path("shared");
+  ASSERT_EQ(::mkdir(shared.c_str(), 0755), 0);
+  ASSERT_EQ(
+      ::mount(shared.c_str(), shared.c_str(), nullptr, MS_BIND, nullptr), 0);
+  struct unmount_at_end
+  {
+    const std::string& path;
+    ~unmount_at_end() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{shared};
+  ASSERT_EQ(::mount(nullptr, shared.c_str(), nullptr, MS_SHARED, nullptr), 0);
+  const std::string inner = shared + "/inner";
+  ASSERT_EQ(::mkdir(inner.c_str(), 0755), 0);
+  const std::string entry = " " + inner + " ";
+  const std::string script = "mount -t tmpfs pidfd-test " + inner
+      + " && grep -c '" + entry + "' /proc/self/mountinfo";
+  EXPECT_EQ(
+      output_of({.new_namespaces = {.mount = true}}, "sh", {"-c", script}),
+      "1\n");
+  pidfd_options_test::unique_fd fd =
+      pidfd_options_test::open_file("/proc/self/mountinfo", O_RDONLY);
+  EXPECT_EQ(read_to_eof(fd.get()).find(entry), std::string::npos);
+}
+
+TEST_F(options_confinement_test, new_namespaces_need_cap_sys_admin)
+{
+  // The spawner, as nobody, asks for a network namespace.
+  auto pipe = make_pipe();
+  pidfd::spawn_options options;
+  options.out = pidfd::stdio::fd(pipe.write.get());
+  options.groups = std::vector<gid_t>{};
+  options.gid = nobody;
+  options.uid = nobody;
+  auto p = pidfd::spawn(ctx, pidfd_options_test::spawner,
+      {"try-namespaces", pidfd_test::child_program}, options);
+  pipe.write = {};
+  const std::string text = read_to_eof(pipe.read.get());
+  EXPECT_TRUE(p.wait().success());
+  EXPECT_EQ(text,
+      std::to_string(EPERM) + " "
+          + std::to_string(static_cast<int>(part::namespaces))
+          + " new namespaces network (needs CAP_SYS_ADMIN)\n");
+}
+
+TEST_F(options_confinement_test,
+    a_root_directory_with_the_working_directory_inside)
+{
+  // The static test child, alone in a new root.
+  const std::string root = temp_path("root");
+  ASSERT_EQ(::mkdir(root.c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir((root + "/sub").c_str(), 0755), 0);
+  std::filesystem::copy_file(pidfd_test::child_program, root + "/child");
+
+  // print-args writes its argv to a file: by a path relative to the
+  // working directory, and by an absolute one, both inside the new root.
+  auto args_written = [&](const std::string& file) {
+    pidfd_options_test::unique_fd fd =
+        pidfd_options_test::open_file(root + file, O_RDONLY);
+    return read_to_eof(fd.get());
+  };
+  pidfd::spawn_options options;
+  options.root_directory = root;
+  EXPECT_TRUE(pidfd::spawn(ctx, "/child", {"print-args", "in-cwd"}, options)
+                  .wait()
+                  .success());
+  EXPECT_EQ(args_written("/in-cwd"), "/child\nprint-args\nin-cwd\n");
+  EXPECT_TRUE(
+      pidfd::spawn(ctx, "/child", {"print-args", "/sub/absolute"}, options)
+          .wait()
+          .success());
+  EXPECT_EQ(
+      args_written("/sub/absolute"), "/child\nprint-args\n/sub/absolute\n");
+
+  options.working_directory = "/sub";
+  EXPECT_TRUE(pidfd::spawn(ctx, "/child", {"print-args", "in-sub"}, options)
+                  .wait()
+                  .success());
+  EXPECT_EQ(args_written("/sub/in-sub"), "/child\nprint-args\nin-sub\n");
+
+  options.working_directory.reset();
+  options.root_directory = temp_path("missing");
+  failure f = spawn_failing(options);
+  EXPECT_EQ(f.ec, boost::system::errc::no_such_file_or_directory);
+  EXPECT_EQ(f.info.failed, part::root_directory);
+  EXPECT_EQ(f.info.detail, "root directory \"" + temp_path("missing") + "\"");
 }
 
 } // namespace

@@ -191,6 +191,28 @@ int try_credentials(const char* child)
   return write_all(1, text) ? 0 : io_error;
 }
 
+// Run unprivileged: a child in a new network namespace, which needs
+// CAP_SYS_ADMIN. Writes the error's value, its part and what() to stdout.
+int try_namespaces(const char* child)
+{
+  boost::asio::io_context ctx;
+  pidfd::spawn_options options;
+  options.in = pidfd::stdio::null();
+  options.new_namespaces.network = true;
+  boost::system::error_code ec;
+  pidfd::spawn_error_info info;
+  pidfd::process p = pidfd::spawn(ctx, child, {"exit", "0"}, options, ec, info);
+  if (p.is_open())
+  {
+    p.wait();
+    return write_all(1, "ok\n") ? 0 : io_error;
+  }
+  const std::string text = std::to_string(ec.value()) + " "
+      + std::to_string(static_cast<int>(info.failed)) + " " + info.detail
+      + "\n";
+  return write_all(1, text) ? 0 : io_error;
+}
+
 int drop_to_nobody(const char* child, const char* path, std::string_view how)
 {
   boost::asio::io_context ctx;
@@ -231,6 +253,8 @@ int main(int argc, char** argv)
       return pdeath_race(argv[2], argv[3], std::atoi(argv[4]));
     if (mode == "try-credentials" && argc == 3)
       return try_credentials(argv[2]);
+    if (mode == "try-namespaces" && argc == 3)
+      return try_namespaces(argv[2]);
     if (mode == "drop-to-nobody" && argc == 5)
       return drop_to_nobody(argv[2], argv[3], argv[4]);
   }
