@@ -68,7 +68,9 @@ struct spawn_error_info
     /// spawn_options::new_namespaces or hostname.
     namespaces,
     /// spawn_options::root_directory.
-    root_directory
+    root_directory,
+    /// spawn_options::ambient_capabilities or drop_bounding_capabilities.
+    capabilities
   };
 
   /// The part that failed.

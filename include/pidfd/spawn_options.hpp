@@ -435,9 +435,10 @@ struct spawn_options
   /// in this order: the namespaces (created with the child), private
   /// mounts and the hostname in them, then the fds, the process group and
   /// the terminal, then umask, root directory, working directory, resource
-  /// limits, nice, CPU affinity, @c oom_score_adj, credentials (groups,
-  /// gid, uid), parent death signal, no_new_privs, signal dispositions and
-  /// mask, the seccomp filter, and @c execve. A failing step fails the spawn
+  /// limits, nice, CPU affinity, @c oom_score_adj, the bounding set,
+  /// credentials (groups, gid, uid), ambient capabilities, parent death
+  /// signal, no_new_privs, signal dispositions and mask, the seccomp
+  /// filter, and @c execve. A failing step fails the spawn
   /// with its errno and a message naming the option and its value
   /// (spawn_error_info says which part); no child is left.
   /// @{
@@ -479,6 +480,19 @@ struct spawn_options
   /// The child's @c oom_score_adj, -1000 to 1000; lowering it below the
   /// parent's needs @c CAP_SYS_RESOURCE.
   std::optional<int> oom_score_adj{};
+
+  /// Capabilities (the @c CAP_* numbers of <linux/capability.h>) the
+  /// child keeps through its credentials and runs its program with, as
+  /// ambient capabilities: e.g. @c CAP_NET_BIND_SERVICE for a child
+  /// switched to an unprivileged uid that must bind a port below 1024.
+  /// Every other capability is dropped when uid is set (as before). The
+  /// parent must have each one (@c EPERM otherwise).
+  std::vector<int> ambient_capabilities{};
+
+  /// Capabilities removed from the child's bounding set before its
+  /// credentials change, so that nothing it runs can gain them again, not
+  /// even through a setuid-root program. Needs @c CAP_SETPCAP.
+  std::vector<int> drop_bounding_capabilities{};
 
   /// Sets @c PR_SET_NO_NEW_PRIVS: @c execve of a setuid or setgid program,
   /// or of one with file capabilities, grants nothing. Inherited by

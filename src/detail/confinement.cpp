@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
@@ -82,6 +83,23 @@ unsigned long clone_flags(const namespace_options& ns) noexcept
       | (ns.ipc ? CLONE_NEWIPC : 0UL) | (ns.cgroup ? CLONE_NEWCGROUP : 0UL);
 }
 
+// "CAP_NET_BIND_SERVICE", or the number for one this build does not name.
+std::string capability_name(int cap)
+{
+  static constexpr const char* names[] = {"CHOWN", "DAC_OVERRIDE",
+      "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+      "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST",
+      "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE",
+      "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN",
+      "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG",
+      "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+      "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND",
+      "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE"};
+  if (cap >= 0 && static_cast<std::size_t>(cap) < std::size(names))
+    return std::string("CAP_") + names[cap];
+  return "capability " + std::to_string(cap);
+}
+
 bool valid_signal(int sig) noexcept
 {
   return sig >= 1 && sig < _NSIG;
@@ -111,6 +129,16 @@ bool check_confinement(
       && (options.root_directory->empty()
           || options.root_directory->find('\0') != std::string::npos))
     return invalid(part::root_directory, "root directory: empty or NUL byte");
+  for (const std::vector<int>* list :
+      {&options.ambient_capabilities, &options.drop_bounding_capabilities})
+    for (int cap : *list)
+      if (cap < 0 || cap > 63)
+        return invalid(part::capabilities,
+            std::string(list == &options.ambient_capabilities
+                    ? "ambient_capabilities"
+                    : "drop_bounding_capabilities")
+                + ": capability " + std::to_string(cap)
+                + ": no such capability");
   for (const resource_limit& l : options.limits)
   {
     if (l.resource < 0 || l.resource >= RLIM_NLIMITS)
@@ -172,6 +200,13 @@ void plan_confinement(const spawn_options& options, child_plan& plan)
         c.oom_score_adj, sizeof c.oom_score_adj, "%d", *options.oom_score_adj);
     c.oom_score_adj_size = static_cast<std::size_t>(n);
   }
+  c.drop_bounding = options.drop_bounding_capabilities.data();
+  c.drop_bounding_count = options.drop_bounding_capabilities.size();
+  c.ambient = options.ambient_capabilities.data();
+  c.ambient_count = options.ambient_capabilities.size();
+  c.ambient_mask = 0;
+  for (int cap : options.ambient_capabilities)
+    c.ambient_mask |= std::uint64_t(1) << cap;
   c.no_new_privs = options.no_new_privs;
   c.default_signals = options.default_signals.data();
   c.default_signal_count = options.default_signals.size();
@@ -200,6 +235,28 @@ std::string explain_confinement_failure(const child_plan& plan,
   case child_stage::root_directory:
     info.failed = part::root_directory;
     return "root directory \"" + *options.root_directory + "\"";
+  case child_stage::drop_bounding_capability:
+    info.failed = part::capabilities;
+    return "drop_bounding_capabilities: "
+        + capability_name(
+            options.drop_bounding_capabilities[static_cast<std::size_t>(
+                plan.error_index)])
+        + (denied               ? " (needs CAP_SETPCAP)"
+                : err == EINVAL ? " (unknown to this kernel)"
+                                : "");
+  case child_stage::keep_capabilities:
+  case child_stage::set_capabilities:
+    info.failed = part::capabilities;
+    return "ambient_capabilities: keeping them through the credentials"
+        + std::string(denied ? " (the parent lacks one of them)" : "");
+  case child_stage::ambient_capability:
+    info.failed = part::capabilities;
+    return "ambient_capabilities: "
+        + capability_name(options.ambient_capabilities[static_cast<std::size_t>(
+            plan.error_index)])
+        + (denied               ? " (the parent lacks it)"
+                : err == EINVAL ? " (unknown to this kernel)"
+                                : "");
   case child_stage::resource_limit:
   {
     info.failed = part::resource_limits;

@@ -213,6 +213,42 @@ PIDFD_CHILD_CODE void limit_and_schedule(child_plan& plan) noexcept
   }
 }
 
+// Before the credentials, while the child still has CAP_SETPCAP: the
+// bounding set loses what was asked; and where ambient capabilities are
+// to survive a change of uid, the permitted set is kept through it.
+PIDFD_CHILD_CODE void prepare_capabilities(child_plan& plan) noexcept
+{
+  const confinement_plan& c = plan.confine;
+  for (std::size_t i = 0; i < c.drop_bounding_count; ++i)
+  {
+    if (long r = sys::child_drop_bounding_capability(c.drop_bounding[i]); r < 0)
+      fail(plan, child_stage::drop_bounding_capability, r, static_cast<int>(i));
+  }
+  if (c.ambient_count > 0 && plan.set_uid)
+  {
+    if (long r = sys::child_keep_capabilities(true); r < 0)
+      fail(plan, child_stage::keep_capabilities, r);
+  }
+}
+
+// After the credentials, before anything a credential change would reset
+// (the parent death signal): the permitted, effective and inheritable sets
+// become exactly the ambient capabilities, which are then raised, so that
+// the program gets them (and only them) across execve.
+PIDFD_CHILD_CODE void raise_ambient_capabilities(child_plan& plan) noexcept
+{
+  const confinement_plan& c = plan.confine;
+  if (c.ambient_count == 0)
+    return;
+  if (long r = sys::child_set_capabilities(c.ambient_mask); r < 0)
+    fail(plan, child_stage::set_capabilities, r);
+  for (std::size_t i = 0; i < c.ambient_count; ++i)
+  {
+    if (long r = sys::child_raise_ambient_capability(c.ambient[i]); r < 0)
+      fail(plan, child_stage::ambient_capability, r, static_cast<int>(i));
+  }
+}
+
 // After the credentials: no_new_privs, the signal state, and the seccomp
 // filter last, so that it filters none of the library's own steps.
 PIDFD_CHILD_CODE void restrict_before_exec(child_plan& plan) noexcept
@@ -317,6 +353,7 @@ PIDFD_CHILD_CODE int child_main(void* arg) noexcept
       fail(plan, child_stage::change_directory, r);
   }
   limit_and_schedule(plan);
+  prepare_capabilities(plan);
   // Groups first, then the group id, then the user id: once the user id is
   // dropped, the others can no longer be changed.
   if (plan.set_groups)
@@ -334,6 +371,7 @@ PIDFD_CHILD_CODE int child_main(void* arg) noexcept
     if (long r = sys::child_setresuid(plan.uid); r < 0)
       fail(plan, child_stage::set_uid, r);
   }
+  raise_ambient_capabilities(plan);
   if (plan.parent_death_signal != 0)
   {
     if (long r = sys::child_set_pdeathsig(plan.parent_death_signal); r < 0)

@@ -11,6 +11,7 @@
 #include "pidfd/spawn_options.hpp"
 
 #include <cstddef>
+#include <cstdint>
 
 #include <sched.h>
 #include <signal.h>
@@ -50,6 +51,10 @@ enum class child_stage : int
   mount_propagation,
   hostname,
   root_directory,
+  drop_bounding_capability, // error_index: which one
+  keep_capabilities,
+  set_capabilities,
+  ambient_capability, // error_index: which one
   resource_limit, // error_index: which one
   nice,
   cpu_affinity,
@@ -81,6 +86,11 @@ struct confinement_plan
   // oom_score_adj as the decimal text written to /proc/self/oom_score_adj.
   char oom_score_adj[8]{};
   std::size_t oom_score_adj_size = 0;
+  const int* drop_bounding = nullptr;
+  std::size_t drop_bounding_count = 0;
+  const int* ambient = nullptr;
+  std::size_t ambient_count = 0;
+  std::uint64_t ambient_mask = 0; // a bit per ambient capability
   bool no_new_privs = false;
   const int* default_signals = nullptr;
   std::size_t default_signal_count = 0;

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <linux/capability.h> // capset
 #include <linux/filter.h> // struct sock_fprog
 #include <linux/sched.h> // struct clone_args, CLONE_*
 #include <linux/seccomp.h> // SECCOMP_SET_MODE_FILTER
@@ -496,6 +497,43 @@ PIDFD_CHILD_CODE inline long child_sethostname(
 PIDFD_CHILD_CODE inline long child_chroot(const char* path) noexcept
 {
   return child_result(::syscall(SYS_chroot, path));
+}
+
+// prctl(PR_CAPBSET_DROP, cap).
+PIDFD_CHILD_CODE inline long child_drop_bounding_capability(int cap) noexcept
+{
+  return child_result(::syscall(SYS_prctl, PR_CAPBSET_DROP,
+      static_cast<unsigned long>(cap), 0UL, 0UL, 0UL));
+}
+
+// prctl(PR_SET_KEEPCAPS, on): the permitted capabilities survive a change
+// from uid 0 to others (execve clears the flag).
+PIDFD_CHILD_CODE inline long child_keep_capabilities(bool on) noexcept
+{
+  return child_result(
+      ::syscall(SYS_prctl, PR_SET_KEEPCAPS, on ? 1UL : 0UL, 0UL, 0UL, 0UL));
+}
+
+// capset(2): the permitted, effective and inheritable sets all made
+// `caps` (a bit per capability).
+PIDFD_CHILD_CODE inline long child_set_capabilities(std::uint64_t caps) noexcept
+{
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+  for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; ++i)
+  {
+    const auto word = static_cast<std::uint32_t>(caps >> (32 * i));
+    data[i].effective = data[i].permitted = data[i].inheritable = word;
+  }
+  return child_result(::syscall(SYS_capset, &header, data));
+}
+
+// prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap): needs the capability
+// in the permitted and inheritable sets.
+PIDFD_CHILD_CODE inline long child_raise_ambient_capability(int cap) noexcept
+{
+  return child_result(::syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE,
+      static_cast<unsigned long>(cap), 0UL, 0UL));
 }
 
 // setrlimit(2) of the child itself (prlimit64 on pid 0).

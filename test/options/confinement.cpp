@@ -235,6 +235,8 @@ TEST_F(options_confinement_test, values_out_of_range_fail_before_a_child_starts)
       "hostname \"box\": needs a new UTS namespace (new_namespaces.uts)"});
   cases.push_back({{.root_directory = ""}, part::root_directory,
       "root directory: empty or NUL byte"});
+  cases.push_back({{.ambient_capabilities = {64}}, part::capabilities,
+      "ambient_capabilities: capability 64: no such capability"});
   sock_fprog empty{};
   cases.push_back(
       {{.seccomp_filter = &empty}, part::seccomp, "seccomp: an empty filter"});
@@ -542,6 +544,62 @@ TEST_F(options_confinement_test,
   EXPECT_EQ(f.ec, boost::system::errc::no_such_file_or_directory);
   EXPECT_EQ(f.info.failed, part::root_directory);
   EXPECT_EQ(f.info.detail, "root directory \"" + temp_path("missing") + "\"");
+}
+
+// ---- capabilities ----------------------------------------------------------
+
+// Binds port 80 on every address of the child's own network namespace,
+// where nothing else can hold it: exit 0 on success, 1 if refused.
+const pidfd::argument_list bind_port_80 = {"-MSocket", "-e",
+    "socket(S, PF_INET, SOCK_STREAM, 0) or exit 2; "
+    "bind(S, sockaddr_in(80, INADDR_ANY)) or exit 1"};
+
+TEST_F(options_confinement_test, an_ambient_capability_for_an_unprivileged_uid)
+{
+  pidfd::spawn_options options;
+  options.new_namespaces.network = true;
+  options.gid = nobody;
+  options.uid = nobody;
+  pidfd::exit_status s =
+      pidfd::spawn(ctx, "perl", bind_port_80, options).wait();
+  EXPECT_TRUE(s.exited() && s.code() == 1) << "without it: " << s;
+
+  options.ambient_capabilities = {CAP_NET_BIND_SERVICE};
+  s = pidfd::spawn(ctx, "perl", bind_port_80, options).wait();
+  EXPECT_TRUE(s.success()) << "with it: " << s;
+
+  const std::string status = cat_in_child(options, "/proc/self/status");
+  const std::string bit = "0000000000000400"; // 1 << CAP_NET_BIND_SERVICE
+  EXPECT_EQ(field(status, "CapAmb"), bit);
+  EXPECT_EQ(field(status, "CapPrm"), bit);
+  EXPECT_EQ(field(status, "CapEff"), bit);
+  EXPECT_EQ(field(status, "Uid"), "65534\t65534\t65534\t65534");
+}
+
+TEST_F(options_confinement_test, the_bounding_set_loses_what_is_dropped)
+{
+  const std::string status =
+      cat_in_child({.drop_bounding_capabilities = {CAP_SYS_ADMIN, CAP_NET_RAW}},
+          "/proc/self/status");
+  const std::uint64_t bounding =
+      std::stoull(field(status, "CapBnd"), nullptr, 16);
+  EXPECT_FALSE(bounding & (1ull << CAP_SYS_ADMIN));
+  EXPECT_FALSE(bounding & (1ull << CAP_NET_RAW));
+  EXPECT_TRUE(bounding & (1ull << CAP_NET_BIND_SERVICE));
+}
+
+TEST_F(options_confinement_test, an_ambient_capability_the_parent_lacks)
+{
+  if (has_capability(CAP_SYS_RESOURCE))
+    GTEST_SKIP() << "root has CAP_SYS_RESOURCE here";
+  failure f = spawn_failing({.gid = nobody,
+      .uid = nobody,
+      .ambient_capabilities = {CAP_SYS_RESOURCE}});
+  EXPECT_EQ(f.ec, boost::system::errc::operation_not_permitted);
+  EXPECT_EQ(f.info.failed, part::capabilities);
+  EXPECT_EQ(f.info.detail,
+      "ambient_capabilities: keeping them through the credentials (the "
+      "parent lacks one of them)");
 }
 
 } // namespace
