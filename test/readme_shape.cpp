@@ -37,6 +37,7 @@ namespace asio = boost::asio;
 #include <optional>
 #include <string>
 #include <string_view>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -244,6 +245,34 @@ co_await asio::async_write(term, asio::buffer("\x03"sv), asio::use_awaitable);
   ctx.run();
   ASSERT_TRUE(status);
   EXPECT_EQ(status->code(), 7) << *status;
+}
+
+TEST(readme_shape, confinement)
+{
+  if (::geteuid() != 0)
+    GTEST_SKIP() << "needs root (namespaces, uid)";
+  asio::io_context ctx;
+  std::optional<pidfd::exit_status> status;
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        // clang-format off
+pidfd::spawn_options o;
+o.gid = 65534;                                 // nobody, no supplementary groups
+o.uid = 65534;
+o.new_namespaces = {.pid = true, .mount = true, .network = true};
+o.limits = {{RLIMIT_CPU, 10, 10}, {RLIMIT_NOFILE, 64, 64}};
+o.no_new_privs = true;
+o.default_signals = {SIGPIPE};                 // ignored here, not there
+pidfd::process p = pidfd::spawn(ctx, "sh", {"-c", "echo $$; id -u"}, o);
+pidfd::exit_status s = co_await p.async_wait(asio::use_awaitable);
+        // clang-format on
+        status = s;
+      },
+      rethrow);
+  ctx.run();
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(status->success()) << *status;
 }
 
 // Not a README shape: the options braced inside co_await, which g++ 12
