@@ -205,15 +205,18 @@ public:
         != boost::asio::cancellation_type::none;
     switch (state_)
     {
+    case state::running:
+    case state::exited:
+      return stop(terminal);
     case state::stopping:
       // A graceful stop under way becomes SIGKILL at a terminal request.
       if (terminal)
         kill();
       return;
+    case state::starting: // not reached: no target yet
     case state::stopped:
+    case state::finished:
       return;
-    default:
-      return stop(terminal);
     }
   }
 
@@ -227,7 +230,7 @@ private:
   // The child's lifecycle; see the table above.
   enum class state : unsigned char
   {
-    starting, // the options are checked and the child spawned
+    starting, // the options checked, then the spawn: no child yet
     running, // the run has not asked the child to stop
     stopping, // it has (stop_signal or SIGKILL), and the wait goes on
     exited, // collected, having ended by itself
