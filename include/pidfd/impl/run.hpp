@@ -113,9 +113,11 @@ struct run_cancellation
 //   --------------------  ----------------  --------------------------------
 //   start                 starting          options refused, spawn failed or
 //                                           cancelled already: complete now;
-//                                           else spawned: -> running, the
-//                                           reads, the write and the wait
-//                                           begin, the deadline is armed
+//                                           else spawned: -> running (and
+//                                           tree_ -> live with a tree
+//                                           scope), the reads, the write
+//                                           and the wait begin, the
+//                                           deadline is armed
 //   output ended          any               io_ loses the stream; part_done
 //   input written         any               io_ loses stdin; part_done
 //   child collected       running           -> exited
