@@ -31,6 +31,7 @@
 #include <chrono>
 #include <csignal>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -94,6 +95,67 @@ struct run_cancellation
 // allocator and not the handler: the parts and their handlers are compiled
 // once for every handler with that allocator (most use the default one),
 // not once per call site. run_op adds the handler.
+//
+// The run's progress is three small records, each changed only by the
+// events in the table below:
+//
+//   state_  the child's lifecycle (run_core::state).
+//   io_     the I/O under way: reading stdout (or the pty), reading
+//           stderr, writing stdin (run_core::io).
+//   tree_   with terminate_scope::tree, what is left of the child's tree
+//           once it is collected (run_core::tree).
+//
+// The I/O objects exist only when the options need them: the pipes of the
+// captured streams, or the pty; the child once it is spawned; a timer once
+// it is armed (all std::optional members: no memory of their own).
+//
+//   event                 in state          transition, and what it does
+//   --------------------  ----------------  --------------------------------
+//   start                 starting          options refused, spawn failed or
+//                                           cancelled already: complete now;
+//                                           else spawned: -> running (and
+//                                           tree_ -> live with a tree
+//                                           scope), the reads, the write
+//                                           and the wait begin, the
+//                                           deadline is armed
+//   output ended          any               io_ loses the stream; part_done
+//   input written         any               io_ loses stdin; part_done
+//   child collected       running           -> exited
+//                         stopping          -> stopped; grace cancelled
+//                         (either)          with I/O under way: the wait
+//                                           delay is armed, or without one
+//                                           a stopped child's I/O stops
+//                                           (stop_io); part_done
+//   deadline              running           timed_out; stop (graceful)
+//                         exited            timed_out; stop_io
+//                         otherwise         nothing
+//   output past the limit running           stop (graceful)
+//   (overflow::stop)      exited, stopped   stop_io
+//                         stopping          nothing
+//   cancel (any type)     running           stop (SIGKILL if terminal)
+//                         stopping          SIGKILL if terminal
+//                         exited            stop_io
+//                         stopped           nothing
+//                         (all four)        the run will complete with
+//                                           operation_aborted
+//                         finished          nothing
+//   grace expired         stopping          SIGKILL
+//                         otherwise         nothing
+//   wait delay expired    exited, stopped   stop_io
+//                         finished          nothing
+//   tree empty            tree_ draining    tree_ -> ended; part_done
+//
+//   stop (graceful)       running -> stopping: stop_signal, the grace timer
+//                         armed (SIGKILL if the signal failed)
+//   stop (terminal)       running -> stopping: SIGKILL
+//   stop_io               the reads and the write are cancelled
+//                         (output_cut if a read was under way); a live
+//                         tree is ended with SIGKILL (end_tree)
+//   part_done             acts once no I/O is under way, the child is
+//                         collected and the tree is not draining: a live
+//                         tree with a cgroup is ended (end_tree: killed if
+//                         the child was stopped; -> draining); else
+//                         -> finished, and the timers are cancelled
 template <typename Strand, typename Allocator>
 class run_core
   : public run_cancel_target,
@@ -108,9 +170,7 @@ public:
       std::shared_ptr<captured_fds> fds, std::shared_ptr<run_control> control)
     : allocator_(allocator), strand_(strand), program_(std::move(program)),
       args_(std::move(args)), options_(std::move(options)),
-      fds_(std::move(fds)), control_(std::move(control)), out_(strand),
-      err_(strand), in_(strand), room_(strand), pty_(strand), child_(strand),
-      deadline_(strand), grace_(strand), delay_(strand),
+      fds_(std::move(fds)), control_(std::move(control)),
       scratch_(nullptr, scratch_deleter(allocator))
   {
   }
@@ -136,22 +196,30 @@ public:
             }));
   }
 
+  // Reached only while the run lasts: control_->target is set once the
+  // child is spawned, and cleared when the run completes.
   void cancel_requested(boost::asio::cancellation_type type) override
   {
-    // A run whose parts are all done is not affected.
-    if (finished_)
+    if (state_ == state::finished)
       return;
-    aborted_ = true;
+    error_ = boost::asio::error::operation_aborted;
     const bool terminal = (type & boost::asio::cancellation_type::terminal)
         != boost::asio::cancellation_type::none;
-    if (stopping_)
+    switch (state_)
     {
+    case state::running:
+    case state::exited:
+      return stop(terminal);
+    case state::stopping:
       // A graceful stop under way becomes SIGKILL at a terminal request.
-      if (terminal && !collected_)
+      if (terminal)
         kill();
       return;
+    case state::starting: // not reached: no target yet
+    case state::stopped:
+    case state::finished:
+      return;
     }
-    stop(terminal);
   }
 
 protected:
@@ -161,6 +229,46 @@ protected:
       boost::system::error_code ec, run_result result) = 0;
 
 private:
+  // The child's lifecycle; see the table above.
+  enum class state : unsigned char
+  {
+    starting, // the options checked, then the spawn: no child yet
+    running, // the run has not asked the child to stop
+    stopping, // it has (stop_signal or SIGKILL), and the wait goes on
+    exited, // collected, having ended by itself
+    stopped, // collected after the run asked it to stop
+    finished // every part is done; the last handler completes the run
+  };
+
+  // The I/O under way, one bit each.
+  enum io : unsigned char
+  {
+    reading_out = 1, // stdout, or the pty
+    reading_err = 2,
+    writing_in = 4
+  };
+
+  // With terminate_scope::tree, once the child is collected, what is left
+  // of its tree is ended (end_tree) before the run finishes.
+  enum class tree : unsigned char
+  {
+    not_in_scope, // terminate_scope::process: stops reach the child alone
+    live, // not ended yet
+    draining, // waiting for its cgroup to be empty (and removed)
+    ended
+  };
+
+  bool collected() const noexcept
+  {
+    return state_ == state::exited || state_ == state::stopped
+        || state_ == state::finished;
+  }
+
+  bool stops_tree() const noexcept
+  {
+    return options_.stop_scope == terminate_scope::tree;
+  }
+
   // Runs on the strand.
   void start(std::shared_ptr<run_core> self)
   {
@@ -179,9 +287,8 @@ private:
       return complete(std::move(self), error::invalid_signal);
     if (options_.wait_delay && *options_.wait_delay < clock::duration::zero())
       return complete(std::move(self), error::invalid_wait_delay);
-    tree_ = options_.stop_scope == terminate_scope::tree;
     // A child on a pty leads a session, and so a group, of its own.
-    if (tree_ && !options_.spawn.cgroup && !options_.on_pty
+    if (stops_tree() && !options_.spawn.cgroup && !options_.on_pty
         && options_.spawn.process_group == process_group_mode::inherit)
       return complete(std::move(self), error::no_tree);
     // Cancelled before it started: nothing to stop, so nothing is spawned.
@@ -190,26 +297,24 @@ private:
 
     // On a pty, the terminal carries all three streams: one output, like
     // a merged stderr. Otherwise a stream the caller left to inherit() is
-    // captured, and one it sent elsewhere (a file, an fd, a pipe of its
-    // own, stderr merged with stdout) goes there, uncaptured.
-    capture_out_ =
-        !options_.on_pty && options_.spawn.out.type() == stdio::kind::inherit;
-    capture_err_ =
-        !options_.on_pty && options_.spawn.err.type() == stdio::kind::inherit;
+    // captured (its pipe exists), and one it sent elsewhere (a file, an
+    // fd, a pipe of its own, stderr merged with stdout) goes there,
+    // uncaptured.
     if (options_.on_pty)
     {
-      options_.spawn.in = stdio::pty(pty_);
-      options_.spawn.out = stdio::pty(pty_);
-      options_.spawn.err = stdio::pty(pty_);
+      pty_.emplace(strand_);
+      options_.spawn.in = stdio::pty(*pty_);
+      options_.spawn.out = stdio::pty(*pty_);
+      options_.spawn.err = stdio::pty(*pty_);
     }
     else
     {
-      if (capture_out_)
-        options_.spawn.out = stdio::pipe(out_);
-      if (capture_err_)
-        options_.spawn.err = stdio::pipe(err_);
+      if (options_.spawn.out.type() == stdio::kind::inherit)
+        options_.spawn.out = stdio::pipe(out_.emplace(strand_));
+      if (options_.spawn.err.type() == stdio::kind::inherit)
+        options_.spawn.err = stdio::pipe(err_.emplace(strand_));
       if (options_.input)
-        options_.spawn.in = stdio::pipe(in_);
+        options_.spawn.in = stdio::pipe(in_.emplace(strand_));
     }
     // The run owns its child: however the run ends, even by the io_context
     // being destroyed, the child does not outlive it.
@@ -217,31 +322,35 @@ private:
 
     start_ = clock::now();
     boost::system::error_code ec;
-    child_ = spawn(
-        strand_, program_, args_, options_.spawn, ec, result_.spawn_error);
+    // Kept even when the spawn failed: whatever it returned goes with the
+    // run's memory, before the upcall.
+    child_.emplace(spawn(
+        strand_, program_, args_, options_.spawn, ec, result_.spawn_error));
     fds_.reset(); // the child has its copies now
     if (ec)
       return complete(std::move(self), ec);
-    spawned_ = true;
+    state_ = state::running;
+    if (stops_tree())
+      tree_ = tree::live;
     control_->target = this;
     // An exception from on_spawn leaves this function, and the io_context's
     // run(), with the run's state: destroying it kills the child.
     if (options_.on_spawn)
-      options_.on_spawn(run_child(impl_of(child_)));
+      options_.on_spawn(run_child(impl_of(*child_)));
 
-    if (options_.on_pty)
-      read(pty_, result_.out, reading_out_, result_.out_truncated);
-    if (capture_out_)
-      read(out_, result_.out, reading_out_, result_.out_truncated);
-    if (capture_err_)
-      read(err_, result_.err, reading_err_, result_.err_truncated);
+    if (pty_)
+      read(*pty_, result_.out, reading_out, result_.out_truncated);
+    if (out_)
+      read(*out_, result_.out, reading_out, result_.out_truncated);
+    if (err_)
+      read(*err_, result_.err, reading_err, result_.err_truncated);
     start_input();
     wait();
     if (options_.timeout)
     {
-      deadline_.expires_at(start_ + *options_.timeout);
+      deadline_.emplace(strand_, start_ + *options_.timeout);
       ++pending_;
-      deadline_.async_wait(
+      deadline_->async_wait(
           part_handler([](run_core& op, boost::system::error_code e) {
             op.on_deadline(e);
           }));
@@ -300,18 +409,17 @@ private:
 
   // From a pipe, or from the pty (whose end of output is eof too).
   template <typename Stream>
-  void read(Stream& pipe, std::string& into, bool& reading, bool& truncated)
+  void read(Stream& pipe, std::string& into, io part, bool& truncated)
   {
-    reading = true;
-    read_more(pipe, into, reading, truncated);
+    io_ |= part;
+    read_more(pipe, into, part, truncated);
   }
 
   // Reads until EOF, or until the run stops the reading (a cancel). Up to
   // the output limit into `into`; past it into a scratch buffer whose
   // contents are dropped (both streams may share it: nothing reads it).
   template <typename Stream>
-  void read_more(
-      Stream& pipe, std::string& into, bool& reading, bool& truncated)
+  void read_more(Stream& pipe, std::string& into, io part, bool& truncated)
   {
     constexpr std::size_t chunk = 64 * 1024;
     const std::size_t size = into.size();
@@ -330,42 +438,41 @@ private:
     }
     ++pending_;
     pipe.async_read_some(target,
-        part_handler(
-            [&pipe, &into, &reading, &truncated, size, room](
-                run_core& op, boost::system::error_code ec, std::size_t n) {
-              if (room > 0)
-                into.resize(size + n);
-              else if (n > 0 && !truncated)
-              {
-                truncated = true;
-                if (op.options_.on_overflow == run_options::overflow::stop)
-                  op.stop(false);
-              }
-              if (ec)
-              {
-                reading = false;
-                op.part_done();
-              }
-              else
-                op.read_more(pipe, into, reading, truncated);
-            }));
+        part_handler([&pipe, &into, part, &truncated, size, room](run_core& op,
+                         boost::system::error_code ec, std::size_t n) {
+          if (room > 0)
+            into.resize(size + n);
+          else if (n > 0 && !truncated)
+          {
+            truncated = true;
+            if (op.options_.on_overflow == run_options::overflow::stop)
+              op.stop(false);
+          }
+          if (ec)
+          {
+            op.io_ &= ~part;
+            op.part_done();
+          }
+          else
+            op.read_more(pipe, into, part, truncated);
+        }));
   }
 
   void start_input()
   {
     if (!options_.input)
       return;
-    writing_ = true;
-    if (options_.on_pty)
+    io_ |= writing_in;
+    if (pty_)
     {
       // A pty master raises no SIGPIPE: once the terminal side is closed,
       // writes fail with broken_pipe (basic_pty), which ends the input as
       // EPIPE does a pipe's.
       ++pending_;
-      boost::asio::async_write(pty_, boost::asio::buffer(*options_.input),
+      boost::asio::async_write(*pty_, boost::asio::buffer(*options_.input),
           part_handler(
               [](run_core& op, boost::system::error_code, std::size_t) {
-                op.writing_ = false;
+                op.io_ &= ~writing_in;
                 op.part_done();
               }));
       return;
@@ -373,29 +480,30 @@ private:
     data_ = options_.input->data();
     size_ = options_.input->size();
     // Asio's pipe writes would raise SIGPIPE in the parent if the child
-    // closes its stdin early; write_no_sigpipe writes instead, and room
+    // closes its stdin early; write_no_sigpipe writes instead, and room_
     // waits for the pipe to accept more through a descriptor on a
     // duplicate fd (writable_pipe has no async_wait, and one fd cannot be
-    // registered with the reactor twice).
-    if (make_non_blocking(in_.native_handle()))
+    // registered with the reactor twice), made the first time the pipe is
+    // full.
+    if (make_non_blocking(in_->native_handle()))
       size_ = 0;
     write_more();
   }
 
   void write_more()
   {
-    while (size_ > 0 && in_.is_open())
+    while (size_ > 0 && in_->is_open())
     {
       boost::system::error_code ec =
-          write_no_sigpipe(in_.native_handle(), data_, size_);
+          write_no_sigpipe(in_->native_handle(), data_, size_);
       if (ec != boost::asio::error::would_block)
         break;
-      if (!room_.is_open())
+      if (!room_)
       {
-        const int fd = duplicate_fd(in_.native_handle(), ec);
+        const int fd = duplicate_fd(in_->native_handle(), ec);
         if (fd < 0)
           break;
-        room_.assign(fd, ec);
+        room_.emplace(strand_).assign(fd, ec);
         if (ec)
         {
           close_fd(fd);
@@ -403,7 +511,7 @@ private:
         }
       }
       ++pending_;
-      room_.async_wait(room_.wait_write,
+      room_->async_wait(room_->wait_write,
           part_handler([](run_core& op, boost::system::error_code e) {
             if (e)
               op.end_input();
@@ -418,24 +526,29 @@ private:
   void end_input()
   {
     boost::system::error_code ignored;
-    room_.close(ignored);
-    in_.close(ignored); // EOF for the child
-    writing_ = false;
+    if (room_)
+      room_->close(ignored);
+    in_->close(ignored); // EOF for the child
+    io_ &= ~writing_in;
     part_done();
   }
 
   void wait()
   {
-    waiting_ = true;
     ++pending_;
-    child_.async_wait(part_handler(
+    child_->async_wait(part_handler(
         [](run_core& op, boost::system::error_code ec, exit_status status) {
-          op.wait_ec_ = ec;
+          if (!op.error_)
+            op.error_ = ec;
           op.result_.status = status;
-          op.collected_ = true;
-          op.waiting_ = false;
-          if (op.stopping_)
-            op.grace_.cancel();
+          if (op.state_ == state::stopping)
+          {
+            op.state_ = state::stopped;
+            if (op.grace_)
+              op.grace_->cancel();
+          }
+          else
+            op.state_ = state::exited;
           op.after_collection();
           op.part_done();
         }));
@@ -447,19 +560,19 @@ private:
   // it to end by itself (or at the timeout).
   void after_collection()
   {
-    if (!reading_out_ && !reading_err_ && !writing_)
+    if (!io_)
       return;
     if (!options_.wait_delay)
     {
-      if (stopping_)
+      if (state_ == state::stopped)
         stop_io();
       return;
     }
-    delay_.expires_after(*options_.wait_delay);
+    delay_.emplace(strand_, *options_.wait_delay);
     ++pending_;
-    delay_.async_wait(
+    delay_->async_wait(
         part_handler([](run_core& op, boost::system::error_code e) {
-          if (!e && !op.finished_)
+          if (!e && op.state_ != state::finished)
             op.stop_io();
         }));
   }
@@ -469,7 +582,7 @@ private:
   // child itself has exited.
   void on_deadline(boost::system::error_code ec)
   {
-    if (ec || finished_ || stopping_)
+    if (ec || (state_ != state::running && state_ != state::exited))
       return;
     result_.timed_out = true;
     stop(false);
@@ -480,22 +593,22 @@ private:
   // collected already leaves only the I/O to stop.
   void stop(bool terminal)
   {
-    if (collected_)
+    if (collected())
       return stop_io();
-    if (stopping_)
+    if (state_ == state::stopping)
       return;
-    stopping_ = true;
+    state_ = state::stopping;
     if (terminal)
       return kill();
     boost::system::error_code ec; // process_done: the wait collects it
     send(options_.stop_signal, ec);
     if (ec && ec != error::process_done)
       return kill(); // never leave the child running
-    grace_.expires_after(options_.grace);
+    grace_.emplace(strand_, options_.grace);
     ++pending_;
-    grace_.async_wait(
+    grace_->async_wait(
         part_handler([](run_core& op, boost::system::error_code e) {
-          if (!e && !op.collected_)
+          if (!e && op.state_ == state::stopping)
             op.kill();
         }));
   }
@@ -509,25 +622,30 @@ private:
   // To the child, or to its tree.
   void send(int sig, boost::system::error_code& ec)
   {
-    if (tree_)
-      child_.signal_tree(sig, ec);
+    if (stops_tree())
+      child_->signal_tree(sig, ec);
     else
-      child_.signal(sig, ec);
+      child_->signal(sig, ec);
   }
 
   void stop_io()
   {
-    if (reading_out_ || reading_err_)
+    if (io_ & (reading_out | reading_err))
       result_.output_cut = true;
     // What is left of the tree may hold the pipes: it goes with the I/O.
-    if (tree_ && collected_ && !tree_killed_)
+    if (tree_ == tree::live && collected())
       end_tree(true);
     boost::system::error_code ignored;
-    out_.cancel(ignored);
-    err_.cancel(ignored);
-    pty_.cancel(ignored);
-    room_.cancel(ignored);
-    in_.close(ignored);
+    if (out_)
+      out_->cancel(ignored);
+    if (err_)
+      err_->cancel(ignored);
+    if (pty_)
+      pty_->cancel(ignored);
+    if (room_)
+      room_->cancel(ignored);
+    if (in_)
+      in_->close(ignored);
   }
 
   // Once the child is collected: what is left of its tree is killed (when
@@ -539,54 +657,61 @@ private:
   // is not waited for (its cgroup stays).
   void end_tree(bool kill)
   {
-    tree_killed_ = true;
+    tree_ = tree::ended;
     boost::system::error_code ignored;
     if (kill)
-      child_.signal_tree(SIGKILL, ignored);
-    if (!impl_of(child_)->has_cgroup())
+      child_->signal_tree(SIGKILL, ignored);
+    if (!impl_of(*child_)->has_cgroup())
       return;
-    waiting_tree_ = true;
+    tree_ = tree::draining;
     ++pending_;
-    async_wait_tree_impl(impl_of(child_), strand_,
+    async_wait_tree_impl(impl_of(*child_), strand_,
         part_handler([](run_core& op, boost::system::error_code ec) {
-          op.tree_ec_ = ec;
-          op.waiting_tree_ = false;
+          if (!op.error_)
+            op.error_ = ec;
+          op.tree_ = tree::ended;
           op.part_done();
         }),
         !kill);
   }
 
-  // The child collected, its output ended and its input written: the
-  // timers go.
+  // The child collected, its output ended and its input written (and its
+  // tree ended): the timers go.
   void part_done()
   {
-    if (reading_out_ || reading_err_ || writing_ || waiting_ || waiting_tree_)
+    if (io_ || !collected() || tree_ == tree::draining)
       return;
-    if (tree_ && collected_ && !tree_killed_ && impl_of(child_)->has_cgroup())
-      return end_tree(stopping_);
-    finished_ = true;
-    deadline_.cancel();
-    grace_.cancel();
-    delay_.cancel();
+    if (tree_ == tree::live && impl_of(*child_)->has_cgroup())
+      return end_tree(state_ == state::stopped);
+    state_ = state::finished;
+    if (deadline_)
+      deadline_->cancel();
+    if (grace_)
+      grace_->cancel();
+    if (delay_)
+      delay_->cancel();
   }
 
+  // Only once no handler of the run is left (pending_ == 0) is the caller
+  // of maybe_complete the run's last owner: the upcall then frees the
+  // run's memory before the caller's handler runs.
   void maybe_complete(std::shared_ptr<run_core> self)
   {
-    if (finished_ && pending_ == 0)
-      complete(std::move(self),
-          aborted_
-              ? boost::system::error_code(boost::asio::error::operation_aborted)
-              : (wait_ec_ ? wait_ec_ : tree_ec_));
+    if (state_ == state::finished && pending_ == 0)
+      complete(std::move(self), error_);
   }
 
   void complete(std::shared_ptr<run_core> self, boost::system::error_code ec)
   {
     control_->target = nullptr;
-    if (spawned_)
+    if (state_ != state::starting)
       result_.elapsed = clock::now() - start_;
     run_core& run = *self;
     run.upcall(std::move(self), ec, std::move(result_));
   }
+
+  using timer = boost::asio::basic_waitable_timer<clock,
+      boost::asio::wait_traits<clock>, Strand>;
 
   Allocator allocator_;
   Strand strand_;
@@ -596,39 +721,34 @@ private:
   std::shared_ptr<captured_fds> fds_;
   std::shared_ptr<run_control> control_;
 
-  boost::asio::basic_readable_pipe<Strand> out_, err_;
-  boost::asio::basic_writable_pipe<Strand> in_;
-  boost::asio::posix::basic_stream_descriptor<Strand> room_;
-  basic_pty<Strand> pty_; // with run_options::on_pty
-  basic_process<Strand> child_;
-  boost::asio::basic_waitable_timer<clock, boost::asio::wait_traits<clock>,
-      Strand>
-      deadline_, grace_, delay_;
+  // Made only when the options need them (see start). Destroyed in the
+  // reverse order: the timers, the child (killed, as kill_on_destroy
+  // says), then its pty and pipes.
+  std::optional<boost::asio::basic_readable_pipe<Strand>> out_, err_;
+  std::optional<boost::asio::basic_writable_pipe<Strand>> in_;
+  std::optional<boost::asio::posix::basic_stream_descriptor<Strand>> room_;
+  std::optional<basic_pty<Strand>> pty_; // with run_options::on_pty
+  std::optional<basic_process<Strand>> child_; // once spawn has run
+  std::optional<timer> deadline_; // with run_options::timeout
+  std::optional<timer> grace_; // once stop_signal is sent
+  std::optional<timer> delay_; // with run_options::wait_delay, once needed
   // Output past the limit, from the handler's allocator.
   using scratch_deleter = boost::alloc_noinit_deleter<char[], Allocator>;
   std::unique_ptr<char[], scratch_deleter> scratch_;
 
   run_result result_;
-  boost::system::error_code wait_ec_;
-  boost::system::error_code tree_ec_; // removing the run's cgroup
+  // What the run completes with: operation_aborted once it is cancelled,
+  // else the wait's error, else the tree wait's (a cgroup not removed).
+  boost::system::error_code error_;
   clock::time_point start_{};
   const char* data_ = nullptr; // the input not written yet
   std::size_t size_ = 0;
-  int pending_ = 0; // handlers of the run's parts not yet called
-  bool spawned_ = false;
-  bool tree_ = false; // stops reach the child's tree
-  bool tree_killed_ = false; // what was left of it, once the child went
-  bool waiting_tree_ = false; // for its cgroup to be empty
-  bool capture_out_ = false; // stdout into result_.out, by a pipe
-  bool capture_err_ = false; // stderr into result_.err, by a pipe
-  bool reading_out_ = false;
-  bool reading_err_ = false;
-  bool writing_ = false;
-  bool waiting_ = false;
-  bool collected_ = false; // the wait has completed
-  bool stopping_ = false; // the child has been asked to stop
-  bool aborted_ = false; // a cancellation came before the run was over
-  bool finished_ = false; // every part is done
+  // The run's handlers not yet called (the parts', the timers'): each
+  // owns the run, and only the last may complete it (maybe_complete).
+  int pending_ = 0;
+  state state_ = state::starting;
+  unsigned char io_ = 0; // the io bits under way
+  tree tree_ = tree::not_in_scope;
 };
 
 // A run_core and the handler it completes: the only part of a run compiled
