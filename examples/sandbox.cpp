@@ -100,7 +100,8 @@ int main(int argc, char** argv)
   rlim_t cpu_seconds = 1;
   std::string command =
       "echo \"pid $$ on $(cat /proc/sys/kernel/hostname) as uid $(id -u)\"; "
-      "echo \"network: $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ')\"; "
+      "echo \"network: $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' "
+      "')\"; "
       "mount -t tmpfs none /tmp 2>/dev/null || echo 'mount: refused'; "
       "while :; do :; done";
   int i = 1;

@@ -217,6 +217,10 @@ std::string explain_failure(const child_plan& plan, const fd_setup& fds,
     info.failed = part::parent_death_signal;
     return "parent death signal";
   case child_stage::exec:
+    info.failed = part::program;
+    if (options.executable_fd)
+      return "executable fd " + std::to_string(*options.executable_fd);
+    return {};
   case child_stage::none:
     break;
   default:

@@ -37,6 +37,8 @@ namespace asio = boost::asio;
 #include <optional>
 #include <string>
 #include <string_view>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -164,6 +166,16 @@ TEST(readme_shape, process_trees)
   const std::optional<std::string> mount = pidfd_test::cgroup2_mount();
   if (!mount)
     GTEST_SKIP() << "no cgroup2 mount in /proc/self/mountinfo";
+  // Every run of this test (ctest runs the .fallback variant beside this
+  // one) uses the one "jobs" cgroup and checks that it is left empty: one
+  // at a time, under a lock on the cgroup2 mount, which always exists.
+  struct mount_lock
+  {
+    int fd;
+    ~mount_lock() { ::close(fd); } // releases the lock
+  } lock{::open(mount->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  ASSERT_GE(lock.fd, 0) << *mount << ": " << errno;
+  ASSERT_EQ(::flock(lock.fd, LOCK_EX), 0) << errno;
   // The parent the README tells the user to create, made here if missing
   // and then removed again.
   const std::string jobs = *mount + "/jobs";

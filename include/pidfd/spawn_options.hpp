@@ -443,6 +443,14 @@ struct spawn_options
   /// (spawn_error_info says which part); no child is left.
   /// @{
 
+  /// Runs the program open at this fd (execveat with AT_EMPTY_PATH), for
+  /// example a sealed memfd, so that no path names it; @c program is then
+  /// only argv[0] (unless @c argv0 is set) and the name in messages. The
+  /// child gets the fd close-on-exec, so the program does not inherit it;
+  /// a script (#!) cannot run that way (its interpreter could not open
+  /// it): give an ELF executable. The parent keeps the fd.
+  std::optional<int> executable_fd{};
+
   /// New namespaces for the child, created with it (clone3's flags): it
   /// never runs an instruction outside them. In a new PID namespace the
   /// child is PID 1 there: its exit status reaches the parent as any

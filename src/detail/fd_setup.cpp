@@ -299,6 +299,10 @@ bool fd_setup::prepare(const spawn_options& options, child_plan& plan,
     descriptions_.push_back(name + " from fd " + std::to_string(a.source));
   }
 
+  if (options.executable_fd
+      && !add_executable(*options.executable_fd, plan, ec, detail))
+    return false;
+
   plan.keep_max = 2;
   plan.target_end = 3;
   for (const fd_action& a : actions_)
@@ -308,6 +312,30 @@ bool fd_setup::prepare(const spawn_options& options, child_plan& plan,
   }
   plan.fd_actions = actions_.data();
   plan.fd_action_count = actions_.size();
+  return true;
+}
+
+bool fd_setup::add_executable(
+    int fd, child_plan& plan, error_code& ec, std::string& detail)
+{
+  if (fd < 0 || !sys::is_open(fd))
+  {
+    ec = boost::system::errc::make_error_code(
+        boost::system::errc::bad_file_descriptor);
+    detail = "executable fd " + std::to_string(fd) + ": not open";
+    return false;
+  }
+  // Above every other target, so that it moves none of them.
+  int target = 3;
+  for (const fd_action& a : actions_)
+    target = std::max(target, a.target + 1);
+  fd_action a;
+  a.target = target;
+  a.source = fd;
+  a.close_on_exec = true;
+  actions_.push_back(a);
+  descriptions_.push_back("executable fd " + std::to_string(fd));
+  plan.executable_fd = target;
   return true;
 }
 

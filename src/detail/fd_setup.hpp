@@ -76,6 +76,9 @@ private:
       boost::system::error_code& ec, std::string& detail);
   bool add_pty(const stdio& s, const std::string& name, fd_action& a,
       boost::system::error_code& ec, std::string& detail);
+  // spawn_options::executable_fd, as a close-on-exec fd above the others.
+  bool add_executable(int fd, child_plan& plan, boost::system::error_code& ec,
+      std::string& detail);
   bool open_terminal(const pty_options& options, boost::system::error_code& ec,
       std::string& detail);
 

@@ -151,7 +151,9 @@ PIDFD_CHILD_CODE void arrange_fds(child_plan& plan) noexcept
   {
     fd_action& a = plan.fd_actions[i];
     const int from = a.same_as_target >= 0 ? a.same_as_target : a.moved;
-    if (long r = sys::child_dup2(from, a.target); r < 0)
+    if (long r = a.close_on_exec ? sys::child_dup2_cloexec(from, a.target)
+                                 : sys::child_dup2(from, a.target);
+        r < 0)
       fail(plan, child_stage::duplicate_fd, r, static_cast<int>(i));
   }
   for (int fd = 3; fd < plan.target_end; ++fd)
@@ -385,6 +387,9 @@ PIDFD_CHILD_CODE int child_main(void* arg) noexcept
 
   restrict_before_exec(plan);
 
+  if (plan.executable_fd >= 0)
+    fail(plan, child_stage::exec,
+        sys::child_execveat(plan.executable_fd, plan.argv, plan.envp));
   long err = ENOENT;
   bool saw_eacces = false;
   for (std::size_t i = 0; i < plan.candidate_count; ++i)

@@ -30,6 +30,9 @@ struct fd_action
   int open_flags = 0;
   int same_as_target = -1;
   int moved = -1; // child's scratch: the source, duplicated out of the way
+  // The target stays close-on-exec: an fd the child needs only until
+  // execve (spawn_options::executable_fd).
+  bool close_on_exec = false;
 };
 
 // What the child was doing when it failed, for the parent's message.
@@ -106,6 +109,9 @@ struct confinement_plan
 // has exec'd or exited.
 struct child_plan
 {
+  // The program's fd in the child (spawn_options::executable_fd, moved by
+  // the fd actions), run instead of the candidates; -1 without one.
+  int executable_fd = -1;
   const char* const* candidates = nullptr;
   std::size_t candidate_count = 0;
   char* const* argv = nullptr;

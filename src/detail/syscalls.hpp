@@ -381,6 +381,22 @@ PIDFD_CHILD_CODE inline long child_dup_above(int fd, int base) noexcept
 }
 
 // dup3 without flags: the target is not close-on-exec.
+// execveat(fd, "", argv, envp, AT_EMPTY_PATH): the program open at fd.
+PIDFD_CHILD_CODE inline long child_execveat(
+    int fd, char* const argv[], char* const envp[]) noexcept
+{
+  return child_result(
+      ::syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH));
+}
+
+// As child_dup2, but the target is left close-on-exec.
+PIDFD_CHILD_CODE inline long child_dup2_cloexec(int from, int to) noexcept
+{
+  if (from == to)
+    return child_result(::syscall(SYS_fcntl, to, F_SETFD, FD_CLOEXEC));
+  return child_result(::syscall(SYS_dup3, from, to, O_CLOEXEC));
+}
+
 PIDFD_CHILD_CODE inline long child_dup2(int from, int to) noexcept
 {
   if (from == to)

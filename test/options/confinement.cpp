@@ -27,6 +27,8 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -600,6 +602,66 @@ TEST_F(options_confinement_test, an_ambient_capability_the_parent_lacks)
   EXPECT_EQ(f.info.detail,
       "ambient_capabilities: keeping them through the credentials (the "
       "parent lacks one of them)");
+}
+
+// ---- exec by fd ------------------------------------------------------------
+
+TEST_F(options_confinement_test, a_program_run_by_its_fd)
+{
+  // The static test child, copied into a sealed memfd: no path names it.
+  pidfd_options_test::unique_fd memfd(
+      ::memfd_create("child", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  ASSERT_GE(memfd.get(), 0);
+  {
+    pidfd_options_test::unique_fd file =
+        pidfd_options_test::open_file(pidfd_test::child_program, O_RDONLY);
+    pidfd_options_test::write_all(memfd.get(), read_to_eof(file.get()));
+  }
+  ASSERT_EQ(::fcntl(memfd.get(), F_ADD_SEALS,
+                F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL),
+      0);
+  const int fd = memfd.get();
+
+  const std::string args = temp_path("args");
+  EXPECT_TRUE(
+      pidfd::spawn(ctx, "judge-me", {"print-args", args}, {.executable_fd = fd})
+          .wait()
+          .success());
+  pidfd_options_test::unique_fd written =
+      pidfd_options_test::open_file(args, O_RDONLY);
+  EXPECT_EQ(read_to_eof(written.get()), "judge-me\nprint-args\n" + args + "\n");
+
+  // The program does not inherit the fd.
+  EXPECT_EQ(pidfd::spawn(ctx, "judge-me", {"count-fds"}, {.executable_fd = fd})
+                .wait()
+                .code(),
+      0);
+
+  // In an empty root, where nothing could be named.
+  const std::string root = temp_path("empty-root");
+  ASSERT_EQ(::mkdir(root.c_str(), 0755), 0);
+  EXPECT_EQ(pidfd::spawn(ctx, "judge-me", {"exit", "3"},
+                {.executable_fd = fd, .root_directory = root})
+                .wait()
+                .code(),
+      3);
+}
+
+TEST_F(options_confinement_test, an_executable_fd_that_cannot_run)
+{
+  pidfd_options_test::unique_fd null =
+      pidfd_options_test::open_file("/dev/null", O_RDONLY);
+  failure f = spawn_failing({.executable_fd = null.get()});
+  EXPECT_EQ(f.ec, boost::system::errc::permission_denied);
+  EXPECT_EQ(f.info.failed, part::program);
+  EXPECT_EQ(f.info.detail, "executable fd " + std::to_string(null.get()));
+
+  const int closed = null.release();
+  ASSERT_EQ(::close(closed), 0);
+  f = spawn_failing({.executable_fd = closed});
+  EXPECT_EQ(f.ec, boost::system::errc::bad_file_descriptor);
+  EXPECT_EQ(
+      f.info.detail, "executable fd " + std::to_string(closed) + ": not open");
 }
 
 } // namespace
