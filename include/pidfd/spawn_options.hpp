@@ -438,9 +438,9 @@ struct spawn_options
   /// limits, nice, CPU affinity, @c oom_score_adj, the bounding set,
   /// credentials (groups, gid, uid), ambient capabilities, parent death
   /// signal, no_new_privs, signal dispositions and mask, the seccomp
-  /// filter, and @c execve. A failing step fails the spawn
-  /// with its errno and a message naming the option and its value
-  /// (spawn_error_info says which part); no child is left.
+  /// filter, and @c execve (or @c execveat of executable_fd). A failing
+  /// step fails the spawn with its errno and a message naming the option
+  /// and its value (spawn_error_info says which part); no child is left.
   /// @{
 
   /// Runs the program open at this fd (execveat with AT_EMPTY_PATH), for
