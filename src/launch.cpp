@@ -235,10 +235,7 @@ bool check_options(
     const spawn_options& options, error_code& ec, spawn_error_info& info)
 {
   auto invalid = [&](part p, std::string what) {
-    ec = error::invalid_option;
-    info.failed = p;
-    info.detail = std::move(what);
-    return false;
+    return refuse_option(ec, info, p, std::move(what));
   };
   if (options.parent_death_signal < 0 || options.parent_death_signal >= _NSIG)
     return invalid(part::parent_death_signal,

@@ -107,14 +107,20 @@ bool valid_signal(int sig) noexcept
 
 } // namespace
 
+bool refuse_option(
+    error_code& ec, spawn_error_info& info, part failed, std::string detail)
+{
+  ec = error::invalid_option;
+  info.failed = failed;
+  info.detail = std::move(detail);
+  return false;
+}
+
 bool check_confinement(
     const spawn_options& options, error_code& ec, spawn_error_info& info)
 {
   auto invalid = [&](part p, std::string what) {
-    ec = error::invalid_option;
-    info.failed = p;
-    info.detail = std::move(what);
-    return false;
+    return refuse_option(ec, info, p, std::move(what));
   };
   if (options.hostname && !options.new_namespaces.uts)
     return invalid(part::namespaces,

@@ -20,6 +20,12 @@
 
 namespace pidfd::detail {
 
+// Refuses an option: ec = error::invalid_option, `info` naming the part
+// and, in `detail`, the option and its value. Returns false, for
+// `return refuse_option(...)` in a check.
+bool refuse_option(boost::system::error_code& ec, spawn_error_info& info,
+    spawn_error_info::part failed, std::string detail);
+
 // Checks what needs no system call (ranges, soft above hard, signals that
 // cannot change): error::invalid_option with `info` naming the option and
 // its value.

@@ -285,6 +285,120 @@ PIDFD_CHILD_CODE void restrict_before_exec(child_plan& plan) noexcept
   }
 }
 
+// The session or process group of its own, if asked for (or a pty's).
+PIDFD_CHILD_CODE void join_session(child_plan& plan) noexcept
+{
+  if (plan.new_session)
+  {
+    if (long r = sys::child_setsid(); r < 0)
+      fail(plan, child_stage::process_group, r);
+  }
+  else if (plan.new_process_group)
+  {
+    if (long r = sys::child_setpgid(); r < 0)
+      fail(plan, child_stage::process_group, r);
+  }
+}
+
+// After setsid (a session leader without a terminal may acquire one) and
+// on the child's own fd: the terminal becomes the session's, and the
+// child's group its foreground group, which gets SIGINT for ^C and
+// SIGWINCH on a resize. The parent opened it O_NOCTTY, so it never was the
+// parent's.
+PIDFD_CHILD_CODE void take_terminal(child_plan& plan) noexcept
+{
+  if (plan.controlling_terminal < 0)
+    return;
+  if (long r = sys::child_set_controlling_terminal(plan.controlling_terminal);
+      r < 0)
+    fail(plan, child_stage::controlling_terminal, r);
+}
+
+// umask, root and working directory. After the fds (stdio files are the
+// caller's paths, outside a new root); the working directory and the
+// program are then found inside.
+PIDFD_CHILD_CODE void change_directories(child_plan& plan) noexcept
+{
+  if (plan.set_umask)
+    sys::child_umask(plan.umask);
+  if (plan.confine.root_directory)
+  {
+    if (long r = sys::child_chroot(plan.confine.root_directory); r < 0)
+      fail(plan, child_stage::root_directory, r);
+    if (!plan.working_directory)
+    {
+      if (long r = sys::child_chdir("/"); r < 0)
+        fail(plan, child_stage::root_directory, r);
+    }
+  }
+  if (plan.working_directory)
+  {
+    if (long r = sys::child_chdir(plan.working_directory); r < 0)
+      fail(plan, child_stage::change_directory, r);
+  }
+}
+
+// Groups first, then the group id, then the user id: once the user id is
+// dropped, the others can no longer be changed.
+PIDFD_CHILD_CODE void set_credentials(child_plan& plan) noexcept
+{
+  if (plan.set_groups)
+  {
+    if (long r = sys::child_setgroups(plan.group_count, plan.groups); r < 0)
+      fail(plan, child_stage::set_groups, r);
+  }
+  if (plan.set_gid)
+  {
+    if (long r = sys::child_setresgid(plan.gid); r < 0)
+      fail(plan, child_stage::set_gid, r);
+  }
+  if (plan.set_uid)
+  {
+    if (long r = sys::child_setresuid(plan.uid); r < 0)
+      fail(plan, child_stage::set_uid, r);
+  }
+}
+
+// After every credential change, which would clear it.
+PIDFD_CHILD_CODE void set_parent_death_signal(child_plan& plan) noexcept
+{
+  if (plan.parent_death_signal == 0)
+    return;
+  if (long r = sys::child_set_pdeathsig(plan.parent_death_signal); r < 0)
+    fail(plan, child_stage::parent_death_signal, r);
+  // The parent may have died before the setting took effect; then the
+  // signal will never come, so send it now. Compare with the spawner's PID,
+  // not with 1: a subreaper may have adopted us. In a new PID namespace the
+  // parent is outside and getppid() says 0, whether it lives or not: no
+  // check can be made there.
+  if ((plan.confine.namespace_flags & CLONE_NEWPID) == 0
+      && sys::child_getppid() != plan.parent_pid)
+    sys::child_raise(plan.parent_death_signal);
+}
+
+// execve of each candidate in turn, or execveat of the program's fd;
+// returns only to fail.
+[[noreturn]] PIDFD_CHILD_CODE void exec_program(child_plan& plan) noexcept
+{
+  if (plan.executable_fd >= 0)
+    fail(plan, child_stage::exec,
+        sys::child_execveat(plan.executable_fd, plan.argv, plan.envp));
+  long err = ENOENT;
+  bool saw_eacces = false;
+  for (std::size_t i = 0; i < plan.candidate_count; ++i)
+  {
+    err = -sys::child_execve(plan.candidates[i], plan.argv, plan.envp);
+    saw_eacces = saw_eacces || err == EACCES;
+    if (!try_next_entry(err))
+      break;
+  }
+  // As execvp: a PATH entry that denied access explains the failure better
+  // than the ENOENT of the last entry.
+  if (saw_eacces && try_next_entry(err))
+    err = EACCES;
+  fail(plan, child_stage::exec, err);
+}
+
 } // namespace
 
 PIDFD_CHILD_CODE int child_main(void* arg) noexcept
@@ -307,103 +421,20 @@ PIDFD_CHILD_CODE int child_main(void* arg) noexcept
   // O_CLOEXEC or not, is left behind without being copied.
   unshare_fd_table(plan);
 
+  // The order spawn_options documents (Confinement).
   enter_namespaces(plan);
-
-  if (plan.new_session)
-  {
-    if (long r = sys::child_setsid(); r < 0)
-      fail(plan, child_stage::process_group, r);
-  }
-  else if (plan.new_process_group)
-  {
-    if (long r = sys::child_setpgid(); r < 0)
-      fail(plan, child_stage::process_group, r);
-  }
-
+  join_session(plan);
   if (plan.fd_action_count > 0)
     arrange_fds(plan);
-
-  // After setsid (a session leader without a terminal may acquire one)
-  // and on the child's own fd: the terminal becomes the session's, and the
-  // child's group its foreground group, which gets SIGINT for ^C and
-  // SIGWINCH on a resize. The parent opened it O_NOCTTY, so it never was
-  // the parent's.
-  if (plan.controlling_terminal >= 0)
-  {
-    if (long r = sys::child_set_controlling_terminal(plan.controlling_terminal);
-        r < 0)
-      fail(plan, child_stage::controlling_terminal, r);
-  }
-
-  if (plan.set_umask)
-    sys::child_umask(plan.umask);
-  // After the fds (stdio files are the caller's paths, outside the new
-  // root); the working directory and the program are then found inside.
-  if (plan.confine.root_directory)
-  {
-    if (long r = sys::child_chroot(plan.confine.root_directory); r < 0)
-      fail(plan, child_stage::root_directory, r);
-    if (!plan.working_directory)
-    {
-      if (long r = sys::child_chdir("/"); r < 0)
-        fail(plan, child_stage::root_directory, r);
-    }
-  }
-  if (plan.working_directory)
-  {
-    if (long r = sys::child_chdir(plan.working_directory); r < 0)
-      fail(plan, child_stage::change_directory, r);
-  }
+  take_terminal(plan);
+  change_directories(plan);
   limit_and_schedule(plan);
   prepare_capabilities(plan);
-  // Groups first, then the group id, then the user id: once the user id is
-  // dropped, the others can no longer be changed.
-  if (plan.set_groups)
-  {
-    if (long r = sys::child_setgroups(plan.group_count, plan.groups); r < 0)
-      fail(plan, child_stage::set_groups, r);
-  }
-  if (plan.set_gid)
-  {
-    if (long r = sys::child_setresgid(plan.gid); r < 0)
-      fail(plan, child_stage::set_gid, r);
-  }
-  if (plan.set_uid)
-  {
-    if (long r = sys::child_setresuid(plan.uid); r < 0)
-      fail(plan, child_stage::set_uid, r);
-  }
+  set_credentials(plan);
   raise_ambient_capabilities(plan);
-  if (plan.parent_death_signal != 0)
-  {
-    if (long r = sys::child_set_pdeathsig(plan.parent_death_signal); r < 0)
-      fail(plan, child_stage::parent_death_signal, r);
-    // The parent may have died before the setting took effect; then the
-    // signal will never come, so send it now. Compare with the spawner's
-    // PID, not with 1: a subreaper may have adopted us.
-    if (sys::child_getppid() != plan.parent_pid)
-      sys::child_raise(plan.parent_death_signal);
-  }
-
+  set_parent_death_signal(plan);
   restrict_before_exec(plan);
-
-  if (plan.executable_fd >= 0)
-    fail(plan, child_stage::exec,
-        sys::child_execveat(plan.executable_fd, plan.argv, plan.envp));
-  long err = ENOENT;
-  bool saw_eacces = false;
-  for (std::size_t i = 0; i < plan.candidate_count; ++i)
-  {
-    err = -sys::child_execve(plan.candidates[i], plan.argv, plan.envp);
-    saw_eacces = saw_eacces || err == EACCES;
-    if (!try_next_entry(err))
-      break;
-  }
-  // As execvp: a PATH entry that denied access explains the failure better
-  // than the ENOENT of the last entry.
-  if (saw_eacces && try_next_entry(err))
-    err = EACCES;
-  fail(plan, child_stage::exec, err);
+  exec_program(plan);
 }
 
 } // namespace pidfd::detail

@@ -458,6 +458,17 @@ TEST_F(options_confinement_test, new_namespaces_and_a_hostname)
   EXPECT_EQ(nspid.substr(nspid.rfind('\t') + 1), "1") << nspid;
 }
 
+TEST_F(options_confinement_test, a_parent_death_signal_in_a_new_pid_namespace)
+{
+  // There getppid() is 0 while the parent lives: the child must not take
+  // that for its parent's death and signal itself.
+  pidfd::exit_status s = pidfd::spawn(ctx, "true", {},
+      {.parent_death_signal = SIGKILL,
+          .new_namespaces = {
+              .pid = true}}).wait();
+  EXPECT_TRUE(s.success()) << s;
+}
+
 TEST_F(options_confinement_test, mounts_in_a_new_mount_namespace_stay_there)
 {
   // A shared mount: without the library's private propagation, a mount
