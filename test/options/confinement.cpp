@@ -11,14 +11,18 @@
 
 #include "options/support.hpp"
 #include "pidfd/process.hpp"
+#include "pidfd/run.hpp"
 #include "pidfd/spawn.hpp"
+#include "support/cgroup_fs.hpp"
 
 #include <boost/system/system_error.hpp>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -673,6 +677,70 @@ TEST_F(options_confinement_test, an_executable_fd_that_cannot_run)
   EXPECT_EQ(f.ec, boost::system::errc::bad_file_descriptor);
   EXPECT_EQ(
       f.info.detail, "executable fd " + std::to_string(closed) + ": not open");
+}
+
+// ---- with the rest: async_run, a cgroup, a pty -----------------------------
+
+TEST_F(options_confinement_test, async_run_of_a_confined_child_in_a_cgroup)
+{
+  const std::optional<std::string> mount = pidfd_test::cgroup2_mount();
+  if (!mount)
+    GTEST_SKIP() << "no cgroup2 mount in /proc/self/mountinfo";
+  const std::string parent_name = "pidfd-confine-" + std::to_string(::getpid());
+  const std::string parent = *mount + "/" + parent_name;
+  ASSERT_EQ(::mkdir(parent.c_str(), 0755), 0) << parent << ": " << errno;
+
+  deny_filter no_mkdir(mkdir_calls());
+  pidfd::run_options options;
+  options.spawn.gid = nobody;
+  options.spawn.uid = nobody;
+  options.spawn.new_namespaces = {.pid = true, .mount = true, .network = true};
+  options.spawn.limits = {{RLIMIT_NOFILE, 32, 32}};
+  options.spawn.no_new_privs = true;
+  options.spawn.default_signals = {SIGPIPE};
+  options.spawn.seccomp_filter = no_mkdir.get();
+  options.spawn.cgroup = pidfd::cgroup_placement::create_in(parent_name);
+  options.input = "hello\n";
+  options.timeout = std::chrono::seconds(30);
+  std::optional<pidfd::run_result> result;
+  pidfd::async_run(ctx, "sh",
+      {"-c",
+          "cat; id -u; grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; "
+          "mkdir /tmp/confined 2>/dev/null || echo refused"},
+      std::move(options), [&](error_code ec, pidfd::run_result r) {
+        EXPECT_FALSE(ec) << ec.message();
+        result = std::move(r);
+      });
+  ctx.run();
+  ASSERT_TRUE(result);
+  EXPECT_TRUE(result->status.success()) << result->status;
+  EXPECT_EQ(
+      result->out, "hello\n65534\nNoNewPrivs:\t1\nSeccomp:\t2\nrefused\n");
+  // The run's cgroup is gone with the run.
+  EXPECT_TRUE(pidfd_test::subdirectories(parent).empty());
+  EXPECT_EQ(::rmdir(parent.c_str()), 0) << errno;
+}
+
+TEST_F(options_confinement_test, async_run_of_a_confined_child_on_a_pty)
+{
+  pidfd::run_options options;
+  options.on_pty = true;
+  options.spawn.gid = nobody;
+  options.spawn.uid = nobody;
+  options.spawn.new_namespaces = {.pid = true};
+  options.spawn.no_new_privs = true;
+  options.timeout = std::chrono::seconds(30);
+  std::optional<pidfd::run_result> result;
+  pidfd::async_run(ctx, "sh",
+      {"-c", "test -t 0 && echo on-a-tty; grep NoNewPrivs /proc/self/status"},
+      std::move(options), [&](error_code ec, pidfd::run_result r) {
+        EXPECT_FALSE(ec) << ec.message();
+        result = std::move(r);
+      });
+  ctx.run();
+  ASSERT_TRUE(result);
+  EXPECT_TRUE(result->status.success()) << result->status;
+  EXPECT_EQ(result->out, "on-a-tty\r\nNoNewPrivs:\t1\r\n");
 }
 
 } // namespace
