@@ -434,8 +434,9 @@ struct spawn_options
   /// Steps the child takes on itself before @c execve, each only when set,
   /// in this order: the namespaces (created with the child), private
   /// mounts and the hostname in them, then the fds, the process group and
-  /// the terminal, then umask, root directory, working directory, resource
-  /// limits, nice, CPU affinity, @c oom_score_adj, the bounding set,
+  /// the terminal, then resource limits, nice, CPU affinity,
+  /// @c oom_score_adj, umask, root directory, working directory, the
+  /// bounding set,
   /// credentials (groups, gid, uid), ambient capabilities, parent death
   /// signal, no_new_privs, signal dispositions and mask, the seccomp
   /// filter, and @c execve (or @c execveat of executable_fd). A failing

@@ -179,8 +179,9 @@ PIDFD_CHILD_CODE void enter_namespaces(child_plan& plan) noexcept
   }
 }
 
-// Resource limits and scheduling: after the working directory, before the
-// credentials, while the child may still have the privilege they need.
+// Resource limits and scheduling: before the credentials, while the child
+// may still have the privilege they need, and before a new root, which
+// may have no /proc for oom_score_adj.
 PIDFD_CHILD_CODE void limit_and_schedule(child_plan& plan) noexcept
 {
   const confinement_plan& c = plan.confine;
@@ -427,8 +428,8 @@ PIDFD_CHILD_CODE int child_main(void* arg) noexcept
   if (plan.fd_action_count > 0)
     arrange_fds(plan);
   take_terminal(plan);
+  limit_and_schedule(plan); // before a new root: it writes to /proc
   change_directories(plan);
-  limit_and_schedule(plan);
   prepare_capabilities(plan);
   set_credentials(plan);
   raise_ambient_capabilities(plan);

@@ -652,11 +652,16 @@ TEST_F(options_confinement_test, a_program_run_by_its_fd)
                 .code(),
       0);
 
-  // In an empty root, where nothing could be named.
+  // In an empty root, where nothing could be named (and no /proc is
+  // needed for oom_score_adj).
   const std::string root = temp_path("empty-root");
   ASSERT_EQ(::mkdir(root.c_str(), 0755), 0);
   EXPECT_EQ(pidfd::spawn(ctx, "judge-me", {"exit", "3"},
-                {.executable_fd = fd, .root_directory = root})
+                {.executable_fd = fd,
+                    .root_directory = root,
+                    .limits = {{RLIMIT_NOFILE, 16, 16}},
+                    .nice = 1,
+                    .oom_score_adj = 100})
                 .wait()
                 .code(),
       3);
