@@ -587,17 +587,23 @@ PIDFD_CHILD_CODE inline long child_set_seccomp_filter(
       ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0U, filter));
 }
 
-// The default action for `sig`, ignored or caught. Through the raw system
-// call, for the reason child_reset_signal_handlers gives.
+// The kernel's struct sigaction on x86_64 and aarch64 (and most other
+// ports), for rt_sigaction itself: the wrapper is not used in the child
+// because sanitizer runtimes intercept it and would update their tables in
+// the parent's memory.
+struct kernel_sigaction
+{
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)();
+  std::uint64_t mask;
+};
+static_assert(_NSIG / 8 == sizeof(std::uint64_t));
+
+// The default action for `sig`, ignored or caught.
 PIDFD_CHILD_CODE inline long child_set_default_action(int sig) noexcept
 {
-  struct kernel_sigaction
-  {
-    void (*handler)(int);
-    unsigned long flags;
-    void (*restorer)();
-    std::uint64_t mask;
-  } dfl{};
+  kernel_sigaction dfl{};
   dfl.handler = SIG_DFL;
   return child_result(
       ::syscall(SYS_rt_sigaction, sig, &dfl, nullptr, _NSIG / 8));
@@ -608,17 +614,6 @@ PIDFD_CHILD_CODE inline long child_set_default_action(int sig) noexcept
 // could run in the child, on the parent's memory, before execve.
 PIDFD_CHILD_CODE inline void child_reset_signal_handlers() noexcept
 {
-  // The kernel's struct sigaction on x86_64 and aarch64 (and most other
-  // ports); the wrapper is not used because sanitizer runtimes intercept it
-  // and would update their tables in the parent's memory.
-  struct kernel_sigaction
-  {
-    void (*handler)(int);
-    unsigned long flags;
-    void (*restorer)();
-    std::uint64_t mask;
-  };
-  static_assert(_NSIG / 8 == sizeof(std::uint64_t));
   for (int sig = 1; sig < _NSIG; ++sig)
   {
     if (sig == SIGKILL || sig == SIGSTOP)
