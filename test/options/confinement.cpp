@@ -71,6 +71,20 @@ std::string field(const std::string& text, const std::string& key)
   return "<missing " + key + ">";
 }
 
+// The pieces of `text` between the separators (none after a final one).
+std::vector<std::string> split(const std::string& text, char separator)
+{
+  std::vector<std::string> pieces;
+  for (std::size_t pos = 0, end; pos < text.size(); pos = end + 1)
+  {
+    end = text.find(separator, pos);
+    if (end == std::string::npos)
+      end = text.size();
+    pieces.push_back(text.substr(pos, end - pos));
+  }
+  return pieces;
+}
+
 // The line of /proc/PID/limits for `name`, after it, with each run of
 // spaces made one: "64 128 files".
 std::string limit_line(const std::string& limits, const std::string& name)
@@ -295,14 +309,7 @@ TEST_F(options_confinement_test, nice_cpus_and_oom_score_adj)
   // Field 19 of /proc/PID/stat is the nice value; the command name (2) is
   // "(cat)", without spaces.
   const std::string stat = cat_in_child(options, "/proc/self/stat");
-  std::vector<std::string> fields;
-  for (std::size_t pos = 0, end; pos < stat.size(); pos = end + 1)
-  {
-    end = stat.find(' ', pos);
-    if (end == std::string::npos)
-      end = stat.size();
-    fields.push_back(stat.substr(pos, end - pos));
-  }
+  const std::vector<std::string> fields = split(stat, ' ');
   ASSERT_GT(fields.size(), 18u) << stat;
   EXPECT_EQ(fields[18], "7") << stat;
   EXPECT_EQ(
@@ -436,14 +443,7 @@ TEST_F(options_confinement_test, new_namespaces_and_a_hostname)
   script += "; do readlink /proc/self/ns/$n; done; "
             "cat /proc/sys/kernel/hostname; cat /proc/net/dev";
   const std::string text = output_of(options, "sh", {"-c", script});
-  std::vector<std::string> lines;
-  for (std::size_t pos = 0, end; pos < text.size(); pos = end + 1)
-  {
-    end = text.find('\n', pos);
-    if (end == std::string::npos)
-      end = text.size();
-    lines.push_back(text.substr(pos, end - pos));
-  }
+  const std::vector<std::string> lines = split(text, '\n');
   ASSERT_GE(lines.size(), std::size(names) + 1) << text;
   for (std::size_t i = 0; i < std::size(names); ++i)
   {
