@@ -187,7 +187,6 @@ void plan_confinement(const spawn_options& options, child_plan& plan)
 {
   confinement_plan& c = plan.confine;
   c.namespace_flags = clone_flags(options.new_namespaces);
-  c.private_mounts = options.new_namespaces.mount;
   c.hostname = options.hostname ? options.hostname->c_str() : nullptr;
   c.hostname_size = options.hostname ? options.hostname->size() : 0;
   c.root_directory =
@@ -196,8 +195,9 @@ void plan_confinement(const spawn_options& options, child_plan& plan)
   c.limit_count = options.limits.size();
   c.set_nice = options.nice.has_value();
   c.nice = options.nice.value_or(0);
+  // c.affinity and c.signal_mask start empty (their member initialisers
+  // zero them): a spawn without these options pays nothing here.
   c.set_affinity = !options.cpus.empty();
-  CPU_ZERO(&c.affinity);
   for (int cpu : options.cpus)
     CPU_SET(static_cast<std::size_t>(cpu), &c.affinity);
   if (options.oom_score_adj)
@@ -218,7 +218,6 @@ void plan_confinement(const spawn_options& options, child_plan& plan)
   c.default_signal_count = options.default_signals.size();
   c.default_all_signals = options.default_all_signals;
   c.set_signal_mask = options.blocked_signals.has_value();
-  sigemptyset(&c.signal_mask);
   if (options.blocked_signals)
     for (int sig : *options.blocked_signals)
       sigaddset(&c.signal_mask, sig);

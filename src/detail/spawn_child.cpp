@@ -167,7 +167,7 @@ PIDFD_CHILD_CODE void arrange_fds(child_plan& plan) noexcept
 PIDFD_CHILD_CODE void enter_namespaces(child_plan& plan) noexcept
 {
   const confinement_plan& c = plan.confine;
-  if (c.private_mounts)
+  if (c.namespace_flags & CLONE_NEWNS)
   {
     if (long r = sys::child_make_mounts_private(); r < 0)
       fail(plan, child_stage::mount_propagation, r);

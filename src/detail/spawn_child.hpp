@@ -74,9 +74,9 @@ enum class child_stage : int
 // child only makes system calls.
 struct confinement_plan
 {
-  // CLONE_NEW* flags for clone3 or clone.
+  // CLONE_NEW* flags for clone3 or clone. With CLONE_NEWNS the child
+  // first makes its mounts private.
   unsigned long namespace_flags = 0;
-  bool private_mounts = false;
   const char* hostname = nullptr;
   std::size_t hostname_size = 0;
   const char* root_directory = nullptr;
