@@ -203,6 +203,21 @@ protected:
     return output_of(options, "cat", {file});
   }
 
+  // async_run to its end; expects no error.
+  pidfd::run_result run_to_end(const std::string& program,
+      const pidfd::argument_list& args, pidfd::run_options options)
+  {
+    std::optional<pidfd::run_result> result;
+    pidfd::async_run(ctx, program, args, std::move(options),
+        [&](error_code ec, pidfd::run_result r) {
+          EXPECT_FALSE(ec) << ec.message();
+          result = std::move(r);
+        });
+    run();
+    EXPECT_TRUE(result);
+    return result ? std::move(*result) : pidfd::run_result{};
+  }
+
   // A spawn that must fail: its error and what spawn_error_info says.
   struct failure
   {
@@ -707,20 +722,13 @@ TEST_F(options_confinement_test, async_run_of_a_confined_child_in_a_cgroup)
   options.spawn.cgroup = pidfd::cgroup_placement::create_in(parent_name);
   options.input = "hello\n";
   options.timeout = std::chrono::seconds(30);
-  std::optional<pidfd::run_result> result;
-  pidfd::async_run(ctx, "sh",
+  const pidfd::run_result result = run_to_end("sh",
       {"-c",
           "cat; id -u; grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; "
           "mkdir /tmp/confined 2>/dev/null || echo refused"},
-      std::move(options), [&](error_code ec, pidfd::run_result r) {
-        EXPECT_FALSE(ec) << ec.message();
-        result = std::move(r);
-      });
-  ctx.run();
-  ASSERT_TRUE(result);
-  EXPECT_TRUE(result->status.success()) << result->status;
-  EXPECT_EQ(
-      result->out, "hello\n65534\nNoNewPrivs:\t1\nSeccomp:\t2\nrefused\n");
+      std::move(options));
+  EXPECT_TRUE(result.status.success()) << result.status;
+  EXPECT_EQ(result.out, "hello\n65534\nNoNewPrivs:\t1\nSeccomp:\t2\nrefused\n");
   // The run's cgroup is gone with the run.
   EXPECT_TRUE(pidfd_test::subdirectories(parent).empty());
   EXPECT_EQ(::rmdir(parent.c_str()), 0) << errno;
@@ -735,17 +743,65 @@ TEST_F(options_confinement_test, async_run_of_a_confined_child_on_a_pty)
   options.spawn.new_namespaces = {.pid = true};
   options.spawn.no_new_privs = true;
   options.timeout = std::chrono::seconds(30);
-  std::optional<pidfd::run_result> result;
-  pidfd::async_run(ctx, "sh",
+  const pidfd::run_result result = run_to_end("sh",
       {"-c", "test -t 0 && echo on-a-tty; grep NoNewPrivs /proc/self/status"},
-      std::move(options), [&](error_code ec, pidfd::run_result r) {
+      std::move(options));
+  EXPECT_TRUE(result.status.success()) << result.status;
+  EXPECT_EQ(result.out, "on-a-tty\r\nNoNewPrivs:\t1\r\n");
+}
+
+TEST_F(options_confinement_test, async_terminate_of_pid_1_of_a_namespace)
+{
+  // As PID 1 the child ignores the SIGTERM it has no handler for; the
+  // SIGKILL after the grace ends it, and a signal() meanwhile is accepted.
+  auto child = pidfd::spawn(
+      ctx, "sleep", {"30"}, {.new_namespaces = {.pid = true, .mount = true}});
+  std::optional<pidfd::exit_status> status;
+  child.async_terminate(
+      std::chrono::milliseconds(50), [&](error_code ec, pidfd::exit_status s) {
         EXPECT_FALSE(ec) << ec.message();
-        result = std::move(r);
+        status = s;
       });
-  ctx.run();
-  ASSERT_TRUE(result);
-  EXPECT_TRUE(result->status.success()) << result->status;
-  EXPECT_EQ(result->out, "on-a-tty\r\nNoNewPrivs:\t1\r\n");
+  error_code ec;
+  child.signal(SIGTERM, ec);
+  EXPECT_FALSE(ec) << ec.message();
+  run();
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(status->signaled() && status->signal() == SIGKILL) << *status;
+}
+
+TEST_F(options_confinement_test, confined_children_in_a_loop_several_at_once)
+{
+  // 200 children, 8 at a time, each with its own namespaces, limits, a
+  // filter and its program by fd: the fixture then checks that no fd, no
+  // zombie and no thread is left.
+  deny_filter no_mkdir(mkdir_calls());
+  pidfd_options_test::unique_fd program =
+      pidfd_options_test::open_file(pidfd_test::child_program, O_RDONLY);
+  const pidfd::spawn_options options{.gid = nobody,
+      .uid = nobody,
+      .executable_fd = program.get(),
+      .new_namespaces = {.pid = true, .mount = true, .ipc = true},
+      .limits = {{RLIMIT_NOFILE, 32, 32}},
+      .no_new_privs = true,
+      .default_signals = {SIGPIPE},
+      .seccomp_filter = no_mkdir.get()};
+  int exited = 0;
+  for (int round = 0; round < 25; ++round)
+  {
+    std::vector<pidfd::process> children;
+    for (int i = 0; i < 8; ++i)
+      children.push_back(
+          pidfd::spawn(ctx, "child", {"exit", std::to_string(i)}, options));
+    for (std::size_t i = 0; i < children.size(); ++i)
+      children[i].async_wait([&, i](error_code ec, pidfd::exit_status s) {
+        EXPECT_FALSE(ec) << ec.message();
+        if (s.exited() && s.code() == static_cast<int>(i))
+          ++exited;
+      });
+    run();
+  }
+  EXPECT_EQ(exited, 200);
 }
 
 } // namespace
