@@ -241,6 +241,14 @@ TEST_F(options_terminate_test, use_awaitable)
   EXPECT_TRUE(result->signaled() && result->signal() == SIGKILL) << *result;
 }
 
+// g++ 12 at -O2 warns that moving these run_options (a disengaged
+// optional<string> input) into async_run "may use" the string
+// uninitialized: GCC PR 80635, a false positive that appears or not as
+// the inlining of the options' move changes. Only there, only for g++ 12.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 TEST_F(options_terminate_test, composed_operations_on_four_threads)
 {
   // Networking daemons run one io_context on several threads. Neither
@@ -282,5 +290,8 @@ TEST_F(options_terminate_test, composed_operations_on_four_threads)
   EXPECT_EQ(terminated.load(), 0);
   EXPECT_EQ(runs.load(), rounds);
 }
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic pop
+#endif
 
 } // namespace
