@@ -19,6 +19,7 @@
 #include "detail/features.hpp"
 #include "detail/spawn_child.hpp"
 #include "detail/syscalls.hpp"
+#include "detail/user_namespace.hpp"
 
 #include <boost/system/system_error.hpp>
 
@@ -63,6 +64,16 @@ void discard_child(pid_t pid, int pidfd, bool kill) noexcept
 // bytes (no signal handler can run there: all signals are blocked or reset).
 constexpr std::size_t child_stack_size = 16 * 1024;
 
+// The child shares the parent's memory and fd table, and the parent
+// thread waits until it has run its program (vfork): unless the parent
+// must write its id maps meanwhile (child_plan::handshake), when it is a
+// fork with copies of both.
+unsigned long sharing_flags(const child_plan& plan) noexcept
+{
+  return plan.handshake.release_fd >= 0 ? 0UL
+                                        : CLONE_VM | CLONE_VFORK | CLONE_FILES;
+}
+
 std::atomic<bool> clear_sighand_refused{false};
 std::atomic<bool> into_cgroup_refused{false};
 
@@ -101,8 +112,7 @@ long clone3_child(child_plan& plan, int& pidfd, unsigned char* stack,
     std::size_t stack_size, const cgroup_tree* tree, int procs_fd)
 {
   clone_args args{};
-  args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_FILES
-      | plan.confine.namespace_flags;
+  args.flags = sharing_flags(plan) | CLONE_PIDFD | plan.confine.namespace_flags;
   args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
   args.exit_signal = SIGCHLD;
   args.stack = reinterpret_cast<std::uintptr_t>(stack);
@@ -131,8 +141,8 @@ long clone3_child(child_plan& plan, int& pidfd, unsigned char* stack,
 // the child is unreaped.
 long clone_child(child_plan& plan, unsigned char* stack, std::size_t stack_size)
 {
-  const unsigned long flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD
-      | plan.confine.namespace_flags;
+  const unsigned long flags =
+      sharing_flags(plan) | SIGCHLD | plan.confine.namespace_flags;
   sys::block_all_signals(plan.signal_mask);
   plan.reset_signals = true;
   long r = sys::clone(flags, stack + stack_size, &child_main, &plan);
@@ -142,7 +152,8 @@ long clone_child(child_plan& plan, unsigned char* stack, std::size_t stack_size)
 
 // clone3 where the kernel and the seccomp policy allow it, else clone():
 // the child's PID, or -errno; clone3's pidfd in `pidfd`. The child runs on
-// this frame's stack, which it leaves before clone returns (vfork).
+// this frame's stack, which it leaves before clone returns (vfork), or on
+// its copy of it (a fork).
 long start_child(const kernel_features& features, child_plan& plan,
     cgroup_tree* tree, int procs_fd, int& pidfd)
 {
@@ -174,6 +185,9 @@ std::string explain_failure(const child_plan& plan, const fd_setup& fds,
     const spawn_options& options, const cgroup_tree* tree,
     spawn_error_info& info)
 {
+  const bool user_namespace = options.new_namespaces.user;
+  // setresuid/setresgid's EINVAL: an id the namespace does not map.
+  const bool unmapped = user_namespace && plan.error == EINVAL;
   switch (plan.error_stage)
   {
   case child_stage::cgroup:
@@ -203,16 +217,22 @@ std::string explain_failure(const child_plan& plan, const fd_setup& fds,
     return "working directory \"" + *options.working_directory + "\"";
   case child_stage::set_groups:
     info.failed = part::credentials;
-    if (!options.groups)
-      return "setgroups: dropping the supplementary groups for uid/gid "
-             "(spawn_options::groups unset; keep_groups keeps them)";
-    return "setgroups";
+    return std::string(options.groups ? "setgroups"
+                                      : "setgroups: dropping the supplementary "
+                                        "groups for uid/gid "
+                                        "(spawn_options::groups unset; "
+                                        "keep_groups keeps them)")
+        + (user_namespace && options.new_namespaces.gid_map.empty()
+                ? " (in a new user namespace, setgroups needs a gid_map)"
+                : "");
   case child_stage::set_gid:
     info.failed = part::credentials;
-    return "setgid " + std::to_string(*options.gid);
+    return "setgid " + std::to_string(*options.gid)
+        + (unmapped ? " (not in the new user namespace's gid_map)" : "");
   case child_stage::set_uid:
     info.failed = part::credentials;
-    return "setuid " + std::to_string(*options.uid);
+    return "setuid " + std::to_string(*options.uid)
+        + (unmapped ? " (not in the new user namespace's uid_map)" : "");
   case child_stage::parent_death_signal:
     info.failed = part::parent_death_signal;
     return "parent death signal";
@@ -344,6 +364,13 @@ launched launch(std::string_view program,
   }
   plan_process_attributes(options, fds.terminal_target(), plan);
   plan_confinement(options, plan);
+  user_namespace_start user_namespace;
+  if (options.new_namespaces.user && !user_namespace.prepare(plan, fds, ec))
+  {
+    info.failed = part::system;
+    detail = "pipe";
+    return {};
+  }
 
   // The cgroup last, as the one step that changes the system (a created
   // cgroup); it goes with `tree` when this returns without a child.
@@ -384,6 +411,13 @@ launched launch(std::string_view program,
     return {};
   }
   const pid_t pid = static_cast<pid_t>(r);
+  if (options.new_namespaces.user
+      && !user_namespace.finish(pid, options, plan, ec, detail))
+  {
+    info.failed = part::namespaces;
+    discard_child(pid, pidfd, true);
+    return {};
+  }
   if (plan.error != 0)
   {
     // The child failed before or in execve and is exiting.

@@ -14,6 +14,7 @@
 
 #include <boost/system/error_code.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -306,11 +307,42 @@ enum class process_group_mode
   new_session
 };
 
+/// One line of a new user namespace's uid_map or gid_map (user_namespaces(7)):
+/// the @c count ids from @c inside in the namespace are the ids from
+/// @c outside in the spawner's namespace.
+struct id_mapping
+{
+  std::uint32_t inside = 0;
+  std::uint32_t outside = 0;
+  std::uint32_t count = 1;
+};
+
 /// The namespaces a child starts in, new ones of its own (clone(2)'s
-/// @c CLONE_NEW* flags); each needs @c CAP_SYS_ADMIN. A user namespace is
-/// not offered yet.
+/// @c CLONE_NEW* flags). Each needs @c CAP_SYS_ADMIN, except together with
+/// a new user namespace, which owns the others and needs no privilege
+/// where the system allows unprivileged user namespaces.
 struct namespace_options
 {
+  /// A user namespace. The child has every capability in it (and none
+  /// outside) until its program runs; spawn_options::uid, gid and groups
+  /// are then ids inside it, which must be mapped. The spawner writes the
+  /// maps while the child waits, so this spawn is a fork rather than the
+  /// usual vfork: it costs what copying the spawner's page tables costs
+  /// (see benchmarks/RESULTS.md).
+  /**
+   * Without maps the child runs as the overflow ids (65534). A spawner
+   * without @c CAP_SETUID / @c CAP_SETGID may map only its own effective
+   * uid and gid, one id each. @c setgroups is denied in the namespace
+   * (written before the gid map) unless the child is to call it: when
+   * spawn_options::groups is given, or uid or gid is set without
+   * keep_groups (dropping the supplementary groups); only a privileged
+   * spawner may allow it, so an unprivileged one that sets uid or gid sets
+   * keep_groups too. A spawner that changed its uid is not dumpable, which
+   * would make the child's map files root's: the child then makes itself
+   * dumpable before the maps are written (its program's exec sets that
+   * again as usual).
+   */
+  bool user = false;
   /// A PID namespace: the child is its PID 1 (see spawn_options::
   /// new_namespaces for what that means).
   bool pid = false;
@@ -327,10 +359,15 @@ struct namespace_options
   /// A cgroup namespace, rooted at the child's cgroup.
   bool cgroup = false;
 
+  /// The new user namespace's uid and gid maps (at most 340 lines each,
+  /// no two overlapping); only with @c user.
+  std::vector<id_mapping> uid_map{};
+  std::vector<id_mapping> gid_map{};
+
   /// True if any is asked for.
   bool any() const noexcept
   {
-    return pid || mount || network || uts || ipc || cgroup;
+    return user || pid || mount || network || uts || ipc || cgroup;
   }
 };
 
@@ -432,7 +469,8 @@ struct spawn_options
 
   /// @name Confinement
   /// Steps the child takes on itself before @c execve, each only when set,
-  /// in this order: the namespaces (created with the child), private
+  /// in this order: the namespaces (created with the child; a user
+  /// namespace's maps written by the spawner before the child goes on), private
   /// mounts and the hostname in them, then the fds, the process group and
   /// the terminal, then resource limits, nice, CPU affinity,
   /// @c oom_score_adj, umask, root directory, working directory, the

@@ -9,12 +9,15 @@
 
 #include "pidfd/error.hpp"
 
+#include "detail/user_namespace.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <utility>
 
 #include <linux/filter.h>
 #include <sched.h> // CLONE_NEW*, cpu_set_t
@@ -67,6 +70,7 @@ std::string describe(const namespace_options& ns)
     if (on)
       text += (text.empty() ? "" : ",") + std::string(name);
   };
+  add(ns.user, "user");
   add(ns.pid, "pid");
   add(ns.mount, "mount");
   add(ns.network, "network");
@@ -78,9 +82,10 @@ std::string describe(const namespace_options& ns)
 
 unsigned long clone_flags(const namespace_options& ns) noexcept
 {
-  return (ns.pid ? CLONE_NEWPID : 0UL) | (ns.mount ? CLONE_NEWNS : 0UL)
-      | (ns.network ? CLONE_NEWNET : 0UL) | (ns.uts ? CLONE_NEWUTS : 0UL)
-      | (ns.ipc ? CLONE_NEWIPC : 0UL) | (ns.cgroup ? CLONE_NEWCGROUP : 0UL);
+  return (ns.user ? CLONE_NEWUSER : 0UL) | (ns.pid ? CLONE_NEWPID : 0UL)
+      | (ns.mount ? CLONE_NEWNS : 0UL) | (ns.network ? CLONE_NEWNET : 0UL)
+      | (ns.uts ? CLONE_NEWUTS : 0UL) | (ns.ipc ? CLONE_NEWIPC : 0UL)
+      | (ns.cgroup ? CLONE_NEWCGROUP : 0UL);
 }
 
 // "CAP_NET_BIND_SERVICE", or the number for one this build does not name.
@@ -98,6 +103,28 @@ std::string capability_name(int cap)
   if (cap >= 0 && static_cast<std::size_t>(cap) < std::size(names))
     return std::string("CAP_") + names[cap];
   return "capability " + std::to_string(cap);
+}
+
+// The kernel's limit on a map's lines (Linux 4.15).
+constexpr std::size_t max_map_lines = 340;
+
+// "uid_map \"0 1000 0\": a count of 0", or empty for a valid map.
+std::string check_map(const char* name, const std::vector<id_mapping>& map)
+{
+  const std::string what =
+      std::string(name) + " \"" + describe_map(map) + "\": ";
+  if (map.size() > max_map_lines)
+    return std::string(name) + ": " + std::to_string(map.size())
+        + " lines, at most " + std::to_string(max_map_lines);
+  for (const id_mapping& m : map)
+  {
+    if (m.count == 0)
+      return what + "a count of 0";
+    const std::uint64_t end = std::uint64_t(m.count) - 1;
+    if (m.inside + end > UINT32_MAX - 1 || m.outside + end > UINT32_MAX - 1)
+      return what + "past the last id";
+  }
+  return {};
 }
 
 bool valid_signal(int sig) noexcept
@@ -126,6 +153,15 @@ bool check_confinement(
     return invalid(part::namespaces,
         "hostname \"" + *options.hostname
             + "\": needs a new UTS namespace (new_namespaces.uts)");
+  const namespace_options& ns = options.new_namespaces;
+  if (!ns.user && (!ns.uid_map.empty() || !ns.gid_map.empty()))
+    return invalid(part::namespaces,
+        std::string(ns.uid_map.empty() ? "gid_map" : "uid_map")
+            + ": needs a new user namespace (new_namespaces.user)");
+  for (auto [name, map] :
+      {std::pair{"uid_map", &ns.uid_map}, std::pair{"gid_map", &ns.gid_map}})
+    if (std::string why = check_map(name, *map); !why.empty())
+      return invalid(part::namespaces, std::move(why));
   if (options.hostname
       && (options.hostname->size() > 64
           || options.hostname->find('\0') != std::string::npos))
@@ -309,7 +345,11 @@ std::string explain_clone_failure(
     return {};
   info.failed = part::namespaces;
   return "new namespaces " + describe(options.new_namespaces)
-      + (err == EPERM ? " (needs CAP_SYS_ADMIN)"
+      + (err == EPERM ? (options.new_namespaces.user
+                 ? " (user namespaces are refused to this "
+                   "process: disabled for unprivileged users, "
+                   "or it is chrooted)"
+                 : " (needs CAP_SYS_ADMIN)")
               : err == ENOSPC || err == EUSERS
               ? " (the limit on nested namespaces was reached)"
               : "");

@@ -303,6 +303,12 @@ bool fd_setup::prepare(const spawn_options& options, child_plan& plan,
       && !add_executable(*options.executable_fd, plan, ec, detail))
     return false;
 
+  fill_plan(plan);
+  return true;
+}
+
+void fd_setup::fill_plan(child_plan& plan)
+{
   plan.keep_max = 2;
   plan.target_end = 3;
   for (const fd_action& a : actions_)
@@ -312,7 +318,29 @@ bool fd_setup::prepare(const spawn_options& options, child_plan& plan,
   }
   plan.fd_actions = actions_.data();
   plan.fd_action_count = actions_.size();
-  return true;
+}
+
+int fd_setup::add_close_on_exec(int fd, std::string description)
+{
+  // Above every other target, so that it moves none of them.
+  int target = 3;
+  for (const fd_action& a : actions_)
+    target = std::max(target, a.target + 1);
+  fd_action a;
+  a.target = target;
+  a.source = fd;
+  a.close_on_exec = true;
+  actions_.push_back(a);
+  descriptions_.push_back(std::move(description));
+  return target;
+}
+
+void fd_setup::add_report_fd(int fd, child_plan& plan)
+{
+  add_close_on_exec(fd, "the spawn's report pipe");
+  plan.handshake.report_action = static_cast<int>(actions_.size()) - 1;
+  plan.handshake.report_fd = fd;
+  fill_plan(plan);
 }
 
 bool fd_setup::add_executable(
@@ -325,17 +353,8 @@ bool fd_setup::add_executable(
     detail = "executable fd " + std::to_string(fd) + ": not open";
     return false;
   }
-  // Above every other target, so that it moves none of them.
-  int target = 3;
-  for (const fd_action& a : actions_)
-    target = std::max(target, a.target + 1);
-  fd_action a;
-  a.target = target;
-  a.source = fd;
-  a.close_on_exec = true;
-  actions_.push_back(a);
-  descriptions_.push_back("executable fd " + std::to_string(fd));
-  plan.executable_fd = target;
+  plan.executable_fd =
+      add_close_on_exec(fd, "executable fd " + std::to_string(fd));
   return true;
 }
 

@@ -34,6 +34,10 @@ public:
   bool prepare(const spawn_options& options, child_plan& plan,
       boost::system::error_code& ec, std::string& detail);
 
+  // After prepare(): the forked child's report pipe (child_plan::
+  // handshake), as a close-on-exec fd above every other target.
+  void add_report_fd(int fd, child_plan& plan);
+
   // The child runs: hands the parents' pipe ends to their pipe objects (and
   // the pty's master to its object) and closes the child's ends here, so
   // the parent keeps no terminal side open.
@@ -79,6 +83,10 @@ private:
   // spawn_options::executable_fd, as a close-on-exec fd above the others.
   bool add_executable(int fd, child_plan& plan, boost::system::error_code& ec,
       std::string& detail);
+  // Adds `fd` as a close-on-exec target above the others; returns it.
+  int add_close_on_exec(int fd, std::string description);
+  // The plan's fd fields from actions_.
+  void fill_plan(child_plan& plan);
   bool open_terminal(const pty_options& options, boost::system::error_code& ec,
       std::string& detail);
 

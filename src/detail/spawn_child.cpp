@@ -4,7 +4,9 @@
 // Only async-signal-safe raw system calls run here: the child shares the
 // parent's memory, so a lock, an allocation or a libc call that keeps state
 // could corrupt the parent, as fork-less spawning in glibc's posix_spawn
-// and Go's forkAndExecInChild also avoid.
+// and Go's forkAndExecInChild also avoid. (A child in a new user namespace
+// is a fork with a copy instead, see child_plan::handshake: the same code
+// serves it, as a copy of a multithreaded process needs too.)
 //
 
 #include "detail/spawn_child.hpp"
@@ -24,6 +26,12 @@ namespace {
   plan.error = static_cast<int>(err < 0 ? -err : err);
   plan.error_stage = stage;
   plan.error_index = index;
+  if (plan.handshake.report_fd >= 0)
+  {
+    // A forked child's plan is its own copy: the parent reads this instead.
+    const child_report report{plan.error, stage, index};
+    sys::child_write(plan.handshake.report_fd, &report, sizeof report);
+  }
   sys::child_exit(127);
 }
 
@@ -147,6 +155,11 @@ PIDFD_CHILD_CODE void arrange_fds(child_plan& plan) noexcept
       sys::child_close(static_cast<int>(src));
     a.moved = static_cast<int>(moved);
   }
+  // The report pipe's original number may be a target: fail() uses its
+  // copy until its own target is in place.
+  const int report = plan.handshake.report_action;
+  if (report >= 0)
+    plan.handshake.report_fd = plan.fd_actions[report].moved;
   for (std::size_t i = 0; i < plan.fd_action_count; ++i)
   {
     fd_action& a = plan.fd_actions[i];
@@ -156,6 +169,8 @@ PIDFD_CHILD_CODE void arrange_fds(child_plan& plan) noexcept
         r < 0)
       fail(plan, child_stage::duplicate_fd, r, static_cast<int>(i));
   }
+  if (report >= 0)
+    plan.handshake.report_fd = plan.fd_actions[report].target;
   for (int fd = 3; fd < plan.target_end; ++fd)
     if (!is_target(plan, fd))
       sys::child_close(fd);
@@ -400,6 +415,24 @@ PIDFD_CHILD_CODE void set_parent_death_signal(child_plan& plan) noexcept
   fail(plan, child_stage::exec, err);
 }
 
+// A forked child in a new user namespace waits here for its id maps (see
+// child_plan::handshake), before any step that needs them.
+PIDFD_CHILD_CODE void wait_for_id_maps(child_plan& plan) noexcept
+{
+  const child_plan::fork_handshake& h = plan.handshake;
+  if (h.release_fd < 0)
+    return;
+  if (h.make_dumpable)
+  {
+    // Our own mm (no CLONE_VM): the parent's stays as it is.
+    sys::child_set_dumpable();
+    sys::child_write(h.report_fd, "r", 1);
+  }
+  char go = 0;
+  if (sys::child_read(h.release_fd, &go, 1) != 1)
+    sys::child_exit(127); // the parent failed and will say why
+}
+
 } // namespace
 
 PIDFD_CHILD_CODE int child_main(void* arg) noexcept
@@ -408,6 +441,7 @@ PIDFD_CHILD_CODE int child_main(void* arg) noexcept
 
   if (plan.reset_signals)
     sys::child_reset_signal_handlers();
+  wait_for_id_maps(plan);
 
   // First of all, so that everything the child does, and the program, is
   // accounted to the cgroup and reached by the tree operations. The fd is

@@ -106,9 +106,26 @@ struct confinement_plan
 // Shared with the child, which runs on the parent's memory while the parent
 // thread is suspended (CLONE_VM | CLONE_VFORK). The child writes only the
 // error fields and fd_action::moved; the parent reads them once the child
-// has exec'd or exited.
+// has exec'd or exited. A child in a new user namespace has a copy instead
+// (see handshake below).
 struct child_plan
 {
+  // For a child in a new user namespace, started as a fork (no CLONE_VM,
+  // no CLONE_VFORK) so that the parent can write its id maps while it
+  // waits: it first makes itself dumpable if `make_dumpable` (the parent
+  // then reads one byte from report_fd's pipe before opening the maps),
+  // then waits for a byte on release_fd (EOF: the parent gave up), and it
+  // reports a failure by writing a child_report to report_fd, which
+  // closes at execve. report_fd is an fd action's source (report_action),
+  // so that it survives the fd steps. All -1 for the usual spawn.
+  struct fork_handshake
+  {
+    int release_fd = -1;
+    int report_fd = -1;
+    int report_action = -1;
+    bool make_dumpable = false;
+  } handshake{};
+
   // The program's fd in the child (spawn_options::executable_fd, moved by
   // the fd actions), run instead of the candidates; -1 without one.
   int executable_fd = -1;
@@ -166,6 +183,15 @@ struct child_plan
   int error = 0;
   child_stage error_stage = child_stage::none;
   int error_index = -1;
+};
+
+// What a forked child (child_plan::handshake) writes before it exits
+// without running its program: child_plan's error fields.
+struct child_report
+{
+  int error = 0;
+  child_stage stage = child_stage::none;
+  int index = -1;
 };
 
 // The child's entry point (clone3/clone fn); never returns.

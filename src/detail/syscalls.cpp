@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/uio.h>
 
 #if !defined(__x86_64__) && !defined(__aarch64__)
@@ -477,6 +478,11 @@ pid_t getpid() noexcept
 uid_t geteuid() noexcept
 {
   return ::geteuid();
+}
+
+bool is_dumpable() noexcept
+{
+  return ::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1;
 }
 
 void getrlimit(int resource, rlimit& limit, error_code& ec) noexcept

@@ -290,6 +290,11 @@ void waitid_pid(
 pid_t getpid() noexcept;
 uid_t geteuid() noexcept;
 
+// prctl(PR_GET_DUMPABLE): false after a change of credentials (or
+// PR_SET_DUMPABLE 0), which makes /proc/PID of this process and of its
+// children (until they exec) root's.
+bool is_dumpable() noexcept;
+
 // getrlimit(2).
 void getrlimit(int resource, rlimit& limit, error_code& ec) noexcept;
 
@@ -408,6 +413,20 @@ PIDFD_CHILD_CODE inline long child_write(
     int fd, const void* data, std::size_t size) noexcept
 {
   return child_result(::syscall(SYS_write, fd, data, size));
+}
+
+// No EINTR here: the child runs no signal handler.
+PIDFD_CHILD_CODE inline long child_read(
+    int fd, void* data, std::size_t size) noexcept
+{
+  return child_result(::syscall(SYS_read, fd, data, size));
+}
+
+// prctl(PR_SET_DUMPABLE, 1): /proc/self's files become the child's own
+// again after a credential change of the parent made them root's.
+PIDFD_CHILD_CODE inline void child_set_dumpable() noexcept
+{
+  ::syscall(SYS_prctl, PR_SET_DUMPABLE, 1UL, 0UL, 0UL, 0UL);
 }
 
 PIDFD_CHILD_CODE inline long child_setsid() noexcept

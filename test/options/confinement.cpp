@@ -535,6 +535,192 @@ TEST_F(options_confinement_test, new_namespaces_need_cap_sys_admin)
           + " new namespaces network (needs CAP_SYS_ADMIN)\n");
 }
 
+// The lines of a map file, with the kernel's padding squeezed to one
+// space: "0 100000 65536".
+std::vector<std::string> map_lines(const std::string& text)
+{
+  std::vector<std::string> lines;
+  for (const std::string& line : split(text, '\n'))
+  {
+    std::string squeezed;
+    for (char c : line)
+      if (c != ' ' && c != '\t')
+        squeezed += c;
+      else if (!squeezed.empty() && squeezed.back() != ' ')
+        squeezed += ' ';
+    lines.push_back(squeezed);
+  }
+  return lines;
+}
+
+TEST_F(options_confinement_test, a_new_user_namespace_with_its_maps)
+{
+  // Root in the namespace is uid and gid 100000 outside: a file it makes
+  // in a directory anyone may write to is 100000's here.
+  ASSERT_EQ(::chmod(temp_dir().c_str(), 0711), 0);
+  const std::string dir = temp_path("shared");
+  ASSERT_EQ(::mkdir(dir.c_str(), 0777), 0);
+  ASSERT_EQ(::chmod(dir.c_str(), 0777), 0);
+  const pidfd::spawn_options options{.gid = 0,
+      .uid = 0,
+      .new_namespaces = {.user = true,
+          .pid = true,
+          .mount = true,
+          .uts = true,
+          .uid_map = {{0, 100000, 65536}},
+          .gid_map = {{0, 100000, 1000}, {1000, 200000, 10}}},
+      .hostname = "inside"};
+  const std::string script =
+      "cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; "
+      "id -u; id -G; readlink /proc/self/ns/user; hostname; "
+      "grep CapEff /proc/self/status; touch "
+      + dir + "/made";
+  const std::vector<std::string> lines =
+      map_lines(output_of(options, "sh", {"-c", script}));
+  ASSERT_EQ(lines.size(), 9u);
+  EXPECT_EQ(lines[0], "0 100000 65536");
+  EXPECT_EQ(lines[1], "0 100000 1000");
+  EXPECT_EQ(lines[2], "1000 200000 10");
+  // uid and gid set: the child dropped its supplementary groups, which
+  // needs setgroups allowed.
+  EXPECT_EQ(lines[3], "allow");
+  EXPECT_EQ(lines[4], "0");
+  EXPECT_EQ(lines[5], "0");
+  EXPECT_NE(lines[6], own_namespace("user"));
+  EXPECT_EQ(lines[7], "inside");
+  // Root in its namespace runs its program with every capability there.
+  EXPECT_EQ(lines[8], "CapEff: 000001ffffffffff");
+  struct stat st
+  {
+  };
+  ASSERT_EQ(::stat((dir + "/made").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 100000u);
+  EXPECT_EQ(st.st_gid, 100000u);
+  ::unlink((dir + "/made").c_str());
+}
+
+TEST_F(options_confinement_test, a_user_namespace_without_maps)
+{
+  // The overflow ids, no capability left for the program, and setgroups
+  // denied: the child does not call it.
+  const std::vector<std::string> lines =
+      map_lines(output_of({.new_namespaces = {.user = true}}, "sh",
+          {"-c",
+              "id -u; cat /proc/self/setgroups; grep CapEff "
+              "/proc/self/status"}));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0], "65534");
+  EXPECT_EQ(lines[1], "deny");
+  EXPECT_EQ(lines[2], "CapEff: 0000000000000000");
+}
+
+TEST_F(options_confinement_test, user_namespace_errors)
+{
+  using pidfd::id_mapping;
+  auto detail_of = [&](const pidfd::spawn_options& options) {
+    failure f = spawn_failing(options);
+    EXPECT_EQ(f.info.failed, part::namespaces) << f.info.detail;
+    EXPECT_EQ(f.ec, pidfd::error::invalid_option) << f.ec.message();
+    return f.info.detail;
+  };
+  EXPECT_EQ(detail_of({.new_namespaces = {.uid_map = {{0, 0, 1}}}}),
+      "uid_map: needs a new user namespace (new_namespaces.user)");
+  EXPECT_EQ(
+      detail_of({.new_namespaces = {.user = true, .gid_map = {{0, 1000, 0}}}}),
+      "gid_map \"0 1000 0\": a count of 0");
+  EXPECT_EQ(detail_of({.new_namespaces = {.user = true,
+                           .uid_map = {{4294967295u, 0, 1}}}}),
+      "uid_map \"4294967295 0 1\": past the last id");
+  EXPECT_EQ(detail_of({.new_namespaces = {.user = true,
+                           .uid_map = std::vector<id_mapping>(341)}}),
+      "uid_map: 341 lines, at most 340");
+
+  // The kernel's refusals, after the clone: nothing is left behind.
+  failure overlap =
+      spawn_failing({.new_namespaces = {.user = true,
+                         .uid_map = {{0, 100000, 10}, {5, 200000, 10}}}});
+  EXPECT_EQ(overlap.ec, std::errc::invalid_argument);
+  EXPECT_EQ(overlap.info.failed, part::namespaces);
+  EXPECT_EQ(overlap.info.detail,
+      "uid_map \"0 100000 10, 5 200000 10\" (overlapping lines)");
+  failure unmapped = spawn_failing({.uid = 5,
+      .keep_groups = true,
+      .new_namespaces = {.user = true, .uid_map = {{0, 100000, 1}}}});
+  EXPECT_EQ(unmapped.ec, std::errc::invalid_argument);
+  EXPECT_EQ(unmapped.info.failed, part::credentials);
+  EXPECT_EQ(unmapped.info.detail,
+      "setuid 5 (not in the new user namespace's uid_map)");
+}
+
+TEST_F(options_confinement_test, a_forked_childs_failures_reach_the_parent)
+{
+  // A child in a new user namespace has its own copy of the plan: its
+  // failures come through the report pipe, whatever step they are in.
+  const pidfd::namespace_options user{
+      .user = true, .uid_map = {{0, 100000, 1}}, .gid_map = {{0, 100000, 1}}};
+  error_code ec;
+  pidfd::spawn_error_info info;
+  auto p = pidfd::spawn(
+      ctx, "no-such-program-here", {}, {.new_namespaces = user}, ec, info);
+  EXPECT_FALSE(p.is_open());
+  EXPECT_EQ(ec, std::errc::no_such_file_or_directory);
+  EXPECT_EQ(info.failed, part::program);
+
+  pidfd::spawn_options bad_file{
+      .in = pidfd::stdio::file(temp_path("missing")), .new_namespaces = user};
+  failure file = spawn_failing(bad_file);
+  EXPECT_EQ(file.ec, std::errc::no_such_file_or_directory);
+  EXPECT_EQ(file.info.failed, part::stdio);
+  EXPECT_EQ(file.info.child_fd, 0);
+
+  failure directory = spawn_failing(
+      {.working_directory = temp_path("missing"), .new_namespaces = user});
+  EXPECT_EQ(directory.ec, std::errc::no_such_file_or_directory);
+  EXPECT_EQ(directory.info.failed, part::working_directory);
+
+  // With fds moved around the report pipe (stdout on fd 3 of the parent).
+  pidfd::spawn_options moved{.new_namespaces = user, .no_new_privs = true};
+  moved.inherit_fd(3, 0).inherit_fd(4, 1).inherit_fd(5, 2);
+  moved.limits = {{RLIMIT_NOFILE, 8, 8}};
+  moved.hostname = "x"; // no UTS namespace: refused before the clone
+  failure refused = spawn_failing(moved);
+  EXPECT_EQ(refused.info.failed, part::namespaces);
+  moved.hostname.reset();
+  moved.oom_score_adj = -1000; // lowering it: refused in the child
+  failure late = spawn_failing(moved);
+  EXPECT_EQ(late.ec, std::errc::permission_denied) << late.ec.message();
+  EXPECT_EQ(late.info.failed, part::scheduling);
+}
+
+TEST_F(options_confinement_test, an_unprivileged_spawner_maps_its_own_ids)
+{
+  // The spawner drops itself to nobody, so that it is not dumpable.
+  auto pipe = make_pipe();
+  auto p = pidfd::spawn(ctx, pidfd_options_test::spawner, {"user-namespace"},
+      {.out = pidfd::stdio::fd(pipe.write.get())});
+  pipe.write = {};
+  const std::vector<std::string> lines =
+      map_lines(read_to_eof(pipe.read.get()));
+  EXPECT_TRUE(p.wait().success());
+  const std::string namespaces =
+      std::to_string(static_cast<int>(part::namespaces));
+  ASSERT_EQ(lines.size(), 7u);
+  EXPECT_EQ(lines[0], "dumpable 0");
+  EXPECT_EQ(lines[1], "0");
+  EXPECT_EQ(lines[2], "0");
+  EXPECT_EQ(lines[3], "0 65534 1");
+  EXPECT_EQ(lines[4], "ok");
+  EXPECT_EQ(lines[5],
+      std::to_string(EPERM) + " " + namespaces
+          + " uid_map \"0 0 1\" (without CAP_SETUID only the spawner's own "
+            "uid may be mapped, as one id)");
+  EXPECT_EQ(lines[6],
+      std::to_string(EPERM) + " " + namespaces
+          + " gid_map \"0 65534 1\" (the child is to call setgroups, for "
+            "groups or for uid or gid without keep_groups, which only a "
+            "spawner with CAP_SETGID may allow)");
+}
+
 TEST_F(options_confinement_test,
     a_root_directory_with_the_working_directory_inside)
 {
@@ -714,7 +900,12 @@ TEST_F(options_confinement_test, async_run_of_a_confined_child_in_a_cgroup)
   pidfd::run_options options;
   options.spawn.gid = nobody;
   options.spawn.uid = nobody;
-  options.spawn.new_namespaces = {.pid = true, .mount = true, .network = true};
+  options.spawn.new_namespaces = {.user = true,
+      .pid = true,
+      .mount = true,
+      .network = true,
+      .uid_map = {{0, 0, 65536}},
+      .gid_map = {{0, 0, 65536}}};
   options.spawn.limits = {{RLIMIT_NOFILE, 32, 32}};
   options.spawn.no_new_privs = true;
   options.spawn.default_signals = {SIGPIPE};
@@ -740,7 +931,10 @@ TEST_F(options_confinement_test, async_run_of_a_confined_child_on_a_pty)
   options.on_pty = true;
   options.spawn.gid = nobody;
   options.spawn.uid = nobody;
-  options.spawn.new_namespaces = {.pid = true};
+  options.spawn.new_namespaces = {.user = true,
+      .pid = true,
+      .uid_map = {{0, 0, 65536}},
+      .gid_map = {{0, 0, 65536}}};
   options.spawn.no_new_privs = true;
   options.timeout = std::chrono::seconds(30);
   const pidfd::run_result result = run_to_end("sh",
@@ -773,12 +967,13 @@ TEST_F(options_confinement_test, async_terminate_of_pid_1_of_a_namespace)
 TEST_F(options_confinement_test, confined_children_in_a_loop_several_at_once)
 {
   // 200 children, 8 at a time, each with its own namespaces, limits, a
-  // filter and its program by fd: the fixture then checks that no fd, no
-  // zombie and no thread is left.
+  // filter and its program by fd, every other round in a user namespace
+  // too (the forked spawn): the fixture then checks that no fd, no zombie
+  // and no thread is left.
   deny_filter no_mkdir(mkdir_calls());
   pidfd_options_test::unique_fd program =
       pidfd_options_test::open_file(pidfd_test::child_program, O_RDONLY);
-  const pidfd::spawn_options options{.gid = nobody,
+  pidfd::spawn_options options{.gid = nobody,
       .uid = nobody,
       .executable_fd = program.get(),
       .new_namespaces = {.pid = true, .mount = true, .ipc = true},
@@ -789,6 +984,9 @@ TEST_F(options_confinement_test, confined_children_in_a_loop_several_at_once)
   int exited = 0;
   for (int round = 0; round < 25; ++round)
   {
+    options.new_namespaces.user = round % 2 == 1;
+    options.new_namespaces.uid_map.assign(round % 2, {0, 100000, 65536});
+    options.new_namespaces.gid_map = options.new_namespaces.uid_map;
     std::vector<pidfd::process> children;
     for (int i = 0; i < 8; ++i)
       children.push_back(

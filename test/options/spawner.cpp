@@ -18,6 +18,13 @@
 //       groups {0} (the first two keeping the groups), then its own uid
 //       without and with keep_groups; writes one line per attempt to
 //       stdout: "ok", or the error's value and what()
+//   user-namespace
+//       drops itself to uid and gid 65534 (which makes it not dumpable),
+//       then spawns in new user namespaces: "sh -c 'id -u; id -g; cat
+//       /proc/self/uid_map'" mapping its own ids to 0 (keep_groups), then
+//       tries to map uid 0, and its own ids with the groups to be dropped;
+//       writes "dumpable N", the first child's output, and one line per
+//       attempt: "ok", or the error's value, part and detail
 //   drop-to-nobody CHILD PATH default|keep|LIST
 //       spawns "CHILD report PATH" as uid and gid 65534 with groups unset
 //       (default), keep_groups, or groups LIST (comma-separated, may be
@@ -42,6 +49,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -213,6 +221,42 @@ int try_namespaces(const char* child)
   return write_all(1, text) ? 0 : io_error;
 }
 
+int user_namespace()
+{
+  if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0
+      || ::setresuid(65534, 65534, 65534) != 0)
+    return io_error;
+  if (!write_all(
+          1, "dumpable " + std::to_string(::prctl(PR_GET_DUMPABLE)) + "\n"))
+    return io_error;
+  boost::asio::io_context ctx;
+  pidfd::spawn_options options{.gid = 0,
+      .uid = 0,
+      .keep_groups = true,
+      .new_namespaces = {.user = true,
+          .uid_map = {{0, 65534, 1}},
+          .gid_map = {{0, 65534, 1}}}};
+  auto attempt = [&](const pidfd::spawn_options& o) {
+    boost::system::error_code ec;
+    pidfd::spawn_error_info info;
+    pidfd::process p = pidfd::spawn(
+        ctx, "sh", {"-c", "id -u; id -g; cat /proc/self/uid_map"}, o, ec, info);
+    if (p.is_open())
+      return p.wait().success() && write_all(1, "ok\n");
+    return write_all(1,
+        std::to_string(ec.value()) + " "
+            + std::to_string(static_cast<int>(info.failed)) + " " + info.detail
+            + "\n");
+  };
+  pidfd::spawn_options someone_else = options;
+  someone_else.new_namespaces.uid_map = {{0, 0, 1}};
+  pidfd::spawn_options drop_groups = options;
+  drop_groups.keep_groups = false;
+  return attempt(options) && attempt(someone_else) && attempt(drop_groups)
+      ? 0
+      : io_error;
+}
+
 int drop_to_nobody(const char* child, const char* path, std::string_view how)
 {
   boost::asio::io_context ctx;
@@ -255,6 +299,8 @@ int main(int argc, char** argv)
       return try_credentials(argv[2]);
     if (mode == "try-namespaces" && argc == 3)
       return try_namespaces(argv[2]);
+    if (mode == "user-namespace" && argc == 2)
+      return user_namespace();
     if (mode == "drop-to-nobody" && argc == 5)
       return drop_to_nobody(argv[2], argv[3], argv[4]);
   }
