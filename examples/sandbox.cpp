@@ -2,18 +2,18 @@
 // examples/sandbox.cpp
 // ~~~~~~~~~~~~~~~~~~~~
 // Runs a command the way an online judge or a CI runner runs code it does
-// not trust: as nobody, in new PID, mount, network, UTS and IPC namespaces
-// (hostname "sandbox"), with a CPU-time limit, no new privileges, SIGPIPE
-// at its default action, and a seccomp filter that fails the system calls
-// a confined program has no business making (mount, ptrace, namespaces,
+// not trust: as nobody, in new user, PID, mount, network, UTS and IPC
+// namespaces (hostname "sandbox"), with a CPU-time limit, no new privileges,
+// SIGPIPE at its default action, and a seccomp filter that fails the system
+// calls a confined program has no business making (mount, ptrace, namespaces,
 // kernel keys, module loading) with EPERM. Reports how it ended.
 //
 //   sandbox [-t CPU_SECONDS] [COMMAND]
 //
 // COMMAND runs under /bin/sh -c; without one, a demo that shows what the
 // command sees (its PID, hostname, uid, network devices), tries to mount
-// something, and then spins until its CPU time runs out. Needs root (the
-// namespaces need CAP_SYS_ADMIN).
+// something, and then spins until its CPU time runs out. Needs no root
+// where unprivileged user namespaces are allowed.
 //
 
 #include <pidfd/asio.hpp>
@@ -38,6 +38,7 @@
 #include <linux/seccomp.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 namespace {
 
@@ -121,11 +122,24 @@ int main(int argc, char** argv)
       SYS_unshare, SYS_setns, SYS_keyctl, SYS_add_key, SYS_request_key,
       SYS_init_module, SYS_finit_module, SYS_delete_module});
 
+  // Nobody in a user namespace of its own, which owns the others: root
+  // maps nobody to nobody, anyone else maps their own ids to nobody (all
+  // an unprivileged user may map), so that no root is needed.
+  const bool root = ::geteuid() == 0;
   pidfd::spawn_options o;
-  o.gid = 65534; // nobody, with no supplementary groups
+  o.gid = 65534;
   o.uid = 65534;
-  o.new_namespaces = {
-      .pid = true, .mount = true, .network = true, .uts = true, .ipc = true};
+  // Root drops the supplementary groups; others cannot (the kernel denies
+  // setgroups to them in the namespace) and keep their own.
+  o.keep_groups = !root;
+  o.new_namespaces = {.user = true,
+      .pid = true,
+      .mount = true,
+      .network = true,
+      .uts = true,
+      .ipc = true,
+      .uid_map = {{65534, root ? 65534u : ::geteuid(), 1}},
+      .gid_map = {{65534, root ? 65534u : ::getegid(), 1}}};
   o.hostname = "sandbox";
   // SIGKILL once the CPU time is used up (as PID 1 of its namespace the
   // command would ignore the SIGXCPU of a lower soft limit); no core file.
