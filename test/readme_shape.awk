@@ -11,14 +11,14 @@ function strip(line)
 }
 
 FNR == NR {
-  if (in_block && /^```/) {
+  if (in_block && /^[ \t]*```/) {
     in_block = 0
     ++blocks
     next
   }
   if (in_block)
     snippet[blocks] = snippet[blocks] strip($0) "\n"
-  else if (/^```cpp/) {
+  else if (/^[ \t]*```cpp/) {
     in_block = 1
     first[blocks] = FNR
   }

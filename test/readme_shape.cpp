@@ -38,9 +38,11 @@ namespace asio = boost::asio;
 #include <string>
 #include <string_view>
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 // README, "Using it": the first snippet, a whole function.
@@ -285,6 +287,50 @@ pidfd::exit_status s = co_await p.async_wait(asio::use_awaitable);
   ctx.run();
   ASSERT_TRUE(status);
   EXPECT_TRUE(status->success()) << *status;
+}
+
+// As an unprivileged user would run it: the test drops to nobody in a
+// child process first (forked before any thread), so that it is not
+// dumpable, as a server that dropped privilege is not.
+TEST(readme_shape, user_namespace)
+{
+  if (::geteuid() != 0)
+    GTEST_SKIP() << "needs root (to become nobody)";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0)
+  {
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0
+        || ::setresuid(65534, 65534, 65534) != 0)
+      ::_exit(3);
+    asio::io_context ctx;
+    std::optional<pidfd::exit_status> status;
+    asio::co_spawn(
+        ctx,
+        [&]() -> asio::awaitable<void> {
+          // clang-format off
+  pidfd::spawn_options o;
+  o.uid = 0;                                     // root inside, you outside
+  o.gid = 0;
+  o.keep_groups = true;                          // setgroups is denied to you there
+  o.new_namespaces = {.user = true, .mount = true,
+                      .uid_map = {{0, ::geteuid(), 1}},
+                      .gid_map = {{0, ::getegid(), 1}}};
+  pidfd::process p = pidfd::spawn(ctx, "sh", {"-c", "id -u; cat /proc/self/uid_map"}, o);
+  pidfd::exit_status s = co_await p.async_wait(asio::use_awaitable);
+          // clang-format on
+          status = s;
+        },
+        [](std::exception_ptr e) {
+          if (e)
+            ::_exit(4);
+        });
+    ctx.run();
+    ::_exit(status && status->success() ? 0 : 5);
+  }
+  int raw = 0;
+  ASSERT_EQ(::waitpid(pid, &raw, 0), pid);
+  EXPECT_TRUE(WIFEXITED(raw) && WEXITSTATUS(raw) == 0) << raw;
 }
 
 // Not a README shape: the options braced inside co_await, which g++ 12
