@@ -50,6 +50,13 @@ public:
              "tree";
     case error::invalid_window_size:
       return "terminal window size has 0 rows or 0 columns";
+    case error::no_identity:
+      return "no process identity: needs a pidfd on pidfs (Linux 6.9, 6.14 "
+             "for handles), which the wait4 fallback does not use";
+    case error::invalid_handle:
+      return "not a process handle exported by pidfd-asio on this kernel";
+    case error::process_gone:
+      return "the process has gone";
     }
     return "unknown pidfd error " + std::to_string(ev);
   }
@@ -67,7 +74,12 @@ public:
     case error::invalid_grace_period:
     case error::invalid_wait_delay:
     case error::invalid_window_size:
+    case error::invalid_handle:
       return errc::make_error_condition(errc::invalid_argument);
+    case error::process_gone:
+      return errc::make_error_condition(errc::no_such_process);
+    case error::no_identity:
+      return errc::make_error_condition(errc::operation_not_supported);
     case error::no_process:
       return errc::make_error_condition(errc::bad_file_descriptor);
     case error::empty_program:

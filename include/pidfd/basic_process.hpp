@@ -10,6 +10,8 @@
 #include "pidfd/impl/process_io.hpp"
 #include "pidfd/error.hpp"
 #include "pidfd/exit_status.hpp"
+#include "pidfd/engine/identity.hpp"
+#include "pidfd/process_identity.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -21,6 +23,8 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -199,8 +203,96 @@ public:
     return detail::make_process(ex, detail::make_io(ex, init, ec));
   }
 
+  /// Opens a process from a handle that export_handle() gave, in this or
+  /// another program, on this boot: the object then signals and awaits
+  /// exactly that process, as adopt_pidfd() (the exit status of a process
+  /// that is not our child comes as for adopt()).
+  /**
+   * @throws boost::system::system_error with error::process_gone if the
+   * process has been reaped (or the machine rebooted since),
+   * error::invalid_handle for a string export_handle() did not make on
+   * this kernel (changed, truncated, extended), error::no_identity where
+   * pidfs has no handles (Linux 6.14), or the error of
+   * @c open_by_handle_at (e.g. @c errc::operation_not_permitted for a
+   * process the caller may not open a pidfd of).
+   */
+  static basic_process open_handle(
+      const executor_type& ex, std::string_view handle)
+  {
+    boost::system::error_code ec;
+    basic_process p = open_handle(ex, handle, ec);
+    if (ec)
+      detail::throw_error(ec, "open_handle");
+    return p;
+  }
+
+  /// Opens a process from its handle; errors as open_handle().
+  static basic_process open_handle(const executor_type& ex,
+      std::string_view handle, boost::system::error_code& ec)
+  {
+    const int pidfd = detail::open_handle(handle, ec);
+    if (ec)
+      return basic_process(ex);
+    return adopt_pidfd(ex, pidfd, ec);
+  }
+
   /// Returns the executor associated with the object.
   executor_type get_executor() const noexcept { return executor_; }
+
+  /// Who the process is, unlike its PID never anyone else (see
+  /// process_identity): equal for every object of the same process.
+  /**
+   * @throws boost::system::system_error with error::no_identity where the
+   * process has no pidfd on pidfs (a kernel before 6.9, the wait4
+   * fallback, a process adopted after it was gone), or error::no_process.
+   */
+  process_identity identity() const
+  {
+    boost::system::error_code ec;
+    process_identity id = identity(ec);
+    if (ec)
+      detail::throw_error(ec, "identity");
+    return id;
+  }
+
+  /// Who the process is; errors as identity().
+  process_identity identity(boost::system::error_code& ec) const
+  {
+    if (!impl_)
+    {
+      ec = error::no_process;
+      return {};
+    }
+    return detail::identity_of(impl_->pidfd(), ec);
+  }
+
+  /// A handle of the process that outlives this program: a short string
+  /// (ASCII, no newline) to store, for example in a supervisor's state
+  /// file, and to give to open_handle() later, from any program on this
+  /// boot, while the process is not reaped.
+  /**
+   * @throws boost::system::system_error as identity() (handles need
+   * Linux 6.14).
+   */
+  std::string export_handle() const
+  {
+    boost::system::error_code ec;
+    std::string handle = export_handle(ec);
+    if (ec)
+      detail::throw_error(ec, "export_handle");
+    return handle;
+  }
+
+  /// A handle of the process; errors as export_handle().
+  std::string export_handle(boost::system::error_code& ec) const
+  {
+    if (!impl_)
+    {
+      ec = error::no_process;
+      return {};
+    }
+    return detail::export_handle(impl_->pidfd(), ec);
+  }
 
   /// True if the object refers to a process.
   bool is_open() const noexcept { return impl_ != nullptr; }

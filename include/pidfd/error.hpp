@@ -72,7 +72,22 @@ enum class error
   /// A pseudo-terminal window size with 0 rows or 0 columns
   /// (pty_options, basic_pty::resize). Condition:
   /// @c errc::invalid_argument.
-  invalid_window_size
+  invalid_window_size,
+
+  /// basic_process::identity() or export_handle() where the process has no
+  /// pidfs pidfd: a kernel before 6.9 (6.14 for handles), the wait4
+  /// fallback, or a process adopted after it was gone. Condition:
+  /// @c errc::operation_not_supported.
+  no_identity,
+
+  /// A process handle that this library did not export, or that was
+  /// changed (open_handle). Condition: @c errc::invalid_argument.
+  invalid_handle,
+
+  /// open_handle: the process the handle names has gone (it was reaped,
+  /// or the machine has rebooted since). Condition:
+  /// @c errc::no_such_process.
+  process_gone
 };
 
 /// The category of pidfd::error; its name() is "pidfd".

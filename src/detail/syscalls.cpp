@@ -480,6 +480,26 @@ uid_t geteuid() noexcept
   return ::geteuid();
 }
 
+void pidfd_file_handle(
+    int pidfd, file_handle& handle, unsigned capacity, error_code& ec) noexcept
+{
+  handle.handle_bytes = capacity;
+  int mount_id = 0;
+  if (::name_to_handle_at(pidfd, "", &handle, &mount_id, AT_EMPTY_PATH) != 0)
+    ec = last_error();
+  else
+    ec.clear();
+}
+
+int open_pidfd_handle(
+    int mount_fd, const file_handle& handle, error_code& ec) noexcept
+{
+  return retrying(ec, [&] {
+    return ::open_by_handle_at(
+        mount_fd, const_cast<file_handle*>(&handle), O_CLOEXEC | O_NONBLOCK);
+  });
+}
+
 bool is_dumpable() noexcept
 {
   return ::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1;

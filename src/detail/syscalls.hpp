@@ -131,6 +131,18 @@ void waitid_pidfd(int pidfd, int options, siginfo_t& info, rusage& usage,
 // the process was not reaped yet or the kernel does not keep it.
 std::optional<int> pidfd_exit_status(int pidfd) noexcept;
 
+// name_to_handle_at(pidfd, "", AT_EMPTY_PATH): the file handle of a
+// pidfd on pidfs (Linux 6.14); `handle` must have room for `capacity`
+// bytes after its header.
+void pidfd_file_handle(
+    int pidfd, file_handle& handle, unsigned capacity, error_code& ec) noexcept;
+
+// open_by_handle_at(mount_fd, handle, O_CLOEXEC | O_NONBLOCK): a pidfd
+// again; mount_fd is FD_PIDFS_ROOT (Linux 6.17) or any pidfd. Returns the
+// fd or -1 with ec set (ESTALE: the process has been reaped).
+int open_pidfd_handle(
+    int mount_fd, const file_handle& handle, error_code& ec) noexcept;
+
 // True if ioctl(PIDFD_GET_INFO) is understood at all.
 bool pidfd_get_info_supported(int pidfd) noexcept;
 

@@ -25,6 +25,14 @@
 //       tries to map uid 0, and its own ids with the groups to be dropped;
 //       writes "dumpable N", the first child's output, and one line per
 //       attempt: "ok", or the error's value, part and detail
+//   export-worker
+//       spawns "sleep 1000", writes its PID, a space, its handle
+//       (basic_process::export_handle) and "\n", and exits, leaving it
+//       running
+//   attach HANDLE
+//       opens the process of HANDLE, sends it SIGTERM, awaits it, and
+//       writes its exit status (exit_status::to_string) and "\n"; or the
+//       error's value and message
 //   drop-to-nobody CHILD PATH default|keep|LIST
 //       spawns "CHILD report PATH" as uid and gid 65534 with groups unset
 //       (default), keep_groups, or groups LIST (comma-separated, may be
@@ -221,6 +229,38 @@ int try_namespaces(const char* child)
   return write_all(1, text) ? 0 : io_error;
 }
 
+int export_worker()
+{
+  boost::asio::io_context ctx;
+  // Not on our stdout, which the test reads to its end.
+  pidfd::process worker = pidfd::spawn(ctx, "sleep", {"1000"},
+      {.in = pidfd::stdio::null(), .out = pidfd::stdio::null()});
+  return write_all(1,
+             std::to_string(worker.id()) + " " + worker.export_handle() + "\n")
+      ? 0
+      : io_error;
+}
+
+int attach(const char* handle)
+{
+  boost::asio::io_context ctx;
+  boost::system::error_code ec;
+  pidfd::process p =
+      pidfd::process::open_handle(ctx.get_executor(), handle, ec);
+  if (!ec)
+    p.signal(SIGTERM, ec);
+  std::string text;
+  if (!ec)
+    p.async_wait([&](boost::system::error_code e, pidfd::exit_status s) {
+      ec = e;
+      text = s.to_string();
+    });
+  ctx.run();
+  if (ec)
+    text = std::to_string(ec.value()) + " " + ec.message();
+  return write_all(1, text + "\n") ? 0 : io_error;
+}
+
 int user_namespace()
 {
   if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0
@@ -299,6 +339,10 @@ int main(int argc, char** argv)
       return try_credentials(argv[2]);
     if (mode == "try-namespaces" && argc == 3)
       return try_namespaces(argv[2]);
+    if (mode == "export-worker" && argc == 2)
+      return export_worker();
+    if (mode == "attach" && argc == 3)
+      return attach(argv[2]);
     if (mode == "user-namespace" && argc == 2)
       return user_namespace();
     if (mode == "drop-to-nobody" && argc == 5)

@@ -206,11 +206,29 @@ int run_checks()
   // A finished and collected child: its PID is free for reuse.
   pidfd::process done = pidfd::spawn(ctx, "true");
   const pid_t recycled = done.id();
+  boost::system::error_code first_ec;
+  const pidfd::process_identity first = done.identity(first_ec);
   check(done.wait().success(), "the first child exited and was collected");
 
   check(set_last_pid(recycled - 1), "ns_last_pid written");
   const pid_t bystander = start_bystander();
   check(bystander == recycled, "the kernel reused the collected child's PID");
+
+  // The process that got the PID is someone else to the identity too (in
+  // the fallback, without pidfds, there is no identity at all).
+  {
+    boost::system::error_code id_ec;
+    pidfd::process adopted =
+        pidfd::process::adopt(ctx.get_executor(), bystander);
+    const pidfd::process_identity second = adopted.identity(id_ec);
+    if (pidfd::kernel_support().forced_fallback)
+      check(first_ec == pidfd::error::no_identity
+              && id_ec == pidfd::error::no_identity,
+          "the fallback reports no identity");
+    else
+      check(!first_ec && !id_ec && first != second && done.identity() == first,
+          "the process with the recycled PID has another identity");
+  }
 
   boost::system::error_code ec;
   done.signal(SIGKILL, ec);
