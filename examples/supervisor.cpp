@@ -8,11 +8,19 @@
 // then SIGKILL after a grace period) and the supervisor exits with 0.
 //
 //   supervisor [-n K] [-b BACKOFF_MS] [-m MAX_BACKOFF_MS] [-g GRACE_MS]
-//              PROGRAM [ARG...]
+//              [-s STATE_FILE] PROGRAM [ARG...]
 //
 //   supervisor -n 3 sh -c 'echo "worker $WORKER_ID"; exec sleep 5'
 //
 // Each worker gets its number in the environment variable WORKER_ID.
+//
+// With -s the supervisor survives its own restart (an upgrade, a crash):
+// it keeps each running worker's handle (basic_process::export_handle) in
+// STATE_FILE, and a new supervisor started with the same file re-attaches
+// to the workers that still run (open_handle), exactly those processes,
+// whatever PIDs the kernel has recycled meanwhile, and starts the others
+// again. SIGHUP then makes it exit at once and leave the workers running
+// for the next one; its workers get no parent-death signal.
 //
 
 #include <pidfd/asio.hpp>
@@ -26,7 +34,9 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -43,6 +53,7 @@ struct settings
   milliseconds backoff{100}; // the first restart delay
   milliseconds max_backoff{10000}; // the delay stops doubling here
   milliseconds grace{5000}; // SIGTERM to SIGKILL when stopping
+  std::string state_file; // -s: the workers' handles, across restarts
   std::vector<std::string> command;
 };
 
@@ -52,15 +63,28 @@ public:
   supervisor(asio::io_context& ctx, settings s)
     : ctx_(ctx), settings_(std::move(s)), signals_(ctx, SIGINT, SIGTERM)
   {
+    if (!settings_.state_file.empty())
+      signals_.add(SIGHUP);
     for (int i = 0; i < settings_.workers; ++i)
       workers_.push_back(std::make_unique<worker>(i, ctx, settings_.backoff));
   }
 
+  // True once SIGHUP has made it leave its workers running.
+  bool left_running() const { return left_running_; }
+
   void start()
   {
     signals_.async_wait([this](error_code ec, int sig) { stop(ec, sig); });
+    const std::vector<std::string> handles = load_state();
     for (auto& w : workers_)
-      spawn(*w);
+    {
+      const std::size_t i = static_cast<std::size_t>(w->id);
+      if (i < handles.size() && !handles[i].empty())
+        reattach(*w, handles[i]);
+      else
+        spawn(*w);
+    }
+    save_state();
   }
 
 private:
@@ -79,18 +103,78 @@ private:
     bool running = false;
   };
 
+  // A worker the previous supervisor left running: the process its handle
+  // names, or none if it has gone meanwhile (then it starts again).
+  void reattach(worker& w, const std::string& handle)
+  {
+    error_code ec;
+    w.process = pidfd::process::open_handle(ctx_.get_executor(), handle, ec);
+    if (ec)
+    {
+      std::printf("worker %d: not re-attached (%s); starting it\n", w.id,
+          ec.message().c_str());
+      spawn(w);
+      return;
+    }
+    w.started = clock_type::now();
+    w.running = true;
+    std::printf("worker %d: re-attached, pid %d\n", w.id, w.process.id());
+    watch(w);
+  }
+
+  // One line per worker: its number and its handle, or its number alone.
+  std::vector<std::string> load_state() const
+  {
+    std::vector<std::string> handles;
+    std::ifstream in(settings_.state_file);
+    std::string line;
+    while (in && std::getline(in, line))
+    {
+      std::istringstream fields(line);
+      std::size_t id = 0;
+      std::string handle;
+      if (!(fields >> id) || !std::getline(fields >> std::ws, handle))
+        continue;
+      if (id >= handles.size())
+        handles.resize(id + 1);
+      handles[id] = handle;
+    }
+    return handles;
+  }
+
+  // Written to a new file that then replaces the old one, so that a
+  // supervisor killed meanwhile leaves a whole file behind.
+  void save_state() const
+  {
+    if (settings_.state_file.empty())
+      return;
+    const std::string temp = settings_.state_file + ".new";
+    {
+      std::ofstream out(temp, std::ios::trunc);
+      for (const auto& w : workers_)
+      {
+        error_code ec;
+        const std::string handle =
+            w->running ? w->process.export_handle(ec) : "";
+        out << w->id << ' ' << handle << '\n';
+      }
+    }
+    std::rename(temp.c_str(), settings_.state_file.c_str());
+  }
+
   void spawn(worker& w)
   {
     // A new process group per worker: Ctrl-C in a terminal then reaches
     // the supervisor only, which stops the workers in order. The death
-    // signal keeps workers from outliving a supervisor that is killed.
+    // signal keeps workers from outliving a supervisor that is killed,
+    // unless they are to outlive its restart (-s).
     const std::vector<std::string> args(
         settings_.command.begin() + 1, settings_.command.end());
     error_code ec;
     w.process = pidfd::spawn(ctx_, settings_.command[0], args,
         {.in = pidfd::stdio::null(),
             .env = pidfd::environment().set("WORKER_ID", std::to_string(w.id)),
-            .parent_death_signal = SIGTERM,
+            .parent_death_signal = settings_.state_file.empty() ? SIGTERM : 0,
             .process_group = pidfd::process_group_mode::new_group},
         ec);
     if (ec)
@@ -102,6 +186,12 @@ private:
     w.started = clock_type::now();
     w.running = true;
     std::printf("worker %d: started, pid %d\n", w.id, w.process.id());
+    watch(w);
+    save_state();
+  }
+
+  void watch(worker& w)
+  {
     w.process.async_wait([this, &w](error_code ec, pidfd::exit_status st) {
       on_exit(w, ec, st);
     });
@@ -110,6 +200,8 @@ private:
   void on_exit(worker& w, error_code ec, const pidfd::exit_status& st)
   {
     w.running = false;
+    if (!stopping_)
+      save_state();
     const auto uptime =
         std::chrono::duration_cast<milliseconds>(clock_type::now() - w.started);
     const std::string what =
@@ -145,6 +237,16 @@ private:
   {
     if (ec)
       return;
+    if (sig == SIGHUP)
+    {
+      // Leave at once: the process objects are destroyed without killing
+      // (no kill_on_destroy), and the state file names every worker.
+      std::printf("supervisor: got SIGHUP, leaving the workers running for "
+                  "the next supervisor\n");
+      left_running_ = true;
+      ctx_.stop();
+      return;
+    }
     std::printf("supervisor: got %s, stopping the workers\n",
         sig == SIGINT ? "SIGINT" : "SIGTERM");
     stopping_ = true;
@@ -174,6 +276,7 @@ private:
   asio::signal_set signals_;
   std::vector<std::unique_ptr<worker>> workers_; // stable addresses
   bool stopping_ = false;
+  bool left_running_ = false;
 };
 
 int main(int argc, char* argv[])
@@ -192,6 +295,8 @@ int main(int argc, char* argv[])
       s.max_backoff = milliseconds(value);
     else if (opt == "-g")
       s.grace = milliseconds(value);
+    else if (opt == "-s")
+      s.state_file = argv[i + 1];
     else
       break;
   }
@@ -201,7 +306,8 @@ int main(int argc, char* argv[])
   {
     std::fprintf(stderr,
         "usage: supervisor [-n K] [-b BACKOFF_MS] "
-        "[-m MAX_BACKOFF_MS] [-g GRACE_MS] PROGRAM [ARG...]\n");
+        "[-m MAX_BACKOFF_MS] [-g GRACE_MS] [-s STATE_FILE] PROGRAM "
+        "[ARG...]\n");
     return 2;
   }
 
@@ -214,9 +320,15 @@ int main(int argc, char* argv[])
       static_cast<long long>(s.max_backoff.count()));
 
   asio::io_context ctx;
+  const std::string state_file = s.state_file;
   supervisor sup(ctx, std::move(s));
   sup.start();
   ctx.run();
+  if (sup.left_running())
+    return 0;
+  // Nothing is left to re-attach to.
+  if (!state_file.empty())
+    std::remove(state_file.c_str());
   std::printf("supervisor: all workers stopped\n");
   return 0;
 }
