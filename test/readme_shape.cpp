@@ -16,6 +16,7 @@ namespace asio = boost::asio;
 // clang-format on
 
 #include "support/cgroup_fs.hpp"
+#include "support/guards.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -33,8 +34,10 @@ namespace asio = boost::asio;
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <fcntl.h>
@@ -289,26 +292,33 @@ pidfd::exit_status s = co_await p.async_wait(asio::use_awaitable);
   EXPECT_TRUE(status->success()) << *status;
 }
 
-// As an unprivileged user would run it: the test drops to nobody in a
-// child process first (forked before any thread), so that it is not
-// dumpable, as a server that dropped privilege is not.
+// As an unprivileged user would run it: as root, the test runs itself
+// again as nobody (a fresh process: a fork of this one could inherit the
+// library's state without its threads), which runs the snippet.
 TEST(readme_shape, user_namespace)
 {
-  if (::geteuid() != 0)
-    GTEST_SKIP() << "needs root (to become nobody)";
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0)
+  if (!std::getenv("PIDFD_README_AS_NOBODY"))
   {
-    if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0
-        || ::setresuid(65534, 65534, 65534) != 0)
-      ::_exit(3);
+    if (::geteuid() != 0)
+      GTEST_SKIP() << "needs root (to become nobody)";
     asio::io_context ctx;
-    std::optional<pidfd::exit_status> status;
-    asio::co_spawn(
-        ctx,
-        [&]() -> asio::awaitable<void> {
-          // clang-format off
+    pidfd::process self = pidfd::spawn(ctx, "/proc/self/exe",
+        {"--gtest_filter=readme_shape.user_namespace"},
+        {.env = pidfd::environment().set("PIDFD_README_AS_NOBODY", "1"),
+            .groups = std::vector<gid_t>{},
+            .gid = 65534,
+            .uid = 65534});
+    const pidfd::exit_status s = self.wait();
+    EXPECT_TRUE(s.success()) << s;
+    return;
+  }
+  ASSERT_EQ(::geteuid(), 65534u);
+  asio::io_context ctx;
+  std::optional<pidfd::exit_status> status;
+  asio::co_spawn(
+      ctx,
+      [&]() -> asio::awaitable<void> {
+        // clang-format off
   pidfd::spawn_options o;
   o.uid = 0;                                     // root inside, you outside
   o.gid = 0;
@@ -318,19 +328,42 @@ TEST(readme_shape, user_namespace)
                       .gid_map = {{0, ::getegid(), 1}}};
   pidfd::process p = pidfd::spawn(ctx, "sh", {"-c", "id -u; cat /proc/self/uid_map"}, o);
   pidfd::exit_status s = co_await p.async_wait(asio::use_awaitable);
-          // clang-format on
-          status = s;
-        },
-        [](std::exception_ptr e) {
-          if (e)
-            ::_exit(4);
-        });
-    ctx.run();
-    ::_exit(status && status->success() ? 0 : 5);
+        // clang-format on
+        status = s;
+      },
+      rethrow);
+  ctx.run();
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(status->success()) << *status;
+}
+
+TEST(readme_shape, identity_and_handles)
+{
+  if (pidfd::kernel_support().forced_fallback)
+    GTEST_SKIP() << "no handles in the wait4 fallback";
+  const std::string dir = std::filesystem::temp_directory_path()
+      / ("pidfd-readme-" + std::to_string(::getpid()));
+  std::filesystem::create_directory(dir);
+  const pidfd_test::cwd_guard in_dir(dir);
+  asio::io_context ctx;
+  pidfd::process worker = pidfd::spawn(ctx, "sleep", {"60"});
+  {
+    // clang-format off
+std::ofstream("workers.state") << worker.export_handle() << '\n';
+// ... a new supervisor, later:
+std::string handle;
+std::getline(std::ifstream("workers.state"), handle);
+boost::system::error_code ec;
+pidfd::process w = pidfd::process::open_handle(ctx.get_executor(), handle, ec);
+if (ec == pidfd::error::process_gone)
+  std::puts("the worker has gone: start another");
+    // clang-format on
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(w.identity(), worker.identity());
   }
-  int raw = 0;
-  ASSERT_EQ(::waitpid(pid, &raw, 0), pid);
-  EXPECT_TRUE(WIFEXITED(raw) && WEXITSTATUS(raw) == 0) << raw;
+  worker.signal(SIGKILL);
+  worker.wait();
+  std::filesystem::remove_all(dir);
 }
 
 // Not a README shape: the options braced inside co_await, which g++ 12
