@@ -23,6 +23,7 @@
 
 #include <boost/system/system_error.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -198,11 +199,26 @@ std::string explain_failure(const child_plan& plan, const fd_setup& fds,
     return "unsharing the fd table";
   case child_stage::process_group:
     info.failed = part::process_group;
+    if (plan.join_process_group > 0)
+      return "join_process_group " + std::to_string(plan.join_process_group)
+          + " (setpgid)";
     return plan.new_session ? "setsid" : "setpgid";
   case child_stage::controlling_terminal:
     info.failed = part::terminal;
     info.child_fd = plan.controlling_terminal;
+    if (options.controlling_terminal)
+      return "controlling_terminal " + std::to_string(plan.controlling_terminal)
+          + " (TIOCSCTTY)";
     return "terminal: making it the controlling terminal (TIOCSCTTY)";
+  case child_stage::foreground:
+    info.failed = part::terminal;
+    info.child_fd = plan.foreground_terminal;
+    return "foreground_terminal " + std::to_string(plan.foreground_terminal)
+        + " (tcsetpgrp)";
+  case child_stage::detach_terminal:
+    info.failed = part::terminal;
+    info.child_fd = 0;
+    return "detach_terminal: fd 0 (TIOCNOTTY)";
   case child_stage::open_file:
   case child_stage::duplicate_fd:
     info.child_fd = fds.target_of(plan.error_index);
@@ -250,6 +266,82 @@ std::string explain_failure(const child_plan& plan, const fd_setup& fds,
   return {};
 }
 
+// True if `fd` is one the child will have: 0-2 or an inherited fd.
+bool is_child_fd(const spawn_options& options, int fd)
+{
+  return (fd >= 0 && fd < 3)
+      || std::any_of(options.inherited_fds.begin(), options.inherited_fds.end(),
+          [fd](const fd_mapping& m) { return m.child_fd == fd; });
+}
+
+// join_process_group, controlling_terminal, foreground_terminal and
+// detach_terminal, with each other and with the rest.
+bool check_job_control(
+    const spawn_options& options, error_code& ec, spawn_error_info& info)
+{
+  auto invalid = [&](part p, std::string what) {
+    return refuse_option(ec, info, p, std::move(what));
+  };
+  const bool own_group = options.process_group != process_group_mode::inherit;
+  const bool on_pty = options.in.type() == stdio::kind::pty
+      || options.out.type() == stdio::kind::pty
+      || options.err.type() == stdio::kind::pty;
+  if (const auto& g = options.join_process_group)
+  {
+    if (*g <= 0)
+      return invalid(part::process_group,
+          "join_process_group " + std::to_string(*g)
+              + ": not a process group id");
+    if (own_group || options.controlling_terminal || on_pty)
+      return invalid(part::process_group,
+          "join_process_group " + std::to_string(*g)
+              + ": with a group or session of the child's own");
+  }
+  if (const auto& t = options.controlling_terminal)
+  {
+    if (!is_child_fd(options, *t))
+      return invalid(part::terminal,
+          "controlling_terminal " + std::to_string(*t)
+              + ": not one of the child's fds");
+    if (on_pty)
+      return invalid(part::terminal,
+          "controlling_terminal " + std::to_string(*t)
+              + ": a stdio::pty() stream gives the child its terminal");
+    if (options.detach_terminal)
+      return invalid(part::terminal,
+          "controlling_terminal and detach_terminal: both asked for");
+  }
+  if (const auto& t = options.foreground_terminal)
+  {
+    if (!is_child_fd(options, *t))
+      return invalid(part::terminal,
+          "foreground_terminal " + std::to_string(*t)
+              + ": not one of the child's fds");
+    if (options.process_group != process_group_mode::new_group
+        && !options.join_process_group)
+      return invalid(part::terminal,
+          "foreground_terminal " + std::to_string(*t)
+              + ": needs a group other than the parent's (new_group, or "
+                "join_process_group)");
+    // A new session's terminal is not the parent's, and its leader's group
+    // is that terminal's foreground already.
+    if (options.controlling_terminal || on_pty)
+      return invalid(part::terminal,
+          "foreground_terminal " + std::to_string(*t)
+              + ": with a session of the child's own");
+    if (options.detach_terminal)
+      return invalid(part::terminal,
+          "foreground_terminal and detach_terminal: both asked for");
+  }
+  // A new session has no terminal of the parent's to give up; a session
+  // leader that gave up a pty would hang up its own group.
+  if (options.detach_terminal
+      && (options.process_group == process_group_mode::new_session || on_pty))
+    return invalid(
+        part::terminal, "detach_terminal: with a session of the child's own");
+  return true;
+}
+
 // Options that need no system call to check.
 bool check_options(
     const spawn_options& options, error_code& ec, spawn_error_info& info)
@@ -269,7 +361,8 @@ bool check_options(
           || options.working_directory->find('\0') != std::string::npos))
     return invalid(
         part::working_directory, "working directory: empty or NUL byte");
-  return check_confinement(options, ec, info);
+  return check_job_control(options, ec, info)
+      && check_confinement(options, ec, info);
 }
 
 // How the child closes the fds it is not given.
@@ -298,7 +391,12 @@ void plan_process_attributes(
 {
   // A terminal can only become the controlling terminal of a session
   // leader that has none: a pty makes the child lead a new session.
-  plan.controlling_terminal = controlling_terminal;
+  plan.controlling_terminal = controlling_terminal >= 0
+      ? controlling_terminal
+      : options.controlling_terminal.value_or(-1);
+  plan.join_process_group = options.join_process_group.value_or(0);
+  plan.foreground_terminal = options.foreground_terminal.value_or(-1);
+  plan.detach_terminal = options.detach_terminal;
   plan.new_session = options.process_group == process_group_mode::new_session
       || plan.controlling_terminal >= 0;
   plan.new_process_group =

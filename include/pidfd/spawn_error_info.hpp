@@ -38,7 +38,8 @@ struct spawn_error_info
     environment,
     /// spawn_options::groups, gid, uid or keep_groups.
     credentials,
-    /// spawn_options::process_group (@c setpgid or @c setsid).
+    /// spawn_options::process_group (@c setpgid or @c setsid) or
+    /// join_process_group.
     process_group,
     /// spawn_options::parent_death_signal.
     parent_death_signal,
@@ -52,7 +53,10 @@ struct spawn_error_info
     /// spawn_options::terminal with a stdio::pty() stream: opening the
     /// pseudo-terminal (the multiplexer, the terminal side), its window
     /// size or modes, or making it the child's controlling terminal;
-    /// @c child_fd is the first stream on it.
+    /// @c child_fd is the first stream on it. Also
+    /// spawn_options::controlling_terminal, foreground_terminal and
+    /// detach_terminal, with @c child_fd the fd named (0 for
+    /// detach_terminal).
     terminal,
     /// spawn_options::limits.
     resource_limits,
@@ -76,7 +80,8 @@ struct spawn_error_info
   /// The part that failed.
   part failed = part::none;
 
-  /// For @c stdio and @c terminal, the child's fd (0, 1 or 2); for
+  /// For @c stdio and @c terminal, the child's fd (0, 1 or 2, or the
+  /// inherited fd a job-control option names); for
   /// @c inherited_fd, the child's fd number; otherwise -1.
   int child_fd = -1;
 

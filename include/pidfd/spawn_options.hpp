@@ -572,6 +572,42 @@ struct spawn_options
 
   /// @}
 
+  /// Job control, as a shell or a terminal server does it (Go's @c Pgid,
+  /// @c Setctty with @c Ctty, @c Foreground, @c Noctty). Fds here are the
+  /// child's: 0-2, or an inherited_fds number.
+  /// @{
+
+  /// Joins this existing process group of the parent's session instead
+  /// (setpgid), as a shell puts each command of a pipeline into the
+  /// first one's group. Not with process_group set, controlling_terminal
+  /// or a stdio::pty() stream (a session leader leads its own group).
+  std::optional<pid_t> join_process_group{};
+
+  /// Makes this fd, a terminal, the child's controlling terminal: the
+  /// child leads a new session (as process_group_mode::new_session) and
+  /// takes it (TIOCSCTTY). A stdio::pty() stream does this by itself, so
+  /// the two do not go together.
+  std::optional<int> controlling_terminal{};
+
+  /// Puts the child's process group in the foreground of this fd's
+  /// terminal, the controlling terminal of the parent's session
+  /// (tcsetpgrp, with SIGTTOU blocked meanwhile so that the child is not
+  /// stopped for it), as a shell starts a foreground job. Needs a group
+  /// other than the parent's: process_group_mode::new_group or
+  /// join_process_group. Not with a session of the child's own
+  /// (controlling_terminal, a stdio::pty() stream), nor with
+  /// detach_terminal.
+  std::optional<int> foreground_terminal{};
+
+  /// The child gives up the controlling terminal it inherited (TIOCNOTTY
+  /// on its fd 0, which must be that terminal), keeping its session and
+  /// group. Not with a session of the child's own
+  /// (process_group_mode::new_session, controlling_terminal, a
+  /// stdio::pty() stream).
+  bool detach_terminal = false;
+
+  /// @}
+
   /// Adds an inherited fd: the child sees @c parent_fd as @c child_fd.
   spawn_options& inherit_fd(int child_fd, int parent_fd)
   {

@@ -309,9 +309,9 @@ PIDFD_CHILD_CODE void join_session(child_plan& plan) noexcept
     if (long r = sys::child_setsid(); r < 0)
       fail(plan, child_stage::process_group, r);
   }
-  else if (plan.new_process_group)
+  else if (plan.new_process_group || plan.join_process_group > 0)
   {
-    if (long r = sys::child_setpgid(); r < 0)
+    if (long r = sys::child_setpgid(plan.join_process_group); r < 0)
       fail(plan, child_stage::process_group, r);
   }
 }
@@ -321,13 +321,26 @@ PIDFD_CHILD_CODE void join_session(child_plan& plan) noexcept
 // child's group its foreground group, which gets SIGINT for ^C and
 // SIGWINCH on a resize. The parent opened it O_NOCTTY, so it never was the
 // parent's.
+// Then, with the fds in place: a foreground job takes its terminal, or the
+// child gives up the one it inherited.
 PIDFD_CHILD_CODE void take_terminal(child_plan& plan) noexcept
 {
-  if (plan.controlling_terminal < 0)
-    return;
-  if (long r = sys::child_set_controlling_terminal(plan.controlling_terminal);
-      r < 0)
-    fail(plan, child_stage::controlling_terminal, r);
+  if (plan.controlling_terminal >= 0)
+  {
+    if (long r = sys::child_set_controlling_terminal(plan.controlling_terminal);
+        r < 0)
+      fail(plan, child_stage::controlling_terminal, r);
+  }
+  if (plan.foreground_terminal >= 0)
+  {
+    if (long r = sys::child_take_foreground(plan.foreground_terminal); r < 0)
+      fail(plan, child_stage::foreground, r);
+  }
+  if (plan.detach_terminal)
+  {
+    if (long r = sys::child_detach_terminal(0); r < 0)
+      fail(plan, child_stage::detach_terminal, r);
+  }
 }
 
 // umask, root and working directory. After the fds (stdio files are the

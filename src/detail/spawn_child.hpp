@@ -51,6 +51,8 @@ enum class child_stage : int
   set_gid,
   set_uid,
   parent_death_signal,
+  foreground,
+  detach_terminal,
   mount_propagation,
   hostname,
   root_directory,
@@ -161,6 +163,9 @@ struct child_plan
 
   bool new_session = false;
   bool new_process_group = false;
+  pid_t join_process_group = 0; // 0: none
+  int foreground_terminal = -1; // the child's fd, or -1
+  bool detach_terminal = false;
   // With a pty: the child's fd (0-2) that is its terminal side, made the
   // controlling terminal of the new session once the fds are in place;
   // -1 otherwise.

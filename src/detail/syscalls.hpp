@@ -454,9 +454,33 @@ PIDFD_CHILD_CODE inline long child_set_controlling_terminal(int fd) noexcept
   return child_result(::syscall(SYS_ioctl, fd, TIOCSCTTY, 0));
 }
 
-PIDFD_CHILD_CODE inline long child_setpgid() noexcept
+PIDFD_CHILD_CODE inline long child_setpgid(pid_t group = 0) noexcept
 {
-  return child_result(::syscall(SYS_setpgid, 0, 0));
+  return child_result(::syscall(SYS_setpgid, 0, group));
+}
+
+// tcsetpgrp(fd, getpgrp()) with SIGTTOU blocked for the call: a process
+// of a background group that changes the foreground would be stopped.
+PIDFD_CHILD_CODE inline long child_take_foreground(int fd) noexcept
+{
+  const long group = ::syscall(SYS_getpgid, 0);
+  if (group < 0)
+    return child_result(group);
+  // The kernel's sigset, built by hand: sigaddset may be intercepted by a
+  // sanitizer runtime, which must not run here.
+  const std::uint64_t ttou = std::uint64_t(1) << (SIGTTOU - 1);
+  std::uint64_t old = 0;
+  ::syscall(SYS_rt_sigprocmask, SIG_BLOCK, &ttou, &old, _NSIG / 8);
+  const pid_t pgrp = static_cast<pid_t>(group);
+  const long r = child_result(::syscall(SYS_ioctl, fd, TIOCSPGRP, &pgrp));
+  ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, _NSIG / 8);
+  return r;
+}
+
+// ioctl(fd, TIOCNOTTY): gives up the controlling terminal.
+PIDFD_CHILD_CODE inline long child_detach_terminal(int fd) noexcept
+{
+  return child_result(::syscall(SYS_ioctl, fd, TIOCNOTTY, 0));
 }
 
 PIDFD_CHILD_CODE inline void child_umask(mode_t mask) noexcept

@@ -31,6 +31,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -272,6 +273,33 @@ TEST_F(options_confinement_test, values_out_of_range_fail_before_a_child_starts)
       "root directory: empty or NUL byte"});
   cases.push_back({{.ambient_capabilities = {64}}, part::capabilities,
       "ambient_capabilities: capability 64: no such capability"});
+  cases.push_back({{.join_process_group = 0}, part::process_group,
+      "join_process_group 0: not a process group id"});
+  cases.push_back({{.process_group = pidfd::process_group_mode::new_group,
+                       .join_process_group = 1},
+      part::process_group,
+      "join_process_group 1: with a group or session of the child's own"});
+  cases.push_back({{.controlling_terminal = 7}, part::terminal,
+      "controlling_terminal 7: not one of the child's fds"});
+  cases.push_back({{.foreground_terminal = 0}, part::terminal,
+      "foreground_terminal 0: needs a group other than the parent's "
+      "(new_group, or join_process_group)"});
+  cases.push_back(
+      {{.controlling_terminal = 0, .detach_terminal = true}, part::terminal,
+          "controlling_terminal and detach_terminal: both asked for"});
+  cases.push_back({{.process_group = pidfd::process_group_mode::new_group,
+                       .controlling_terminal = 0,
+                       .foreground_terminal = 0},
+      part::terminal,
+      "foreground_terminal 0: with a session of the child's own"});
+  cases.push_back({{.process_group = pidfd::process_group_mode::new_group,
+                       .foreground_terminal = 0,
+                       .detach_terminal = true},
+      part::terminal,
+      "foreground_terminal and detach_terminal: both asked for"});
+  cases.push_back({{.process_group = pidfd::process_group_mode::new_session,
+                       .detach_terminal = true},
+      part::terminal, "detach_terminal: with a session of the child's own"});
   sock_fprog empty{};
   cases.push_back(
       {{.seccomp_filter = &empty}, part::seccomp, "seccomp: an empty filter"});
@@ -1000,6 +1028,95 @@ TEST_F(options_confinement_test, confined_children_in_a_loop_several_at_once)
     run();
   }
   EXPECT_EQ(exited, 200);
+}
+
+// ---- job control -----------------------------------------------------------
+
+// A pseudo-terminal opened by hand, O_NOCTTY: its terminal side becomes a
+// controlling terminal only when a child takes it (controlling_terminal).
+struct terminal_pair
+{
+  pidfd_options_test::unique_fd master;
+  pidfd_options_test::unique_fd terminal;
+};
+
+void open_terminal(terminal_pair& pty)
+{
+  pty.master.reset(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  ASSERT_GE(pty.master.get(), 0);
+  ASSERT_EQ(::grantpt(pty.master.get()), 0);
+  ASSERT_EQ(::unlockpt(pty.master.get()), 0);
+  char name[64];
+  ASSERT_EQ(::ptsname_r(pty.master.get(), name, sizeof name), 0);
+  pty.terminal = pidfd_options_test::open_file(name, O_RDWR | O_NOCTTY);
+  ASSERT_GE(pty.terminal.get(), 0);
+}
+
+TEST_F(options_confinement_test, job_control_in_a_session_with_a_terminal)
+{
+  // The terminal side becomes the spawner's controlling terminal
+  // (controlling_terminal = 0); the spawner then starts jobs in it.
+  terminal_pair pty;
+  ASSERT_NO_FATAL_FAILURE(open_terminal(pty));
+
+  auto pipe = make_pipe();
+  pidfd::spawn_options options;
+  options.in = pidfd::stdio::fd(pty.terminal.get());
+  options.out = pidfd::stdio::fd(pipe.write.get());
+  options.controlling_terminal = 0;
+  auto spawner = pidfd::spawn(ctx, pidfd_options_test::spawner,
+      {"job-control", pidfd_test::child_program}, options);
+  pty.terminal.reset();
+  pipe.write = {};
+  const std::string text = read_to_eof(pipe.read.get());
+  EXPECT_TRUE(spawner.wait().success());
+  EXPECT_EQ(text,
+      "spawner leads its session: yes, has a terminal: yes\n"
+      "member in the leader's group: yes\n"
+      "foreground group is the child's: yes\n"
+      "detached child has a terminal: no, same session: yes\n");
+}
+
+TEST_F(
+    options_confinement_test, job_control_failing_in_the_child_names_the_option)
+{
+  // On /dev/null, which is no terminal, each terminal step fails.
+  pidfd::spawn_options options;
+  options.in = pidfd::stdio::null();
+  options.controlling_terminal = 0;
+  failure f = spawn_failing(options);
+  EXPECT_EQ(f.ec, boost::system::errc::inappropriate_io_control_operation);
+  EXPECT_EQ(f.info.failed, part::terminal);
+  EXPECT_EQ(f.info.child_fd, 0);
+  EXPECT_EQ(f.info.detail, "controlling_terminal 0 (TIOCSCTTY)");
+
+  options.controlling_terminal.reset();
+  options.process_group = pidfd::process_group_mode::new_group;
+  options.foreground_terminal = 0;
+  f = spawn_failing(options);
+  EXPECT_EQ(f.ec, boost::system::errc::inappropriate_io_control_operation);
+  EXPECT_EQ(f.info.failed, part::terminal);
+  EXPECT_EQ(f.info.child_fd, 0);
+  EXPECT_EQ(f.info.detail, "foreground_terminal 0 (tcsetpgrp)");
+
+  options.process_group = pidfd::process_group_mode::inherit;
+  options.foreground_terminal.reset();
+  options.detach_terminal = true;
+  f = spawn_failing(options);
+  EXPECT_EQ(f.ec, boost::system::errc::inappropriate_io_control_operation);
+  EXPECT_EQ(f.info.failed, part::terminal);
+  EXPECT_EQ(f.info.detail, "detach_terminal: fd 0 (TIOCNOTTY)");
+
+  // A child in this process's group leads none: no group has its id.
+  pidfd::process member = pidfd::spawn(ctx, pidfd_test::child_program,
+      {"pause"}, {.in = pidfd::stdio::null(), .kill_on_destroy = true});
+  options.detach_terminal = false;
+  options.join_process_group = member.id();
+  f = spawn_failing(options);
+  EXPECT_EQ(f.ec, boost::system::errc::operation_not_permitted);
+  EXPECT_EQ(f.info.failed, part::process_group);
+  EXPECT_EQ(f.info.detail,
+      "join_process_group " + std::to_string(member.id()) + " (setpgid)");
 }
 
 } // namespace

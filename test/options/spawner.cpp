@@ -2,8 +2,9 @@
 // test/options/spawner.cpp
 // ~~~~~~~~~~~~~~~~~~~~~~~~
 // An intermediate process for the tests that need the library to run in a
-// process other than the test's: parent death and credentials. CHILD is
-// the helper child program (test/support/child.cpp).
+// process other than the test's: parent death, credentials, user
+// namespaces and job control. CHILD is the helper child program
+// (test/support/child.cpp).
 //
 //   spawn-grandchild CHILD SIG
 //       spawns "CHILD linger" with parent_death_signal SIG, writes its pid
@@ -33,6 +34,11 @@
 //       opens the process of HANDLE, sends it SIGTERM, awaits it, and
 //       writes its exit status (exit_status::to_string) and "\n"; or the
 //       error's value and message
+//   job-control CHILD
+//       run as a session leader whose stdin is its controlling terminal:
+//       spawns "CHILD pause" into a group of its own, one joining it, one
+//       in the terminal's foreground and one that gives up the terminal;
+//       writes one line per check to stdout (see job_control())
 //   drop-to-nobody CHILD PATH default|keep|LIST
 //       spawns "CHILD report PATH" as uid and gid 65534 with groups unset
 //       (default), keep_groups, or groups LIST (comma-separated, may be
@@ -60,6 +66,7 @@
 #include <grp.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 namespace {
@@ -297,6 +304,79 @@ int user_namespace()
       : io_error;
 }
 
+// Fields of /proc/PID/stat (1-based, as proc(5) counts them; the command
+// name, field 2, holds no space for the test child).
+std::vector<std::string> stat_fields(pid_t pid)
+{
+  std::vector<std::string> fields{""};
+  const std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return fields;
+  char text[1024];
+  const ssize_t n = ::read(fd, text, sizeof text - 1);
+  ::close(fd);
+  std::string line(text, n > 0 ? static_cast<std::size_t>(n) : 0);
+  for (std::size_t pos = 0, end; pos < line.size(); pos = end + 1)
+  {
+    end = std::min(line.find(' ', pos), line.size());
+    fields.push_back(line.substr(pos, end - pos));
+  }
+  return fields;
+}
+
+// Run as a session leader whose stdin is the controlling terminal (the
+// test spawns it with controlling_terminal = 0): starts paused children
+// with the job-control options and writes, a line each, what
+// /proc/PID/stat and the terminal say of them.
+int job_control(const char* child)
+{
+  boost::asio::io_context ctx;
+  std::string text;
+  auto fields = stat_fields(::getpid());
+  // Field 6: session; 7: tty_nr; 5: pgrp; 8: tpgid.
+  text += "spawner leads its session: "
+      + std::string(fields[6] == std::to_string(::getpid()) ? "yes" : "no")
+      + ", has a terminal: " + (fields[7] != "0" ? "yes" : "no") + "\n";
+
+  pidfd::spawn_options leader_options;
+  leader_options.process_group = pidfd::process_group_mode::new_group;
+  pidfd::process leader = pidfd::spawn(ctx, child, {"pause"}, leader_options);
+
+  pidfd::spawn_options join;
+  join.join_process_group = leader.id();
+  pidfd::process member = pidfd::spawn(ctx, child, {"pause"}, join);
+  text += "member in the leader's group: "
+      + std::string(stat_fields(member.id())[5] == std::to_string(leader.id())
+              ? "yes"
+              : "no")
+      + "\n";
+
+  pidfd::spawn_options fore;
+  fore.process_group = pidfd::process_group_mode::new_group;
+  fore.foreground_terminal = 0;
+  pidfd::process foreground = pidfd::spawn(ctx, child, {"pause"}, fore);
+  text += "foreground group is the child's: "
+      + std::string(::tcgetpgrp(0) == foreground.id() ? "yes" : "no") + "\n";
+
+  pidfd::spawn_options detach;
+  detach.detach_terminal = true;
+  pidfd::process detached = pidfd::spawn(ctx, child, {"pause"}, detach);
+  text += "detached child has a terminal: "
+      + std::string(stat_fields(detached.id())[7] != "0" ? "yes" : "no")
+      + ", same session: "
+      + (stat_fields(detached.id())[6] == std::to_string(::getpid()) ? "yes"
+                                                                     : "no")
+      + "\n";
+
+  for (pidfd::process* p : {&leader, &member, &foreground, &detached})
+  {
+    p->signal(SIGKILL);
+    p->wait();
+  }
+  return write_all(1, text) ? 0 : io_error;
+}
+
 int drop_to_nobody(const char* child, const char* path, std::string_view how)
 {
   boost::asio::io_context ctx;
@@ -337,6 +417,8 @@ int main(int argc, char** argv)
       return pdeath_race(argv[2], argv[3], std::atoi(argv[4]));
     if (mode == "try-credentials" && argc == 3)
       return try_credentials(argv[2]);
+    if (mode == "job-control" && argc == 3)
+      return job_control(argv[2]);
     if (mode == "try-namespaces" && argc == 3)
       return try_namespaces(argv[2]);
     if (mode == "export-worker" && argc == 2)
