@@ -1077,6 +1077,25 @@ TEST_F(options_confinement_test, job_control_in_a_session_with_a_terminal)
       "detached child has a terminal: no, same session: yes\n");
 }
 
+TEST_F(options_confinement_test, a_controlling_terminal_gives_a_run_a_tree)
+{
+  // controlling_terminal makes the child lead a session, and so a group:
+  // a tree-scoped run needs no process_group besides.
+  terminal_pair pty;
+  ASSERT_NO_FATAL_FAILURE(open_terminal(pty));
+  pidfd::run_options options;
+  options.spawn.in = pidfd::stdio::fd(pty.terminal.get());
+  options.spawn.controlling_terminal = 0;
+  options.stop_scope = pidfd::terminate_scope::tree;
+  const pidfd::run_result result = run_to_end("sh",
+      {"-c",
+          "read -r pid comm state ppid pgrp sid rest < /proc/$$/stat; "
+          "test -t 0 && test \"$sid\" = $$ && echo leads its session"},
+      std::move(options));
+  EXPECT_TRUE(result.status.success()) << result.status;
+  EXPECT_EQ(result.out, "leads its session\n");
+}
+
 TEST_F(
     options_confinement_test, job_control_failing_in_the_child_names_the_option)
 {

@@ -287,8 +287,10 @@ private:
       return complete(std::move(self), error::invalid_signal);
     if (options_.wait_delay && *options_.wait_delay < clock::duration::zero())
       return complete(std::move(self), error::invalid_wait_delay);
-    // A child on a pty leads a session, and so a group, of its own.
+    // A child on a pty, or given a controlling_terminal, leads a session,
+    // and so a group, of its own.
     if (stops_tree() && !options_.spawn.cgroup && !options_.on_pty
+        && !options_.spawn.controlling_terminal
         && options_.spawn.process_group == process_group_mode::inherit)
       return complete(std::move(self), error::no_tree);
     // Cancelled before it started: nothing to stop, so nothing is spawned.
