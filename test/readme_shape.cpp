@@ -16,7 +16,6 @@ namespace asio = boost::asio;
 // clang-format on
 
 #include "support/cgroup_fs.hpp"
-#include "support/guards.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -344,7 +343,17 @@ TEST(readme_shape, identity_and_handles)
   const std::string dir = std::filesystem::temp_directory_path()
       / ("pidfd-readme-" + std::to_string(::getpid()));
   std::filesystem::create_directory(dir);
-  const pidfd_test::cwd_guard in_dir(dir);
+  // In that directory until the end (this file is also built alone, with
+  // the library only, so no test-support guard).
+  struct in_directory
+  {
+    std::filesystem::path before = std::filesystem::current_path();
+    explicit in_directory(const std::string& d)
+    {
+      std::filesystem::current_path(d);
+    }
+    ~in_directory() { std::filesystem::current_path(before); }
+  } in_dir(dir);
   asio::io_context ctx;
   pidfd::process worker = pidfd::spawn(ctx, "sleep", {"60"});
   {
