@@ -724,6 +724,7 @@ const std::vector<variant>& all_variants()
       {"thread_waitpid", "posix_spawn+thread/child waitpid"},
       {"asio_cgroup", "pidfd-asio, callback, into a cgroup", true},
       {"asio_cgroup_new", "pidfd-asio, callback, a new cgroup each", true},
+      {"asio_userns", "pidfd-asio, callback, a new user namespace", true},
   };
   return v;
 }
@@ -740,6 +741,16 @@ std::unique_ptr<spawner> make_spawner(std::string_view id)
     return std::make_unique<asio_cgroup>(false);
   if (id == "asio_cgroup_new")
     return std::make_unique<asio_cgroup>(true);
+  if (id == "asio_userns")
+  {
+    // Our own ids as root of the namespace: what `unshare -r` does, and
+    // what needs no privilege.
+    pidfd::spawn_options o;
+    o.new_namespaces = {.user = true,
+        .uid_map = {{0, ::geteuid(), 1}},
+        .gid_map = {{0, ::getegid(), 1}}};
+    return std::make_unique<asio_callbacks>(std::move(o));
+  }
   if (id == "raw_vfork")
     return std::make_unique<raw_vfork>(false);
   if (id == "raw_vfork_files")
