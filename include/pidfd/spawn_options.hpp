@@ -340,7 +340,10 @@ struct namespace_options
    * keep_groups too. A spawner that changed its uid is not dumpable, which
    * would make the child's map files root's: the child then makes itself
    * dumpable before the maps are written (its program's exec sets that
-   * again as usual).
+   * again as usual). Until that exec, another process of the spawner's
+   * uid may ptrace the child, and so read its copy of the spawner's
+   * memory: a spawner that keeps secrets from processes of its own uid
+   * should not start user namespaces after changing its uid.
    */
   bool user = false;
   /// A PID namespace: the child is its PID 1 (see spawn_options::
