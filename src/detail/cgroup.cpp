@@ -93,17 +93,6 @@ int event_value(std::string_view text, std::string_view key)
   return -1;
 }
 
-// Writes a short value to a file of the cgroup.
-void write_file(
-    int dir, const char* name, std::string_view value, error_code& ec) noexcept
-{
-  const int fd = sys::openat(dir, name, O_WRONLY, ec);
-  if (fd < 0)
-    return;
-  sys::write(fd, value.data(), value.size(), ec);
-  sys::close(fd);
-}
-
 // Blocks until a cgroup.events fd reports a change (POLLPRI; kernfs adds
 // POLLERR).
 void wait_change(int fd, error_code& ec) noexcept
@@ -461,7 +450,7 @@ void cgroup_tree::signal(int sig, error_code& ec)
   {
     // cgroup.kill (Linux 5.14) kills the whole subtree at once, forks in
     // flight included. ENOENT: an older kernel.
-    write_file(dir_, "cgroup.kill", "1", ec);
+    sys::write_file(dir_, "cgroup.kill", "1", ec);
     if (ec != errc::no_such_file_or_directory)
       return;
   }
@@ -481,7 +470,7 @@ void cgroup_tree::signal(int sig, error_code& ec)
 
 void cgroup_tree::set_frozen_locked(bool frozen, error_code& ec)
 {
-  write_file(dir_, "cgroup.freeze", frozen ? "1" : "0", ec);
+  sys::write_file(dir_, "cgroup.freeze", frozen ? "1" : "0", ec);
   if (ec || !frozen)
     return;
   // Writing is a request: the kernel freezes each task on its way back to

@@ -328,6 +328,16 @@ long write(int fd, const void* data, std::size_t size, error_code& ec) noexcept
   return retrying(ec, [&] { return ::write(fd, data, size); });
 }
 
+void write_file(
+    int dir, const char* name, std::string_view value, error_code& ec) noexcept
+{
+  const int fd = openat(dir, name, O_WRONLY, ec);
+  if (fd < 0)
+    return;
+  write(fd, value.data(), value.size(), ec);
+  close(fd);
+}
+
 int dup_cloexec(int fd, error_code& ec) noexcept
 {
   const int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);

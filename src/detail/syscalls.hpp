@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include <fcntl.h>
@@ -246,6 +247,12 @@ long pread(int fd, void* data, std::size_t size, off_t offset,
 // write(2), retrying EINTR; returns the bytes written, or -1 with ec set.
 // A pipe without a reader raises SIGPIPE: see write_no_sigpipe.
 long write(int fd, const void* data, std::size_t size, error_code& ec) noexcept;
+
+// openat(dir, name, O_WRONLY), one write of `value`, close: a short value
+// to a kernel file (cgroup.kill, /proc/PID/uid_map), which takes it whole
+// in one write.
+void write_file(
+    int dir, const char* name, std::string_view value, error_code& ec) noexcept;
 
 // fcntl(F_DUPFD_CLOEXEC): a close-on-exec duplicate, the lowest free
 // number; returns it or -1 with ec set.

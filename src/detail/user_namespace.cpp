@@ -34,12 +34,8 @@ bool write_proc_file(
     pid_t pid, const char* name, const std::string& text, error_code& ec)
 {
   const std::string path = "/proc/" + std::to_string(pid) + "/" + name;
-  const int fd = sys::openat(AT_FDCWD, path.c_str(), O_WRONLY, ec);
-  if (fd < 0)
-    return false;
-  const long n = sys::write(fd, text.data(), text.size(), ec);
-  sys::close(fd);
-  return n >= 0;
+  sys::write_file(AT_FDCWD, path.c_str(), text, ec);
+  return !ec;
 }
 
 } // namespace
