@@ -37,7 +37,8 @@ int exit_status::signal() const noexcept
 
 bool exit_status::core_dumped() const noexcept
 {
-  return signaled() && WCOREDUMP(wait_status_);
+  return signaled()
+      && (WCOREDUMP(wait_status_) || (core_dump_ && core_dump_->dumped));
 }
 
 std::string exit_status::to_string() const
@@ -56,7 +57,10 @@ std::string exit_status::to_string() const
     else
       text += "signal " + std::to_string(signal());
     if (core_dumped())
-      text += " (core dumped)";
+      text += core_dump_ && core_dump_->as_root ? " (core dumped as root)"
+                                                : " (core dumped)";
+    else if (core_dump_ && core_dump_->skipped)
+      text += " (core dump skipped)";
     return text;
   }
   case kind::unknown:

@@ -14,6 +14,7 @@
 #include "detail/syscalls.hpp"
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -112,8 +113,14 @@ kernel_features probe()
       if (!f.pidfd_group_signal)
         add_reason(reasons, "PIDFD_SIGNAL_PROCESS_GROUP (Linux 6.9)", ec);
     }
-    f.exit_info =
-        detail::sys::pidfd_get_info_supported(fd) && kernel_at_least(6, 15);
+    // What PIDFD_GET_INFO offers, from the bits it sets for this live
+    // process: PIDFD_INFO_COREDUMP (Linux 6.16) is set whenever known.
+    // PIDFD_INFO_EXIT is set only once a process is reaped, so for 6.15
+    // alone the version says it.
+    const std::optional<std::uint64_t> info_mask =
+        detail::sys::pidfd_info_mask(fd);
+    f.core_dump_info = info_mask && (*info_mask & (1u << 4)) != 0;
+    f.exit_info = f.core_dump_info || (info_mask && kernel_at_least(6, 15));
     detail::sys::close(fd);
   }
 
@@ -189,6 +196,9 @@ std::string kernel_features::to_string() const
   s += !pidfd     ? "unavailable"
       : exit_info ? "from PIDFD_GET_INFO"
                   : "from /proc while a zombie";
+  s += ", core dump account ";
+  s += pidfd && core_dump_info ? "from PIDFD_INFO_COREDUMP"
+                               : "from the status word only";
   if (!reason.empty())
     s += " (" + reason + ")";
   return s;

@@ -223,15 +223,16 @@ protected:
     adopt_test::TearDown();
   }
 
-  // Starts the helper; returns the grandchild's PID (0 on failure).
-  pid_t start(bool hold = false)
+  // Starts the helper; returns the grandchild's PID (0 on failure). The
+  // grandchild exits with 7, or dumps core with `code` "core".
+  pid_t start(bool hold = false, std::string code = "7")
   {
     // O_RDWR: opening a FIFO so never blocks (Linux), and the FIFO keeps
     // the bytes written to it while we hold it open.
     report_ = make_fifo("pid");
     go_ = make_fifo("go");
     reap_ = make_fifo("reap");
-    std::vector<std::string> args{"grandchild", temp_dir(), "7"};
+    std::vector<std::string> args{"grandchild", temp_dir(), code};
     if (hold)
       args.push_back("hold");
     helper_.emplace(pidfd::spawn(ctx.get_executor(), child_program, args));
@@ -354,6 +355,44 @@ TEST_F(grandchild_test, wait_after_its_parent_reaped_it)
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_EQ(s.code(), 7) << s;
   EXPECT_EQ(p.try_wait(), s);
+}
+
+// How a non-child ended, core dump included: from PIDFD_INFO_EXIT's exit
+// code (its 0x80 bit) once its parent has reaped it, from /proc while it
+// is a zombie.
+TEST_F(grandchild_test, core_dump_of_a_non_child)
+{
+  PIDFD_TEST_REQUIRE_PIDFD();
+  if (std::string why = pidfd_test::cores_not_in_cwd(); !why.empty())
+    GTEST_SKIP() << why;
+  for (bool zombie : {false, true})
+  {
+    SCOPED_TRACE(zombie ? "still a zombie" : "reaped by its parent");
+    if (!zombie && !pidfd::kernel_support().exit_info)
+      continue; // the kernel keeps no status for reaped non-children
+    const pid_t grandchild = start(zombie, "core");
+    ASSERT_GT(grandchild, 0);
+    process p = process::adopt(ex(), grandchild);
+    std::optional<exit_status> s;
+    p.async_wait([&](error_code ec, exit_status st) {
+      EXPECT_FALSE(ec) << ec.message();
+      s = st;
+    });
+    release_grandchild();
+    run();
+    ASSERT_TRUE(s);
+    EXPECT_TRUE(s->signaled()) << *s;
+    EXPECT_EQ(s->signal(), SIGABRT);
+    EXPECT_TRUE(s->core_dumped()) << *s;
+    EXPECT_TRUE(!s->core_dump() || s->core_dump()->dumped);
+    if (zombie)
+      let_helper_reap();
+    expect_helper_done();
+    EXPECT_EQ(pidfd_test::remove_core_files(temp_dir()), 1u);
+    helper_.reset();
+    for (const char* fifo : {"pid", "go", "reap"})
+      ::unlink(temp_path(fifo).c_str());
+  }
 }
 
 TEST_F(adopt_test, pidfd_of_own_child)

@@ -10,10 +10,12 @@
 #include "support/fixture.hpp"
 
 #include <chrono>
+#include <optional>
 #include <csignal>
 #include <sstream>
 #include <string>
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 namespace {
@@ -112,6 +114,35 @@ TEST_F(exit_status_test, core_dumped)
   EXPECT_EQ(abrt.to_string(), "killed by SIGABRT (core dumped)");
 }
 
+TEST_F(exit_status_test, the_kernels_core_dump_account)
+{
+  // As the library attaches PIDFD_INFO_COREDUMP's account.
+  exit_status s = exit_status::from_wait_status(dumped_by(SIGSEGV));
+  EXPECT_EQ(s.core_dump(), std::nullopt);
+  s.set_core_dump({.dumped = true, .as_user = true});
+  ASSERT_TRUE(s.core_dump());
+  EXPECT_TRUE(s.core_dump()->dumped);
+  EXPECT_TRUE(s.core_dump()->as_user);
+  EXPECT_EQ(s.to_string(), "killed by SIGSEGV (core dumped)");
+  // Not part of what the ending was.
+  EXPECT_EQ(s, exit_status::from_wait_status(dumped_by(SIGSEGV)));
+
+  exit_status root = exit_status::from_wait_status(dumped_by(SIGABRT));
+  root.set_core_dump({.dumped = true, .as_root = true});
+  EXPECT_EQ(root.to_string(), "killed by SIGABRT (core dumped as root)");
+
+  // The account alone says a core was dumped, even without the bit.
+  exit_status socket = exit_status::from_wait_status(killed_by(SIGSEGV));
+  EXPECT_FALSE(socket.core_dumped());
+  socket.set_core_dump({.dumped = true, .as_user = true});
+  EXPECT_TRUE(socket.core_dumped());
+
+  exit_status skipped = exit_status::from_wait_status(killed_by(SIGQUIT));
+  skipped.set_core_dump({.skipped = true});
+  EXPECT_FALSE(skipped.core_dumped());
+  EXPECT_EQ(skipped.to_string(), "killed by SIGQUIT (core dump skipped)");
+}
+
 TEST_F(exit_status_test, signal_without_a_name)
 {
   // Real-time signals have no abbreviation.
@@ -185,6 +216,58 @@ TEST_F(exit_status_test, real_signals)
   auto p = pidfd::spawn(
       ctx, child_program, {"signal-self", std::to_string(SIGKILL)});
   EXPECT_EQ(p.wait().to_string(), "killed by SIGKILL");
+}
+
+// Real core dumps: a shell kills itself with a signal that dumps core,
+// in this test's directory, with RLIMIT_CORE as the test says.
+class core_dump_test : public exit_status_test
+{
+protected:
+  void SetUp() override
+  {
+    exit_status_test::SetUp();
+    if (std::string why = pidfd_test::cores_not_in_cwd(); !why.empty())
+      GTEST_SKIP() << why;
+  }
+
+  exit_status dump(const char* sig, rlim_t core_limit)
+  {
+    pidfd::spawn_options o;
+    o.working_directory = temp_dir();
+    o.limits = {{RLIMIT_CORE, core_limit, core_limit}};
+    auto p = pidfd::spawn(
+        ctx, "/bin/sh", {"-c", std::string("kill -") + sig + " $$"}, o);
+    std::optional<exit_status> s;
+    p.async_wait([&](boost::system::error_code ec, exit_status st) {
+      EXPECT_FALSE(ec) << ec.message();
+      s = st;
+    });
+    run();
+    return s.value_or(exit_status{});
+  }
+};
+
+TEST_F(core_dump_test, a_child_that_dumps_core)
+{
+  exit_status s = dump("SEGV", RLIM_INFINITY);
+  EXPECT_TRUE(s.signaled()) << s;
+  EXPECT_EQ(s.signal(), SIGSEGV);
+  EXPECT_TRUE(s.core_dumped()) << s;
+  EXPECT_EQ(s.to_string(), "killed by SIGSEGV (core dumped)");
+  // Where the kernel gives its own account, it agrees.
+  EXPECT_TRUE(!s.core_dump() || s.core_dump()->dumped);
+  EXPECT_EQ(pidfd_test::remove_core_files(temp_dir()), 1u);
+}
+
+TEST_F(core_dump_test, no_core_with_rlimit_core_zero)
+{
+  exit_status s = dump("ABRT", 0);
+  EXPECT_TRUE(s.signaled()) << s;
+  EXPECT_EQ(s.signal(), SIGABRT);
+  EXPECT_FALSE(s.core_dumped()) << s;
+  EXPECT_EQ(s.to_string(), "killed by SIGABRT");
+  EXPECT_TRUE(!s.core_dump() || !s.core_dump()->dumped);
+  EXPECT_EQ(pidfd_test::remove_core_files(temp_dir()), 0u);
 }
 
 TEST_F(exit_status_test, killed_by_sigterm_from_the_parent)

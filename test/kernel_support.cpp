@@ -56,6 +56,12 @@ TEST_F(kernel_support_test, this_machine_has_full_support)
   EXPECT_TRUE(f.nonblocking_pidfd) << f;
   EXPECT_TRUE(f.close_range) << f;
   EXPECT_TRUE(f.exit_info) << f;
+  // Linux 6.16; probed from the mask PIDFD_GET_INFO returns for a
+  // 72-byte struct pidfd_info, so this also says the kernel takes that
+  // size.
+  EXPECT_TRUE(f.core_dump_info) << f;
+  EXPECT_NE(f.to_string().find("PIDFD_INFO_COREDUMP"), std::string::npos)
+      << f.to_string();
   EXPECT_TRUE(f.pidfd_group_signal) << f; // Linux 6.9
   EXPECT_NE(f.to_string().find("PIDFD_SIGNAL_PROCESS_GROUP"), std::string::npos)
       << f.to_string();

@@ -10,9 +10,28 @@
 #include <chrono>
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <string>
 
 namespace pidfd {
+
+/// The kernel's own account of a core dump (@c PIDFD_INFO_COREDUMP, Linux
+/// 6.16), beyond the status word's "core dumped" bit.
+struct core_dump_info
+{
+  /// A core dump was generated.
+  bool dumped = false;
+  /// A core dump was due but its generation was skipped.
+  bool skipped = false;
+  /// The dump was written with the process's own credentials.
+  bool as_user = false;
+  /// The dump was written as root (a set-id program with
+  /// @c fs.suid_dumpable = 2): treat it as sensitive.
+  bool as_root = false;
+
+  friend bool operator==(
+      const core_dump_info&, const core_dump_info&) noexcept = default;
+};
 
 /// How a process ended: exited with a code, killed by a signal, or (for a
 /// process that is not our child, on kernels that do not keep it) unknown.
@@ -25,6 +44,11 @@ namespace pidfd {
  * in when the status was collected with @c waitid from our own child; it is
  * zero for statuses learned otherwise (adopted processes that are not our
  * children).
+ *
+ * Whether a core was dumped comes from the status word (its 0x80 bit),
+ * for children and, where the kernel keeps it (Linux 6.15), for adopted
+ * processes that are not our children. Where the kernel gives its own
+ * account of the dump, @c core_dump() has it.
  *
  * @par Thread Safety
  * A value type: distinct objects safe, shared objects safe for reading.
@@ -53,6 +77,18 @@ public:
 
   /// True if the process was terminated by a signal and dumped core.
   bool core_dumped() const noexcept;
+
+  /// The kernel's account of the core dump, if it gave one: from
+  /// @c PIDFD_GET_INFO (Linux 6.16) for a process killed by a signal that
+  /// dumps core, waited for through a pidfd. Empty for statuses from the
+  /// wait4 fallback, on older kernels, and where the kernel fills nothing
+  /// in: Linux 6.18 fills it in for cores given to a coredump socket
+  /// (@c core_pattern "@..."), not for cores written to a file, which
+  /// core_dumped() still reports.
+  std::optional<core_dump_info> core_dump() const noexcept
+  {
+    return core_dump_;
+  }
 
   /// True if the kernel told how the process ended (exited or signaled).
   bool known() const noexcept { return kind_ != kind::unknown; }
@@ -84,12 +120,16 @@ public:
     max_rss_ = max_rss_bytes;
   }
 
+  /// Attaches the kernel's account of a core dump; used by the library.
+  void set_core_dump(const core_dump_info& info) noexcept { core_dump_ = info; }
+
   /// A readable description: "exited with code 3",
-  /// "killed by SIGKILL (core dumped)", "exited, status unknown".
+  /// "killed by SIGSEGV (core dumped)", "killed by SIGABRT (core dump
+  /// skipped)", "exited, status unknown".
   std::string to_string() const;
 
-  /// Equal if both describe the same ending; resource usage is not
-  /// compared.
+  /// Equal if both describe the same ending; resource usage and the
+  /// kernel's core dump account are not compared.
   friend bool operator==(const exit_status& a, const exit_status& b) noexcept
   {
     return a.kind_ == b.kind_ && a.wait_status_ == b.wait_status_;
@@ -108,6 +148,7 @@ private:
   std::chrono::microseconds utime_{};
   std::chrono::microseconds stime_{};
   std::uint64_t max_rss_ = 0;
+  std::optional<core_dump_info> core_dump_;
 };
 
 /// Writes exit_status::to_string().

@@ -48,6 +48,9 @@ struct kernel_features
   bool pidfd = false;
   /// PIDFD_GET_INFO reports the exit status of a reaped process (Linux 6.15).
   bool exit_info = false;
+  /// PIDFD_GET_INFO answers PIDFD_INFO_COREDUMP (Linux 6.16), probed from
+  /// the mask it returns: exit_status::core_dump() can be filled in.
+  bool core_dump_info = false;
   /// pidfd_send_signal accepts PIDFD_SIGNAL_PROCESS_GROUP (Linux 6.9):
   /// signal_group() reaches the group through the child's pidfd, which no
   /// recycled process-group id can match. Otherwise (and always in the

@@ -58,6 +58,53 @@ exit_status status_from(const siginfo_t& info, const rusage& usage) noexcept
   return s;
 }
 
+// A signal whose default action is to dump core (signal(7)): only such an
+// end has a core dump for the kernel to tell of.
+bool dumps_core(int sig) noexcept
+{
+  switch (sig)
+  {
+  case SIGQUIT:
+  case SIGILL:
+  case SIGTRAP:
+  case SIGABRT:
+  case SIGBUS:
+  case SIGFPE:
+  case SIGSEGV:
+  case SIGXCPU:
+  case SIGXFSZ:
+  case SIGSYS:
+    return true;
+  default:
+    return false;
+  }
+}
+
+// Attaches the kernel's account of the core dump (PIDFD_COREDUMPED, _SKIP,
+// _USER, _ROOT: bits 0-3 of the coredump mask) when it gave one; a mask
+// of 0 says nothing (Linux 6.18 leaves it 0 for a core written to a file).
+void attach_core_dump(
+    exit_status& s, std::optional<std::uint32_t> mask) noexcept
+{
+  if (!mask || *mask == 0 || !s.signaled())
+    return;
+  core_dump_info info;
+  info.dumped = (*mask & (1u << 0)) != 0;
+  info.skipped = (*mask & (1u << 1)) != 0;
+  info.as_user = (*mask & (1u << 2)) != 0;
+  info.as_root = (*mask & (1u << 3)) != 0;
+  s.set_core_dump(info);
+}
+
+// For a status collected by waitid: asks the pidfd for the account when
+// the kernel may have one. One ioctl, only for ends by a core-dumping
+// signal.
+void attach_core_dump(exit_status& s, int pidfd) noexcept
+{
+  if (s.signaled() && dumps_core(s.signal()) && kernel_support().core_dump_info)
+    attach_core_dump(s, sys::pidfd_coredump_mask(pidfd));
+}
+
 // The exit_code field of /proc/<pid>/stat: the zombie's wait status. The
 // kernel shows 0 to readers it would not let ptrace-read the process, so
 // the value is trusted only for root or for the process's owner.
@@ -83,19 +130,28 @@ std::optional<int> zombie_exit_code(pid_t pid)
 // The status of a process that has exited but is not our child.
 exit_status non_child_status(int fd, pid_t pid)
 {
-  if (std::optional<int> ws = sys::pidfd_exit_status(fd))
-    return exit_status::from_wait_status(*ws);
+  auto from_kernel = [](const sys::pidfd_exit& e) {
+    exit_status s = exit_status::from_wait_status(e.wait_status);
+    attach_core_dump(s, e.coredump_mask);
+    return s;
+  };
+  if (std::optional<sys::pidfd_exit> e = sys::pidfd_exit_info(fd))
+    return from_kernel(*e);
   // Not reaped by its parent yet (or Linux < 6.15). The zombie still holds
   // its PID, so /proc/<pid> is it -- provided it is still unreaped after we
   // read it, which signal 0 on the pidfd confirms (ESRCH once reaped; EPERM
   // still means it exists).
   std::optional<int> ws = zombie_exit_code(pid);
-  if (std::optional<int> reaped = sys::pidfd_exit_status(fd))
-    return exit_status::from_wait_status(*reaped);
+  if (std::optional<sys::pidfd_exit> reaped = sys::pidfd_exit_info(fd))
+    return from_kernel(*reaped);
   error_code ec;
   sys::pidfd_send_signal(fd, 0, ec);
   if (ws && (!ec || ec == errc::operation_not_permitted))
-    return exit_status::from_wait_status(*ws);
+  {
+    exit_status s = exit_status::from_wait_status(*ws);
+    attach_core_dump(s, fd);
+    return s;
+  }
   return {};
 }
 
@@ -149,6 +205,7 @@ public:
       if (info.si_pid == 0)
         return false; // running (or exited but not yet reapable: ptrace)
       out = {{}, status_from(info, usage)};
+      attach_core_dump(out.status, t.fd);
       return true;
     }
     // EAGAIN: a non-blocking pidfd of a process that still runs.

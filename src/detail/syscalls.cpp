@@ -46,9 +46,12 @@ auto retrying(error_code& ec, Call call) noexcept
   return r;
 }
 
-// struct pidfd_info of <linux/pidfd.h> (Linux 6.13; exit_code from 6.15),
-// which Debian bookworm's headers predate. The ioctl is extensible: the
-// kernel fills what it knows of the size encoded in the request.
+// struct pidfd_info of <linux/pidfd.h> as Linux 6.16 has it (exit_code
+// from 6.15, coredump_mask from 6.16), which Debian bookworm's headers
+// predate. The ioctl is extensible: the size is encoded in the request,
+// the kernel takes any size from PIDFD_INFO_SIZE_VER0 (64) up whose bytes
+// past what it knows are zero, and fills what it knows; the bits it sets
+// in `mask` say which fields it filled.
 struct pidfd_info
 {
   std::uint64_t mask;
@@ -65,12 +68,24 @@ struct pidfd_info
   std::uint32_t fsuid;
   std::uint32_t fsgid;
   std::int32_t exit_code; // spare0 before Linux 6.15
+  std::uint32_t coredump_mask; // Linux 6.16
+  std::uint32_t spare1;
 };
-static_assert(sizeof(pidfd_info) == 64); // PIDFD_INFO_SIZE_VER0
+static_assert(sizeof(pidfd_info) == 72); // PIDFD_INFO_SIZE_VER1
 
 constexpr unsigned long pidfd_get_info =
     _IOWR(0xFF /* PIDFS_IOCTL_MAGIC */, 11, pidfd_info);
 constexpr std::uint64_t pidfd_info_exit = 1u << 3;
+constexpr std::uint64_t pidfd_info_coredump = 1u << 4;
+
+// ioctl(PIDFD_GET_INFO) asking for `mask`; false if it failed (ESRCH for a
+// reaped process when PIDFD_INFO_EXIT is not asked for or not kept).
+bool get_pidfd_info(int pidfd, std::uint64_t mask, pidfd_info& info) noexcept
+{
+  info = pidfd_info{};
+  info.mask = mask;
+  return ::ioctl(pidfd, pidfd_get_info, &info) == 0;
+}
 
 } // namespace
 
@@ -122,21 +137,34 @@ void waitid_pidfd(int pidfd, int options, siginfo_t& info, rusage& usage,
   }
 }
 
-std::optional<int> pidfd_exit_status(int pidfd) noexcept
+std::optional<pidfd_exit> pidfd_exit_info(int pidfd) noexcept
 {
-  pidfd_info info{};
-  info.mask = pidfd_info_exit;
-  if (::ioctl(pidfd, pidfd_get_info, &info) != 0)
+  pidfd_info info;
+  if (!get_pidfd_info(pidfd, pidfd_info_exit | pidfd_info_coredump, info)
+      || !(info.mask & pidfd_info_exit))
     return std::nullopt;
-  if (!(info.mask & pidfd_info_exit))
-    return std::nullopt;
-  return info.exit_code;
+  pidfd_exit out;
+  out.wait_status = info.exit_code;
+  if (info.mask & pidfd_info_coredump)
+    out.coredump_mask = info.coredump_mask;
+  return out;
 }
 
-bool pidfd_get_info_supported(int pidfd) noexcept
+std::optional<std::uint32_t> pidfd_coredump_mask(int pidfd) noexcept
 {
-  pidfd_info info{};
-  return ::ioctl(pidfd, pidfd_get_info, &info) == 0;
+  pidfd_info info;
+  if (!get_pidfd_info(pidfd, pidfd_info_exit | pidfd_info_coredump, info)
+      || !(info.mask & pidfd_info_coredump))
+    return std::nullopt;
+  return info.coredump_mask;
+}
+
+std::optional<std::uint64_t> pidfd_info_mask(int pidfd) noexcept
+{
+  pidfd_info info;
+  if (!get_pidfd_info(pidfd, pidfd_info_exit | pidfd_info_coredump, info))
+    return std::nullopt;
+  return info.mask;
 }
 
 std::optional<pid_t> pidfd_pid(int pidfd, error_code& ec)

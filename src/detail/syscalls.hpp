@@ -127,10 +127,28 @@ void pidfd_send_signal(
 void waitid_pidfd(int pidfd, int options, siginfo_t& info, rusage& usage,
     error_code& ec) noexcept;
 
-// The exit status (waitpid format) the kernel kept for a reaped process,
-// from ioctl(PIDFD_GET_INFO) with PIDFD_INFO_EXIT (Linux 6.15); nullopt if
-// the process was not reaped yet or the kernel does not keep it.
-std::optional<int> pidfd_exit_status(int pidfd) noexcept;
+// What ioctl(PIDFD_GET_INFO) tells of how a reaped process ended.
+struct pidfd_exit
+{
+  int wait_status = 0; // waitpid format, with the core dump bit (0x80)
+  // PIDFD_COREDUMPED, _SKIP, _USER, _ROOT (Linux 6.16), if the kernel
+  // filled the field in; 0 when it has nothing to say.
+  std::optional<std::uint32_t> coredump_mask;
+};
+
+// The exit status the kernel kept for a reaped process (PIDFD_INFO_EXIT,
+// Linux 6.15) with its core dump mask (PIDFD_INFO_COREDUMP, 6.16); nullopt
+// if the process was not reaped yet or the kernel does not keep it.
+std::optional<pidfd_exit> pidfd_exit_info(int pidfd) noexcept;
+
+// The core dump mask alone (PIDFD_INFO_COREDUMP): set once the dump is
+// over, before and after reaping; nullopt if the kernel does not report it.
+std::optional<std::uint32_t> pidfd_coredump_mask(int pidfd) noexcept;
+
+// The PIDFD_INFO_* bits the kernel fills in for this pidfd, asked for
+// EXIT and COREDUMP: what PIDFD_GET_INFO offers here (a kernel that does
+// not know a bit never sets it). nullopt if the ioctl fails.
+std::optional<std::uint64_t> pidfd_info_mask(int pidfd) noexcept;
 
 // name_to_handle_at(pidfd, "", AT_EMPTY_PATH): the file handle of a
 // pidfd on pidfs (Linux 6.14); `handle` must have room for `capacity`
@@ -143,9 +161,6 @@ void pidfd_file_handle(
 // fd or -1 with ec set (ESTALE: the process has been reaped).
 int open_pidfd_handle(
     int mount_fd, const file_handle& handle, error_code& ec) noexcept;
-
-// True if ioctl(PIDFD_GET_INFO) is understood at all.
-bool pidfd_get_info_supported(int pidfd) noexcept;
 
 // The PID a pidfd refers to, from /proc/self/fdinfo ("Pid:"); -1 if the
 // process was reaped, nullopt with ec set if fd is not a pidfd.

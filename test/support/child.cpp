@@ -423,7 +423,10 @@ int close_stdio(arguments argv)
 int grandchild(arguments argv)
 {
   const std::string dir = argv[2];
-  const int code = std::atoi(argv[3]);
+  // N, or "core": the grandchild dumps core into DIR (a shell that kills
+  // itself with SIGABRT, RLIMIT_CORE raised to its hard limit).
+  const bool dump_core = std::string_view(argv[3]) == "core";
+  const int code = dump_core ? 0 : std::atoi(argv[3]);
   const bool hold = argv.size() == 5 && std::string_view(argv[4]) == "hold";
   const pid_t pid = ::fork();
   if (pid < 0)
@@ -431,7 +434,17 @@ int grandchild(arguments argv)
   if (pid == 0)
   {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    ::_exit(wait_for_byte(dir + "/go") ? code : child_io_error);
+    if (!wait_for_byte(dir + "/go"))
+      ::_exit(child_io_error);
+    if (!dump_core)
+      ::_exit(code);
+    rlimit core{};
+    ::getrlimit(RLIMIT_CORE, &core);
+    core.rlim_cur = core.rlim_max;
+    ::setrlimit(RLIMIT_CORE, &core);
+    if (::chdir(dir.c_str()) == 0)
+      ::execl("/bin/sh", "sh", "-c", "kill -ABRT $$", nullptr);
+    ::_exit(child_io_error);
   }
   const std::string report = dir + "/pid";
   const int fd = ::open(report.c_str(), O_WRONLY | O_CLOEXEC);
@@ -447,6 +460,8 @@ int grandchild(arguments argv)
   while (::waitpid(pid, &status, 0) < 0)
     if (errno != EINTR)
       return child_io_error;
+  if (dump_core)
+    return WIFSIGNALED(status) && WCOREDUMP(status) ? 0 : 1;
   return WIFEXITED(status) && WEXITSTATUS(status) == code ? 0 : 1;
 }
 
@@ -606,9 +621,9 @@ constexpr mode modes[] = {
   {"close-stdio", "[N]", 0, 1, with_test, close_stdio,
     "closes fds 0-2, then exits with N, or without N blocks as pause"},
   {"grandchild", "DIR N [hold]", 2, 3, with_test, grandchild,
-    "forks a grandchild exiting N after a byte on FIFO DIR/go, its pid to "
+    "forks a grandchild exiting N (or dumping core in DIR, N = core) after a byte on FIFO DIR/go, its pid to "
     "FIFO DIR/pid, (hold: waits for a byte on FIFO DIR/reap,) reaps it: "
-    "exits 0 if it exited N"},
+    "exits 0 if it exited N (or dumped core)"},
   {"orphan", "[FD]", 0, 1, with_test, orphan,
     "forks a grandchild that keeps fds 0-2 open until FD (stdin) reaches "
     "EOF, writes its pid and \"\\n\" to stdout, exits 0"},

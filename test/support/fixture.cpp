@@ -289,6 +289,34 @@ std::vector<std::string> read_lines(const std::string& path)
   return lines;
 }
 
+std::string cores_not_in_cwd()
+{
+  std::string pattern = read_file("/proc/sys/kernel/core_pattern");
+  while (!pattern.empty() && pattern.back() == '\n')
+    pattern.pop_back();
+  if (pattern.empty() || pattern.find_first_of("/|@%") != std::string::npos)
+    return "core_pattern \"" + pattern
+        + "\" does not write core files into the working directory";
+  return {};
+}
+
+std::size_t remove_core_files(const std::string& dir)
+{
+  const std::string name = read_file("/proc/sys/kernel/core_pattern");
+  const std::string plain = name.substr(0, name.find('\n'));
+  std::size_t removed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+  {
+    const std::string file = entry.path().filename().string();
+    if (file == plain || file.rfind(plain + ".", 0) == 0)
+    {
+      std::filesystem::remove(entry.path());
+      ++removed;
+    }
+  }
+  return removed;
+}
+
 void write_file(
     const std::string& path, std::string_view text, unsigned int mode)
 {

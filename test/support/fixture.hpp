@@ -15,6 +15,7 @@
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <exception>
 #include <future>
 #include <initializer_list>
@@ -100,6 +101,15 @@ inline void rethrow(std::exception_ptr e)
 }
 void write_file(
     const std::string& path, std::string_view text, unsigned int mode = 0644);
+
+/// Why a process that dumps core would not leave its core file in its
+/// working directory ("" if it would): kernel.core_pattern is a path, a
+/// pipe or a socket, not a plain name such as "core".
+std::string cores_not_in_cwd();
+
+/// Removes the core files in `dir` (named as a plain core_pattern names
+/// them: "core" or "core.<pid>"); returns how many there were.
+std::size_t remove_core_files(const std::string& dir);
 
 /// A thread of this process (not the main one), alive for the object's
 /// lifetime: its id is a thread id that is not a process id.
