@@ -12,6 +12,7 @@
 
 #include "detail/features.hpp"
 #include "detail/syscalls.hpp"
+#include "detail/test_hooks.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -128,6 +129,13 @@ kernel_features probe()
   f.clone3 = !ec;
   if (ec)
     add_reason(reasons, "clone3 (Linux 5.3)", ec);
+  // Linux 7.1's lifetime flags, for spawn_options::die_with_owner. Not
+  // a reason when missing: they are newer than anything else used here,
+  // and the fallback is complete.
+  if (f.pidfd && f.clone3)
+    f.pidfd_autokill = detail::test_hooks::assume_autokill()
+        || !detail::sys::probe_clone3_flags(
+            CLONE_AUTOREAP | CLONE_NNP | CLONE_PIDFD_AUTOKILL);
 
   f.close_range = detail::sys::close_range_supported();
   if (!f.close_range)
@@ -196,6 +204,9 @@ std::string kernel_features::to_string() const
   s += !pidfd     ? "unavailable"
       : exit_info ? "from PIDFD_GET_INFO"
                   : "from /proc while a zombie";
+  s += ", die_with_owner by ";
+  s += pidfd_autokill ? "clone3(CLONE_PIDFD_AUTOKILL)"
+                      : "the parent-death signal and kill on destroy";
   s += ", core dump account ";
   s += pidfd && core_dump_info ? "from PIDFD_INFO_COREDUMP"
                                : "from the status word only";

@@ -28,6 +28,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include <sched.h>
 #include <sys/resource.h>
@@ -61,6 +62,16 @@ void discard_child(pid_t pid, int pidfd, bool kill) noexcept
     sys::close(pidfd);
 }
 
+// The same for a child the kernel reaps (CLONE_AUTOREAP): its PID may be
+// free, even reused, already, so it is reached through its pidfd only,
+// and closing that pidfd kills it anyway (CLONE_PIDFD_AUTOKILL).
+void discard_autoreaped_child(int pidfd) noexcept
+{
+  error_code ignored;
+  sys::pidfd_send_signal(pidfd, SIGKILL, ignored);
+  sys::close(pidfd);
+}
+
 // The child runs on this much of the parent's stack; it needs a few hundred
 // bytes (no signal handler can run there: all signals are blocked or reset).
 constexpr std::size_t child_stack_size = 16 * 1024;
@@ -77,13 +88,16 @@ unsigned long sharing_flags(const child_plan& plan) noexcept
 
 std::atomic<bool> clear_sighand_refused{false};
 std::atomic<bool> into_cgroup_refused{false};
+std::atomic<bool> autokill_refused{false};
 
 // clone3 with CLONE_CLEAR_SIGHAND (Linux 5.5): the kernel resets every
 // caught signal to SIG_DFL in the child, so no handler of the parent can run
 // there, on the parent's memory, before execve. That makes the signal
 // blocking and the 62 rt_sigaction calls of the clone() path unnecessary
 // (they cost 13 us per spawn here, a fifth of a whole spawn).
-// Returns the child's PID or -errno.
+// Returns the child's PID or -errno. With Linux 7.1's flags in args, an
+// EINVAL may be theirs: it is returned, and teaches nothing about
+// CLONE_CLEAR_SIGHAND.
 long clone3_signals(child_plan& plan, clone_args& args, std::size_t size)
 {
   if (!clear_sighand_refused.load(std::memory_order_relaxed))
@@ -91,7 +105,7 @@ long clone3_signals(child_plan& plan, clone_args& args, std::size_t size)
     args.flags |= CLONE_CLEAR_SIGHAND;
     long r = sys::clone3(args, size, &child_main, &plan);
     args.flags &= ~CLONE_CLEAR_SIGHAND;
-    if (r != -EINVAL)
+    if (r != -EINVAL || (args.flags & CLONE_PIDFD_AUTOKILL) != 0)
       return r;
     // Linux 5.3 and 5.4 have clone3 but not this flag.
     clear_sighand_refused.store(true, std::memory_order_relaxed);
@@ -110,12 +124,19 @@ long clone3_signals(child_plan& plan, clone_args& args, std::size_t size)
 // refuses it, the child moves itself through `procs_fd` instead, which
 // also reports a refusal that is not about the flag with the cgroup's path.
 long clone3_child(child_plan& plan, int& pidfd, unsigned char* stack,
-    std::size_t stack_size, const cgroup_tree* tree, int procs_fd)
+    std::size_t stack_size, const cgroup_tree* tree, int procs_fd,
+    bool autokill)
 {
   clone_args args{};
   args.flags = sharing_flags(plan) | CLONE_PIDFD | plan.confine.namespace_flags;
   args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
   args.exit_signal = SIGCHLD;
+  if (autokill)
+  {
+    // The kernel reaps it, so it sends no exit signal (AUTOREAP demands 0).
+    args.flags |= CLONE_PIDFD_AUTOKILL | CLONE_AUTOREAP | CLONE_NNP;
+    args.exit_signal = 0;
+  }
   args.stack = reinterpret_cast<std::uintptr_t>(stack);
   args.stack_size = stack_size;
   plan.cgroup_procs_fd = -1;
@@ -124,7 +145,9 @@ long clone3_child(child_plan& plan, int& pidfd, unsigned char* stack,
     args.flags |= CLONE_INTO_CGROUP;
     args.cgroup = static_cast<std::uint64_t>(tree->dir_fd());
     long r = clone3_signals(plan, args, CLONE_ARGS_SIZE_VER2);
-    if (r >= 0)
+    // With the 7.1 flags an error may be theirs: the caller tries again
+    // without them, and learns about CLONE_INTO_CGROUP then.
+    if (r >= 0 || autokill)
       return r;
     if (r == -E2BIG || r == -EINVAL || r == -ENOSYS)
       into_cgroup_refused.store(true, std::memory_order_relaxed);
@@ -154,15 +177,36 @@ long clone_child(child_plan& plan, unsigned char* stack, std::size_t stack_size)
 // clone3 where the kernel and the seccomp policy allow it, else clone():
 // the child's PID, or -errno; clone3's pidfd in `pidfd`. The child runs on
 // this frame's stack, which it leaves before clone returns (vfork), or on
-// its copy of it (a fork).
+// its copy of it (a fork). With die_with_owner, Linux 7.1's flags first
+// (`autoreaped` then says the kernel reaps the child).
 long start_child(const kernel_features& features, child_plan& plan,
-    cgroup_tree* tree, int procs_fd, int& pidfd)
+    cgroup_tree* tree, int procs_fd, int& pidfd, bool& autoreaped)
 {
   alignas(64) unsigned char stack[child_stack_size];
   long r = -ENOSYS;
+  autoreaped = false;
+  if (features.pidfd && clone3_usable() && plan.die_with_owner
+      && features.pidfd_autokill
+      && !autokill_refused.load(std::memory_order_relaxed))
+  {
+    // Linux 7.1: the pidfd is the child's lifeline, so the parent-death
+    // signal (which would also fire when this thread exits) is not set.
+    const int death_signal = std::exchange(plan.parent_death_signal, 0);
+    r = clone3_child(plan, pidfd, stack, sizeof stack, tree, procs_fd, true);
+    if (r >= 0)
+    {
+      autoreaped = true;
+      return r;
+    }
+    plan.parent_death_signal = death_signal;
+    // The probe saw the flags known; a kernel or policy that refuses them
+    // when they are really used gets the fallback from now on.
+    if (r == -EINVAL || r == -EPERM || r == -ENOSYS)
+      autokill_refused.store(true, std::memory_order_relaxed);
+  }
   if (features.pidfd && clone3_usable())
   {
-    r = clone3_child(plan, pidfd, stack, sizeof stack, tree, procs_fd);
+    r = clone3_child(plan, pidfd, stack, sizeof stack, tree, procs_fd, false);
     // A seccomp policy may refuse clone3 only when it is really used (the
     // probe's clone3(NULL, 0) passed): remember, and take the clone() path.
     // EPERM for new namespaces is the kernel's refusal of those (clone()
@@ -352,6 +396,11 @@ bool check_options(
   if (options.parent_death_signal < 0 || options.parent_death_signal >= _NSIG)
     return invalid(part::parent_death_signal,
         "parent death signal " + std::to_string(options.parent_death_signal));
+  if (options.die_with_owner && options.parent_death_signal != 0
+      && options.parent_death_signal != SIGKILL)
+    return invalid(part::parent_death_signal,
+        "parent death signal " + std::to_string(options.parent_death_signal)
+            + " with die_with_owner, which kills with SIGKILL");
   if (options.keep_groups && options.groups)
     return invalid(part::credentials,
         "groups and keep_groups: a list and keeping the parent's cannot both "
@@ -420,6 +469,11 @@ void plan_process_attributes(
   plan.set_uid = options.uid.has_value();
   plan.uid = options.uid.value_or(0);
   plan.parent_death_signal = options.parent_death_signal;
+  // Where the kernel cannot tie the child to its pidfd, start_child()
+  // keeps this signal as the fallback.
+  plan.die_with_owner = options.die_with_owner;
+  if (options.die_with_owner)
+    plan.parent_death_signal = SIGKILL;
   if (plan.parent_death_signal != 0)
     plan.parent_pid = sys::getpid(); // a system call: only when needed
 }
@@ -462,6 +516,10 @@ launched launch(std::string_view program,
   }
   plan_process_attributes(options, fds.terminal_target(), plan);
   plan_confinement(options, plan);
+  // die_with_owner: see spawn_options. Linux 7.1 asks it of AUTOKILL, and
+  // it keeps the parent-death signal of the fallback across exec.
+  if (options.die_with_owner)
+    plan.confine.no_new_privs = true;
   user_namespace_start user_namespace;
   if (options.new_namespaces.user && !user_namespace.prepare(plan, fds, ec))
   {
@@ -494,7 +552,9 @@ launched launch(std::string_view program,
 
   int pidfd = -1;
   const int saved_errno = errno;
-  const long r = start_child(features, plan, tree.get(), procs_fd, pidfd);
+  bool autoreaped = false;
+  const long r =
+      start_child(features, plan, tree.get(), procs_fd, pidfd, autoreaped);
   if (procs_fd >= 0)
     sys::close(procs_fd);
   errno = saved_errno;
@@ -509,17 +569,23 @@ launched launch(std::string_view program,
     return {};
   }
   const pid_t pid = static_cast<pid_t>(r);
+  auto discard = [&](bool kill) {
+    if (autoreaped)
+      discard_autoreaped_child(pidfd);
+    else
+      discard_child(pid, pidfd, kill);
+  };
   if (options.new_namespaces.user
       && !user_namespace.finish(pid, options, plan, ec, detail))
   {
     info.failed = part::namespaces;
-    discard_child(pid, pidfd, true);
+    discard(true);
     return {};
   }
   if (plan.error != 0)
   {
     // The child failed before or in execve and is exiting.
-    discard_child(pid, pidfd, false);
+    discard(false);
     errno = saved_errno;
     ec = sys::last_error(plan.error);
     detail = explain_failure(plan, fds, options, tree.get(), info);
@@ -530,11 +596,11 @@ launched launch(std::string_view program,
   {
     info.failed = part::stdio;
     info.child_fd = fds.failed_target();
-    discard_child(pid, pidfd, true);
+    discard(true);
     return {};
   }
-  return {
-      pidfd, pid, std::move(tree), plan.new_session || plan.new_process_group};
+  return {pidfd, pid, std::move(tree),
+      plan.new_session || plan.new_process_group, autoreaped};
 }
 
 process_init make_spawned(const launched& child, const spawn_options& options,
@@ -542,17 +608,23 @@ process_init make_spawned(const launched& child, const spawn_options& options,
 {
   const wait_mechanism& mechanism = chosen_mechanism();
   process_init init{&mechanism,
-      mechanism.watch(child.pid, child.pidfd, process_origin::spawned, ec)};
+      mechanism.watch(child.pid, child.pidfd,
+          child.autoreaped ? process_origin::autoreaped
+                           : process_origin::spawned,
+          ec)};
   if (ec)
   {
     // Out of fds: do not leave a child nobody can wait for. The pidfd is
     // still ours on failure.
-    discard_child(child.pid, child.pidfd, true);
+    if (child.autoreaped)
+      discard_autoreaped_child(child.pidfd);
+    else
+      discard_child(child.pid, child.pidfd, true);
     info.failed = part::system;
     info.detail = mechanism.watch_call();
     return {};
   }
-  init.kill_on_destroy = options.kill_on_destroy;
+  init.kill_on_destroy = options.kill_on_destroy || options.die_with_owner;
   init.tree = child.tree;
   init.own_group = child.own_group;
   return init;

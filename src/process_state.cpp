@@ -306,7 +306,7 @@ int process_state::release_fd_locked() noexcept
 
 bool process_state::abandon_locked()
 {
-  if (closed_ || done_ || target_.origin != process_origin::spawned
+  if (closed_ || done_ || target_.origin == process_origin::adopted
       || target_.fd < 0)
     return false;
   if (kill_on_destroy_)

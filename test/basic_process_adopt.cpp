@@ -300,6 +300,7 @@ TEST_F(grandchild_test, async_wait_gets_the_status_of_a_non_child)
   EXPECT_TRUE(s->exited()) << *s;
   EXPECT_EQ(s->code(), 7);
   // Not ours: no resource usage.
+  EXPECT_FALSE(s->usage_known());
   EXPECT_EQ(s->max_rss(), 0u);
   expect_helper_done();
 

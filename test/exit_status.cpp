@@ -285,9 +285,12 @@ TEST_F(exit_status_test, resource_usage_of_a_child)
   auto p = pidfd::spawn(ctx, child_program, {"burn-cpu", "50"});
   exit_status s = p.wait();
   ASSERT_TRUE(s.success()) << s;
+  EXPECT_TRUE(s.usage_known());
   EXPECT_GT(s.user_time(), std::chrono::microseconds(0));
   EXPECT_GE(s.system_time(), std::chrono::microseconds(0));
   EXPECT_GT(s.max_rss(), 0u);
+  // A status made from a status word has none.
+  EXPECT_FALSE(exit_status::from_wait_status(s.native()).usage_known());
 }
 
 TEST_F(exit_status_test, resource_usage_through_async_wait)

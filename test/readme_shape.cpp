@@ -44,6 +44,7 @@ namespace asio = boost::asio;
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -373,6 +374,24 @@ if (ec == pidfd::error::process_gone)
   worker.signal(SIGKILL);
   worker.wait();
   std::filesystem::remove_all(dir);
+}
+
+TEST(readme_shape, die_with_owner)
+{
+  asio::io_context ctx;
+  std::optional<pidfd::process> watched;
+  {
+    // clang-format off
+pidfd::process worker = pidfd::spawn(ctx, "sleep", {"60"}, {.die_with_owner = true});
+    // clang-format on
+    const int fd = static_cast<int>(::syscall(SYS_pidfd_open, worker.id(), 0));
+    ASSERT_GE(fd, 0);
+    watched.emplace(pidfd::process::adopt_pidfd(ctx.get_executor(), fd));
+  }
+  // The owner is gone: so is the worker.
+  pidfd::exit_status s = watched->wait();
+  EXPECT_EQ(s.signal(), SIGKILL) << s;
+  ctx.run();
 }
 
 // Not a README shape: the options braced inside co_await, which g++ 12

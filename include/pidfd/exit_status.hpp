@@ -110,6 +110,12 @@ public:
   /// Peak resident set size in bytes (from @c ru_maxrss).
   std::uint64_t max_rss() const noexcept { return max_rss_; }
 
+  /// True if the kernel reported resource usage with the status (waitid
+  /// or wait4 on our own child); false for statuses learned otherwise
+  /// (adopted non-children, children the kernel reaped itself), whose
+  /// user_time(), system_time() and max_rss() are 0.
+  bool usage_known() const noexcept { return usage_known_; }
+
   /// Attaches resource usage; used by the library when it collects a
   /// status with waitid/wait4.
   void set_usage(std::chrono::microseconds user,
@@ -118,6 +124,7 @@ public:
     utime_ = user;
     stime_ = system;
     max_rss_ = max_rss_bytes;
+    usage_known_ = true;
   }
 
   /// Attaches the kernel's account of a core dump; used by the library.
@@ -148,6 +155,7 @@ private:
   std::chrono::microseconds utime_{};
   std::chrono::microseconds stime_{};
   std::uint64_t max_rss_ = 0;
+  bool usage_known_ = false;
   std::optional<core_dump_info> core_dump_;
 };
 

@@ -51,6 +51,11 @@ struct kernel_features
   /// PIDFD_GET_INFO answers PIDFD_INFO_COREDUMP (Linux 6.16), probed from
   /// the mask it returns: exit_status::core_dump() can be filled in.
   bool core_dump_info = false;
+  /// clone3 accepts CLONE_PIDFD_AUTOKILL with CLONE_AUTOREAP and CLONE_NNP
+  /// (Linux 7.1), probed without creating a process: a child spawned with
+  /// spawn_options::die_with_owner dies when its pidfd is closed. Without
+  /// them it gets the parent-death signal and is killed on destruction.
+  bool pidfd_autokill = false;
   /// pidfd_send_signal accepts PIDFD_SIGNAL_PROCESS_GROUP (Linux 6.9):
   /// signal_group() reaches the group through the child's pidfd, which no
   /// recycled process-group id can match. Otherwise (and always in the

@@ -436,6 +436,32 @@ struct spawn_options
   /// gone, so no zombie is left.
   bool kill_on_destroy = false;
 
+  /// The child is killed (SIGKILL) once its owner is gone: when its process
+  /// object is destroyed, and when this process dies, even by SIGKILL.
+  /**
+   * On Linux 7.1 (kernel_features::pidfd_autokill) the child is spawned
+   * with CLONE_PIDFD_AUTOKILL: the kernel kills it when the pidfd clone3
+   * returned is closed for the last time, whichever thread spawned it and
+   * however this process ends. The kernel also reaps it (CLONE_AUTOREAP,
+   * which the flag requires): its exit status then comes from
+   * PIDFD_GET_INFO, without resource usage (exit_status::usage_known() is
+   * false). A pidfd handed out by release() keeps it alive; one opened
+   * from an exported handle does not.
+   *
+   * Elsewhere it gets parent_death_signal SIGKILL (set after the
+   * credentials change, and sent by the child to itself if the parent died
+   * before it took effect) and kill_on_destroy. Linux sends that signal
+   * when the *thread* that spawned the child exits, even if the process
+   * lives on: spawn from a thread that lives as long as the process.
+   *
+   * Either way the child runs with no_new_privs: a set-user-ID program it
+   * executes gains no privilege. Linux 7.1 requires this of the flag
+   * (unless the caller has CAP_SYS_ADMIN), and it keeps the parent-death
+   * signal, which an exec that gains privilege would clear. A
+   * parent_death_signal other than 0 or SIGKILL is refused.
+   */
+  bool die_with_owner = false;
+
   /// Credentials for the child, applied in the safe order: supplementary
   /// groups, then group id, then user id (each needs privilege).
   /**

@@ -211,9 +211,10 @@ public:
     // EAGAIN: a non-blocking pidfd of a process that still runs.
     if (ec == errc::resource_unavailable_try_again)
       return false;
-    if (ec == errc::no_child_process && t.origin == process_origin::adopted)
+    if (ec == errc::no_child_process && t.origin != process_origin::spawned)
     {
-      // Not our child: it is done once its pidfd is readable.
+      // Not our child, or one the kernel reaps: it is done once its pidfd
+      // is readable.
       if (!sys::is_readable(t.fd))
         return false;
       out = {{}, non_child_status(t.fd, t.pid)};
@@ -285,9 +286,10 @@ public:
     return false;
   }
 
-  bool reaps_abandoned(wait_target&) const override
+  bool reaps_abandoned(wait_target& t) const override
   {
-    return false; // the binding's wait on the reactor reaps it
+    // The binding's wait on the reactor reaps it, unless the kernel does.
+    return t.origin == process_origin::autoreaped;
   }
 };
 

@@ -182,6 +182,10 @@ struct child_plan
   uid_t uid = 0;
   int parent_death_signal = 0;
   pid_t parent_pid = 0;
+  // spawn_options::die_with_owner: the parent's choice of clone3 flags
+  // (parent_death_signal is SIGKILL unless the kernel ties the child to
+  // its pidfd instead).
+  bool die_with_owner = false;
   confinement_plan confine{};
 
   // The failure: errno, stage and the fd_action index (for open and dup).

@@ -323,6 +323,30 @@ error_code probe_clone3() noexcept
   return last_error();
 }
 
+error_code probe_clone3_flags(std::uint64_t flags) noexcept
+{
+  int pidfd = -1;
+  clone_args args{};
+  args.flags = flags | CLONE_PIDFD | CLONE_INTO_CGROUP;
+  args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
+  args.exit_signal = 0;
+  args.cgroup = INT_MAX; // never an open fd: the lowest free one is used
+  const long r = ::syscall(SYS_clone3, &args, CLONE_ARGS_SIZE_VER2);
+  if (r == 0)
+    ::syscall(SYS_exit, 0); // a child after all (a fork): leave at once
+  if (r > 0)
+  {
+    // Created after all: closing the pidfd kills it (AUTOKILL), and the
+    // kernel reaps it (AUTOREAP).
+    if (pidfd >= 0)
+      ::close(pidfd);
+    return {};
+  }
+  if (errno == EBADF)
+    return {};
+  return last_error();
+}
+
 void block_all_signals(sigset_t& old) noexcept
 {
   sigset_t all;

@@ -74,6 +74,21 @@
 #define CLONE_INTO_CGROUP 0x200000000ULL // Linux 5.7, <linux/sched.h>
 #endif
 
+// Linux 7.1's clone3 flags (<linux/sched.h>): the kernel reaps the child
+// itself (no exit signal, waitid never sees it; its status comes from
+// PIDFD_GET_INFO), sets no_new_privs in it, and kills it when the pidfd
+// clone3 returned is closed for the last time. AUTOKILL needs PIDFD and
+// AUTOREAP, and NNP unless the caller has CAP_SYS_ADMIN.
+#ifndef CLONE_AUTOREAP
+#define CLONE_AUTOREAP (1ULL << 34)
+#endif
+#ifndef CLONE_NNP
+#define CLONE_NNP (1ULL << 35)
+#endif
+#ifndef CLONE_PIDFD_AUTOKILL
+#define CLONE_PIDFD_AUTOKILL (1ULL << 36)
+#endif
+
 #ifndef CLONE_ARGS_SIZE_VER0
 #define CLONE_ARGS_SIZE_VER0 64 // <linux/sched.h>
 #endif
@@ -235,6 +250,14 @@ long write_no_sigpipe(int fd, const void* data, std::size_t size) noexcept;
 // clone3(NULL, 0): EINVAL if clone3 exists, ENOSYS or EPERM (seccomp) if
 // not; never creates a process.
 error_code probe_clone3() noexcept;
+
+// Whether clone3 knows `flags` (and accepts them together with
+// CLONE_PIDFD), without creating a process: they go with CLONE_INTO_CGROUP
+// and a cgroup fd that is not open, so a kernel that knows them fails the
+// clone late, with EBADF, while one that does not refuses them first, with
+// EINVAL. Returns the error that says they are unknown or refused; clear
+// if known.
+error_code probe_clone3_flags(std::uint64_t flags) noexcept;
 
 // rt_sigprocmask over the kernel's whole signal set, including the
 // signals glibc reserves for itself (which pthread_sigmask refuses to

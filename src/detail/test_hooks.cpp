@@ -31,4 +31,10 @@ bool no_tiocgptpeer() noexcept
   return on;
 }
 
+bool assume_autokill() noexcept
+{
+  static const bool on = switched_on("PIDFD_ASIO_TEST_ASSUME_AUTOKILL");
+  return on;
+}
+
 } // namespace pidfd::detail::test_hooks

@@ -24,6 +24,12 @@ bool no_cgroup_kill() noexcept;
 // name (TIOCGPTN), as on Linux < 4.13.
 bool no_tiocgptpeer() noexcept;
 
+// PIDFD_ASIO_TEST_ASSUME_AUTOKILL: the probe reports Linux 7.1's
+// CLONE_PIDFD_AUTOKILL as known without asking, so that a die_with_owner
+// spawn tries the flags, and on a kernel that refuses them (EINVAL) takes
+// the fallback then.
+bool assume_autokill() noexcept;
+
 } // namespace pidfd::detail::test_hooks
 
 #endif // PIDFD_SRC_DETAIL_TEST_HOOKS_HPP

@@ -6,9 +6,10 @@
 // namespaces and job control. CHILD is the helper child program
 // (test/support/child.cpp).
 //
-//   spawn-grandchild CHILD SIG
-//       spawns "CHILD linger" with parent_death_signal SIG, writes its pid
-//       and "\n" to stdout, then blocks until killed
+//   spawn-grandchild CHILD SIG|owner
+//       spawns "CHILD linger" with parent_death_signal SIG (or with
+//       die_with_owner), writes its pid and "\n" to stdout, then blocks
+//       until killed
 //   pdeath-race DIR CHILD SIG
 //       makes the parent of a spawn die while the child is between clone
 //       and exec, before it sets its parent-death signal (see
@@ -88,11 +89,14 @@ bool write_all(int fd, std::string_view text)
   return true;
 }
 
-int spawn_grandchild(const char* child, int sig)
+int spawn_grandchild(const char* child, std::string_view how)
 {
   boost::asio::io_context ctx;
   pidfd::spawn_options options;
-  options.parent_death_signal = sig;
+  if (how == "owner")
+    options.die_with_owner = true;
+  else
+    options.parent_death_signal = std::atoi(std::string(how).c_str());
   pidfd::process p = pidfd::spawn(ctx, child, {"linger"}, options);
   if (!write_all(1, std::to_string(p.id()) + "\n"))
     return io_error;
@@ -412,7 +416,7 @@ int main(int argc, char** argv)
   try
   {
     if (mode == "spawn-grandchild" && argc == 4)
-      return spawn_grandchild(argv[2], std::atoi(argv[3]));
+      return spawn_grandchild(argv[2], argv[3]);
     if (mode == "pdeath-race" && argc == 5)
       return pdeath_race(argv[2], argv[3], std::atoi(argv[4]));
     if (mode == "try-credentials" && argc == 3)

@@ -298,6 +298,8 @@ int report(arguments argv)
   int pdeath = 0;
   ::prctl(PR_GET_PDEATHSIG, &pdeath, 0, 0, 0);
   line("pdeathsig", std::to_string(pdeath));
+  line(
+      "no_new_privs", std::to_string(::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)));
   for (int fd = 0; fd < 3; ++fd)
     line("fd" + std::to_string(fd), describe(fd));
   std::string extra;
@@ -595,7 +597,7 @@ constexpr mode modes[] = {
     "writes its argv, argv[0] first, to PATH, one per line"},
   {"report", "PATH", 1, 1, as_given, report,
     "writes key=value lines to PATH: ids, credentials, umask, cwd, "
-    "pdeathsig, fds, env"},
+    "pdeathsig, no_new_privs, fds, env"},
   {"echo", "", 0, 0, as_given, echo,
     "copies stdin to stdout once stdin reaches EOF"},
   {"write", "OUT ERR", 2, 2, as_given, write_out_err,

@@ -35,6 +35,9 @@ struct launched
   // The child leads a process group of its own: new_group, new_session,
   // or the session a pty gives it.
   bool own_group = false;
+  // Spawned with CLONE_PIDFD_AUTOKILL and CLONE_AUTOREAP (Linux 7.1): the
+  // kernel reaps it.
+  bool autoreaped = false;
 };
 
 // Starts the child; on failure (including a failed execve) no child and no

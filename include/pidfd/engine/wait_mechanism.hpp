@@ -43,7 +43,11 @@ struct wait_result
 enum class process_origin : unsigned char
 {
   spawned,
-  adopted
+  adopted,
+  // Spawned with CLONE_AUTOREAP (Linux 7.1, spawn_options::die_with_owner):
+  // ours, but the kernel reaps it, so its status comes as for an adopted
+  // non-child, and nobody needs to reap it when it is abandoned.
+  autoreaped
 };
 
 // What a mechanism keeps for one process beyond its fd and PID, when it
