@@ -18,9 +18,11 @@
 #include <csignal>
 #include <cstdlib>
 #include <functional>
+#include <optional>
 #include <regex>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/syscall.h>
@@ -123,6 +125,87 @@ TEST_F(identity_test, a_handle_opens_exactly_its_process)
   EXPECT_EQ(ec, pidfd::error::process_gone);
   EXPECT_EQ(ec, boost::system::errc::no_such_process);
   EXPECT_EQ(ec.message(), "the process has gone");
+}
+
+// Identity and handles while waits are pending, and two objects of one
+// process awaiting it together: the spawned one and one opened from its
+// handle. Whichever collects first, the opened one (adopted) reports the
+// status; the spawned one reports it too, or ECHILD if the other reaped.
+TEST_F(identity_test, handles_while_waits_are_pending)
+{
+  if (fallback())
+    GTEST_SKIP() << "no handles in the wait4 fallback";
+  for (int round = 0; round < 50; ++round)
+  {
+    pidfd::process child = pidfd::spawn(ctx, child_program, {"pause"});
+    std::optional<pidfd::exit_status> spawned_status;
+    error_code spawned_ec;
+    child.async_wait([&](error_code ec, pidfd::exit_status s) {
+      spawned_ec = ec;
+      spawned_status = s;
+    });
+    // Pending wait: identity and export still work, and open gives the
+    // same process.
+    const pidfd::process_identity id = child.identity();
+    pidfd::process opened =
+        pidfd::process::open_handle(ctx.get_executor(), child.export_handle());
+    EXPECT_EQ(opened.identity(), id);
+    std::optional<pidfd::exit_status> opened_status;
+    opened.async_wait([&](error_code ec, pidfd::exit_status s) {
+      EXPECT_FALSE(ec) << ec.message();
+      opened_status = s;
+    });
+    opened.signal(SIGKILL);
+    run();
+    ASSERT_TRUE(opened_status) << "round " << round;
+    EXPECT_EQ(opened_status->signal(), SIGKILL) << *opened_status;
+    if (spawned_ec)
+    {
+      EXPECT_EQ(spawned_ec, boost::system::errc::no_child_process);
+    }
+    else
+    {
+      ASSERT_TRUE(spawned_status);
+      EXPECT_EQ(spawned_status->signal(), SIGKILL) << *spawned_status;
+    }
+    // Both keep the identity after the end.
+    EXPECT_EQ(child.identity(), id);
+    EXPECT_EQ(opened.identity(), id);
+  }
+}
+
+// Hundreds of exports and opens, several processes at once: each opens to
+// its own process, and no fd is left (the fixture checks).
+TEST_F(identity_test, hundreds_of_handles_opened_and_dropped)
+{
+  if (fallback())
+    GTEST_SKIP() << "no handles in the wait4 fallback";
+  std::vector<pidfd::process> children;
+  std::vector<std::string> handles;
+  for (int i = 0; i < 4; ++i)
+  {
+    children.push_back(pidfd::spawn(ctx, child_program, {"pause"}));
+    handles.push_back(children.back().export_handle());
+  }
+  for (int i = 0; i < 300; ++i)
+  {
+    const std::size_t k = static_cast<std::size_t>(i) % children.size();
+    pidfd::process opened =
+        pidfd::process::open_handle(ctx.get_executor(), handles[k]);
+    ASSERT_EQ(opened.identity(), children[k].identity()) << i;
+    ASSERT_EQ(opened.export_handle(), handles[k]) << i;
+  }
+  for (auto& c : children)
+  {
+    c.signal(SIGKILL);
+    EXPECT_EQ(c.wait().signal(), SIGKILL);
+  }
+  for (const std::string& h : handles)
+  {
+    error_code ec;
+    pidfd::process::open_handle(ctx.get_executor(), h, ec);
+    EXPECT_EQ(ec, pidfd::error::process_gone);
+  }
 }
 
 TEST_F(identity_test, changed_and_malformed_handles_are_refused)
