@@ -255,6 +255,20 @@ protected:
   // Lets the grandchild exit.
   void release_grandchild() { ASSERT_EQ(::write(go_.get(), "x", 1), 1); }
 
+  // Lets the grandchild, adopted as `p`, end and awaits it with
+  // async_wait.
+  std::optional<exit_status> await_end(process& p)
+  {
+    std::optional<exit_status> s;
+    p.async_wait([&](error_code ec, exit_status st) {
+      EXPECT_FALSE(ec) << ec.message();
+      s = st;
+    });
+    release_grandchild();
+    run();
+    return s;
+  }
+
   // Lets a held helper reap the grandchild.
   void let_helper_reap() { ASSERT_EQ(::write(reap_.get(), "x", 1), 1); }
 
@@ -289,13 +303,7 @@ TEST_F(grandchild_test, async_wait_gets_the_status_of_a_non_child)
   process p = process::adopt(ex(), grandchild);
   EXPECT_EQ(p.id(), grandchild);
   EXPECT_EQ(p.try_wait(), std::nullopt);
-  std::optional<exit_status> s;
-  p.async_wait([&](error_code ec, exit_status st) {
-    EXPECT_FALSE(ec) << ec.message();
-    s = st;
-  });
-  release_grandchild();
-  run();
+  std::optional<exit_status> s = await_end(p);
   ASSERT_TRUE(s);
   EXPECT_TRUE(s->exited()) << *s;
   EXPECT_EQ(s->code(), 7);
@@ -319,13 +327,7 @@ TEST_F(grandchild_test, status_of_a_zombie_non_child)
   const pid_t grandchild = start(true);
   ASSERT_GT(grandchild, 0);
   process p = process::adopt(ex(), grandchild);
-  std::optional<exit_status> s;
-  p.async_wait([&](error_code ec, exit_status st) {
-    EXPECT_FALSE(ec) << ec.message();
-    s = st;
-  });
-  release_grandchild();
-  run();
+  std::optional<exit_status> s = await_end(p);
   ASSERT_TRUE(s);
   EXPECT_EQ(s->code(), 7) << *s;
   // It was still a zombie then; now let its parent reap it.
@@ -374,13 +376,7 @@ TEST_F(grandchild_test, core_dump_of_a_non_child)
     const pid_t grandchild = start(zombie, "core");
     ASSERT_GT(grandchild, 0);
     process p = process::adopt(ex(), grandchild);
-    std::optional<exit_status> s;
-    p.async_wait([&](error_code ec, exit_status st) {
-      EXPECT_FALSE(ec) << ec.message();
-      s = st;
-    });
-    release_grandchild();
-    run();
+    std::optional<exit_status> s = await_end(p);
     ASSERT_TRUE(s);
     EXPECT_TRUE(s->signaled()) << *s;
     EXPECT_EQ(s->signal(), SIGABRT);
