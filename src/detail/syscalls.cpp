@@ -6,6 +6,8 @@
 #include "detail/syscalls.hpp"
 #include "detail/test_hooks.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -14,6 +16,7 @@
 #include <string>
 
 #include <dirent.h>
+#include <sys/mman.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -646,6 +649,191 @@ void get_terminal_modes(int fd, termios& modes, error_code& ec) noexcept
 void set_terminal_modes(int fd, const termios& modes, error_code& ec) noexcept
 {
   retrying(ec, [&] { return ::tcsetattr(fd, TCSANOW, &modes); });
+}
+
+// ---- io_uring ---------------------------------------------------------------
+
+namespace {
+
+// The kernel's words in the mapped rings, read and written as the kernel
+// does on its side (smp_load_acquire, smp_store_release).
+std::uint32_t load_acquire(const std::uint32_t* word) noexcept
+{
+  return std::atomic_ref<const std::uint32_t>(*word).load(
+      std::memory_order_acquire);
+}
+
+void store_release(std::uint32_t* word, std::uint32_t value) noexcept
+{
+  std::atomic_ref<std::uint32_t>(*word).store(value, std::memory_order_release);
+}
+
+template <typename T>
+T* at(void* base, std::uint32_t offset) noexcept
+{
+  return reinterpret_cast<T*>(static_cast<char*>(base) + offset);
+}
+
+void* map_ring(int fd, std::size_t size, off_t offset, error_code& ec) noexcept
+{
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+      MAP_SHARED | MAP_POPULATE, fd, offset);
+  if (p == MAP_FAILED)
+  {
+    ec = last_error();
+    return nullptr;
+  }
+  return p;
+}
+
+// io_uring_enter(2) without a signal mask, retrying EINTR.
+int uring_enter(int fd, unsigned to_submit, unsigned min_complete,
+    unsigned flags, error_code& ec) noexcept
+{
+  return static_cast<int>(retrying(ec, [&] {
+    return ::syscall(
+        SYS_io_uring_enter, fd, to_submit, min_complete, flags, nullptr, 0UL);
+  }));
+}
+
+} // namespace
+
+void uring::open(
+    unsigned sq_entries, unsigned cq_entries, error_code& ec) noexcept
+{
+  close();
+  io_uring_params p{};
+  p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+  p.cq_entries = cq_entries;
+  const long fd = ::syscall(SYS_io_uring_setup, sq_entries, &p);
+  if (fd < 0)
+  {
+    ec = last_error();
+    return;
+  }
+  fd_ = static_cast<int>(fd);
+  features_ = p.features;
+  ec.clear();
+
+  sq_map_size_ = p.sq_off.array + p.sq_entries * sizeof(std::uint32_t);
+  cq_map_size_ = p.cq_off.cqes + p.cq_entries * sizeof(io_uring_cqe);
+  if (features_ & IORING_FEAT_SINGLE_MMAP)
+    sq_map_size_ = cq_map_size_ = std::max(sq_map_size_, cq_map_size_);
+  sq_map_ = map_ring(fd_, sq_map_size_, IORING_OFF_SQ_RING, ec);
+  if (!ec)
+  {
+    cq_map_ = features_ & IORING_FEAT_SINGLE_MMAP
+        ? sq_map_
+        : map_ring(fd_, cq_map_size_, IORING_OFF_CQ_RING, ec);
+  }
+  if (!ec)
+  {
+    sqes_map_size_ = p.sq_entries * sizeof(io_uring_sqe);
+    sqes_map_ = map_ring(fd_, sqes_map_size_, IORING_OFF_SQES, ec);
+  }
+  if (ec)
+  {
+    close();
+    return;
+  }
+  sq_head_ = at<std::uint32_t>(sq_map_, p.sq_off.head);
+  sq_tail_ = at<std::uint32_t>(sq_map_, p.sq_off.tail);
+  sq_flags_ = at<std::uint32_t>(sq_map_, p.sq_off.flags);
+  sq_mask_ = *at<std::uint32_t>(sq_map_, p.sq_off.ring_mask);
+  sq_entries_ = *at<std::uint32_t>(sq_map_, p.sq_off.ring_entries);
+  sqes_ = static_cast<io_uring_sqe*>(sqes_map_);
+  cq_head_ = at<std::uint32_t>(cq_map_, p.cq_off.head);
+  cq_tail_ = at<std::uint32_t>(cq_map_, p.cq_off.tail);
+  cq_mask_ = *at<std::uint32_t>(cq_map_, p.cq_off.ring_mask);
+  cqes_ = at<io_uring_cqe>(cq_map_, p.cq_off.cqes);
+  // The submission queue holds indices into the entries; entry i always
+  // sits at slot i, so the array is written once, here.
+  std::uint32_t* array = at<std::uint32_t>(sq_map_, p.sq_off.array);
+  for (std::uint32_t i = 0; i < sq_entries_; ++i)
+    array[i] = i;
+  sqe_tail_ = *sq_tail_;
+}
+
+void uring::unmap() noexcept
+{
+  if (sqes_map_)
+    ::munmap(sqes_map_, sqes_map_size_);
+  if (cq_map_ && cq_map_ != sq_map_)
+    ::munmap(cq_map_, cq_map_size_);
+  if (sq_map_)
+    ::munmap(sq_map_, sq_map_size_);
+  sq_map_ = cq_map_ = sqes_map_ = nullptr;
+}
+
+void uring::close() noexcept
+{
+  unmap();
+  if (fd_ >= 0)
+    ::close(fd_);
+  fd_ = -1;
+  features_ = 0;
+  sqe_tail_ = 0;
+}
+
+bool uring::supports(unsigned op) noexcept
+{
+  constexpr unsigned ops = 256;
+  alignas(io_uring_probe) unsigned char
+      buffer[sizeof(io_uring_probe) + ops * sizeof(io_uring_probe_op)]{};
+  auto* probe = reinterpret_cast<io_uring_probe*>(buffer);
+  if (::syscall(SYS_io_uring_register, fd_, IORING_REGISTER_PROBE, probe, ops)
+      != 0)
+    return false;
+  return op <= probe->last_op && op < ops
+      && (probe->ops[op].flags & IO_URING_OP_SUPPORTED);
+}
+
+io_uring_sqe* uring::get_sqe() noexcept
+{
+  if (sqe_tail_ - load_acquire(sq_head_) >= sq_entries_)
+    return nullptr;
+  io_uring_sqe* sqe = &sqes_[sqe_tail_ & sq_mask_];
+  ++sqe_tail_;
+  *sqe = io_uring_sqe{};
+  return sqe;
+}
+
+unsigned uring::unsubmitted() const noexcept
+{
+  return fd_ < 0 ? 0 : sqe_tail_ - load_acquire(sq_head_);
+}
+
+void uring::submit(error_code& ec) noexcept
+{
+  ec.clear();
+  const unsigned n = unsubmitted();
+  if (n == 0)
+    return;
+  store_release(sq_tail_, sqe_tail_);
+  uring_enter(fd_, n, 0, 0, ec);
+}
+
+bool uring::overflowed() const noexcept
+{
+  return load_acquire(sq_flags_) & IORING_SQ_CQ_OVERFLOW;
+}
+
+void uring::flush_overflow(error_code& ec) noexcept
+{
+  uring_enter(fd_, 0, 0, IORING_ENTER_GETEVENTS, ec);
+}
+
+bool uring::pop(io_uring_cqe& out) noexcept
+{
+  const std::uint32_t head = *cq_head_; // only we write it
+  if (head == load_acquire(cq_tail_))
+    return false;
+  const io_uring_cqe& cqe = cqes_[head & cq_mask_];
+  out.user_data = cqe.user_data;
+  out.res = cqe.res;
+  out.flags = cqe.flags;
+  store_release(cq_head_, head + 1);
+  return true;
 }
 
 } // namespace pidfd::detail::sys

@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <linux/capability.h> // capset
 #include <linux/filter.h> // struct sock_fprog
+#include <linux/io_uring.h> // struct io_uring_sqe, io_uring_cqe, IORING_*
 #include <linux/sched.h> // struct clone_args, CLONE_*
 #include <linux/seccomp.h> // SECCOMP_SET_MODE_FILTER
 #include <sched.h> // cpu_set_t
@@ -357,6 +358,94 @@ void getrlimit(int resource, rlimit& limit, error_code& ec) noexcept;
 
 // uname(2): the kernel's name, release and version.
 void uname(utsname& names, error_code& ec) noexcept;
+
+// ---- io_uring -------------------------------------------------------------
+//
+// One io_uring instance through the kernel interface itself: io_uring_setup
+// (Linux 5.1), the two rings and the submission entries mapped into this
+// process, io_uring_enter to submit. Bookworm's liburing 2.3 predates the
+// flags used here, and the library links nothing it does not need. Not
+// thread-safe: its owner serialises every call. The kernel's side of the
+// rings is read and written with acquire and release ordering, as the
+// kernel's own smp_load_acquire / smp_store_release on the same words.
+class uring
+{
+public:
+  uring() noexcept = default;
+  uring(const uring&) = delete;
+  uring& operator=(const uring&) = delete;
+  // Unmaps the rings and closes the fd: every request still in the kernel
+  // is cancelled.
+  ~uring() { close(); }
+
+  // io_uring_setup with `sq_entries` submission entries and a completion
+  // queue of `cq_entries` (IORING_SETUP_CQSIZE, Linux 5.5; both rounded up
+  // to powers of two and clamped to the kernel's maximum), then maps the
+  // rings. On failure the object stays closed and ec says why (EPERM for
+  // kernel.io_uring_disabled or a seccomp policy, ENOSYS before 5.1).
+  void open(unsigned sq_entries, unsigned cq_entries, error_code& ec) noexcept;
+
+  void close() noexcept;
+
+  bool is_open() const noexcept { return fd_ >= 0; }
+  int fd() const noexcept { return fd_; }
+
+  // The IORING_FEAT_* bits the kernel reported at setup.
+  std::uint32_t features() const noexcept { return features_; }
+
+  // IORING_REGISTER_PROBE (Linux 5.6): true if the kernel knows `op`.
+  bool supports(unsigned op) noexcept;
+
+  // A zeroed submission entry, not yet visible to the kernel; nullptr if
+  // the submission queue is full (submit() first).
+  io_uring_sqe* get_sqe() noexcept;
+
+  // Entries taken by get_sqe() that the kernel has not consumed yet.
+  unsigned unsubmitted() const noexcept;
+
+  // Publishes the entries taken and io_uring_enter(to_submit) them,
+  // retrying EINTR; no wait for completions. Nothing to submit costs no
+  // system call.
+  void submit(error_code& ec) noexcept;
+
+  // True if completions did not fit in the completion queue and the kernel
+  // keeps them aside (IORING_FEAT_NODROP, Linux 5.5) until flushed.
+  bool overflowed() const noexcept;
+
+  // io_uring_enter(0, 0, IORING_ENTER_GETEVENTS): moves completions kept
+  // aside into the queue, as far as there is room.
+  void flush_overflow(error_code& ec) noexcept;
+
+  // Takes the oldest completion into `out`; false if there is none.
+  bool pop(io_uring_cqe& out) noexcept;
+
+private:
+  void unmap() noexcept;
+
+  int fd_ = -1;
+  std::uint32_t features_ = 0;
+  // The mappings, for munmap (one if IORING_FEAT_SINGLE_MMAP, Linux 5.4).
+  void* sq_map_ = nullptr;
+  std::size_t sq_map_size_ = 0;
+  void* cq_map_ = nullptr;
+  std::size_t cq_map_size_ = 0;
+  void* sqes_map_ = nullptr;
+  std::size_t sqes_map_size_ = 0;
+  // The kernel's words in the mapped rings.
+  std::uint32_t* sq_head_ = nullptr;
+  std::uint32_t* sq_tail_ = nullptr;
+  std::uint32_t* sq_flags_ = nullptr;
+  std::uint32_t sq_mask_ = 0;
+  std::uint32_t sq_entries_ = 0;
+  io_uring_sqe* sqes_ = nullptr;
+  std::uint32_t* cq_head_ = nullptr;
+  std::uint32_t* cq_tail_ = nullptr;
+  std::uint32_t cq_mask_ = 0;
+  io_uring_cqe* cqes_ = nullptr;
+  // Our tail of the submission queue: entries up to it are ours to fill,
+  // published to the kernel by submit().
+  std::uint32_t sqe_tail_ = 0;
+};
 
 // ---- pseudo-terminals ----------------------------------------------------
 
