@@ -53,6 +53,64 @@ bool kernel_at_least(int major, int minor)
   return ma > major || (ma == major && mi >= minor);
 }
 
+// Whether the io_uring mechanism can serve: a ring can be made and used
+// (kernel.io_uring_disabled and seccomp policies refuse io_uring_setup or
+// io_uring_enter; Docker's default profile refuses both), and it has what
+// the mechanism needs. PIDFD_ASIO_MECHANISM=epoll keeps the reactor.
+bool io_uring_usable(std::string& reasons)
+{
+  const char* forced = std::getenv("PIDFD_ASIO_MECHANISM");
+  if (forced && std::strcmp(forced, "epoll") == 0)
+  {
+    if (!reasons.empty())
+      reasons += "; ";
+    reasons += "io_uring: epoll forced by PIDFD_ASIO_MECHANISM=epoll";
+    return false;
+  }
+  detail::sys::uring ring;
+  error_code ec;
+  ring.open(2, 4, ec);
+  if (ec)
+  {
+    add_reason(reasons, "io_uring_setup (Linux 5.1)", ec);
+    return false;
+  }
+  const auto missing = errc::make_error_code(errc::function_not_supported);
+  if (!(ring.features() & IORING_FEAT_NODROP))
+  {
+    add_reason(reasons, "io_uring IORING_FEAT_NODROP (Linux 5.5)", missing);
+    return false;
+  }
+  if (!(ring.features() & IORING_FEAT_CQE_SKIP))
+  {
+    add_reason(
+        reasons, "io_uring IOSQE_CQE_SKIP_SUCCESS (Linux 5.17)", missing);
+    return false;
+  }
+  if (!ring.supports(IORING_OP_POLL_ADD)
+      || !ring.supports(IORING_OP_POLL_REMOVE)
+      || !ring.supports(IORING_OP_CLOSE))
+  {
+    add_reason(
+        reasons, "io_uring poll and close (IORING_REGISTER_PROBE)", missing);
+    return false;
+  }
+  // A no-op through io_uring_enter, which a policy may refuse alone.
+  io_uring_sqe* nop = ring.get_sqe();
+  nop->opcode = IORING_OP_NOP;
+  nop->user_data = 1;
+  ring.submit(ec);
+  io_uring_cqe cqe{};
+  if (!ec && !ring.pop(cqe))
+    ec = errc::make_error_code(errc::io_error);
+  if (ec)
+  {
+    add_reason(reasons, "io_uring_enter (Linux 5.1)", ec);
+    return false;
+  }
+  return true;
+}
+
 kernel_features probe()
 {
   kernel_features f;
@@ -142,6 +200,9 @@ kernel_features probe()
     add_reason(reasons, "close_range (Linux 5.9)",
         errc::make_error_code(errc::function_not_supported));
 
+  if (f.pidfd)
+    f.io_uring = io_uring_usable(reasons);
+
   f.reason = std::move(reasons);
   return f;
 }
@@ -192,9 +253,10 @@ std::string kernel_features::to_string() const
       : clone3 ? "clone3(CLONE_PIDFD)"
                : "clone()+pidfd_open";
   s += ", wait with ";
-  s += pidfd ? (nonblocking_pidfd ? "non-blocking pidfd + waitid(P_PIDFD)"
-                                  : "blocking pidfd + waitid(P_PIDFD)")
-             : "wait4 on a thread pool";
+  s += !pidfd             ? "wait4 on a thread pool"
+      : io_uring          ? "io_uring poll of the pidfd + waitid(P_PIDFD)"
+      : nonblocking_pidfd ? "non-blocking pidfd + waitid(P_PIDFD)"
+                          : "blocking pidfd + waitid(P_PIDFD)";
   s += ", signal with ";
   s += pidfd ? "pidfd_send_signal" : "kill under the reap lock";
   s += ", group signal with ";
@@ -240,7 +302,10 @@ namespace pidfd::detail {
 
 const wait_mechanism& chosen_mechanism()
 {
-  return kernel_support().pidfd ? pidfd_mechanism() : wait4_mechanism();
+  const kernel_features& f = kernel_support();
+  if (!f.pidfd)
+    return wait4_mechanism();
+  return f.io_uring ? uring_mechanism() : pidfd_mechanism();
 }
 
 } // namespace pidfd::detail

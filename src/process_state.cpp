@@ -7,6 +7,7 @@
 //
 
 #include "pidfd/engine/process_state.hpp"
+#include "pidfd/engine/wait_ring.hpp"
 
 #include "pidfd/error.hpp"
 
@@ -59,7 +60,7 @@ process_state::~process_state()
 {
   std::lock_guard lock(mutex_);
   if (begin_close_locked())
-    close_fd_locked();
+    close_fd_locked(nullptr);
 }
 
 int process_state::pidfd() const
@@ -284,9 +285,11 @@ bool process_state::begin_close_locked() noexcept
   return true;
 }
 
-void process_state::close_fd_locked() noexcept
+void process_state::close_fd_locked(wait_ring* ring) noexcept
 {
-  if (target_.fd >= 0)
+  if (target_.fd >= 0 && ring)
+    ring->close(target_.fd);
+  else if (target_.fd >= 0)
     sys::close(target_.fd);
   target_.fd = -1;
 }
@@ -325,7 +328,7 @@ void reap_in_background(std::shared_ptr<process_state> state)
     state->wait_blocking(ignored);
     std::lock_guard lock(state->mutex_);
     if (state->begin_close_locked())
-      state->close_fd_locked();
+      state->close_fd_locked(nullptr);
   };
   try
   {

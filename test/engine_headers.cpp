@@ -13,6 +13,7 @@
 #include "pidfd/engine/run_support.hpp"
 #include "pidfd/engine/terminal.hpp"
 #include "pidfd/engine/wait_mechanism.hpp"
+#include "pidfd/engine/wait_ring.hpp"
 
 // Every Asio header includes its configuration header first.
 #ifdef BOOST_ASIO_DETAIL_CONFIG_HPP

@@ -30,6 +30,12 @@ bool fallback_forced()
   return v && std::strcmp(v, "1") == 0;
 }
 
+bool epoll_forced()
+{
+  const char* v = std::getenv("PIDFD_ASIO_MECHANISM");
+  return v && std::strcmp(v, "epoll") == 0;
+}
+
 TEST_F(kernel_support_test, this_machine_has_full_support)
 {
   const kernel_features& f = pidfd::kernel_support();
@@ -41,8 +47,10 @@ TEST_F(kernel_support_test, this_machine_has_full_support)
         << f.to_string();
     EXPECT_NE(f.reason.find("PIDFD_ASIO_FORCE_FALLBACK"), std::string::npos)
         << f.reason;
-    // No pidfd, so process groups are signalled with killpg.
+    // No pidfd, so process groups are signalled with killpg, and no ring
+    // polls pidfds.
     EXPECT_FALSE(f.pidfd_group_signal);
+    EXPECT_FALSE(f.io_uring);
     EXPECT_NE(f.to_string().find("group signal with killpg"), std::string::npos)
         << f.to_string();
     return;
@@ -65,9 +73,27 @@ TEST_F(kernel_support_test, this_machine_has_full_support)
   EXPECT_TRUE(f.pidfd_group_signal) << f; // Linux 6.9
   EXPECT_NE(f.to_string().find("PIDFD_SIGNAL_PROCESS_GROUP"), std::string::npos)
       << f.to_string();
-  EXPECT_TRUE(f.reason.empty()) << f.reason;
   EXPECT_NE(f.to_string().find("level full"), std::string::npos)
       << f.to_string();
+  // io_uring works here (scripts/test checks kernel.io_uring_disabled for
+  // the io_uring preset); the plain test mode keeps the reactor.
+  if (epoll_forced())
+  {
+    EXPECT_FALSE(f.io_uring) << f;
+    EXPECT_EQ(f.reason, "io_uring: epoll forced by PIDFD_ASIO_MECHANISM=epoll")
+        << f.reason;
+    EXPECT_NE(f.to_string().find("non-blocking pidfd + waitid(P_PIDFD)"),
+        std::string::npos)
+        << f.to_string();
+  }
+  else
+  {
+    EXPECT_TRUE(f.io_uring) << f;
+    EXPECT_TRUE(f.reason.empty()) << f.reason;
+    EXPECT_NE(
+        f.to_string().find("io_uring poll of the pidfd"), std::string::npos)
+        << f.to_string();
+  }
 }
 
 TEST_F(kernel_support_test, probed_once)

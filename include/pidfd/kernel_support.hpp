@@ -65,6 +65,13 @@ struct kernel_features
   /// close_range with CLOSE_RANGE_UNSHARE exists (Linux 5.9): spawns share
   /// the fd table and the child copies only fds 0-2.
   bool close_range = false;
+  /// Waits for exits through one io_uring per execution context: a poll of
+  /// each pidfd there, the ring's fd the only one in the reactor (Linux
+  /// 5.17 for IOSQE_CQE_SKIP_SUCCESS). False where io_uring is refused
+  /// (kernel.io_uring_disabled, seccomp, Linux < 5.17) or
+  /// PIDFD_ASIO_MECHANISM=epoll keeps every pidfd in the reactor. Implies
+  /// @c pidfd.
+  bool io_uring = false;
   /// The wait4 fallback was forced (PIDFD_ASIO_FORCE_FALLBACK=1) without
   /// probing.
   bool forced_fallback = false;

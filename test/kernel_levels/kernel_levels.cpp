@@ -147,7 +147,21 @@ bool install_filter(std::string_view name)
     rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 1,
         arg(1, SCMP_CMP_GT, 64));
   }
-  else if (name == "full" || name == "forced_fallback"
+  else if (name == "no_io_uring")
+  {
+    // kernel.io_uring_disabled = 2, and container policies (Docker's
+    // default profile since 2023): io_uring_setup fails with EPERM. The
+    // pidfds then wait in the reactor.
+    rc = seccomp_rule_add(
+        ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_uring_setup), 0);
+  }
+  else if (name == "no_io_uring_enter")
+  {
+    // A policy that lets a ring be made but not used.
+    rc = seccomp_rule_add(
+        ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_uring_enter), 0);
+  }
+  else if (name == "full" || name == "forced_fallback" || name == "forced_epoll"
       || name == "no_cgroup_kill" || name == "no_cgroup2")
   {
     // No filter.
@@ -174,6 +188,19 @@ bool kernel_at_least(int major, int minor)
   return ma > major || (ma == major && mi >= minor);
 }
 
+// kernel.io_uring_disabled is 0 (or absent: before Linux 6.6 only
+// seccomp could refuse io_uring).
+bool io_uring_enabled()
+{
+  std::FILE* f = std::fopen("/proc/sys/kernel/io_uring_disabled", "r");
+  if (!f)
+    return true;
+  int v = 0;
+  const bool read = std::fscanf(f, "%d", &v) == 1;
+  std::fclose(f);
+  return !read || v == 0;
+}
+
 level expected_level(std::string_view name)
 {
   if (name == "full")
@@ -185,6 +212,9 @@ level expected_level(std::string_view name)
     return level::full; // the probe cannot tell; spawns adapt
   if (name == "no_pidfd_group_signal")
     return level::full; // only signal_group changes
+  if (name == "no_io_uring" || name == "no_io_uring_enter"
+      || name == "forced_epoll")
+    return level::full; // only the way exits are waited for changes
   if (name == "blocking_pidfd")
     return level::blocking_pidfd;
   return level::wait4_fallback;
@@ -423,6 +453,10 @@ int main(int argc, char* argv[])
   const std::string_view name = argv[1];
   if (name == "forced_fallback")
     ::setenv("PIDFD_ASIO_FORCE_FALLBACK", "1", 1);
+  if (name == "forced_epoll")
+    ::setenv("PIDFD_ASIO_MECHANISM", "epoll", 1);
+  else
+    ::unsetenv("PIDFD_ASIO_MECHANISM");
   if (name == "no_cgroup_kill")
     ::setenv("PIDFD_ASIO_TEST_NO_CGROUP_KILL", "1", 1);
   const std::string mount = cgroup2_mount();
@@ -446,8 +480,27 @@ int main(int argc, char* argv[])
         "the missing PIDFD_SIGNAL_PROCESS_GROUP is the reason");
   }
   if (name == "full")
+  {
     check(f.pidfd_group_signal == kernel_at_least(6, 9),
         "PIDFD_SIGNAL_PROCESS_GROUP is found from Linux 6.9");
+    check(f.io_uring == (kernel_at_least(5, 17) && io_uring_enabled()),
+        "io_uring waits where the kernel allows them (Linux 5.17)");
+  }
+  if (name == "no_io_uring" || name == "no_io_uring_enter")
+  {
+    check(f.pidfd && !f.io_uring, "io_uring refused: pidfds in the reactor");
+    check(f.reason.find(
+              name == "no_io_uring" ? "io_uring_setup" : "io_uring_enter")
+            != std::string::npos,
+        "the refused io_uring call is the reason");
+    check(
+        f.to_string().find("non-blocking pidfd + waitid") != std::string::npos,
+        "the reactor's wait is named");
+  }
+  if (name == "forced_epoll")
+    check(!f.io_uring
+            && f.reason.find("PIDFD_ASIO_MECHANISM") != std::string::npos,
+        "PIDFD_ASIO_MECHANISM=epoll keeps the pidfds in the reactor");
   if (!f.pidfd)
     check(!f.pidfd_group_signal, "no group signal through a pidfd");
   // Orphaned grandchildren become children of this process, to be reaped.

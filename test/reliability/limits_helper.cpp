@@ -132,9 +132,11 @@ void nproc()
 {
   boost::asio::io_context ctx;
   // What is created once exists before the limit: the probe's results,
-  // and the reactor, which opens its fds on first use.
+  // and the reactor, which opens its fds on first use, as the library's
+  // service of the context does (its ring, in the io_uring mechanism).
   pidfd::kernel_support();
   boost::asio::steady_timer(ctx).cancel();
+  boost::asio::use_service<pidfd::detail::process_service>(ctx);
   const std::set<int> fds = open_fds();
   check(set_nproc(0), "setrlimit(RLIMIT_NPROC, 0)");
 
@@ -197,8 +199,10 @@ void nproc_pool()
 {
   const bool fallback = !pidfd::kernel_support().pidfd;
   boost::asio::io_context ctx;
-  // The reactor opens its fds on first use.
+  // The reactor opens its fds on first use, and so does the library's
+  // service of the context (its ring, in the io_uring mechanism).
   boost::asio::steady_timer(ctx).cancel();
+  boost::asio::use_service<pidfd::detail::process_service>(ctx);
   const std::set<int> fds = open_fds();
   const int tasks = task_count();
   // Room for exactly one more task: the child.

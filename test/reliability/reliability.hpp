@@ -8,6 +8,7 @@
 #define PIDFD_TEST_RELIABILITY_RELIABILITY_HPP
 
 #include "pidfd/exit_status.hpp"
+#include "pidfd/impl/process_io.hpp"
 #include "pidfd/kernel_support.hpp"
 #include "support/fixture.hpp"
 #include "support/guards.hpp"
@@ -79,10 +80,12 @@ inline std::set<int> open_fds_settled(const std::set<int>& expected)
 }
 
 /// This process's open fds, once ctx's reactor exists: it opens its own
-/// fds (epoll, eventfd, timerfd) on first use.
+/// fds (epoll, eventfd, timerfd) on first use; and so does the library's
+/// service of ctx (the io_uring mechanism's ring: one per io_context).
 inline std::set<int> open_fds_with_reactor(boost::asio::io_context& ctx)
 {
   boost::asio::steady_timer timer(ctx);
+  boost::asio::use_service<pidfd::detail::process_service>(ctx);
   return pidfd_test::open_fds();
 }
 

@@ -26,6 +26,7 @@
 namespace pidfd::detail {
 
 class cgroup_tree;
+class wait_ring;
 
 // The delays between attempts at something the kernel will allow shortly:
 // `first`, then each twice the one before, up to `max`. Short at first,
@@ -106,6 +107,13 @@ public:
   // flag is set here, the first time it is handed out, rather than on
   // every spawn (the library's own waits never need it: they use WNOHANG).
   int pidfd() const;
+
+  // True if the binding learns of the end from its execution context's
+  // wait_ring (the io_uring mechanism) rather than from the reactor.
+  bool waits_on_ring() const noexcept
+  {
+    return mechanism_ && mechanism_->waits_on_ring();
+  }
 
   // The fd whose readability announces the end: the pidfd, or the wait4
   // pool's eventfd; -1 if there is none. Fixed for the state's lifetime
@@ -209,7 +217,10 @@ public:
     // binding then stops using the fd and calls close_fd() (or takes it
     // with release_fd()).
     bool begin_close() noexcept { return state_.begin_close_locked(); }
-    void close_fd() noexcept { state_.close_fd_locked(); }
+    void close_fd() noexcept { state_.close_fd_locked(nullptr); }
+    // The same through `ring` (wait_ring::close): with its next
+    // submission if this thread is reaping it.
+    void close_fd(wait_ring& ring) noexcept { state_.close_fd_locked(&ring); }
     // The pidfd, non-blocking (as pidfd()); or -1, with a readiness fd
     // that is no pidfd (the wait4 fallback's eventfd) closed.
     int release_fd() noexcept { return state_.release_fd_locked(); }
@@ -234,7 +245,7 @@ private:
   // The halves of `locked`, with mutex_ held.
   bool prepare_wait_locked(boost::system::error_code& ec);
   bool begin_close_locked() noexcept;
-  void close_fd_locked() noexcept;
+  void close_fd_locked(wait_ring* ring) noexcept;
   int release_fd_locked() noexcept;
   bool abandon_locked();
 

@@ -6,15 +6,19 @@
 //   src/detail/pidfd_mechanism.cpp  a pidfd: readiness, waitid(P_PIDFD),
 //                                   pidfd_send_signal (Linux 5.4+; the
 //                                   process group from Linux 6.9)
+//   src/detail/uring_mechanism.cpp  a pidfd as above, whose readability is
+//                                   polled for on the execution context's
+//                                   io_uring (wait_ring.hpp) rather than
+//                                   in the reactor
 //   src/detail/wait4_mechanism.cpp  the wait4 fallback: a library thread
 //                                   blocks in waitid(P_PID) and makes an
 //                                   eventfd readable
 // The probe chooses one for the whole program (chosen_mechanism(), in
 // src/kernel_support.cpp), and every process state is made through it, so
-// the process state and the launcher know no mechanism by name. Either way
-// the binding waits for one fd to become readable, so the Asio side is the
-// same for all. A third mechanism (io_uring's IORING_OP_WAITID, Linux 6.7)
-// is a third file and one line in chosen_mechanism().
+// the process state and the launcher know no mechanism by name. Each way
+// the binding waits for one fd to become readable: the process's own, in
+// the reactor, or (waits_on_ring()) the context's ring, whose completions
+// name the process.
 //
 
 #ifndef PIDFD_ENGINE_WAIT_MECHANISM_HPP
@@ -120,6 +124,10 @@ public:
   // a PID, which, once reaped elsewhere, may name another running child.
   virtual bool collect_before_blocking() const noexcept = 0;
 
+  // True if the binding learns of the readiness fd's readability from its
+  // execution context's wait_ring rather than from the reactor.
+  virtual bool waits_on_ring() const noexcept { return false; }
+
   // A spawned child nobody waits for any more, still running: true if the
   // mechanism sees it reaped by itself (the wait4 pool's thread does),
   // false if the owner must still wait for it.
@@ -137,6 +145,7 @@ const wait_mechanism& chosen_mechanism();
 // a caller hands over, whatever was chosen.
 const wait_mechanism& pidfd_mechanism() noexcept;
 const wait_mechanism& wait4_mechanism() noexcept;
+const wait_mechanism& uring_mechanism() noexcept;
 
 } // namespace pidfd::detail
 

@@ -11,8 +11,14 @@
 #define PIDFD_IMPL_PROCESS_IO_HPP
 
 #include "pidfd/engine/process_state.hpp"
+#include "pidfd/engine/wait_ring.hpp"
+#include "pidfd/impl/ring_wait_op.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/detail/throw_exception.hpp>
 #include <boost/asio/execution/bad_executor.hpp>
 #include <boost/asio/execution_context.hpp>
@@ -20,11 +26,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <vector>
 #include <utility>
 
 namespace pidfd::detail {
@@ -75,6 +83,62 @@ public:
     return &*descriptor_;
   }
 
+  // True if the readiness waits of this process go through its context's
+  // ring (ring_wait()) rather than readiness_descriptor(). Fixed from
+  // construction.
+  bool waits_on_ring() const noexcept { return ring_ != nullptr; }
+
+  // Before a readiness wait through the ring: as readiness_descriptor(),
+  // true with `lock` holding the state's mutex until ring_wait() has
+  // queued the wait, false (lock released) with ec as there.
+  bool prepare_ring_wait(
+      std::unique_lock<std::mutex>& lock, boost::system::error_code& ec)
+  {
+    locked state(*this);
+    if (!state.prepare_wait(ec))
+      return false;
+    if (!descriptor_ || !ring_)
+    {
+      ec = boost::asio::error::shut_down;
+      return false;
+    }
+    lock = state.release();
+    return true;
+  }
+
+  // Queues `handler` (void(error_code)) until the ring reports the pidfd
+  // readable, with the state's mutex held (prepare_ring_wait()'s lock).
+  // The first waiter arms a poll on the ring; later ones share it. The
+  // handler runs with no error once the ring reports the process, or with
+  // operation_aborted after a cancellation (its slot's, cancel(), close),
+  // or not at all if the context shuts down first.
+  template <typename Handler>
+  void ring_wait(Handler&& handler)
+  {
+    using op_type = ring_wait_op<std::decay_t<Handler>>;
+    op_type* op =
+        op_type::make(std::move(handler), descriptor_->get_executor());
+    ring_waiter** tail = &waiters_;
+    while (*tail)
+      tail = &(*tail)->next;
+    *tail = op;
+    if (!poll_)
+    {
+      boost::system::error_code ec;
+      poll_ = ring_->arm(readiness_fd(), shared_from_this(), ec);
+      if (!poll_)
+      {
+        *tail = nullptr;
+        op->complete(ring_waiter::how::post, ec);
+        return;
+      }
+      service_ring_requested();
+    }
+    auto slot = boost::asio::get_associated_cancellation_slot(op->handler());
+    if (slot.is_connected())
+      slot.template emplace<ring_cancellation>(weak_from_this(), op);
+  }
+
   // A descriptor on the process's executor that holds no fd: a wait on it
   // completes at once, with bad_descriptor, through the reactor (never
   // inline), and a timerfd assigned to it is waited for like the process.
@@ -102,6 +166,7 @@ public:
     locked state(*this);
     state.cancel();
     cancel_descriptor(state);
+    cancel_ring_waits(state);
   }
 
   // Closes the fd now, cancelling the outstanding waits.
@@ -118,6 +183,8 @@ public:
     if (!state.begin_close())
       return -1;
     release_descriptor(state);
+    if (cancel_ring_waits(state))
+      ring_->settle(); // the poll's request names the fd given away
     return state.release_fd();
   }
 
@@ -138,8 +205,132 @@ private:
     if (!state.begin_close())
       return;
     release_descriptor(state);
-    state.close_fd();
+    cancel_ring_waits(state);
+    if (ring_)
+      state.close_fd(*ring_);
+    else
+      state.close_fd();
   }
+
+  // The ring's poll completed (`result`: its events or -errno): the
+  // waiters of a poll still current complete, with no error, for the
+  // collect step to find out; or with the poll's error.
+  void ring_completed(wait_ring::token t, int result)
+  {
+    ring_waiter* waiters;
+    boost::system::error_code ec;
+    {
+      locked state(*this);
+      if (t != poll_)
+        return; // removed (or never current): its waiters went already
+      poll_ = 0;
+      if (result == -ECANCELED && waiters_ && descriptor_)
+      {
+        // Not removed by us: the kernel cancels a thread's requests when
+        // the thread exits (a poll is tied to its submitter's task), and
+        // the flush that submitted this one may have run on a thread of
+        // the io_context that has ended since. Armed again, from here (a
+        // thread that runs the io_context now).
+        poll_ = ring_->arm(readiness_fd(), shared_from_this(), ec);
+        if (poll_)
+        {
+          service_ring_requested();
+          return;
+        }
+        result = -ec.value();
+      }
+      waiters = std::exchange(waiters_, nullptr);
+    }
+    if (result < 0)
+      ec.assign(-result, boost::system::system_category());
+    else
+      ec.clear();
+    complete_all(waiters, ring_waiter::how::dispatch, ec);
+  }
+
+  // Completes `waiters` (a list taken off waiters_) `how`.
+  static void complete_all(ring_waiter* waiters, ring_waiter::how how,
+      const boost::system::error_code& ec)
+  {
+    while (waiters)
+    {
+      ring_waiter* w = std::exchange(waiters, waiters->next);
+      w->complete(how, ec);
+    }
+  }
+
+  // Cancels the waits queued for the ring, if any, posting them with
+  // operation_aborted (posted: the lock is held), and removes the poll.
+  // True if there was a poll.
+  bool cancel_ring_waits(locked& state)
+  {
+    abort_ring_waiters(state);
+    return disarm_ring();
+  }
+
+  // The same, keeping the poll (for the orphan reaper's wait to come).
+  void abort_ring_waiters(locked&)
+  {
+    complete_all(std::exchange(waiters_, nullptr), ring_waiter::how::post,
+        boost::asio::error::operation_aborted);
+  }
+
+  // Removes the poll, if any: it completes as cancelled, which frees its
+  // hold on this object.
+  bool disarm_ring()
+  {
+    if (!poll_)
+      return false;
+    ring_->disarm(std::exchange(poll_, 0));
+    service_ring_requested();
+    return true;
+  }
+
+  // One queued waiter's cancellation (its slot's handler): it completes
+  // with operation_aborted, unless it has left the list already; the
+  // poll goes with the last waiter, so that a context with nothing to
+  // wait for runs out of work.
+  void cancel_ring_wait(ring_waiter* op)
+  {
+    {
+      locked state(*this);
+      ring_waiter** link = &waiters_;
+      while (*link && *link != op)
+        link = &(*link)->next;
+      if (!*link)
+        return; // completed already
+      *link = op->next;
+      if (!waiters_)
+        disarm_ring();
+    }
+    op->complete(ring_waiter::how::post, boost::asio::error::operation_aborted);
+  }
+
+  // The slot handler of a queued waiter. The process is held weakly and
+  // the waiter only compared with those queued: a cancellation that comes
+  // after the completion finds neither.
+  class ring_cancellation
+  {
+  public:
+    ring_cancellation(std::weak_ptr<process_io> io, ring_waiter* op) noexcept
+      : io_(std::move(io)), op_(op)
+    {
+    }
+
+    void operator()(boost::asio::cancellation_type)
+    {
+      if (std::shared_ptr<process_io> io = io_.lock())
+        io->cancel_ring_wait(op_);
+    }
+
+  private:
+    std::weak_ptr<process_io> io_;
+    ring_waiter* op_;
+  };
+
+  // A request was queued on the ring: the service makes sure it is
+  // submitted and that the ring's fd is waited for.
+  void service_ring_requested();
 
   // The descriptor never closes the fd: the state owns it. Releasing
   // deregisters it from the reactor and cancels the waits.
@@ -187,9 +378,17 @@ private:
   // executor or descriptor must not), and no wait is armed again.
   void shut_down()
   {
-    locked state(*this);
-    release_descriptor(state);
-    descriptor_.reset();
+    ring_waiter* waiters;
+    {
+      locked state(*this);
+      release_descriptor(state);
+      descriptor_.reset();
+      waiters = std::exchange(waiters_, nullptr);
+      poll_ = 0;
+    }
+    // Unrun, as Asio destroys the ops queued at shutdown; outside the
+    // lock, since a waiter may hold the last reference to this object.
+    complete_all(waiters, ring_waiter::how::destroy, {});
   }
 
   // Its executor is the process's I/O executor: no copy of that is kept
@@ -199,6 +398,13 @@ private:
   // Created with the first process of an execution context, after its
   // reactor, so that it shuts down before the reactor does.
   process_service& service_;
+  // The io_uring mechanism's: the context's ring (nullptr for a process
+  // that waits in the reactor; no wait is queued once the context has shut
+  // down and descriptor_ is gone), the waits queued for it, and the poll
+  // armed there for them (0 if none).
+  wait_ring* const ring_;
+  ring_waiter* waiters_ = nullptr;
+  wait_ring::token poll_ = 0;
 };
 
 // The per-execution-context service of the binding: owns what outlives a
@@ -216,6 +422,47 @@ public:
   explicit process_service(boost::asio::execution_context& context)
     : boost::asio::execution_context::service(context)
   {
+    // A ring only where the io_uring mechanism was chosen; a ring the
+    // kernel refuses now leaves the processes in the reactor.
+    boost::system::error_code ignored;
+    ring_ = wait_ring::open(ignored);
+  }
+
+  // The ring, if this context has one.
+  wait_ring* ring() noexcept { return ring_.get(); }
+
+  // A process of the context will wait on the ring: the descriptor that
+  // waits for the ring's fd is made with the first one's executor.
+  void attach(const boost::asio::any_io_executor& ex)
+  {
+    std::lock_guard lock(mutex_);
+    if (ring_descriptor_ || shut_down_)
+      return;
+    ring_descriptor_.emplace(ex);
+    boost::system::error_code ec;
+    ring_descriptor_->assign(ring_->fd(), ec);
+    if (ec)
+      ring_descriptor_.reset(); // waits report shut_down
+  }
+
+  // A request was queued on the ring outside a batch: a flush is posted
+  // unless one is pending (one system call for all the requests made
+  // meanwhile), and the ring's fd is waited for.
+  void ring_requested()
+  {
+    if (ring_->claim_flush())
+    {
+      std::lock_guard lock(mutex_);
+      if (ring_descriptor_ && !shut_down_)
+        boost::asio::post(ring_descriptor_->get_executor(),
+            boost::asio::bind_allocator(
+                handler_memory_allocator<void>(flush_memory_), [this] {
+                  boost::system::error_code ignored; // the next flush retries
+                  ring_->flush(ignored);
+                  arm_ring_wait();
+                }));
+    }
+    arm_ring_wait();
   }
 
   // Takes a child to reap; false if the io_context has shut down, and a
@@ -246,11 +493,22 @@ private:
   void shutdown() override
   {
     std::set<std::shared_ptr<process_io>> orphans;
+    std::vector<std::shared_ptr<void>> polled;
     {
       std::lock_guard lock(mutex_);
       shut_down_ = true;
       orphans.swap(orphans_);
+      if (ring_)
+        polled = ring_->shut_down();
+      // The ring owns its fd: the descriptor only lets it go (its pending
+      // wait is destroyed with the reactor's ops).
+      if (ring_descriptor_)
+        ring_descriptor_->release();
+      ring_descriptor_.reset();
     }
+    for (const std::shared_ptr<void>& p : polled)
+      static_cast<process_io*>(p.get())->shut_down();
+    polled.clear();
     for (const std::shared_ptr<process_io>& orphan : orphans)
     {
       orphan->shut_down();
@@ -258,17 +516,73 @@ private:
     }
   }
 
+  // Waits for the ring's fd while polls are in the kernel: one wait at a
+  // time, whoever asks.
+  void arm_ring_wait()
+  {
+    std::lock_guard lock(mutex_);
+    if (ring_wait_armed_ || shut_down_ || !ring_descriptor_ || !ring_->busy())
+      return;
+    ring_wait_armed_ = true;
+    ring_descriptor_->async_wait(process_io::descriptor_type::wait_read,
+        boost::asio::bind_allocator(
+            handler_memory_allocator<void>(wait_memory_),
+            [this](const boost::system::error_code& ec) { ring_ready(ec); }));
+  }
+
+  // The ring has completions: each completed poll's process completes its
+  // waiters, here, in one batch, so that what they queue (the next polls,
+  // the closes of collected processes) is submitted in one system call as
+  // the batch ends; then the ring is waited for again, if it must be.
+  void ring_ready(const boost::system::error_code& ec)
+  {
+    {
+      std::lock_guard lock(mutex_);
+      ring_wait_armed_ = false;
+      if (shut_down_ || ec == boost::asio::error::operation_aborted)
+        return;
+    }
+    // Again even if a handler throws out of the batch.
+    struct rearm
+    {
+      process_service* self;
+      ~rearm() { self->arm_ring_wait(); }
+    } rearm{this};
+    wait_ring::batch batch(*ring_);
+    std::shared_ptr<void> owner;
+    wait_ring::token t = 0;
+    int result = 0;
+    while (ring_->next(owner, t, result))
+      static_cast<process_io*>(owner.get())->ring_completed(t, result);
+  }
+
   std::mutex mutex_;
   bool shut_down_ = false;
   std::set<std::shared_ptr<process_io>> orphans_;
+  // The io_uring mechanism's: the ring, the descriptor that waits for its
+  // fd, and whether that wait is queued.
+  std::unique_ptr<wait_ring> ring_;
+  std::optional<process_io::descriptor_type> ring_descriptor_;
+  bool ring_wait_armed_ = false;
+  // The memory of the ring's wait and of the flush: no heap for either.
+  handler_memory wait_memory_;
+  handler_memory flush_memory_;
 };
 
 inline process_io::process_io(
     const boost::asio::any_io_executor& ex, const process_init& init)
   : process_state(init), descriptor_(std::in_place, ex),
     service_(boost::asio::use_service<process_service>(
-        boost::asio::query(ex, boost::asio::execution::context)))
+        boost::asio::query(ex, boost::asio::execution::context))),
+    ring_(process_state::waits_on_ring() ? service_.ring() : nullptr)
 {
+  if (ring_)
+    service_.attach(ex);
+}
+
+inline void process_io::service_ring_requested()
+{
+  service_.ring_requested();
 }
 
 inline void process_io::abandon()
@@ -283,6 +597,7 @@ inline void process_io::abandon()
     // The owner's waits end now; the service's wait (which keeps this
     // object alive) reaps the child when it exits.
     cancel_descriptor(state);
+    abort_ring_waiters(state);
   }
   if (service_.adopt_orphan(shared_from_this()))
     arm_orphan();
@@ -293,7 +608,18 @@ inline void process_io::arm_orphan()
   boost::system::error_code ec;
   {
     locked state(*this);
-    if (state.prepare_wait(ec) && assigned(state, ec))
+    if (ring_ && state.prepare_wait(ec))
+    {
+      if (descriptor_)
+      {
+        ring_wait(
+            [self = shared_from_this()](
+                const boost::system::error_code& e) { self->reap_orphan(e); });
+        return;
+      }
+      ec = boost::asio::error::shut_down;
+    }
+    else if (!ring_ && state.prepare_wait(ec) && assigned(state, ec))
     {
       descriptor_->async_wait(descriptor_type::wait_read,
           [self = shared_from_this()](

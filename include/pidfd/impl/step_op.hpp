@@ -30,14 +30,19 @@
 
 namespace pidfd::detail {
 
-// The next step of an operation: a wait on `descriptor`, or, if it is
-// nullptr, the completion.
+// The next step of an operation: a wait on `descriptor`, a readiness wait
+// queued on the process `ring` (the io_uring mechanism's, whose readiness
+// its context's ring reports), or, if both are nullptr, the completion.
 struct step_wait
 {
   using descriptor_type = process_io::descriptor_type;
 
   descriptor_type* descriptor = nullptr;
   descriptor_type::wait_type type = descriptor_type::wait_read;
+  process_io* ring = nullptr;
+
+  // False for the completion.
+  bool waits() const noexcept { return descriptor || ring; }
 };
 
 // An object on the heap, from an operation's allocator (the handler's):
@@ -179,6 +184,8 @@ private:
   {
     if (next.descriptor)
       return next.descriptor->async_wait(next.type, std::move(*this));
+    if (next.ring)
+      return next.ring->ring_wait(std::move(*this));
     state_.complete(std::move(handler_));
   }
 

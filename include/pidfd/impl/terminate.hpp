@@ -111,7 +111,7 @@ public:
     {
     case phase::tree:
       if (step_wait next = tree_wait_->resume(ec, cancelled, lock, unopened);
-          next.descriptor)
+          next.waits())
         return next;
       // The tree is gone and the child has exited: collect it.
       if (tree_wait_->result())
@@ -123,7 +123,7 @@ public:
       return start_wait(lock, unopened);
     case phase::wait:
       if (step_wait next = wait_->resume(ec, cancelled, lock, unopened);
-          next.descriptor)
+          next.waits())
         return next;
       result_ = wait_->result();
       return finish();

@@ -149,7 +149,12 @@ private:
     boost::system::error_code ec;
     if (step_ == step::readiness)
     {
-      if (descriptor_type* d = impl_->readiness_descriptor(lock, ec))
+      if (impl_->waits_on_ring())
+      {
+        if (impl_->prepare_ring_wait(lock, ec))
+          return {nullptr, descriptor_type::wait_read, impl_.get()};
+      }
+      else if (descriptor_type* d = impl_->readiness_descriptor(lock, ec))
         return {d};
       // Collected, closed or refused: what the readiness wait would have
       // reported, once the wait below completes.

@@ -1,0 +1,113 @@
+//
+// pidfd/engine/wait_ring.hpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~
+// The io_uring mechanism's one completion source per execution context: an
+// io_uring on which each waited-for process has a poll for its pidfd's
+// readability, so that the reactor watches one fd (the ring's) for every
+// process instead of one per process. Compiled into the library (in
+// src/detail/uring_mechanism.cpp), so it holds no Asio type: the binding's
+// service owns it and waits for its fd with one Asio descriptor.
+//
+
+#ifndef PIDFD_ENGINE_WAIT_RING_HPP
+#define PIDFD_ENGINE_WAIT_RING_HPP
+
+#include <boost/system/error_code.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace pidfd::detail {
+
+// Every member is thread-safe. Requests (polls, removals, closes) are
+// queued in the ring's submission queue and reach the kernel together, in
+// one io_uring_enter: at the end of a batch (the binding reaping the ring's
+// completions on this thread), or through a flush the binding posts for
+// requests made elsewhere.
+class wait_ring
+{
+public:
+  // A poll's token: 0 for none.
+  using token = std::uint64_t;
+
+  // The ring of a new execution context if the chosen mechanism waits
+  // through one; nullptr otherwise, or with ec set if the kernel refused a
+  // ring now (processes then wait through the reactor, as the pidfd
+  // mechanism's do).
+  static std::unique_ptr<wait_ring> open(boost::system::error_code& ec);
+
+  ~wait_ring();
+  wait_ring(const wait_ring&) = delete;
+  wait_ring& operator=(const wait_ring&) = delete;
+
+  // The ring's fd, readable while completions wait to be taken.
+  int fd() const noexcept;
+
+  // Queues a poll for the readability of `pidfd` (the process has exited,
+  // or was reaped). `owner` is kept until the poll completes and is then
+  // handed back by next(). Returns the poll's token; 0 with ec set if the
+  // ring is shut down (asio's shut_down is the binding's to report).
+  token arm(
+      int pidfd, std::shared_ptr<void> owner, boost::system::error_code& ec);
+
+  // Queues the removal of a poll; it then completes as cancelled, its
+  // owner handed back by next() as for any completion.
+  void disarm(token t) noexcept;
+
+  // Closes `fd`: with the next submission if this thread is reaping this
+  // ring (a submission is then certain to follow, at the batch's end),
+  // else at once, after submitting what is queued (a queued poll may name
+  // the fd, which must not name another file by the time it is submitted).
+  void close(int fd) noexcept;
+
+  // Submits what is queued now, unless it is nothing: before an fd that a
+  // queued poll names is handed to someone else (release()).
+  void settle() noexcept;
+
+  // True, once per submission, if requests made outside a batch wait to
+  // be submitted: the caller then arranges for flush() to run soon.
+  bool claim_flush() noexcept;
+
+  // Submits what is queued: one io_uring_enter, none if nothing is.
+  void flush(boost::system::error_code& ec) noexcept;
+
+  // True while polls are in the kernel: the binding waits on fd() then.
+  bool busy() const noexcept;
+
+  // While a batch is alive, this thread reaps the ring: requests made on
+  // it are submitted when the batch ends, in one system call with the
+  // others.
+  class batch
+  {
+  public:
+    explicit batch(wait_ring& ring) noexcept;
+    ~batch();
+    batch(const batch&) = delete;
+    batch& operator=(const batch&) = delete;
+
+  private:
+    wait_ring& ring_;
+    const wait_ring* outer_;
+  };
+
+  // The next completed poll: its owner, its token and its result (the
+  // poll's events, or -errno: -ECANCELED once removed); false if none is
+  // left.
+  bool next(std::shared_ptr<void>& owner, token& t, int& result);
+
+  // The execution context is going away: no poll is armed from now on,
+  // queued closes are done, and the owners of the polls still in the
+  // kernel are handed back, to be shut down by the binding (the ring's
+  // fd, closed with the ring, cancels the polls).
+  std::vector<std::shared_ptr<void>> shut_down();
+
+private:
+  struct impl;
+  explicit wait_ring(std::unique_ptr<impl> i) noexcept;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace pidfd::detail
+
+#endif // PIDFD_ENGINE_WAIT_RING_HPP
