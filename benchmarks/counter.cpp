@@ -4,14 +4,16 @@
 // The program `pidfd_bench counts` runs under its system-call tracer
 // (syscall_trace.cpp), once per variant:
 //
-//   bench_counter VARIANT WARMUP N1 N2
+//   bench_counter VARIANT WARMUP N1 N2 [fanout]
 //
 // WARMUP sequential spawn+waits of the static child, then N1, then N2,
 // each batch begun with a marker system call (phases 1, 2; phase 3 after
 // the last), and prints "allocations A1 A2": the heap allocations of the
 // two batches ("-" where not counted). The difference of the two batches
 // divided by N2 - N1 is the cost of one cycle, free of what a batch costs
-// once (an io_context run, a coroutine frame).
+// once (an io_context run, a coroutine frame). With "fanout", each batch
+// is a fan-out instead (the variant's run_fanout: N children spawned, then
+// all awaited), the warm-up one of WARMUP children.
 //
 // Allocations are counted by replacing malloc, calloc, realloc and the
 // aligned allocators (Asio's recycling allocator takes aligned_alloc) with
@@ -27,6 +29,7 @@
 #include <cstdlib>
 #include <exception>
 #include <memory>
+#include <string_view>
 
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -130,9 +133,11 @@ void mark(long phase)
 
 int run(int argc, char** argv)
 {
-  if (argc != 5)
+  const bool fanout = argc == 6 && std::string_view(argv[5]) == "fanout";
+  if (argc != 5 && !fanout)
   {
-    std::fprintf(stderr, "usage: bench_counter VARIANT WARMUP N1 N2\n");
+    std::fprintf(
+        stderr, "usage: bench_counter VARIANT WARMUP N1 N2 [fanout]\n");
     return 2;
   }
   const int warmup = std::atoi(argv[2]);
@@ -140,13 +145,19 @@ int run(int argc, char** argv)
   const int n2 = std::atoi(argv[4]);
   const bench::command cmd(bench::child_program, {});
   std::unique_ptr<bench::spawner> s = bench::make_spawner(argv[1]);
-  s->run_sequential(cmd, warmup, nullptr);
+  auto batch = [&](int n) {
+    if (fanout)
+      s->run_fanout(cmd, n);
+    else
+      s->run_sequential(cmd, n, nullptr);
+  };
+  batch(warmup);
   mark(1);
   const long a0 = allocations_now();
-  s->run_sequential(cmd, n1, nullptr);
+  batch(n1);
   const long a1 = allocations_now();
   mark(2);
-  s->run_sequential(cmd, n2, nullptr);
+  batch(n2);
   const long a2 = allocations_now();
   mark(3);
   if (a0 < 0)

@@ -57,6 +57,7 @@ struct config
   int warmup = 20;
   int count_n1 = 1000;
   int count_n2 = 2000;
+  int count_fanout = 1000; // children in the counted fan-out
   std::vector<std::string> variants; // empty: all
   std::string csv_path;
 };
@@ -223,18 +224,31 @@ std::string self_exe()
   return std::string(buf, static_cast<std::size_t>(n));
 }
 
+constexpr const char* mechanism_env = "PIDFD_ASIO_MECHANISM";
+
+// True if the environment entry `e` sets `name`.
+bool sets(const char* e, const char* name)
+{
+  return std::strncmp(e, name, std::strlen(name)) == 0
+      && e[std::strlen(name)] == '=';
+}
+
 // Our environment for a subprocess: with fallback,
 // PIDFD_ASIO_FORCE_FALLBACK=1 is in it, so that pidfd-asio runs its wait4
-// fallback there (the mode is per process); without, the variable is not.
-std::vector<std::string> child_environment(bool fallback)
+// fallback there (the mode is per process); without, the variable is not,
+// and PIDFD_ASIO_MECHANISM says which pidfd mechanism runs: io_uring with
+// `uring`, else epoll (the rows of every variant but the io_uring ones).
+std::vector<std::string> child_environment(bool fallback, bool uring = false)
 {
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e)
-    if (std::strncmp(*e, fallback_env, std::strlen(fallback_env)) != 0
-        || (*e)[std::strlen(fallback_env)] != '=')
+    if (!sets(*e, fallback_env) && !sets(*e, mechanism_env))
       env.emplace_back(*e);
   if (fallback)
     env.push_back(std::string(fallback_env) + "=1");
+  else
+    env.push_back(
+        std::string(mechanism_env) + (uring ? "=io_uring" : "=epoll"));
   return env;
 }
 
@@ -486,13 +500,16 @@ struct cycle_counts
 
 // One variant in bench_counter, traced: the second batch less the first,
 // per cycle of the difference.
-cycle_counts count_variant(const std::string& id, bool fallback)
+cycle_counts count_variant(
+    const std::string& id, bool fallback, bool uring = false, int fanout = 0)
 {
-  const int n1 = cfg.count_n1;
-  const int n2 = cfg.count_n2;
+  const int n1 = fanout ? 0 : cfg.count_n1;
+  const int n2 = fanout ? fanout : cfg.count_n2;
   std::vector<std::string> args = {bench::counter_program, id,
       std::to_string(cfg.warmup), std::to_string(n1), std::to_string(n2)};
-  std::vector<std::string> env = child_environment(fallback);
+  if (fanout)
+    args.push_back("fanout");
+  std::vector<std::string> env = child_environment(fallback, uring);
   std::vector<char*> argv = pointers(args);
   std::vector<char*> envp = pointers(env);
   const trace_result t =
@@ -548,6 +565,58 @@ std::string breakdown(const std::map<std::string, double>& by_call)
   return out.empty() ? "-" : out;
 }
 
+// One row of the counts: a variant and the mechanism it runs with.
+struct count_row
+{
+  std::string id;
+  bool fallback = false;
+  bool uring = false;
+
+  std::string name() const
+  {
+    return id + (fallback ? "_fallback" : uring ? "_uring" : "");
+  }
+
+  std::string label() const
+  {
+    return std::string(label_of(id))
+        + (fallback     ? " [wait4 fallback]"
+                : uring ? " [io_uring]"
+                        : "");
+  }
+};
+
+// The rows: every variant selected (pidfd-asio's on epoll), pidfd-asio's
+// asynchronous variants on io_uring, and its callback on the wait4
+// fallback.
+std::vector<count_row> count_rows(const std::vector<std::string>& ids)
+{
+  std::vector<count_row> rows;
+  for (const std::string& id : ids)
+    rows.push_back({id});
+  for (const char* id : {"asio_cb", "asio_coro"})
+    if (index_of(ids, id) < ids.size())
+      rows.push_back({id, false, true});
+  if (index_of(ids, "asio_cb") < ids.size())
+    rows.push_back({"asio_cb", true});
+  return rows;
+}
+
+void counts_table(const char* unit, const std::vector<count_row>& rows,
+    const std::vector<cycle_counts>& counted, const cycle_counts& floor)
+{
+  table t({"variant", std::string("allocations/") + unit,
+      std::string("system calls/") + unit, "x floor",
+      std::string("system calls per ") + unit});
+  for (std::size_t v = 0; v < rows.size(); ++v)
+  {
+    const cycle_counts& c = counted[v];
+    t.add({rows[v].label(), count_cell(c.allocations), count_cell(c.syscalls),
+        times(c.syscalls / floor.syscalls), breakdown(c.by_call)});
+  }
+  t.print(stdout);
+}
+
 void counts()
 {
   std::printf("## Counts: heap allocations and system calls per cycle\n\n");
@@ -559,24 +628,23 @@ void counts()
       "%d. A count per cycle is (second batch - first) / %d, so that what "
       "a batch costs once (an io_context run, a coroutine) drops out. "
       "Allocations are calls to malloc, calloc, realloc, aligned_alloc, "
-      "memalign and posix_memalign (operator new calls malloc). The wait4 "
+      "memalign and posix_memalign (operator new calls malloc). pidfd-asio "
+      "runs with PIDFD_ASIO_MECHANISM=epoll (each pidfd in the reactor) "
+      "but in the [io_uring] rows (PIDFD_ASIO_MECHANISM=io_uring: one ring "
+      "per io_context polls the pidfds). The wait4 "
       "fallback row is the same with PIDFD_ASIO_FORCE_FALLBACK=1, its pool "
       "thread's system calls included. Counts only: tracing slows every "
       "system call down, so no time is taken here.\n\n",
       cfg.warmup, cfg.count_n1, cfg.count_n2, cfg.warmup, cfg.count_n1,
       cfg.count_n2, cfg.count_n2 - cfg.count_n1);
   std::vector<std::string> ids = selected();
-  const bool with_fallback = index_of(ids, "asio_cb") < ids.size();
+  const std::vector<count_row> rows = count_rows(ids);
   std::vector<cycle_counts> counted;
-  for (std::size_t v = 0; v <= ids.size(); ++v)
+  for (const count_row& row : rows)
   {
-    if (v == ids.size() && !with_fallback)
-      break;
-    const bool fallback = v == ids.size();
-    const std::string id = fallback ? "asio_cb" : ids[v];
-    progress("Counts: %s%s\n", id.c_str(), fallback ? " (wait4 fallback)" : "");
-    counted.push_back(count_variant(id, fallback));
-    const std::string name = fallback ? "asio_cb_fallback" : id;
+    progress("Counts: %s\n", row.label().c_str());
+    counted.push_back(count_variant(row.id, row.fallback, row.uring));
+    const std::string name = row.name();
     const cycle_counts& c = counted.back();
     record("counts", "per_cycle", name, 0, "allocations", c.allocations);
     record("counts", "per_cycle", name, 0, "syscalls", c.syscalls);
@@ -587,23 +655,59 @@ void counts()
   if (std::isnan(counted[fl].syscalls))
     std::printf("ptrace was refused (a tracer attached already, or a "
                 "policy): system calls are not counted.\n\n");
-  table t({"variant", "allocations/cycle", "system calls/cycle", "x floor",
-      "system calls in a cycle"});
-  for (std::size_t v = 0; v < counted.size(); ++v)
+  counts_table("cycle", rows, counted, counted[fl]);
+  for (std::size_t v = 0; v < rows.size(); ++v)
   {
+    const count_row& row = rows[v];
     const cycle_counts& c = counted[v];
-    const bool fallback = v == ids.size();
-    const std::string id = fallback ? "asio_cb" : ids[v];
-    t.add({std::string(label_of(id)) + (fallback ? " [wait4 fallback]" : ""),
-        count_cell(c.allocations), count_cell(c.syscalls),
-        times(c.syscalls / counted[fl].syscalls), breakdown(c.by_call)});
-    if (!fallback && !std::isnan(c.syscalls)
-        && (id == "asio_cb" || id == "asio_coro" || id == "asio_sync"))
+    if (!row.fallback && !std::isnan(c.syscalls)
+        && (row.id == "asio_cb" || row.id == "asio_coro"
+            || row.id == "asio_sync"))
       add_target(format("Counts: %s system calls per cycle vs the floor's",
-                     id.c_str()),
+                     row.name().c_str()),
           c.syscalls, counted[fl].syscalls, "");
+    if (row.uring && !std::isnan(c.syscalls))
+      add_target(format("Counts: %s system calls per cycle (with rusage)",
+                     row.name().c_str()),
+          c.syscalls, 5, "");
+    if (row.uring && !std::isnan(c.allocations))
+      add_target(
+          format("Counts: %s heap allocations per cycle", row.name().c_str()),
+          c.allocations, 1, "");
   }
-  t.print(stdout);
+
+  // Fan-out: N children spawned, then all awaited, per child.
+  const int n = cfg.count_fanout;
+  std::printf("\n### Fan-out: system calls per child at N = %d\n\n", n);
+  std::printf("`bench_counter VARIANT %d 0 %d fanout`: a warm-up fan-out of "
+              "%d children, then one of %d (all spawned, then all awaited: "
+              "the variant's S3 fan-out); its count / %d. The process "
+              "objects live until the fan-out is over, as in S3.\n\n",
+      cfg.warmup, n, cfg.warmup, n, n);
+  std::vector<count_row> fan_rows;
+  for (const count_row& row : rows)
+    if (!row.fallback
+        && (row.id == floor_id || row.id == "asio_cb" || row.id == "asio_coro"))
+      fan_rows.push_back(row);
+  std::vector<cycle_counts> fanned;
+  std::size_t fan_floor = 0;
+  for (std::size_t v = 0; v < fan_rows.size(); ++v)
+  {
+    const count_row& row = fan_rows[v];
+    if (row.id == floor_id)
+      fan_floor = v;
+    progress("Counts, fan-out: %s\n", row.label().c_str());
+    fanned.push_back(count_variant(row.id, false, row.uring, n));
+    record("counts", "fanout_per_child", row.name(), 0, "syscalls",
+        fanned.back().syscalls);
+  }
+  if (!fan_rows.empty())
+    counts_table("child", fan_rows, fanned, fanned[fan_floor]);
+  for (std::size_t v = 0; v < fan_rows.size(); ++v)
+    if (fan_rows[v].uring && !std::isnan(fanned[v].syscalls))
+      add_target(format("Counts: %s fan-out system calls per child",
+                     fan_rows[v].name().c_str()),
+          fanned[v].syscalls, 2.5, "");
 }
 
 void quick()
@@ -1288,12 +1392,17 @@ void smoke_config()
   cfg.warmup = 1;
   cfg.count_n1 = 3;
   cfg.count_n2 = 6;
+  cfg.count_fanout = 4;
 }
 
 int run(int argc, char** argv)
 {
   if (argc < 2)
     usage();
+  // pidfd-asio's rows are its epoll mechanism's unless the caller chose
+  // (the [io_uring] rows choose in their own subprocess), so that they
+  // stay comparable with earlier results.
+  ::setenv(mechanism_env, "epoll", 0);
   const std::string scenario = argv[1];
   int first_option = 2;
   if (scenario == "s1-one")
