@@ -18,8 +18,11 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/require.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -263,6 +266,63 @@ TEST_F(wait_test, associated_executor)
   p.signal(SIGKILL);
   run();
   EXPECT_EQ(on_strand, 2);
+}
+
+// The first process of a context lends its executor to nothing the
+// context keeps: with the io_uring mechanism the context's ring is waited
+// for on the io_context's own executor. An executor that tracks work keeps
+// run() going while its process lives, as any Asio object's does, and not
+// after.
+TEST_F(wait_test, a_work_tracking_executor_ends_with_its_process)
+{
+  std::optional<exit_status> status;
+  {
+    const auto tracked = asio::require(
+        ctx.get_executor(), asio::execution::outstanding_work.tracked);
+    pidfd::process p = pidfd::spawn(tracked, child_program, {"exit", "3"});
+    p.async_wait([&](error_code ec, exit_status s) {
+      EXPECT_FALSE(ec);
+      status = s;
+    });
+    while (!status && ctx.run_one() != 0)
+    {
+    }
+  }
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->code(), 3);
+  ctx.restart();
+  ctx.run_for(std::chrono::seconds(10));
+  EXPECT_TRUE(ctx.stopped()) << "run() found work after the process went";
+}
+
+// Nor does a strand of the first process hold up the others' completions:
+// a handler of that strand waits (on another thread of the io_context) for
+// the end of a process that is not on the strand.
+TEST_F(wait_test, a_busy_strand_of_the_first_process_delays_no_other)
+{
+  auto strand = asio::make_strand(ctx);
+  auto first = pidfd::spawn(strand, child_program, {"pause"});
+  std::optional<exit_status> first_status;
+  first.async_wait([&](error_code, exit_status s) { first_status = s; });
+
+  auto other = pidfd::spawn(ctx, child_program, {"exit", "0"});
+  std::promise<void> other_done;
+  other.async_wait([&](error_code ec, exit_status s) {
+    EXPECT_FALSE(ec);
+    EXPECT_TRUE(s.success());
+    other_done.set_value();
+  });
+  std::future_status seen = std::future_status::deferred;
+  asio::post(strand, [&] {
+    seen = other_done.get_future().wait_for(std::chrono::seconds(10));
+    first.signal(SIGKILL);
+  });
+  std::thread runner([&] { ctx.run(); });
+  ctx.run();
+  runner.join();
+  EXPECT_EQ(seen, std::future_status::ready);
+  ASSERT_TRUE(first_status);
+  EXPECT_EQ(first_status->signal(), SIGKILL);
 }
 
 TEST_F(wait_test, associated_allocator)

@@ -22,6 +22,8 @@
 #include <boost/asio/detail/throw_exception.hpp>
 #include <boost/asio/execution/bad_executor.hpp>
 #include <boost/asio/execution_context.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
@@ -32,6 +34,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <type_traits>
 #include <vector>
 #include <utility>
 
@@ -87,6 +90,11 @@ public:
   // ring (ring_wait()) rather than readiness_descriptor(). Fixed from
   // construction.
   bool waits_on_ring() const noexcept { return ring_ != nullptr; }
+
+  // Right after construction, for a process that waits on the ring: the
+  // context's service waits for the ring's fd with `ex` (the first such
+  // process's context_executor()).
+  void attach_ring(const boost::asio::any_io_executor& ex);
 
   // Before a readiness wait through the ring: as readiness_descriptor(),
   // true with `lock` holding the state's mutex until ring_wait() has
@@ -432,7 +440,8 @@ public:
   wait_ring* ring() noexcept { return ring_.get(); }
 
   // A process of the context will wait on the ring: the descriptor that
-  // waits for the ring's fd is made with the first one's executor.
+  // waits for the ring's fd is made with `ex`, the first such process's
+  // context_executor().
   void attach(const boost::asio::any_io_executor& ex)
   {
     std::lock_guard lock(mutex_);
@@ -576,8 +585,11 @@ inline process_io::process_io(
         boost::asio::query(ex, boost::asio::execution::context))),
     ring_(process_state::waits_on_ring() ? service_.ring() : nullptr)
 {
-  if (ring_)
-    service_.attach(ex);
+}
+
+inline void process_io::attach_ring(const boost::asio::any_io_executor& ex)
+{
+  service_.attach(ex);
 }
 
 inline void process_io::service_ring_requested()
@@ -667,15 +679,43 @@ inline void process_io::reap_orphan(const boost::system::error_code& ec)
   }
 }
 
+// An executor of the context of `ex` for what the context's service does
+// for all its processes (the wait for the ring's fd): the io_context's own
+// where the type says it is one, not `ex`, whose strand would put every
+// process's completions behind that strand's handlers, and whose tracked
+// work would keep run() from returning for as long as the context lives.
+// Elsewhere `ex` itself, without its work.
+template <typename Executor>
+boost::asio::any_io_executor context_executor(const Executor& ex)
+{
+  using context_type = std::remove_reference_t<decltype(boost::asio::query(
+      ex, boost::asio::execution::context))>;
+  if constexpr (std::is_base_of_v<boost::asio::io_context, context_type>)
+    return boost::asio::query(ex, boost::asio::execution::context)
+        .get_executor();
+  else
+  {
+    if constexpr (std::is_same_v<Executor, boost::asio::any_io_executor>)
+      if (const auto* io =
+              ex.template target<boost::asio::io_context::executor_type>())
+        return io->context().get_executor();
+    return boost::asio::prefer(boost::asio::any_io_executor(ex),
+        boost::asio::execution::outstanding_work.untracked);
+  }
+}
+
 // The binding's state for what the engine made of a spawn or an adoption;
 // nullptr if ec is set.
-inline std::shared_ptr<process_io> make_io(
-    const boost::asio::any_io_executor& ex, const process_init& init,
-    const boost::system::error_code& ec)
+template <typename Executor>
+std::shared_ptr<process_io> make_io(const Executor& ex,
+    const process_init& init, const boost::system::error_code& ec)
 {
   if (ec)
     return nullptr;
-  return std::make_shared<process_io>(ex, init);
+  auto io = std::make_shared<process_io>(ex, init);
+  if (io->waits_on_ring())
+    io->attach_ring(context_executor(ex));
+  return io;
 }
 
 } // namespace pidfd::detail
