@@ -137,7 +137,7 @@ public:
       if (!poll_)
       {
         *tail = nullptr;
-        op->complete(ring_waiter::how::post, ec);
+        op->complete(ring_waiter::how::post, ec, descriptor_->get_executor());
         return;
       }
       service_ring_requested();
@@ -227,6 +227,7 @@ private:
   {
     ring_waiter* waiters;
     boost::system::error_code ec;
+    boost::asio::any_io_executor ex;
     {
       locked state(*this);
       if (t != poll_)
@@ -248,23 +249,34 @@ private:
         result = -ec.value();
       }
       waiters = std::exchange(waiters_, nullptr);
+      ex = io_executor();
     }
     if (result < 0)
       ec.assign(-result, boost::system::system_category());
     else
       ec.clear();
-    complete_all(waiters, ring_waiter::how::dispatch, ec);
+    complete_all(waiters, ring_waiter::how::dispatch, ec, ex);
   }
 
-  // Completes `waiters` (a list taken off waiters_) `how`.
+  // Completes `waiters` (a list taken off waiters_) `how`, through `ex`.
   static void complete_all(ring_waiter* waiters, ring_waiter::how how,
-      const boost::system::error_code& ec)
+      const boost::system::error_code& ec,
+      const boost::asio::any_io_executor& ex)
   {
     while (waiters)
     {
       ring_waiter* w = std::exchange(waiters, waiters->next);
-      w->complete(how, ec);
+      w->complete(how, ec, ex);
     }
+  }
+
+  // The executor the ring's waiters complete through (the process's I/O
+  // executor); none once the context has shut down, when waiters_ is
+  // empty.
+  boost::asio::any_io_executor io_executor()
+  {
+    return descriptor_ ? descriptor_->get_executor()
+                       : boost::asio::any_io_executor();
   }
 
   // Cancels the waits queued for the ring, if any, posting them with
@@ -279,8 +291,9 @@ private:
   // The same, keeping the poll (for the orphan reaper's wait to come).
   void abort_ring_waiters(locked&)
   {
-    complete_all(std::exchange(waiters_, nullptr), ring_waiter::how::post,
-        boost::asio::error::operation_aborted);
+    if (waiters_)
+      complete_all(std::exchange(waiters_, nullptr), ring_waiter::how::post,
+          boost::asio::error::operation_aborted, io_executor());
   }
 
   // Removes the poll, if any: it completes as cancelled, which frees its
@@ -300,6 +313,7 @@ private:
   // wait for runs out of work.
   void cancel_ring_wait(ring_waiter* op)
   {
+    boost::asio::any_io_executor ex;
     {
       locked state(*this);
       ring_waiter** link = &waiters_;
@@ -310,8 +324,10 @@ private:
       *link = op->next;
       if (!waiters_)
         disarm_ring();
+      ex = io_executor();
     }
-    op->complete(ring_waiter::how::post, boost::asio::error::operation_aborted);
+    op->complete(
+        ring_waiter::how::post, boost::asio::error::operation_aborted, ex);
   }
 
   // The slot handler of a queued waiter. The process is held weakly and
@@ -396,7 +412,7 @@ private:
     }
     // Unrun, as Asio destroys the ops queued at shutdown; outside the
     // lock, since a waiter may hold the last reference to this object.
-    complete_all(waiters, ring_waiter::how::destroy, {});
+    complete_all(waiters, ring_waiter::how::destroy, {}, {});
   }
 
   // Its executor is the process's I/O executor: no copy of that is kept

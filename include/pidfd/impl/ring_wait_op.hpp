@@ -49,19 +49,21 @@ public:
   ring_waiter(const ring_waiter&) = delete;
   ring_waiter& operator=(const ring_waiter&) = delete;
 
-  // Frees the waiter and completes it `how` with ec. Never with a lock
-  // held for dispatch or destroy: the handler may run, or release the
-  // last reference to the process.
-  void complete(how h, const boost::system::error_code& ec)
+  // Frees the waiter and completes it `how` with ec, through `io_ex`, the
+  // process's I/O executor (the one it was made with; unused by destroy).
+  // Never with a lock held for dispatch or destroy: the handler may run,
+  // or release the last reference to the process.
+  void complete(how h, const boost::system::error_code& ec,
+      const boost::asio::any_io_executor& io_ex)
   {
-    complete_(this, h, ec);
+    complete_(this, h, ec, io_ex);
   }
 
   ring_waiter* next = nullptr;
 
 protected:
-  using complete_fn = void (*)(
-      ring_waiter*, how, const boost::system::error_code&);
+  using complete_fn = void (*)(ring_waiter*, how,
+      const boost::system::error_code&, const boost::asio::any_io_executor&);
   explicit ring_waiter(complete_fn f) noexcept : complete_(f) {}
   ~ring_waiter() = default;
 
@@ -72,7 +74,9 @@ private:
 // A waiter for a Handler of signature void(error_code). Allocated from the
 // handler's associated allocator (Asio's recycling allocator by default,
 // as Asio's own ops), and holding work on the handler's executor while
-// queued, as Asio's own ops do.
+// queued, as Asio's own ops do. The process's I/O executor is not kept
+// here but handed to complete() (ten thousand waiting processes hold ten
+// thousand waiters).
 template <typename Handler>
 class ring_wait_op final : public ring_waiter
 {
@@ -114,21 +118,20 @@ private:
   }
 
   ring_wait_op(Handler&& handler, const io_executor_type& io_ex)
-    : ring_waiter(&do_complete), handler_(std::move(handler)), io_ex_(io_ex),
+    : ring_waiter(&do_complete), handler_(std::move(handler)),
       work_(boost::asio::prefer(
-          boost::asio::get_associated_executor(handler_, io_ex_),
+          boost::asio::get_associated_executor(handler_, io_ex),
           boost::asio::execution::outstanding_work.tracked))
   {
   }
 
   // The memory goes back before the upcall, as Asio's ops do.
-  static void do_complete(
-      ring_waiter* base, how h, const boost::system::error_code& ec)
+  static void do_complete(ring_waiter* base, how h,
+      const boost::system::error_code& ec, const io_executor_type& io_ex)
   {
     auto* self = static_cast<ring_wait_op*>(base);
     allocator_type alloc(allocator_of(self->handler_));
     Handler handler(std::move(self->handler_));
-    io_executor_type io_ex(std::move(self->io_ex_));
     work_type work(std::move(self->work_));
     self->~ring_wait_op();
     std::allocator_traits<allocator_type>::deallocate(alloc, self, 1);
@@ -146,7 +149,6 @@ private:
   }
 
   Handler handler_;
-  io_executor_type io_ex_;
   work_type work_;
 };
 
