@@ -697,10 +697,11 @@ inline void process_io::reap_orphan(const boost::system::error_code& ec)
 
 // An executor of the context of `ex` for what the context's service does
 // for all its processes (the wait for the ring's fd): the io_context's own
-// where the type says it is one, not `ex`, whose strand would put every
-// process's completions behind that strand's handlers, and whose tracked
-// work would keep run() from returning for as long as the context lives.
-// Elsewhere `ex` itself, without its work.
+// where the type says the context is one, or where `ex` is a type-erased
+// io_context executor; not `ex`, whose strand would put every process's
+// completions behind that strand's handlers, and whose tracked work would
+// keep run() from returning for as long as the context lives. Elsewhere
+// `ex` itself, without its work.
 template <typename Executor>
 boost::asio::any_io_executor context_executor(const Executor& ex)
 {
