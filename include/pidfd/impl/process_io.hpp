@@ -542,11 +542,26 @@ private:
   }
 
   // Waits for the ring's fd while polls are in the kernel: one wait at a
-  // time, whoever asks.
+  // time, whoever asks. A wait armed while another thread was reaping the
+  // last poll (it saw that poll still in flight) waits for nothing once
+  // the ring is idle, and would keep run() from returning: the reaper's
+  // call here cancels it, and ring_ready() arms it again if a poll came
+  // meanwhile.
   void arm_ring_wait()
   {
     std::lock_guard lock(mutex_);
-    if (ring_wait_armed_ || shut_down_ || !ring_descriptor_ || !ring_->busy())
+    if (shut_down_ || !ring_descriptor_)
+      return;
+    if (ring_wait_armed_)
+    {
+      if (!ring_->busy())
+      {
+        boost::system::error_code ignored;
+        ring_descriptor_->cancel(ignored);
+      }
+      return;
+    }
+    if (!ring_->busy())
       return;
     ring_wait_armed_ = true;
     ring_descriptor_->async_wait(process_io::descriptor_type::wait_read,
@@ -564,8 +579,13 @@ private:
     {
       std::lock_guard lock(mutex_);
       ring_wait_armed_ = false;
-      if (shut_down_ || ec == boost::asio::error::operation_aborted)
+      if (shut_down_)
         return;
+    }
+    if (ec == boost::asio::error::operation_aborted)
+    {
+      arm_ring_wait(); // cancelled as idle: again if a poll came since
+      return;
     }
     // Again even if a handler throws out of the batch.
     struct rearm
