@@ -52,6 +52,30 @@ protected:
     ASSERT_EQ(::poll(&p, 1, 10000), 1);
   }
 
+  // A ring as the io_uring mechanism opens it.
+  static void open_mechanism_ring(std::unique_ptr<wait_ring>& ring)
+  {
+    boost::system::error_code ec;
+    ring = wait_ring::open(ec);
+    ASSERT_TRUE(ring) << ec.message();
+  }
+
+  // A child that pauses, and a pidfd for it.
+  static void paused_child(pid_t& pid, int& pidfd)
+  {
+    pid = pidfd_test::posix_spawn_child({"pause"});
+    pidfd = pidfd_test::pidfd_open(pid);
+    ASSERT_GE(pidfd, 0);
+  }
+
+  // Closes the pidfd, kills the child and reaps it.
+  static void end_child(pid_t pid, int pidfd)
+  {
+    ::close(pidfd);
+    ::kill(pid, SIGKILL);
+    pidfd_test::reap(pid);
+  }
+
   // Submits a no-op whose completion carries `data`.
   static void nop(sys::uring& ring, std::uint64_t data)
   {
@@ -65,6 +89,14 @@ protected:
 #define PIDFD_TEST_OPEN_RING(ring, sq, cq)                                     \
   if (!open(ring, sq, cq))                                                     \
   GTEST_SKIP() << "io_uring is refused here"
+
+// The ring the io_uring mechanism would wait on, or a skipped test where
+// another mechanism was chosen.
+#define PIDFD_TEST_MECHANISM_RING(ring)                                        \
+  std::unique_ptr<wait_ring> ring;                                             \
+  if (!ring_chosen())                                                          \
+    GTEST_SKIP() << "the io_uring mechanism is not in use";                    \
+  ASSERT_NO_FATAL_FAILURE(open_mechanism_ring(ring))
 
 TEST_F(uring_test, a_poll_completes_once_its_fd_is_readable)
 {
@@ -196,9 +228,9 @@ TEST_F(uring_test, a_pidfd_poll_completes_at_the_exit)
 {
   sys::uring ring;
   PIDFD_TEST_OPEN_RING(ring, 4, 8);
-  const pid_t pid = pidfd_test::posix_spawn_child({"pause"});
-  const int pidfd = pidfd_test::pidfd_open(pid);
-  ASSERT_GE(pidfd, 0);
+  pid_t pid = -1;
+  int pidfd = -1;
+  ASSERT_NO_FATAL_FAILURE(paused_child(pid, pidfd));
   io_uring_sqe* sqe = ring.get_sqe();
   ASSERT_NE(sqe, nullptr);
   sqe->opcode = IORING_OP_POLL_ADD;
@@ -235,14 +267,11 @@ TEST_F(uring_test, a_ring_exactly_where_the_mechanism_waits_on_one)
 
 TEST_F(uring_test, an_armed_poll_hands_its_owner_back_at_the_exit)
 {
-  if (!ring_chosen())
-    GTEST_SKIP() << "the io_uring mechanism is not in use";
+  PIDFD_TEST_MECHANISM_RING(ring);
   boost::system::error_code ec;
-  std::unique_ptr<wait_ring> ring = wait_ring::open(ec);
-  ASSERT_TRUE(ring) << ec.message();
-  const pid_t pid = pidfd_test::posix_spawn_child({"pause"});
-  const int pidfd = pidfd_test::pidfd_open(pid);
-  ASSERT_GE(pidfd, 0);
+  pid_t pid = -1;
+  int pidfd = -1;
+  ASSERT_NO_FATAL_FAILURE(paused_child(pid, pidfd));
 
   auto owner = std::make_shared<int>(5);
   const wait_ring::token t = ring->arm(pidfd, owner, ec);
@@ -278,14 +307,11 @@ TEST_F(uring_test, an_armed_poll_hands_its_owner_back_at_the_exit)
 
 TEST_F(uring_test, a_disarmed_poll_completes_cancelled)
 {
-  if (!ring_chosen())
-    GTEST_SKIP() << "the io_uring mechanism is not in use";
+  PIDFD_TEST_MECHANISM_RING(ring);
   boost::system::error_code ec;
-  std::unique_ptr<wait_ring> ring = wait_ring::open(ec);
-  ASSERT_TRUE(ring) << ec.message();
-  const pid_t pid = pidfd_test::posix_spawn_child({"pause"});
-  const int pidfd = pidfd_test::pidfd_open(pid);
-  ASSERT_GE(pidfd, 0);
+  pid_t pid = -1;
+  int pidfd = -1;
+  ASSERT_NO_FATAL_FAILURE(paused_child(pid, pidfd));
   auto owner = std::make_shared<int>(5);
   const wait_ring::token t = ring->arm(pidfd, owner, ec);
   ASSERT_NE(t, 0u) << ec.message();
@@ -303,18 +329,12 @@ TEST_F(uring_test, a_disarmed_poll_completes_cancelled)
   // The removal itself posted nothing.
   EXPECT_FALSE(ring->next(back, back_token, result));
   EXPECT_FALSE(ring->busy());
-  ::close(pidfd);
-  ::kill(pid, SIGKILL);
-  pidfd_test::reap(pid);
+  end_child(pid, pidfd);
 }
 
 TEST_F(uring_test, closes_in_a_batch_go_with_its_submission)
 {
-  if (!ring_chosen())
-    GTEST_SKIP() << "the io_uring mechanism is not in use";
-  boost::system::error_code ec;
-  std::unique_ptr<wait_ring> ring = wait_ring::open(ec);
-  ASSERT_TRUE(ring) << ec.message();
+  PIDFD_TEST_MECHANISM_RING(ring);
   int fds[2];
   ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
   {
@@ -331,14 +351,11 @@ TEST_F(uring_test, closes_in_a_batch_go_with_its_submission)
 
 TEST_F(uring_test, shut_down_hands_back_the_owners_and_refuses_polls)
 {
-  if (!ring_chosen())
-    GTEST_SKIP() << "the io_uring mechanism is not in use";
+  PIDFD_TEST_MECHANISM_RING(ring);
   boost::system::error_code ec;
-  std::unique_ptr<wait_ring> ring = wait_ring::open(ec);
-  ASSERT_TRUE(ring) << ec.message();
-  const pid_t pid = pidfd_test::posix_spawn_child({"pause"});
-  const int pidfd = pidfd_test::pidfd_open(pid);
-  ASSERT_GE(pidfd, 0);
+  pid_t pid = -1;
+  int pidfd = -1;
+  ASSERT_NO_FATAL_FAILURE(paused_child(pid, pidfd));
   auto owner = std::make_shared<int>(5);
   ASSERT_NE(ring->arm(pidfd, owner, ec), 0u) << ec.message();
   std::vector<std::shared_ptr<void>> owners = ring->shut_down();
@@ -348,9 +365,7 @@ TEST_F(uring_test, shut_down_hands_back_the_owners_and_refuses_polls)
   EXPECT_EQ(ring->arm(pidfd, owner, ec), 0u);
   EXPECT_EQ(ec,
       boost::system::error_code(ESHUTDOWN, boost::system::system_category()));
-  ::close(pidfd);
-  ::kill(pid, SIGKILL);
-  pidfd_test::reap(pid);
+  end_child(pid, pidfd);
 }
 
 } // namespace
