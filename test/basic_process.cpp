@@ -17,7 +17,9 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/readable_pipe.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
@@ -27,11 +29,13 @@
 #include <csignal>
 #include <future>
 #include <optional>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -553,6 +557,81 @@ TEST_F(basic_process_test, release_hands_over_the_pidfd)
   // Still open and still refers to the child.
   ASSERT_EQ(pidfd_test::pidfd_send_signal(fd.get(), SIGKILL), 0);
   EXPECT_EQ(WTERMSIG(pidfd_test::reap(pid)), SIGKILL);
+}
+
+// Asio's io_uring backend frees a descriptor's registration at release()
+// or close() even with a wait of it in the kernel, and gives it to the
+// next descriptor opened: that one's first read then queued behind our
+// wait, and did not start while the child lived. True if a pipe opened
+// now reads what is written to it.
+::testing::AssertionResult a_new_pipe_reads(asio::io_context& ctx)
+{
+  int ends[2];
+  if (::pipe2(ends, O_CLOEXEC) != 0)
+    return ::testing::AssertionFailure() << "pipe2 failed";
+  pidfd_test::unique_fd write_end(ends[1]);
+  asio::readable_pipe pipe(ctx, ends[0]);
+  char buffer[8] = {};
+  error_code read_ec = asio::error::would_block;
+  std::size_t n = 0;
+  pipe.async_read_some(
+      asio::buffer(buffer), [&](error_code ec, std::size_t got) {
+        read_ec = ec;
+        n = got;
+      });
+  if (::write(write_end.get(), "abc", 3) != 3)
+    return ::testing::AssertionFailure() << "write failed";
+  // Bounded: with the defect the read does not complete.
+  ctx.run_for(std::chrono::seconds(10));
+  ctx.restart();
+  pipe.close();
+  ctx.run();
+  ctx.restart();
+  if (read_ec || std::string_view(buffer, n) != "abc")
+    return ::testing::AssertionFailure()
+        << "read: " << read_ec.message() << ", \""
+        << std::string_view(buffer, n) << "\"";
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(basic_process_test,
+    release_with_a_wait_in_the_kernel_leaves_the_next_descriptor_working)
+{
+  PIDFD_TEST_REQUIRE_PIDFD();
+  auto p = pidfd::spawn(ctx, child_program, {"pause"});
+  const pid_t pid = p.id();
+  error_code wait_ec;
+  p.async_wait([&](error_code ec, exit_status) { wait_ec = ec; });
+  ctx.poll(); // the wait is armed (in the kernel, on io_uring)
+  pidfd_test::unique_fd fd(p.release());
+
+  EXPECT_TRUE(a_new_pipe_reads(ctx));
+  EXPECT_EQ(wait_ec, asio::error::operation_aborted);
+  ASSERT_EQ(pidfd_test::pidfd_send_signal(fd.get(), SIGKILL), 0);
+  EXPECT_EQ(WTERMSIG(pidfd_test::reap(pid)), SIGKILL);
+}
+
+TEST_F(basic_process_test,
+    destroying_with_a_wait_in_the_kernel_leaves_the_next_descriptor_working)
+{
+  PIDFD_TEST_REQUIRE_PIDFD();
+  auto p = pidfd::spawn(ctx, child_program, {"pause"});
+  // Not the child's owner: destroying it only closes it.
+  std::optional<pidfd::process> q(
+      pidfd::process::adopt(ctx.get_executor(), p.id()));
+  error_code wait_ec;
+  q->async_wait([&](error_code ec, exit_status) { wait_ec = ec; });
+  ctx.poll(); // the wait is armed (in the kernel, on io_uring)
+  q.reset();
+  // Its fd number goes to a file that never becomes readable (else the
+  // stale wait, submitted again on that number, would end by chance).
+  pidfd_test::unique_fd reused(::eventfd(0, EFD_CLOEXEC));
+  ASSERT_GE(reused.get(), 0);
+
+  EXPECT_TRUE(a_new_pipe_reads(ctx));
+  EXPECT_EQ(wait_ec, asio::error::operation_aborted);
+  p.signal(SIGKILL);
+  EXPECT_EQ(p.wait().signal(), SIGKILL);
 }
 
 TEST_F(basic_process_test, release_without_outstanding_waits)

@@ -7,6 +7,7 @@
 #ifndef PIDFD_PTY_HPP
 #define PIDFD_PTY_HPP
 
+#include "pidfd/impl/asio_backend.hpp"
 #include "pidfd/impl/handler_associator.hpp"
 #include "pidfd/engine/terminal.hpp"
 #include "pidfd/error.hpp"

@@ -16,6 +16,7 @@
 #   NM              the nm program (install mode: the library must hold no
 #                   Asio symbol, so that any Asio configuration may use it)
 #   LIBURING        liburing (find_package_io_uring mode)
+#   BOOST_VERSION   the Boost found (find_package_io_uring mode)
 #   LAUNCHER        the build's compiler launcher (ccache), or ""
 cmake_minimum_required(VERSION 3.25)
 
@@ -117,6 +118,27 @@ elseif(MODE STREQUAL "find_package_io_uring")
   endif()
   string(APPEND flags " -DBOOST_ASIO_HAS_IO_URING"
     " -DBOOST_ASIO_HAS_IO_URING_AS_DEFAULT")
+  if(BOOST_VERSION VERSION_LESS 1.82)
+    # Boost 1.81's io_uring backend corrupts memory once its submission
+    # queue has wrapped (pidfd/impl/asio_backend.hpp): the headers refuse
+    # it, saying why, unless the consumer says it knows.
+    set(dir ${WORK_DIR}/find_package_io_uring_refused)
+    file(REMOVE_RECURSE ${dir})
+    step(${CMAKE_COMMAND} -S ${consumer_src} -B ${dir}
+      -DCMAKE_CXX_COMPILER=${CXX}
+      "-DCMAKE_CXX_FLAGS=${flags}" "-DCMAKE_EXE_LINKER_FLAGS=${flags}"
+      -DCMAKE_PREFIX_PATH=${prefix}
+      -DCMAKE_CXX_STANDARD_LIBRARIES=${LIBURING})
+    execute_process(COMMAND ${CMAKE_COMMAND} --build ${dir}
+      OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+    if(rc EQUAL 0 OR NOT "${out}${err}" MATCHES
+        "Boost before 1.82 corrupts memory on its io_uring backend")
+      message(FATAL_ERROR "Boost ${BOOST_VERSION} on io_uring was not "
+        "refused (${rc}): ${out}${err}")
+    endif()
+    message(STATUS "Boost ${BOOST_VERSION} on io_uring refused, as it must")
+    string(APPEND flags " -DPIDFD_ASIO_ALLOW_BOOST_1_81_IO_URING")
+  endif()
   build_consumer(find_package_io_uring -DCMAKE_PREFIX_PATH=${prefix}
     -DCMAKE_CXX_STANDARD_LIBRARIES=${LIBURING})
 

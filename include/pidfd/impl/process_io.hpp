@@ -12,6 +12,7 @@
 
 #include "pidfd/engine/process_state.hpp"
 #include "pidfd/engine/wait_ring.hpp"
+#include "pidfd/impl/asio_backend.hpp"
 #include "pidfd/impl/ring_wait_op.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -64,6 +65,9 @@ public:
   {
     locked state(*this);
     close(state);
+    // Every wait holds this object: none is in the kernel any more.
+    if (descriptor_ && descriptor_->is_open())
+      descriptor_->release();
   }
 
   // The descriptor to wait on for readiness, registered with the reactor,
@@ -190,7 +194,7 @@ public:
     locked state(*this);
     if (!state.begin_close())
       return -1;
-    release_descriptor(state);
+    let_go_of_descriptor(state);
     if (cancel_ring_waits(state))
       ring_->settle(); // the poll's request names the fd given away
     return state.release_fd();
@@ -212,7 +216,7 @@ private:
   {
     if (!state.begin_close())
       return;
-    release_descriptor(state);
+    let_go_of_descriptor(state);
     cancel_ring_waits(state);
     if (ring_)
       state.close_fd(*ring_);
@@ -362,6 +366,27 @@ private:
   {
     if (descriptor_ && descriptor_->is_open())
       descriptor_->release();
+  }
+
+  // The fd is closed or handed over: its waits end with operation_aborted.
+  // Asio's io_uring backend (Boost 1.81's, and the newest Asio sources we
+  // read) frees a descriptor's registration at release() even while a wait
+  // of it is in the kernel, and gives the registration to the next
+  // descriptor opened. That one's first operation then queues behind our
+  // wait, which is submitted again on our fd's number: it waited until the
+  // child exited if the fd went to the caller, or until whatever reopened
+  // the number became readable (tests: ..._with_a_wait_in_the_kernel_...).
+  // There the waits are only cancelled, and the registration goes with
+  // this object, which every wait holds (~process_io). The reactor's
+  // registration names the fd, which may be reopened as another file: it
+  // goes now.
+  void let_go_of_descriptor(locked& state)
+  {
+#if PIDFD_ASIO_DESCRIPTORS_ON_IO_URING
+    cancel_descriptor(state);
+#else
+    release_descriptor(state);
+#endif
   }
 
   void cancel_descriptor(locked&)
