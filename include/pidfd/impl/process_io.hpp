@@ -29,6 +29,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <memory>
@@ -99,6 +100,10 @@ public:
   // context's service waits for the ring's fd with `ex` (the first such
   // process's context_executor()).
   void attach_ring(const boost::asio::any_io_executor& ex);
+
+  // True once the context's service waits for the ring's fd: the spawns
+  // after the first need not make an executor for attach_ring().
+  bool ring_attached() const noexcept;
 
   // Before a readiness wait through the ring: as readiness_descriptor(),
   // true with `lock` holding the state's mutex until ring_wait() has
@@ -493,6 +498,14 @@ public:
     ring_descriptor_->assign(ring_->fd(), ec);
     if (ec)
       ring_descriptor_.reset(); // waits report shut_down
+    else
+      attached_.store(true, std::memory_order_release);
+  }
+
+  // True once attach() has succeeded (it is not needed again).
+  bool attached() const noexcept
+  {
+    return attached_.load(std::memory_order_acquire);
   }
 
   // A request was queued on the ring outside a batch: a flush is posted
@@ -633,6 +646,7 @@ private:
   // fd, and whether that wait is queued.
   std::unique_ptr<wait_ring> ring_;
   std::optional<process_io::descriptor_type> ring_descriptor_;
+  std::atomic<bool> attached_{false};
   bool ring_wait_armed_ = false;
   // The memory of the ring's wait and of the flush: no heap for either.
   handler_memory wait_memory_;
@@ -651,6 +665,11 @@ inline process_io::process_io(
 inline void process_io::attach_ring(const boost::asio::any_io_executor& ex)
 {
   service_.attach(ex);
+}
+
+inline bool process_io::ring_attached() const noexcept
+{
+  return service_.attached();
 }
 
 inline void process_io::service_ring_requested()
@@ -775,7 +794,7 @@ std::shared_ptr<process_io> make_io(const Executor& ex,
   if (ec)
     return nullptr;
   auto io = std::make_shared<process_io>(ex, init);
-  if (io->waits_on_ring())
+  if (io->waits_on_ring() && !io->ring_attached())
     io->attach_ring(context_executor(ex));
   return io;
 }
