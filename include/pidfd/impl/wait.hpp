@@ -87,7 +87,7 @@ public:
     case step::posted:
       return finish();
     case step::not_armed: // the reactor's bad_descriptor means nothing
-      ec = not_armed_ec_;
+      ec = result_.ec;
       step_ = step::readiness;
       break;
     default:
@@ -157,8 +157,9 @@ private:
       else if (descriptor_type* d = impl_->readiness_descriptor(lock, ec))
         return {d};
       // Collected, closed or refused: what the readiness wait would have
-      // reported, once the wait below completes.
-      not_armed_ec_ = ec;
+      // reported, once the wait below completes (kept in result_.ec, which
+      // resume() sets anew).
+      result_.ec = ec;
       step_ = step::not_armed;
     }
     else if (descriptor_type* t = sleep_.arm(*impl_, backoff_, ec))
@@ -187,7 +188,7 @@ private:
   {
     starting,
     posted, // complete once the unopened descriptor's wait does
-    not_armed, // the same, with not_armed_ec_ as the readiness wait's
+    not_armed, // the same, with result_.ec as the readiness wait's
     readiness,
     backoff
   };
@@ -196,7 +197,6 @@ private:
   wait_result result_;
   step step_ = step::starting;
   bool resumed_ = false;
-  boost::system::error_code not_armed_ec_;
   std::uint64_t generation_ = 0;
   std::chrono::milliseconds backoff_ = backoff_delays::first;
   backoff_sleep<Allocator> sleep_;
