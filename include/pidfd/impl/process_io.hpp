@@ -476,14 +476,31 @@ public:
   explicit process_service(boost::asio::execution_context& context)
     : boost::asio::execution_context::service(context)
   {
+#if PIDFD_ASIO_DESCRIPTORS_ON_IO_URING
+    // The descriptors' service is made first, so that it is destroyed
+    // after this one, whose destructor lets the ring's descriptor go.
+    boost::asio::use_service<boost::asio::detail::io_uring_descriptor_service>(
+        context);
+#endif
     // A ring only where the io_uring mechanism was chosen; a ring the
     // kernel refuses now leaves the processes in the reactor.
     boost::system::error_code ignored;
     ring_ = wait_ring::open(ignored);
   }
 
+  // Every service of the context has shut down; the descriptors' service
+  // is still there (made before this one).
+  ~process_service() override
+  {
+    if (ring_descriptor_ && ring_descriptor_->is_open())
+      ring_descriptor_->release();
+  }
+
   // The ring, if this context has one.
-  wait_ring* ring() noexcept { return ring_.get(); }
+  wait_ring* ring() noexcept
+  {
+    return ring_.get();
+  }
 
   // A process of the context will wait on the ring: the descriptor that
   // waits for the ring's fd is made with `ex`, the first such process's
@@ -563,11 +580,19 @@ private:
       orphans.swap(orphans_);
       if (ring_)
         polled = ring_->shut_down();
-      // The ring owns its fd: the descriptor only lets it go (its pending
-      // wait is destroyed with the reactor's ops).
+        // The ring owns its fd: the descriptor only lets it go. In the
+        // reactor it does so now, and its pending wait is destroyed with the
+        // reactor's ops. Asio's io_uring backend would free the registration
+        // with the wait still queued in it, where nothing destroys the wait
+        // until after this service, whose memory holds it, is gone (ASan:
+        // hostile_env_test.io_context_destroyed_with_waits_pending.uring).
+        // There the descriptor stays registered, so that the backend's own
+        // shutdown destroys the wait, and ~process_service lets it go.
+#if !PIDFD_ASIO_DESCRIPTORS_ON_IO_URING
       if (ring_descriptor_)
         ring_descriptor_->release();
       ring_descriptor_.reset();
+#endif
     }
     for (const std::shared_ptr<void>& p : polled)
       static_cast<process_io*>(p.get())->shut_down();
