@@ -387,11 +387,10 @@ private:
   // goes now.
   void let_go_of_descriptor(locked& state)
   {
-#if PIDFD_ASIO_DESCRIPTORS_ON_IO_URING
-    cancel_descriptor(state);
-#else
-    release_descriptor(state);
-#endif
+    if constexpr (PIDFD_ASIO_DESCRIPTORS_ON_IO_URING)
+      cancel_descriptor(state);
+    else
+      release_descriptor(state);
   }
 
   void cancel_descriptor(locked&)
@@ -580,19 +579,20 @@ private:
       orphans.swap(orphans_);
       if (ring_)
         polled = ring_->shut_down();
-        // The ring owns its fd: the descriptor only lets it go. In the
-        // reactor it does so now, and its pending wait is destroyed with the
-        // reactor's ops. Asio's io_uring backend would free the registration
-        // with the wait still queued in it, where nothing destroys the wait
-        // until after this service, whose memory holds it, is gone (ASan:
-        // hostile_env_test.io_context_destroyed_with_waits_pending.uring).
-        // There the descriptor stays registered, so that the backend's own
-        // shutdown destroys the wait, and ~process_service lets it go.
-#if !PIDFD_ASIO_DESCRIPTORS_ON_IO_URING
-      if (ring_descriptor_)
-        ring_descriptor_->release();
-      ring_descriptor_.reset();
-#endif
+      // The ring owns its fd: the descriptor only lets it go. In the
+      // reactor it does so now, and its pending wait is destroyed with the
+      // reactor's ops. Asio's io_uring backend would free the registration
+      // with the wait still queued in it, where nothing destroys the wait
+      // until after this service, whose memory holds it, is gone (ASan:
+      // hostile_env_test.io_context_destroyed_with_waits_pending.uring).
+      // There the descriptor stays registered, so that the backend's own
+      // shutdown destroys the wait, and ~process_service lets it go.
+      if constexpr (!PIDFD_ASIO_DESCRIPTORS_ON_IO_URING)
+      {
+        if (ring_descriptor_)
+          ring_descriptor_->release();
+        ring_descriptor_.reset();
+      }
     }
     for (const std::shared_ptr<void>& p : polled)
       static_cast<process_io*>(p.get())->shut_down();
