@@ -12,6 +12,7 @@
 #include "pidfd/process.hpp"
 #include "pidfd/spawn.hpp"
 #include "support/fixture.hpp"
+#include "support/guards.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -32,6 +33,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -632,6 +634,73 @@ TEST_F(basic_process_test,
   EXPECT_EQ(wait_ec, asio::error::operation_aborted);
   p.signal(SIGKILL);
   EXPECT_EQ(p.wait().signal(), SIGKILL);
+}
+
+// The same with every operation pending on each object (two waits, and a
+// terminate in its grace period: the children ignore SIGTERM), several
+// objects at once, both ways of letting go, in a loop: each operation
+// ends aborted, and every fd, child and registration goes.
+TEST_F(basic_process_test,
+    letting_go_with_every_operation_pending_in_a_loop_leaves_descriptors_working)
+{
+  PIDFD_TEST_REQUIRE_PIDFD();
+  constexpr int rounds = 100;
+  constexpr int at_once = 4;
+  for (int round = 0; round < rounds; ++round)
+  {
+    std::optional<pidfd::process> owners[at_once];
+    {
+      pidfd_test::disposition_guard ignore_term(SIGTERM, SIG_IGN);
+      for (auto& owner : owners)
+        owner.emplace(pidfd::spawn(ctx, child_program, {"pause"}));
+    }
+    int aborted = 0;
+    int others = 0;
+    auto count = [&](error_code ec) {
+      ++(ec == asio::error::operation_aborted ? aborted : others);
+    };
+    // Even: a non-owning handle, destroyed (closed). Odd: the owner,
+    // released.
+    std::optional<pidfd::process> handles[at_once];
+    pidfd_test::unique_fd released[at_once];
+    for (int i = 0; i < at_once; ++i)
+    {
+      pidfd::process& p = i % 2 == 0 ? handles[i].emplace(pidfd::process::adopt(
+                              ctx.get_executor(), owners[i]->id()))
+                                     : *owners[i];
+      for (int w = 0; w < 2; ++w)
+        p.async_wait([&](error_code ec, exit_status) { count(ec); });
+      p.async_terminate(std::chrono::hours(1),
+          [&](error_code ec, exit_status) { count(ec); });
+    }
+    ctx.poll(); // the waits are armed, the terminates in their grace
+    std::vector<pid_t> pids;
+    for (int i = 0; i < at_once; ++i)
+    {
+      pids.push_back(owners[i]->id());
+      if (i % 2 == 0)
+        handles[i].reset();
+      else
+        released[i].reset(owners[i]->release());
+    }
+
+    ASSERT_TRUE(a_new_pipe_reads(ctx)) << "round " << round;
+    ASSERT_EQ(aborted, 3 * at_once) << "round " << round;
+    ASSERT_EQ(others, 0) << "round " << round;
+    for (int i = 0; i < at_once; ++i)
+    {
+      if (i % 2 == 0)
+      {
+        owners[i]->signal(SIGKILL);
+        ASSERT_EQ(owners[i]->wait().signal(), SIGKILL);
+      }
+      else
+      {
+        ASSERT_EQ(pidfd_test::pidfd_send_signal(released[i].get(), SIGKILL), 0);
+        ASSERT_EQ(WTERMSIG(pidfd_test::reap(pids[i])), SIGKILL);
+      }
+    }
+  }
 }
 
 TEST_F(basic_process_test, release_without_outstanding_waits)
