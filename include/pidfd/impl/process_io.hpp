@@ -66,7 +66,9 @@ public:
   {
     locked state(*this);
     close(state);
-    // Every wait holds this object: none is in the kernel any more.
+    // On Asio's io_uring backend close() only cancelled the waits
+    // (let_go_of_descriptor); every wait holds this object, so none is in
+    // the kernel any more. Elsewhere close() has released it already.
     if (descriptor_ && descriptor_->is_open())
       descriptor_->release();
   }
