@@ -25,6 +25,7 @@
 #include <boost/asio/require.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/system/system_error.hpp>
@@ -293,6 +294,65 @@ TEST_F(wait_test, a_work_tracking_executor_ends_with_its_process)
   ctx.restart();
   ctx.run_for(std::chrono::seconds(10));
   EXPECT_TRUE(ctx.stopped()) << "run() found work after the process went";
+}
+
+// A wait holds work on its handler's executor, as Asio's ops do: a
+// handler bound to another io_context keeps that context's run() going
+// until it has run, though the process is on `ctx`. The kill is posted to
+// the other context, so that its run() has found work before the process
+// ends.
+TEST_F(wait_test, a_wait_keeps_its_handlers_context_running)
+{
+  asio::io_context other;
+  auto p = spawn_pause();
+  std::optional<exit_status> status;
+  p.async_wait(asio::bind_executor(other, [&](error_code ec, exit_status s) {
+    EXPECT_FALSE(ec);
+    EXPECT_TRUE(other.get_executor().running_in_this_thread());
+    status = s;
+  }));
+  asio::post(other, [&] { p.signal(SIGKILL); });
+  std::thread runner([&] { ctx.run(); });
+  other.run();
+  runner.join();
+  ASSERT_TRUE(status) << "run() of the handler's context returned first";
+  EXPECT_EQ(status->signal(), SIGKILL);
+  other.restart();
+  other.run(); // the handler, if it came late: nothing is left queued
+}
+
+// Which waits through the ring leave out the work on their handler's
+// executor (an io_context's pending wait for the ring is theirs): those
+// whose executor is the process's own io_context executor, and no other.
+TEST_F(wait_test, ring_waiters_hold_work_unless_the_context_is_theirs)
+{
+  using pidfd::detail::ring_waiter_needs_work;
+  const asio::any_io_executor io_ex = ctx.get_executor();
+  auto plain = [](error_code) {};
+  EXPECT_FALSE(ring_waiter_needs_work(plain, io_ex));
+  EXPECT_FALSE(ring_waiter_needs_work(
+      asio::bind_executor(ctx.get_executor(), plain), io_ex));
+  EXPECT_FALSE(
+      ring_waiter_needs_work(asio::bind_executor(io_ex, plain), io_ex));
+
+  asio::io_context other;
+  EXPECT_TRUE(ring_waiter_needs_work(
+      asio::bind_executor(other.get_executor(), plain), io_ex));
+  EXPECT_TRUE(ring_waiter_needs_work(
+      asio::bind_executor(asio::make_strand(ctx), plain), io_ex));
+  EXPECT_TRUE(ring_waiter_needs_work(
+      asio::bind_executor(asio::require(ctx.get_executor(),
+                              asio::execution::outstanding_work.tracked),
+          plain),
+      io_ex));
+
+  // A process on a strand, or on a thread pool: every waiter holds work.
+  const asio::any_io_executor on_strand = asio::make_strand(ctx);
+  EXPECT_TRUE(ring_waiter_needs_work(plain, on_strand));
+  asio::thread_pool pool(1);
+  const asio::any_io_executor on_pool = pool.get_executor();
+  EXPECT_TRUE(ring_waiter_needs_work(plain, on_pool));
+  pool.join();
 }
 
 // Nor does a strand of the first process hold up the others' completions:

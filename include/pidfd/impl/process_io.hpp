@@ -134,9 +134,20 @@ public:
   template <typename Handler>
   void ring_wait(Handler&& handler)
   {
-    using op_type = ring_wait_op<std::decay_t<Handler>>;
-    op_type* op =
-        op_type::make(std::move(handler), descriptor_->get_executor());
+    using handler_type = std::decay_t<Handler>;
+    const boost::asio::any_io_executor& io_ex = descriptor_->get_executor();
+    if (ring_waiter_needs_work(handler, io_ex))
+      queue_ring_waiter(
+          ring_wait_op<handler_type, true>::make(std::move(handler), io_ex));
+    else
+      queue_ring_waiter(
+          ring_wait_op<handler_type, false>::make(std::move(handler), io_ex));
+  }
+
+  // ring_wait()'s second half, with its waiter made.
+  template <typename Op>
+  void queue_ring_waiter(Op* op)
+  {
     ring_waiter** tail = &waiters_;
     while (*tail)
       tail = &(*tail)->next;

@@ -18,6 +18,7 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/recycling_allocator.hpp>
@@ -71,13 +72,39 @@ private:
   complete_fn complete_;
 };
 
+// True if a waiter for `handler` must hold work on the handler's executor
+// while queued, as Asio's own ops do (its handler_work). Not where that
+// executor is the process's I/O executor `io_ex` and an io_context's own:
+// a queued waiter always has the ring's wait (or the handler reaping the
+// ring) pending on that io_context, which counts as its work, and Asio
+// leaves out the same work in the same case. Elsewhere (a strand, a
+// thread_pool, another context, a tracked executor) it is kept.
+template <typename Handler>
+bool ring_waiter_needs_work(
+    const Handler& handler, const boost::asio::any_io_executor& io_ex)
+{
+  using context_executor_type = boost::asio::io_context::executor_type;
+  const auto* io = io_ex.target<context_executor_type>();
+  if (!io)
+    return true;
+  auto ex = boost::asio::get_associated_executor(handler, io_ex);
+  if constexpr (std::is_same_v<decltype(ex), boost::asio::any_io_executor>)
+    return ex != io_ex;
+  else if constexpr (std::is_same_v<decltype(ex), context_executor_type>)
+    return ex != *io;
+  else
+    return true;
+}
+
 // A waiter for a Handler of signature void(error_code). Allocated from the
 // handler's associated allocator (Asio's recycling allocator by default,
-// as Asio's own ops), and holding work on the handler's executor while
-// queued, as Asio's own ops do. The process's I/O executor is not kept
-// here but handed to complete() (ten thousand waiting processes hold ten
-// thousand waiters).
-template <typename Handler>
+// as Asio's own ops). With TracksWork it holds work on the handler's
+// executor while queued, as Asio's own ops do; without (see
+// ring_waiter_needs_work()) it has no room for it: 56 bytes of every
+// waiting process's memory. The process's I/O executor is not kept here
+// either but handed to complete() (ten thousand waiting processes hold
+// ten thousand waiters).
+template <typename Handler, bool TracksWork>
 class ring_wait_op final : public ring_waiter
 {
 public:
@@ -106,10 +133,25 @@ private:
       typename std::allocator_traits<boost::asio::associated_allocator_t<
           Handler, boost::asio::recycling_allocator<void>>>::
           template rebind_alloc<ring_wait_op>;
-  using work_type = std::decay_t<decltype(boost::asio::prefer(
+  using tracked_work = std::decay_t<decltype(boost::asio::prefer(
       std::declval<
           boost::asio::associated_executor_t<Handler, io_executor_type>>(),
       boost::asio::execution::outstanding_work.tracked))>;
+  struct no_work
+  {
+  };
+  using work_type = std::conditional_t<TracksWork, tracked_work, no_work>;
+
+  static work_type work_for(
+      const Handler& handler, const io_executor_type& io_ex)
+  {
+    if constexpr (TracksWork)
+      return boost::asio::prefer(
+          boost::asio::get_associated_executor(handler, io_ex),
+          boost::asio::execution::outstanding_work.tracked);
+    else
+      return no_work{};
+  }
 
   static auto allocator_of(const Handler& handler) noexcept
   {
@@ -119,9 +161,7 @@ private:
 
   ring_wait_op(Handler&& handler, const io_executor_type& io_ex)
     : ring_waiter(&do_complete), handler_(std::move(handler)),
-      work_(boost::asio::prefer(
-          boost::asio::get_associated_executor(handler_, io_ex),
-          boost::asio::execution::outstanding_work.tracked))
+      work_(work_for(handler_, io_ex))
   {
   }
 
@@ -132,7 +172,8 @@ private:
     auto* self = static_cast<ring_wait_op*>(base);
     allocator_type alloc(allocator_of(self->handler_));
     Handler handler(std::move(self->handler_));
-    work_type work(std::move(self->work_));
+    // Held until the upcall is made (nothing without TracksWork).
+    [[maybe_unused]] work_type work(std::move(self->work_));
     self->~ring_wait_op();
     std::allocator_traits<allocator_type>::deallocate(alloc, self, 1);
     switch (h)
@@ -149,7 +190,7 @@ private:
   }
 
   Handler handler_;
-  work_type work_;
+  [[no_unique_address]] work_type work_;
 };
 
 // Memory for one handler at a time, kept by the ring's service: its own
