@@ -38,7 +38,7 @@ int exit_status::signal() const noexcept
 bool exit_status::core_dumped() const noexcept
 {
   return signaled()
-      && (WCOREDUMP(wait_status_) || (core_dump_ && core_dump_->dumped));
+      && (WCOREDUMP(wait_status_) || (core_dump_ & core_dumped_bit) != 0);
 }
 
 std::string exit_status::to_string() const
@@ -57,9 +57,9 @@ std::string exit_status::to_string() const
     else
       text += "signal " + std::to_string(signal());
     if (core_dumped())
-      text += core_dump_ && core_dump_->as_root ? " (core dumped as root)"
-                                                : " (core dumped)";
-    else if (core_dump_ && core_dump_->skipped)
+      text += (core_dump_ & core_as_root) != 0 ? " (core dumped as root)"
+                                               : " (core dumped)";
+    else if ((core_dump_ & core_skipped) != 0)
       text += " (core dump skipped)";
     return text;
   }

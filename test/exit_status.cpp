@@ -143,6 +143,24 @@ TEST_F(exit_status_test, the_kernels_core_dump_account)
   EXPECT_EQ(skipped.to_string(), "killed by SIGQUIT (core dump skipped)");
 }
 
+// Every account comes back as it was given, an empty one included (the
+// status keeps it as bits).
+TEST_F(exit_status_test, every_core_dump_account_comes_back_as_given)
+{
+  for (unsigned bits = 0; bits < 16; ++bits)
+  {
+    const pidfd::core_dump_info given{.dumped = (bits & 1) != 0,
+        .skipped = (bits & 2) != 0,
+        .as_user = (bits & 4) != 0,
+        .as_root = (bits & 8) != 0};
+    exit_status s = exit_status::from_wait_status(killed_by(SIGSEGV));
+    s.set_core_dump(given);
+    EXPECT_EQ(s.core_dump(), given) << "bits " << bits;
+    EXPECT_EQ(s.core_dumped(), given.dumped) << "bits " << bits;
+    EXPECT_EQ(s.signal(), SIGSEGV);
+  }
+}
+
 TEST_F(exit_status_test, signal_without_a_name)
 {
   // Real-time signals have no abbreviation.

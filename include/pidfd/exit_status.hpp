@@ -87,7 +87,11 @@ public:
   /// core_dumped() still reports.
   std::optional<core_dump_info> core_dump() const noexcept
   {
-    return core_dump_;
+    if (!(core_dump_ & core_given))
+      return std::nullopt;
+    return core_dump_info{(core_dump_ & core_dumped_bit) != 0,
+        (core_dump_ & core_skipped) != 0, (core_dump_ & core_as_user) != 0,
+        (core_dump_ & core_as_root) != 0};
   }
 
   /// True if the kernel told how the process ended (exited or signaled).
@@ -128,7 +132,13 @@ public:
   }
 
   /// Attaches the kernel's account of a core dump; used by the library.
-  void set_core_dump(const core_dump_info& info) noexcept { core_dump_ = info; }
+  void set_core_dump(const core_dump_info& info) noexcept
+  {
+    core_dump_ = static_cast<std::uint8_t>(core_given
+        | (info.dumped ? core_dumped_bit : 0)
+        | (info.skipped ? core_skipped : 0) | (info.as_user ? core_as_user : 0)
+        | (info.as_root ? core_as_root : 0));
+  }
 
   /// A readable description: "exited with code 3",
   /// "killed by SIGSEGV (core dumped)", "killed by SIGABRT (core dump
@@ -150,13 +160,23 @@ private:
     signaled
   };
 
+  // core_dump_'s bits: the account given, and its four fields.
+  static constexpr std::uint8_t core_given = 1;
+  static constexpr std::uint8_t core_dumped_bit = 2;
+  static constexpr std::uint8_t core_skipped = 4;
+  static constexpr std::uint8_t core_as_user = 8;
+  static constexpr std::uint8_t core_as_root = 16;
+
+  // 32 bytes: the small fields share the first 8 (the core dump account
+  // as bits, not an optional of four bools), since every process's state
+  // and every pending wait holds a status.
   kind kind_ = kind::unknown;
+  bool usage_known_ = false;
+  std::uint8_t core_dump_ = 0;
   int wait_status_ = 0;
   std::chrono::microseconds utime_{};
   std::chrono::microseconds stime_{};
   std::uint64_t max_rss_ = 0;
-  bool usage_known_ = false;
-  std::optional<core_dump_info> core_dump_;
 };
 
 /// Writes exit_status::to_string().
