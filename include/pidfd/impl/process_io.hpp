@@ -96,7 +96,7 @@ public:
   // True if the readiness waits of this process go through its context's
   // ring (ring_wait()) rather than readiness_descriptor(). Fixed from
   // construction.
-  bool waits_on_ring() const noexcept { return ring_ != nullptr; }
+  bool waits_on_ring() const noexcept { return ring() != nullptr; }
 
   // Right after construction, for a process that waits on the ring: the
   // context's service waits for the ring's fd with `ex` (the first such
@@ -116,7 +116,7 @@ public:
     locked state(*this);
     if (!state.prepare_wait(ec))
       return false;
-    if (!descriptor_ || !ring_)
+    if (!descriptor_ || !ring())
     {
       ec = boost::asio::error::shut_down;
       return false;
@@ -155,7 +155,7 @@ public:
     if (!poll_)
     {
       boost::system::error_code ec;
-      poll_ = ring_->arm(readiness_fd(), shared_from_this(), ec);
+      poll_ = ring()->arm(readiness_fd(), shared_from_this(), ec);
       if (!poll_)
       {
         *tail = nullptr;
@@ -214,7 +214,7 @@ public:
       return -1;
     let_go_of_descriptor(state);
     if (cancel_ring_waits(state))
-      ring_->settle(); // the poll's request names the fd given away
+      ring()->settle(); // the poll's request names the fd given away
     return state.release_fd();
   }
 
@@ -236,8 +236,8 @@ private:
       return;
     let_go_of_descriptor(state);
     cancel_ring_waits(state);
-    if (ring_)
-      state.close_fd(*ring_);
+    if (ring())
+      state.close_fd(*ring());
     else
       state.close_fd();
   }
@@ -262,7 +262,7 @@ private:
         // the flush that submitted this one may have run on a thread of
         // the io_context that has ended since. Armed again, from here (a
         // thread that runs the io_context now).
-        poll_ = ring_->arm(readiness_fd(), shared_from_this(), ec);
+        poll_ = ring()->arm(readiness_fd(), shared_from_this(), ec);
         if (poll_)
         {
           service_ring_requested();
@@ -324,7 +324,7 @@ private:
   {
     if (!poll_)
       return false;
-    ring_->disarm(std::exchange(poll_, 0));
+    ring()->disarm(std::exchange(poll_, 0));
     service_ring_requested();
     return true;
   }
@@ -464,11 +464,14 @@ private:
   // Created with the first process of an execution context, after its
   // reactor, so that it shuts down before the reactor does.
   process_service& service_;
-  // The io_uring mechanism's: the context's ring (nullptr for a process
-  // that waits in the reactor; no wait is queued once the context has shut
-  // down and descriptor_ is gone), the waits queued for it, and the poll
-  // armed there for them (0 if none).
-  wait_ring* const ring_;
+  // The context's ring, for a process that waits on it (the io_uring
+  // mechanism, where the context has a ring); else nullptr. No wait is
+  // queued on it once the context has shut down and descriptor_ is gone.
+  // Found through the service, not kept: every process's memory counts.
+  wait_ring* ring() const noexcept;
+
+  // The io_uring mechanism's: the waits queued for the ring,
+  // and the poll armed there for them (0 if none).
   ring_waiter* waiters_ = nullptr;
   wait_ring::token poll_ = 0;
 };
@@ -695,9 +698,13 @@ inline process_io::process_io(
     const boost::asio::any_io_executor& ex, const process_init& init)
   : process_state(init), descriptor_(std::in_place, ex),
     service_(boost::asio::use_service<process_service>(
-        boost::asio::query(ex, boost::asio::execution::context))),
-    ring_(process_state::waits_on_ring() ? service_.ring() : nullptr)
+        boost::asio::query(ex, boost::asio::execution::context)))
 {
+}
+
+inline wait_ring* process_io::ring() const noexcept
+{
+  return process_state::waits_on_ring() ? service_.ring() : nullptr;
 }
 
 inline void process_io::attach_ring(const boost::asio::any_io_executor& ex)
@@ -738,7 +745,7 @@ inline void process_io::arm_orphan()
   boost::system::error_code ec;
   {
     locked state(*this);
-    if (ring_ && state.prepare_wait(ec))
+    if (ring() && state.prepare_wait(ec))
     {
       if (descriptor_)
       {
@@ -749,7 +756,7 @@ inline void process_io::arm_orphan()
       }
       ec = boost::asio::error::shut_down;
     }
-    else if (!ring_ && state.prepare_wait(ec) && assigned(state, ec))
+    else if (!ring() && state.prepare_wait(ec) && assigned(state, ec))
     {
       descriptor_->async_wait(descriptor_type::wait_read,
           [self = shared_from_this()](
