@@ -97,7 +97,9 @@ public:
   void reset() noexcept { timer_.reset(); }
 
 private:
-  Allocator allocator_;
+  // No room for a stateless allocator (the default): every pending wait
+  // holds a backoff_sleep.
+  [[no_unique_address]] Allocator allocator_;
   allocated_ptr<descriptor_type, Allocator> timer_;
 };
 
