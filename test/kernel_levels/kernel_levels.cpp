@@ -36,16 +36,19 @@
 #include <boost/asio/io_context.hpp>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <sys/epoll.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <signal.h>
@@ -318,6 +321,93 @@ void exercise()
       "no child is left behind");
 }
 
+// ring_attach_refused: the reactor refuses the ring's fd (EPOLL_CTL_ADD
+// failing, as with ENOMEM or fs.epoll.max_user_watches reached), on a
+// kernel where the io_uring mechanism was chosen. The context's processes
+// then wait in the reactor each, and every wait completes. The filter
+// names the fd of this context's ring, so the ring is made first (it
+// comes with the binding's service) and the filter installed then.
+int ring_attach_refused()
+{
+  using pidfd_test::child_program;
+  const pidfd::kernel_features& f = pidfd::kernel_support();
+  std::printf("ring_attach_refused: %s\n", f.to_string().c_str());
+  if (!f.io_uring)
+  {
+    std::printf("ring_attach_refused: no io_uring mechanism here, nothing "
+                "to refuse: ok\n");
+    return 0;
+  }
+  boost::asio::io_context ctx;
+  auto& service = boost::asio::use_service<pidfd::detail::process_service>(ctx);
+  pidfd::detail::wait_ring* ring = service.ring();
+  check(ring != nullptr, "the context has a ring");
+  if (!ring)
+    return 1;
+  scmp_filter_ctx filter = seccomp_init(SCMP_ACT_ALLOW);
+  int rc = filter ? 0 : -1;
+  if (rc == 0)
+    rc = seccomp_rule_add(filter, SCMP_ACT_ERRNO(ENOMEM), SCMP_SYS(epoll_ctl),
+        2, arg(1, SCMP_CMP_EQ, EPOLL_CTL_ADD),
+        arg(2, SCMP_CMP_EQ, static_cast<scmp_datum_t>(ring->fd())));
+  if (rc == 0)
+    rc = seccomp_load(filter);
+  seccomp_release(filter);
+  if (rc != 0)
+  {
+    std::fprintf(stderr, "cannot install the seccomp filter\n");
+    return 2;
+  }
+  const int epfd = ::epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  check(::epoll_ctl(epfd, EPOLL_CTL_ADD, ring->fd(), &ev) == -1
+          && errno == ENOMEM,
+      "the filter refuses the ring's fd");
+  ::close(epfd);
+
+  // Three waits at once, one on a child that runs until it is killed; then
+  // a spawn after the refusal.
+  int completed = 0;
+  std::vector<pidfd::process> children;
+  std::vector<pidfd::exit_status> statuses(4);
+  for (int code : {3, 4, 5})
+    children.push_back(
+        pidfd::spawn(ctx, child_program, {"exit", std::to_string(code)}));
+  children.push_back(pidfd::spawn(ctx, child_program, {"pause"}));
+  check(service.ring() == nullptr, "the refused ring is given up");
+  for (std::size_t i = 0; i < children.size(); ++i)
+    children[i].async_wait(
+        [&, i](boost::system::error_code ec, pidfd::exit_status s) {
+          check(!ec, "a wait after the refusal succeeds");
+          statuses[i] = s;
+          ++completed;
+        });
+  children.back().signal(SIGKILL);
+  ctx.run_for(std::chrono::seconds(20));
+  check(completed == 4, "every wait completes, through the reactor");
+  for (int i = 0; i < 3; ++i)
+    check(statuses[static_cast<std::size_t>(i)].code() == 3 + i,
+        "each exit code is reported");
+  check(statuses[3].signal() == SIGKILL, "the killed child's signal too");
+
+  ctx.restart();
+  pidfd::process later = pidfd::spawn(ctx, child_program, {"exit", "9"});
+  bool later_done = false;
+  later.async_wait([&](boost::system::error_code ec, pidfd::exit_status s) {
+    check(!ec && s.code() == 9, "a later spawn's wait succeeds");
+    later_done = true;
+  });
+  ctx.run_for(std::chrono::seconds(20));
+  check(later_done, "a later spawn's wait completes");
+
+  int st;
+  check(::waitpid(-1, &st, WNOHANG | __WALL) == -1 && errno == ECHILD,
+      "no child is left behind");
+  std::printf("ring_attach_refused: %s\n", failures == 0 ? "ok" : "FAILED");
+  return failures == 0 ? 0 : 1;
+}
+
 // The cgroup2 mount from mountinfo, read here rather than asked of the
 // library; empty if there is none.
 std::string cgroup2_mount()
@@ -451,6 +541,11 @@ int main(int argc, char* argv[])
     return 2;
   }
   const std::string_view name = argv[1];
+  if (name == "ring_attach_refused")
+  {
+    ::unsetenv("PIDFD_ASIO_MECHANISM");
+    return ring_attach_refused();
+  }
   if (name == "forced_fallback")
     ::setenv("PIDFD_ASIO_FORCE_FALLBACK", "1", 1);
   if (name == "forced_epoll")

@@ -511,25 +511,35 @@ public:
       ring_descriptor_->release();
   }
 
-  // The ring, if this context has one.
+  // The ring, if this context has one whose fd the reactor watches (or
+  // will: the first process attaches it); nullptr once the reactor has
+  // refused that fd, so that the context's processes wait in the reactor
+  // each, as where the kernel refused the ring.
   wait_ring* ring() noexcept
   {
-    return ring_.get();
+    return ring_refused_.load(std::memory_order_acquire) ? nullptr
+                                                         : ring_.get();
   }
 
   // A process of the context will wait on the ring: the descriptor that
   // waits for the ring's fd is made with `ex`, the first such process's
   // context_executor().
+  // A refusal (EPOLL_CTL_ADD failing: ENOMEM, fs.epoll.max_user_watches)
+  // comes before any process of the context has queued a wait on the ring:
+  // each one's make_io() attaches, or sees it attached, first.
   void attach(const boost::asio::any_io_executor& ex)
   {
     std::lock_guard lock(mutex_);
-    if (ring_descriptor_ || shut_down_)
+    if (ring_descriptor_ || shut_down_ || ring_refused_.load())
       return;
     ring_descriptor_.emplace(ex);
     boost::system::error_code ec;
     ring_descriptor_->assign(ring_->fd(), ec);
     if (ec)
-      ring_descriptor_.reset(); // waits report shut_down
+    {
+      ring_descriptor_.reset();
+      ring_refused_.store(true, std::memory_order_release);
+    }
     else
       attached_.store(true, std::memory_order_release);
   }
@@ -688,6 +698,7 @@ private:
   std::unique_ptr<wait_ring> ring_;
   std::optional<process_io::descriptor_type> ring_descriptor_;
   std::atomic<bool> attached_{false};
+  std::atomic<bool> ring_refused_{false};
   bool ring_wait_armed_ = false;
   // The memory of the ring's wait and of the flush: no heap for either.
   handler_memory wait_memory_;
