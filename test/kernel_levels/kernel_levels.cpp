@@ -27,6 +27,9 @@
 //                         it, and SIGKILL goes by freezing the cgroup;
 //   no_cgroup2            no cgroup2 mount (a mount namespace without it):
 //                         a placement is refused, naming the cause.
+// One is about the io_uring mechanism's ring: ring_attach_refused, the
+// epoll reactor refusing the ring's fd (its filter is installed once the
+// ring exists, since it names the ring's fd).
 //
 
 #include <pidfd/asio.hpp>
