@@ -69,8 +69,7 @@ public:
     // On Asio's io_uring backend close() only cancelled the waits
     // (let_go_of_descriptor); every wait holds this object, so none is in
     // the kernel any more. Elsewhere close() has released it already.
-    if (descriptor_ && descriptor_->is_open())
-      descriptor_->release();
+    release_descriptor(state);
   }
 
   // The descriptor to wait on for readiness, registered with the reactor,
@@ -236,8 +235,8 @@ private:
       return;
     let_go_of_descriptor(state);
     cancel_ring_waits(state);
-    if (ring())
-      state.close_fd(*ring());
+    if (wait_ring* r = ring())
+      state.close_fd(*r);
     else
       state.close_fd();
   }
@@ -517,8 +516,9 @@ public:
   // each, as where the kernel refused the ring.
   wait_ring* ring() noexcept
   {
-    return ring_refused_.load(std::memory_order_acquire) ? nullptr
-                                                         : ring_.get();
+    return ring_state_.load(std::memory_order_acquire) == ring_state::refused
+        ? nullptr
+        : ring_.get();
   }
 
   // A process of the context will wait on the ring: the descriptor that
@@ -530,24 +530,21 @@ public:
   void attach(const boost::asio::any_io_executor& ex)
   {
     std::lock_guard lock(mutex_);
-    if (ring_descriptor_ || shut_down_ || ring_refused_.load())
+    if (ring_state_.load() != ring_state::unattached || shut_down_)
       return;
     ring_descriptor_.emplace(ex);
     boost::system::error_code ec;
     ring_descriptor_->assign(ring_->fd(), ec);
     if (ec)
-    {
       ring_descriptor_.reset();
-      ring_refused_.store(true, std::memory_order_release);
-    }
-    else
-      attached_.store(true, std::memory_order_release);
+    ring_state_.store(ec ? ring_state::refused : ring_state::attached,
+        std::memory_order_release);
   }
 
   // True once attach() has succeeded (it is not needed again).
   bool attached() const noexcept
   {
-    return attached_.load(std::memory_order_acquire);
+    return ring_state_.load(std::memory_order_acquire) == ring_state::attached;
   }
 
   // A request was queued on the ring outside a batch: a flush is posted
@@ -697,8 +694,15 @@ private:
   // fd, and whether that wait is queued.
   std::unique_ptr<wait_ring> ring_;
   std::optional<process_io::descriptor_type> ring_descriptor_;
-  std::atomic<bool> attached_{false};
-  std::atomic<bool> ring_refused_{false};
+  // Whether the ring's descriptor is assigned (attach() succeeded) or was
+  // refused: read without the mutex, by every spawn and every wait.
+  enum class ring_state : unsigned char
+  {
+    unattached,
+    attached,
+    refused
+  };
+  std::atomic<ring_state> ring_state_{ring_state::unattached};
   bool ring_wait_armed_ = false;
   // The memory of the ring's wait and of the flush: no heap for either.
   handler_memory wait_memory_;
