@@ -36,6 +36,8 @@
 
 #include "support/child.hpp"
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <cerrno>
@@ -403,6 +405,58 @@ int ring_attach_refused()
   });
   ctx.run_for(std::chrono::seconds(20));
   check(later_done, "a later spawn's wait completes");
+
+  // Every operation pending at once on each of four processes, 50 rounds:
+  // two waits, a wait cancelled through its slot, a terminate whose child
+  // ignores SIGTERM (SIGKILL after the grace); a fifth process destroyed
+  // with its wait pending, left to the service to reap.
+  constexpr int rounds = 50;
+  constexpr int at_once = 4;
+  int killed = 0, aborted = 0, wrong = 0;
+  for (int round = 0; round < rounds; ++round)
+  {
+    ctx.restart();
+    std::vector<pidfd::process> batch;
+    {
+      struct sigaction ignore
+      {
+      }, old{};
+      ignore.sa_handler = SIG_IGN;
+      ::sigaction(SIGTERM, &ignore, &old);
+      for (int i = 0; i < at_once; ++i)
+        batch.push_back(pidfd::spawn(ctx, child_program, {"pause"}));
+      ::sigaction(SIGTERM, &old, nullptr);
+    }
+    std::vector<boost::asio::cancellation_signal> cancels(at_once);
+    auto count = [&](boost::system::error_code ec, pidfd::exit_status s) {
+      if (ec == boost::asio::error::operation_aborted)
+        ++aborted;
+      else if (!ec && s.signal() == SIGKILL)
+        ++killed;
+      else
+        ++wrong;
+    };
+    for (int i = 0; i < at_once; ++i)
+    {
+      pidfd::process& p = batch[static_cast<std::size_t>(i)];
+      p.async_wait(count);
+      p.async_wait(count);
+      p.async_wait(boost::asio::bind_cancellation_slot(
+          cancels[static_cast<std::size_t>(i)].slot(), count));
+      p.async_terminate(std::chrono::milliseconds(10), count);
+    }
+    {
+      pidfd::process dropped = pidfd::spawn(ctx, child_program, {"exit", "0"});
+      dropped.async_wait([](boost::system::error_code, pidfd::exit_status) {});
+    }
+    for (auto& c : cancels)
+      c.emit(boost::asio::cancellation_type::terminal);
+    ctx.run_for(std::chrono::seconds(20));
+  }
+  check(killed == rounds * at_once * 3,
+      "every wait and terminate of the rounds reports SIGKILL");
+  check(aborted == rounds * at_once, "every cancelled wait is aborted");
+  check(wrong == 0, "no other outcome");
 
   int st;
   check(::waitpid(-1, &st, WNOHANG | __WALL) == -1 && errno == ECHILD,
