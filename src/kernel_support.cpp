@@ -57,8 +57,12 @@ bool kernel_at_least(int major, int minor)
 // (kernel.io_uring_disabled and seccomp policies refuse io_uring_setup or
 // io_uring_enter; Docker's default profile refuses both), and it has what
 // the mechanism needs. PIDFD_ASIO_MECHANISM=epoll keeps the reactor.
-bool io_uring_usable(std::string& reasons)
+// `waitid`: whether the ring also knows IORING_OP_WAITID (Linux 6.7), with
+// which it reaps the children spawned without resource usage. Not a reason
+// when missing: those are then polled for as the others are.
+bool io_uring_usable(std::string& reasons, bool& waitid)
 {
+  waitid = false;
   const char* forced = std::getenv("PIDFD_ASIO_MECHANISM");
   if (forced && std::strcmp(forced, "epoll") == 0)
   {
@@ -108,6 +112,8 @@ bool io_uring_usable(std::string& reasons)
     add_reason(reasons, "io_uring_enter (Linux 5.1)", ec);
     return false;
   }
+  waitid = ring.supports(detail::sys::uring_op_waitid)
+      && !detail::test_hooks::refuse_ring_waitid();
   return true;
 }
 
@@ -201,7 +207,7 @@ kernel_features probe()
         errc::make_error_code(errc::function_not_supported));
 
   if (f.pidfd)
-    f.io_uring = io_uring_usable(reasons);
+    f.io_uring = io_uring_usable(reasons, f.io_uring_waitid);
 
   f.reason = std::move(reasons);
   return f;
@@ -254,6 +260,8 @@ std::string kernel_features::to_string() const
                : "clone()+pidfd_open";
   s += ", wait with ";
   s += !pidfd             ? "wait4 on a thread pool"
+      : io_uring_waitid   ? "io_uring poll of the pidfd + waitid(P_PIDFD), "
+                            "or IORING_OP_WAITID without resource usage"
       : io_uring          ? "io_uring poll of the pidfd + waitid(P_PIDFD)"
       : nonblocking_pidfd ? "non-blocking pidfd + waitid(P_PIDFD)"
                           : "blocking pidfd + waitid(P_PIDFD)";

@@ -625,6 +625,7 @@ process_init make_spawned(const launched& child, const spawn_options& options,
     return {};
   }
   init.kill_on_destroy = options.kill_on_destroy || options.die_with_owner;
+  init.target.usage = options.resource_usage;
   init.tree = child.tree;
   init.own_group = child.own_group;
   return init;

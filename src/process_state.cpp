@@ -41,6 +41,16 @@ error_code aborted() noexcept
   return {ECANCELED, boost::system::system_category()};
 }
 
+// The same ending without the resource usage (spawn_options::
+// resource_usage false), whichever mechanism collected it.
+exit_status without_usage(const exit_status& s) noexcept
+{
+  exit_status bare = exit_status::from_wait_status(s.native());
+  if (std::optional<core_dump_info> core = s.core_dump())
+    bare.set_core_dump(*core);
+  return bare;
+}
+
 } // namespace
 
 process_state::process_state(const process_init& init) noexcept
@@ -90,22 +100,84 @@ bool process_state::collected(wait_result& out) const
   return done_;
 }
 
-bool process_state::try_collect(wait_result& out)
+bool process_state::try_collect(wait_result& out, wait_ring* ring)
 {
+  bool pending = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (collect_locked(out, &pending))
+      return true;
+    if (!pending || !ring)
+      return false;
+  }
+  // The ring reaped the child: its completion has the status.
+  ring->harvest();
   std::lock_guard lock(mutex_);
   return collect_locked(out);
 }
 
-bool process_state::collect_locked(wait_result& out)
+bool process_state::collect_locked(wait_result& out, bool* pending)
 {
   if (!done_)
   {
     if (closed_ || !mechanism_->collect(target_, result_))
       return false;
+    if (ring_reaps_ != 0 && result_.ec == errc::no_child_process)
+    {
+      // Gone, and a reap of the ring's may be the reason: the status is
+      // in its completion (ring_reaped()), or comes with it if the
+      // kernel is reaping the child right now.
+      result_ = {};
+      if (pending)
+        *pending = true;
+      return false;
+    }
+    if (!target_.usage && result_.status.usage_known())
+      result_.status = without_usage(result_.status);
     done_ = true;
   }
   out = result_;
   return true;
+}
+
+void process_state::ring_reaped(int res, int code, int status, pid_t pid)
+{
+  std::lock_guard lock(mutex_);
+  if (ring_reaps_ != 0)
+    --ring_reaps_;
+  if (done_)
+    return;
+  if (res == 0 && pid != 0)
+  {
+    result_ = {{}, mechanism_->reaped_status(target_, code, status)};
+    done_ = true;
+  }
+  else if (res == -ECHILD)
+  {
+    // Reaped by someone else, as collect() reports it for our own child.
+    result_ = {errc::make_error_code(errc::no_child_process), {}};
+    done_ = true;
+  }
+  // Otherwise not reaped: cancelled, or (a pidfd made non-blocking since)
+  // the kernel's waitid found WNOHANG and the child still running.
+}
+
+void process_state::settle_ring_reaps(wait_ring& ring)
+{
+  auto backoff = backoff_delays::first;
+  for (;;)
+  {
+    {
+      std::lock_guard lock(mutex_);
+      if (ring_reaps_ == 0)
+        return;
+    }
+    if (!ring.harvest())
+    {
+      std::this_thread::sleep_for(backoff);
+      backoff = backoff_delays::next(backoff);
+    }
+  }
 }
 
 collect_step process_state::step(std::uint64_t generation, wait_result& out)
@@ -132,7 +204,7 @@ collect_step process_state::step(std::uint64_t generation, wait_result& out)
                                        : collect_step::rearm;
 }
 
-void process_state::wait_blocking(wait_result& out)
+void process_state::wait_blocking(wait_result& out, wait_ring* ring)
 {
   error_code ec;
   int fd;
@@ -169,6 +241,10 @@ void process_state::wait_blocking(wait_result& out)
       }
       break;
     case collect_step::backoff:
+      // Gone, with the status in the ring's completion queue (see
+      // collect_locked()): taken from there at once if it is in yet.
+      if (ring && ring->harvest())
+        break;
       std::this_thread::sleep_for(backoff);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(64));
       break;
@@ -351,7 +427,7 @@ namespace {
 // A process that does not exist (any more): no mechanism, its pid kept.
 process_init gone(pid_t pid) noexcept
 {
-  return {nullptr, {-1, pid, process_origin::adopted, nullptr}};
+  return {nullptr, {-1, pid, process_origin::adopted, true, nullptr}};
 }
 
 } // namespace

@@ -8,6 +8,7 @@
 //
 
 // Test that header file is self-contained.
+#include "pidfd/engine/process_state.hpp"
 #include "pidfd/engine/wait_ring.hpp"
 
 #include "detail/syscalls.hpp"
@@ -26,6 +27,7 @@
 
 namespace {
 
+using pidfd::detail::process_state;
 using pidfd::detail::wait_ring;
 namespace sys = pidfd::detail::sys;
 
@@ -252,6 +254,13 @@ TEST_F(uring_test, a_pidfd_poll_completes_at_the_exit)
 
 // ---- wait_ring ---------------------------------------------------------
 
+// An owner for the ring's requests: a state with nothing to reap (a
+// process already gone), for which the ring polls.
+std::shared_ptr<process_state> gone_owner()
+{
+  return std::make_shared<process_state>(pidfd::detail::process_init{});
+}
+
 bool ring_chosen()
 {
   return pidfd::kernel_support().io_uring;
@@ -273,7 +282,7 @@ TEST_F(uring_test, an_armed_poll_hands_its_owner_back_at_the_exit)
   int pidfd = -1;
   ASSERT_NO_FATAL_FAILURE(paused_child(pid, pidfd));
 
-  auto owner = std::make_shared<int>(5);
+  auto owner = gone_owner();
   const wait_ring::token t = ring->arm(pidfd, owner, ec);
   ASSERT_NE(t, 0u) << ec.message();
   EXPECT_TRUE(ring->busy());
@@ -285,7 +294,7 @@ TEST_F(uring_test, an_armed_poll_hands_its_owner_back_at_the_exit)
   ASSERT_FALSE(ec) << ec.message();
   EXPECT_FALSE(ring->claim_flush()); // nothing queued
 
-  std::shared_ptr<void> back;
+  std::shared_ptr<process_state> back;
   wait_ring::token back_token = 0;
   int result = 0;
   EXPECT_FALSE(ring->next(back, back_token, result));
@@ -312,7 +321,7 @@ TEST_F(uring_test, a_disarmed_poll_completes_cancelled)
   pid_t pid = -1;
   int pidfd = -1;
   ASSERT_NO_FATAL_FAILURE(paused_child(pid, pidfd));
-  auto owner = std::make_shared<int>(5);
+  auto owner = gone_owner();
   const wait_ring::token t = ring->arm(pidfd, owner, ec);
   ASSERT_NE(t, 0u) << ec.message();
   ring->flush(ec);
@@ -320,7 +329,7 @@ TEST_F(uring_test, a_disarmed_poll_completes_cancelled)
   ring->flush(ec);
   ASSERT_FALSE(ec) << ec.message();
   wait_readable(ring->fd());
-  std::shared_ptr<void> back;
+  std::shared_ptr<process_state> back;
   wait_ring::token back_token = 0;
   int result = 0;
   ASSERT_TRUE(ring->next(back, back_token, result));
@@ -356,9 +365,9 @@ TEST_F(uring_test, shut_down_hands_back_the_owners_and_refuses_polls)
   pid_t pid = -1;
   int pidfd = -1;
   ASSERT_NO_FATAL_FAILURE(paused_child(pid, pidfd));
-  auto owner = std::make_shared<int>(5);
+  auto owner = gone_owner();
   ASSERT_NE(ring->arm(pidfd, owner, ec), 0u) << ec.message();
-  std::vector<std::shared_ptr<void>> owners = ring->shut_down();
+  std::vector<std::shared_ptr<process_state>> owners = ring->shut_down();
   ASSERT_EQ(owners.size(), 1u);
   EXPECT_EQ(owners[0].get(), owner.get());
   EXPECT_FALSE(ring->busy());

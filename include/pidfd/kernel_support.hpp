@@ -72,6 +72,11 @@ struct kernel_features
   /// PIDFD_ASIO_MECHANISM=epoll keeps every pidfd in the reactor. Implies
   /// @c pidfd.
   bool io_uring = false;
+  /// The io_uring mechanism's ring also reaps (IORING_OP_WAITID, Linux
+  /// 6.7): a child spawned with spawn_options::resource_usage false is
+  /// collected by the kernel in the ring, with no waitid system call of
+  /// ours. Implies @c io_uring.
+  bool io_uring_waitid = false;
   /// The wait4 fallback was forced (PIDFD_ASIO_FORCE_FALLBACK=1) without
   /// probing.
   bool forced_fallback = false;

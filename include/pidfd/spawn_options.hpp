@@ -436,6 +436,21 @@ struct spawn_options
   /// gone, so no zombie is left.
   bool kill_on_destroy = false;
 
+  /// The exit status comes with the child's resource usage
+  /// (exit_status::user_time(), system_time(), max_rss()), as waitid
+  /// reports it. False leaves it out (exit_status::usage_known() is false)
+  /// and lets the kernel reap the child where that is cheaper: with the
+  /// io_uring mechanism on Linux 6.7 (kernel_features::io_uring_waitid),
+  /// an asynchronous wait is one IORING_OP_WAITID in the execution
+  /// context's ring, and the library makes no waitid call of its own.
+  /**
+   * A blocking wait(), try_wait() or release() while such a wait is in the
+   * ring takes the status from the ring if the kernel reaped the child
+   * there. A pidfd taken with native_handle() is non-blocking, which the
+   * kernel's waitid honours: the ring then polls for that child instead.
+   */
+  bool resource_usage = true;
+
   /// The child is killed (SIGKILL) once its owner is gone: when its process
   /// object is destroyed, and when this process dies, even by SIGKILL.
   /**

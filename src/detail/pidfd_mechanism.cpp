@@ -34,28 +34,25 @@ namespace {
 using boost::system::error_code;
 namespace errc = boost::system::errc;
 
-// waitid's siginfo as an exit status, with the rusage the raw system call
-// collected alongside.
-exit_status status_from(const siginfo_t& info, const rusage& usage) noexcept
+// waitid's siginfo (its si_code and si_status) as an exit status.
+exit_status status_from(int code, int status) noexcept
 {
   int wait_status = 0;
-  switch (info.si_code)
+  switch (code)
   {
   case CLD_EXITED:
-    wait_status = (info.si_status & 0xff) << 8;
+    wait_status = (status & 0xff) << 8;
     break;
   case CLD_KILLED:
-    wait_status = info.si_status & 0x7f;
+    wait_status = status & 0x7f;
     break;
   case CLD_DUMPED:
-    wait_status = (info.si_status & 0x7f) | 0x80;
+    wait_status = (status & 0x7f) | 0x80;
     break;
   default:
     break;
   }
-  exit_status s = exit_status::from_wait_status(wait_status);
-  attach_usage(s, usage);
-  return s;
+  return exit_status::from_wait_status(wait_status);
 }
 
 // A signal whose default action is to dump core (signal(7)): only such an
@@ -187,7 +184,7 @@ public:
       if (ec)
         return {};
     }
-    return {pidfd, pid, origin, nullptr};
+    return {pidfd, pid, origin, true, nullptr};
   }
 
   const char* watch_call() const noexcept override { return "pidfd_open"; }
@@ -204,7 +201,9 @@ public:
     {
       if (info.si_pid == 0)
         return false; // running (or exited but not yet reapable: ptrace)
-      out = {{}, status_from(info, usage)};
+      out = {{}, status_from(info.si_code, info.si_status)};
+      if (t.usage)
+        attach_usage(out.status, usage);
       attach_core_dump(out.status, t.fd);
       return true;
     }
@@ -277,6 +276,14 @@ public:
   }
 
   int pidfd(const wait_target& t) const noexcept override { return t.fd; }
+
+  exit_status reaped_status(
+      const wait_target& t, int code, int status) const override
+  {
+    exit_status s = status_from(code, status);
+    attach_core_dump(s, t.fd);
+    return s;
+  }
 
   bool collect_before_blocking() const noexcept override
   {

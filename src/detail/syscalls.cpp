@@ -823,6 +823,11 @@ void uring::flush_overflow(error_code& ec) noexcept
   uring_enter(fd_, 0, 0, IORING_ENTER_GETEVENTS, ec);
 }
 
+void uring::wait_completion(error_code& ec) noexcept
+{
+  uring_enter(fd_, 0, 1, IORING_ENTER_GETEVENTS, ec);
+}
+
 bool uring::pop(io_uring_cqe& out) noexcept
 {
   const std::uint32_t head = *cq_head_; // only we write it

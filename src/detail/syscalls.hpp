@@ -102,6 +102,12 @@
 #define CLOSE_RANGE_UNSHARE (1U << 1)
 #endif
 
+namespace pidfd::detail::sys {
+// IORING_OP_WAITID (Linux 6.7): an enumerator of <linux/io_uring.h> newer
+// than bookworm's copy, so a constant of our own with the kernel's value.
+inline constexpr unsigned char uring_op_waitid = 50;
+} // namespace pidfd::detail::sys
+
 // Sanitizer runtimes keep per-thread state that the vfork child would
 // corrupt; code that runs in the child is excluded from instrumentation.
 #if defined(__clang__)
@@ -415,6 +421,10 @@ public:
   // io_uring_enter(0, 0, IORING_ENTER_GETEVENTS): moves completions kept
   // aside into the queue, as far as there is room.
   void flush_overflow(error_code& ec) noexcept;
+
+  // io_uring_enter(0, 1, IORING_ENTER_GETEVENTS): blocks until a
+  // completion is in the queue (at once if one is).
+  void wait_completion(error_code& ec) noexcept;
 
   // Takes the oldest completion into `out`; false if there is none.
   bool pop(io_uring_cqe& out) noexcept;

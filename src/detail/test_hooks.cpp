@@ -37,4 +37,10 @@ bool assume_autokill() noexcept
   return on;
 }
 
+bool refuse_ring_waitid() noexcept
+{
+  static const bool on = switched_on("PIDFD_ASIO_TEST_NO_RING_WAITID");
+  return on;
+}
+
 } // namespace pidfd::detail::test_hooks

@@ -30,6 +30,12 @@ bool no_tiocgptpeer() noexcept;
 // the fallback then.
 bool assume_autokill() noexcept;
 
+// PIDFD_ASIO_TEST_NO_RING_WAITID: the probe reports IORING_OP_WAITID as
+// missing, as on Linux < 6.7, so that the io_uring mechanism polls for
+// every child, those spawned without resource usage too. (seccomp cannot
+// filter an io_uring opcode either.)
+bool refuse_ring_waitid() noexcept;
+
 } // namespace pidfd::detail::test_hooks
 
 #endif // PIDFD_SRC_DETAIL_TEST_HOOKS_HPP

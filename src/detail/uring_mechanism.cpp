@@ -7,18 +7,23 @@
 // IORING_OP_POLL_ADD on the pidfd, submitted with the other requests of
 // the moment in one io_uring_enter, and the ring's fd, the only one the
 // reactor watches for all the context's processes. IORING_OP_WAITID (Linux
-// 6.7) would also collect the status, but reports no rusage, so the
-// collect step stays waitid's. A pidfd closed once the status is collected
-// is closed by an IORING_OP_CLOSE in the next submission when the ring's
-// completions are being reaped (a submission then follows for certain).
+// 6.7) also collects the status, but reports no rusage: it serves the
+// children spawned without it (spawn_options::resource_usage false), which
+// the kernel then reaps in the ring, and the collect step stays waitid's
+// for the others. A pidfd closed once the status is collected is closed by
+// an IORING_OP_CLOSE in the next submission when the ring's completions
+// are being reaped (a submission then follows for certain).
 //
 // Requests whose success needs no answer carry IOSQE_CQE_SKIP_SUCCESS
 // (Linux 5.17): a close or a poll removal posts no completion, so it wakes
 // nobody.
 //
 
+#include "pidfd/engine/process_state.hpp"
 #include "pidfd/engine/wait_mechanism.hpp"
 #include "pidfd/engine/wait_ring.hpp"
+
+#include "pidfd/kernel_support.hpp"
 
 #include "detail/syscalls.hpp"
 
@@ -28,6 +33,7 @@
 #include <vector>
 
 #include <poll.h>
+#include <signal.h>
 
 namespace pidfd::detail {
 namespace {
@@ -104,6 +110,12 @@ public:
 
   bool waits_on_ring() const noexcept override { return true; }
 
+  exit_status reaped_status(
+      const wait_target& t, int code, int status) const override
+  {
+    return pidfd_.reaped_status(t, code, status);
+  }
+
 private:
   const wait_mechanism& pidfd_ = pidfd_mechanism();
 };
@@ -122,15 +134,39 @@ const wait_mechanism& uring_mechanism() noexcept
 struct wait_ring::impl
 {
   static constexpr std::uint32_t no_slot = ~std::uint32_t(0);
+  // The bit of a slot's generation (and so of its token) that marks a
+  // reap (IORING_OP_WAITID) rather than a poll.
+  static constexpr std::uint32_t reap_bit = std::uint32_t(1) << 31;
 
-  // A poll in the kernel: what its completion hands back. The generation
-  // tells a slot's poll from an earlier one that used the slot; a free
-  // slot links to the next free one (in what would be padding).
+  // A request in the kernel: what its completion hands back. The
+  // generation tells a slot's request from an earlier one that used the
+  // slot; a free slot links to the next free one (in what would be
+  // padding).
   struct slot
   {
-    std::shared_ptr<void> owner;
+    std::shared_ptr<process_state> owner;
     std::uint32_t generation = 0;
     std::uint32_t next_free = no_slot;
+  };
+
+  // A completion taken from the queue: its owner, token and result, and
+  // for a reap, what its owner's ring_reaped() is told.
+  struct taken
+  {
+    std::shared_ptr<process_state> owner;
+    token t = no_token;
+    int result = 0;
+    bool reap = false;
+    int res = 0;
+    int code = 0;
+    int status = 0;
+    pid_t pid = 0;
+
+    void deliver() const
+    {
+      if (reap)
+        owner->ring_reaped(res, code, status, pid);
+    }
   };
 
   // A free submission entry, submitting the queue first if it is full;
@@ -148,13 +184,80 @@ struct wait_ring::impl
     return sqe;
   }
 
+  // The slot a token names if that request is still in the kernel.
+  slot* find(token t) noexcept
+  {
+    const auto index = static_cast<std::uint32_t>(t) - 1;
+    const auto generation = static_cast<std::uint32_t>(t >> 32);
+    if (index >= slots.size())
+      return nullptr;
+    slot& s = slots[index];
+    return s.generation == generation && s.owner ? &s : nullptr;
+  }
+
+  // Takes the next completion of a request into `out`, freeing its slot;
+  // false once the queue is empty, the completions kept aside included.
+  // A reap reads as a poll: its outcome goes to its owner, and the
+  // binding's waiters then find it there.
+  bool take(taken& out)
+  {
+    bool flushed = false;
+    io_uring_cqe cqe{};
+    for (;;)
+    {
+      if (!ring.pop(cqe))
+      {
+        // Completions the queue had no room for wait in the kernel.
+        if (flushed || !ring.overflowed())
+          return false;
+        error_code ec;
+        ring.flush_overflow(ec);
+        flushed = true;
+        continue;
+      }
+      if (cqe.user_data == no_token)
+        continue; // a close, removal or no-op: nothing waits for it
+      slot* s = find(cqe.user_data);
+      if (!s)
+        continue;
+      const auto index = static_cast<std::uint32_t>(cqe.user_data) - 1;
+      out.owner = std::move(s->owner);
+      out.t = cqe.user_data;
+      out.result = cqe.res;
+      out.reap = (s->generation & reap_bit) != 0;
+      if (out.reap)
+      {
+        const siginfo_t& info = infos[index];
+        out.res = cqe.res;
+        out.code = info.si_code;
+        out.status = info.si_status;
+        out.pid = info.si_pid;
+        // ECHILD: the status went elsewhere, and the owner has it or
+        // reports so; either way its waiters look there.
+        if (cqe.res == 0 || cqe.res == -ECHILD)
+          out.result = POLLIN;
+      }
+      s->next_free = std::exchange(free_slot, index);
+      return true;
+    }
+  }
+
   mutable std::mutex mutex;
   sys::uring ring;
+  // Whether the kernel reaps in the ring (IORING_OP_WAITID).
+  bool reaps = false;
   // A deque: ten thousand polls grow it by blocks, never copying it
   // whole (a vector's doubling kept up to twice the room it used, and
   // both copies while it grew: 40 bytes per process at 5,000 in flight,
   // against the slot's 24).
   std::deque<slot> slots;
+  // The siginfo each reap's waitid fills in, by slot (a deque, whose
+  // elements stay where they are as it grows): as many as the slots once
+  // a reap was armed, none before.
+  std::deque<siginfo_t> infos;
+  // Completions harvest() took, for next() to hand over first; their
+  // requests still count as in flight until then.
+  std::deque<taken> harvested;
   std::uint32_t free_slot = no_slot;
   std::size_t in_flight = 0;
   bool flush_claimed = false;
@@ -172,6 +275,7 @@ std::unique_ptr<wait_ring> wait_ring::open(error_code& ec)
     i->ring.open(submission_entries, small_completion_entries, ec);
   if (ec)
     return nullptr;
+  i->reaps = kernel_support().io_uring_waitid;
   return std::unique_ptr<wait_ring>(new wait_ring(std::move(i)));
 }
 
@@ -185,7 +289,7 @@ int wait_ring::fd() const noexcept
 }
 
 wait_ring::token wait_ring::arm(
-    int pidfd, std::shared_ptr<void> owner, error_code& ec)
+    int pidfd, std::shared_ptr<process_state> owner, error_code& ec)
 {
   std::unique_lock lock(impl_->mutex);
   if (impl_->shut_down)
@@ -207,14 +311,36 @@ wait_ring::token wait_ring::arm(
     index = impl_->free_slot;
     impl_->free_slot = impl_->slots[index].next_free;
   }
+  // The caller holds the owner's lock.
+  const bool reap =
+      impl_->reaps && owner->ring_may_reap_locked() && owner->ring_reaps_ == 0;
   impl::slot& s = impl_->slots[index];
-  s.owner = std::move(owner);
-  ++s.generation;
+  s.generation =
+      ((s.generation + 1) & ~impl::reap_bit) | (reap ? impl::reap_bit : 0);
   const token t = (token(s.generation) << 32) | (index + 1);
-  sqe->opcode = IORING_OP_POLL_ADD;
-  sqe->fd = pidfd;
-  sqe->poll32_events = POLLIN;
   sqe->user_data = t;
+  if (reap)
+  {
+    while (impl_->infos.size() <= index)
+      impl_->infos.emplace_back();
+    siginfo_t& info = impl_->infos[index];
+    info = siginfo_t{};
+    // waitid(P_PIDFD, pidfd, &info, WEXITED) in the kernel: the pidfd is
+    // blocking, so the request waits for the exit; no rusage.
+    sqe->opcode = sys::uring_op_waitid;
+    sqe->fd = pidfd;
+    sqe->len = P_PIDFD;
+    sqe->file_index = WEXITED;
+    sqe->addr2 = reinterpret_cast<std::uintptr_t>(&info);
+    ++owner->ring_reaps_;
+  }
+  else
+  {
+    sqe->opcode = IORING_OP_POLL_ADD;
+    sqe->fd = pidfd;
+    sqe->poll32_events = POLLIN;
+  }
+  s.owner = std::move(owner);
   ++impl_->in_flight;
   return t;
 }
@@ -225,8 +351,10 @@ void wait_ring::disarm(token t) noexcept
   error_code ec;
   io_uring_sqe* sqe = impl_->shut_down ? nullptr : impl_->entry(ec);
   if (!sqe)
-    return; // the poll completes when its process ends, or with the ring
-  sqe->opcode = IORING_OP_POLL_REMOVE;
+    return; // the request completes when its process ends, or with the ring
+  const auto generation = static_cast<std::uint32_t>(t >> 32);
+  sqe->opcode = (generation & impl::reap_bit) ? IORING_OP_ASYNC_CANCEL
+                                              : IORING_OP_POLL_REMOVE;
   sqe->fd = -1;
   sqe->addr = t;
   sqe->flags = IOSQE_CQE_SKIP_SUCCESS;
@@ -295,61 +423,142 @@ wait_ring::batch::~batch()
   ring_.flush(ignored);
 }
 
-bool wait_ring::next(std::shared_ptr<void>& owner, token& t, int& result)
+bool wait_ring::next(
+    std::shared_ptr<process_state>& owner, token& t, int& result)
 {
-  std::shared_ptr<void> taken;
+  impl::taken taken;
   {
     std::lock_guard lock(impl_->mutex);
-    bool flushed = false;
-    io_uring_cqe cqe{};
-    for (;;)
+    if (!impl_->harvested.empty())
     {
-      if (!impl_->ring.pop(cqe))
-      {
-        // Completions the queue had no room for wait in the kernel.
-        if (flushed || !impl_->ring.overflowed())
-          return false;
-        error_code ec;
-        impl_->ring.flush_overflow(ec);
-        flushed = true;
-        continue;
-      }
-      if (cqe.user_data == no_token)
-        continue; // a close or removal that failed: nothing waits for it
-      const auto index = static_cast<std::uint32_t>(cqe.user_data) - 1;
-      const auto generation = static_cast<std::uint32_t>(cqe.user_data >> 32);
-      if (index >= impl_->slots.size())
-        continue;
-      impl::slot& s = impl_->slots[index];
-      if (s.generation != generation || !s.owner)
-        continue;
-      taken = std::move(s.owner);
-      s.next_free = std::exchange(impl_->free_slot, index);
-      --impl_->in_flight;
-      t = cqe.user_data;
-      result = cqe.res;
-      break;
+      // Delivered by harvest() already (its reap flag cleared there).
+      taken = std::move(impl_->harvested.front());
+      impl_->harvested.pop_front();
     }
+    else if (!impl_->take(taken))
+      return false;
+    --impl_->in_flight;
   }
-  // The owner goes outside the lock: it may be the last reference, and its
-  // destruction closes a pidfd through this ring.
-  owner = std::move(taken);
+  // Outside the lock: the owner takes its own (the binding arms requests
+  // with it held), and it may be the last reference, whose destruction
+  // closes a pidfd through this ring.
+  taken.deliver();
+  owner = std::move(taken.owner);
+  t = taken.t;
+  result = taken.result;
   return true;
 }
 
-std::vector<std::shared_ptr<void>> wait_ring::shut_down()
+bool wait_ring::harvest()
 {
-  std::vector<std::shared_ptr<void>> owners;
-  std::lock_guard lock(impl_->mutex);
-  impl_->shut_down = true;
-  error_code ignored;
-  impl_->ring.submit(ignored); // the closes queued
-  for (impl::slot& s : impl_->slots)
+  std::vector<impl::taken> reaped;
   {
-    if (s.owner)
-      owners.push_back(std::move(s.owner));
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->shut_down)
+      return false;
+    error_code ec;
+    if (impl_->ring.unsubmitted() != 0)
+      impl_->ring.submit(ec); // a reap queued, not yet in the kernel
+    impl::taken taken;
+    bool took = false;
+    while (impl_->take(taken))
+    {
+      took = true;
+      if (taken.reap)
+      {
+        // Delivered below, outside the lock; next() hands it over as
+        // delivered already.
+        reaped.push_back(taken);
+        taken.reap = false;
+      }
+      impl_->harvested.push_back(std::move(taken));
+      taken = {};
+    }
+    if (!took)
+      return false;
+    // The binding learns of completions from the ring's readability, which
+    // they no longer give: a no-op's completion gives it back.
+    if (io_uring_sqe* sqe = impl_->entry(ec))
+    {
+      sqe->opcode = IORING_OP_NOP;
+      sqe->user_data = no_token;
+      impl_->ring.submit(ec);
+    }
   }
-  impl_->in_flight = 0;
+  for (const impl::taken& r : reaped)
+    r.deliver();
+  return true;
+}
+
+std::vector<std::shared_ptr<process_state>> wait_ring::shut_down()
+{
+  std::vector<std::shared_ptr<process_state>> owners;
+  std::vector<impl::taken> reaps;
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->shut_down = true;
+    error_code ec;
+    impl_->ring.submit(ec); // the closes queued
+    // The reaps in the kernel are cancelled, and waited for: each ends
+    // cancelled, or with the status of the child it reaped, which would
+    // be lost with the ring.
+    std::size_t pending = 0;
+    for (std::uint32_t i = 0; i < impl_->slots.size(); ++i)
+    {
+      impl::slot& s = impl_->slots[i];
+      if (!s.owner || !(s.generation & impl::reap_bit))
+        continue;
+      ++pending;
+      if (io_uring_sqe* sqe = impl_->entry(ec))
+      {
+        sqe->opcode = IORING_OP_ASYNC_CANCEL;
+        sqe->fd = -1;
+        sqe->addr = (token(s.generation) << 32) | (i + 1);
+        sqe->flags = IOSQE_CQE_SKIP_SUCCESS;
+        sqe->user_data = no_token;
+      }
+    }
+    impl_->ring.submit(ec);
+    impl::taken taken;
+    while (pending != 0 && !ec)
+    {
+      if (!impl_->take(taken))
+      {
+        impl_->ring.wait_completion(ec);
+        continue;
+      }
+      if (taken.reap)
+      {
+        --pending;
+        reaps.push_back(taken);
+      }
+      owners.push_back(std::move(taken.owner));
+      taken = {};
+    }
+    for (impl::taken& h : impl_->harvested)
+      owners.push_back(std::move(h.owner));
+    impl_->harvested.clear();
+    for (std::uint32_t i = 0; i < impl_->slots.size(); ++i)
+    {
+      impl::slot& s = impl_->slots[i];
+      if (!s.owner)
+        continue;
+      if (s.generation & impl::reap_bit)
+      {
+        // Not heard of (the ring failed us): not reaped, as far as anyone
+        // will know; the owner reaps it itself.
+        impl::taken lost;
+        lost.owner = s.owner;
+        lost.reap = true;
+        lost.res = -ECANCELED;
+        reaps.push_back(std::move(lost));
+      }
+      owners.push_back(std::move(s.owner));
+    }
+    impl_->in_flight = 0;
+  }
+  for (const impl::taken& r : reaps)
+    r.deliver();
   return owners;
 }
 

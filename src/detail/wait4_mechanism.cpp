@@ -264,7 +264,7 @@ public:
       return {};
     auto state = std::make_shared<wait4_state>(pid, origin);
     state->attach_event_fd(fd);
-    return {fd, pid, origin, std::move(state)};
+    return {fd, pid, origin, true, std::move(state)};
   }
 
   const char* watch_call() const noexcept override { return "eventfd"; }

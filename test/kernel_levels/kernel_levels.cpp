@@ -27,9 +27,18 @@
 //                         it, and SIGKILL goes by freezing the cgroup;
 //   no_cgroup2            no cgroup2 mount (a mount namespace without it):
 //                         a placement is refused, naming the cause.
-// One is about the io_uring mechanism's ring: ring_attach_refused, the
-// epoll reactor refusing the ring's fd (its filter is installed once the
-// ring exists, since it names the ring's fd).
+// Three are about the io_uring mechanism's ring:
+//   ring_attach_refused   the epoll reactor refuses the ring's fd (its
+//                         filter is installed once the ring exists, since
+//                         it names the ring's fd);
+//   ring_reaps            the ring reaps the children spawned without
+//                         resource usage (IORING_OP_WAITID, Linux 6.7):
+//                         with waitid refused, their waits still report
+//                         each end, and leave no zombie;
+//   no_ring_waitid        no IORING_OP_WAITID (before Linux 6.7; the test
+//                         hook PIDFD_ASIO_TEST_NO_RING_WAITID=1 hides it,
+//                         since seccomp cannot filter an io_uring opcode):
+//                         those children are polled for as the others.
 //
 
 #include <pidfd/asio.hpp>
@@ -326,6 +335,77 @@ void exercise()
       "no child is left behind");
 }
 
+// Every operation pending at once on each of four processes spawned with
+// `options`, `rounds` rounds: two waits, a wait cancelled through its
+// slot, a terminate whose child ignores SIGTERM (SIGKILL after the grace);
+// a fifth process, which exits 5, destroyed with its wait pending, left to
+// the service to reap; a sixth, which exits 7, waited for alone. Returns
+// the failures.
+int every_operation_in_rounds(boost::asio::io_context& ctx,
+    const pidfd::spawn_options& options, int rounds)
+{
+  using pidfd_test::child_program;
+  constexpr int at_once = 4;
+  int killed = 0, aborted = 0, wrong = 0, exited = 0;
+  const int failures_before = failures;
+  for (int round = 0; round < rounds; ++round)
+  {
+    ctx.restart();
+    std::vector<pidfd::process> batch;
+    {
+      struct sigaction ignore
+      {
+      }, old{};
+      ignore.sa_handler = SIG_IGN;
+      ::sigaction(SIGTERM, &ignore, &old);
+      for (int i = 0; i < at_once; ++i)
+        batch.push_back(pidfd::spawn(ctx, child_program, {"pause"}, options));
+      ::sigaction(SIGTERM, &old, nullptr);
+    }
+    std::vector<boost::asio::cancellation_signal> cancels(at_once);
+    auto count = [&](boost::system::error_code ec, pidfd::exit_status s) {
+      if (ec == boost::asio::error::operation_aborted)
+        ++aborted;
+      else if (!ec && s.signal() == SIGKILL
+          && s.usage_known() == options.resource_usage)
+        ++killed;
+      else
+        ++wrong;
+    };
+    for (int i = 0; i < at_once; ++i)
+    {
+      pidfd::process& p = batch[static_cast<std::size_t>(i)];
+      p.async_wait(count);
+      p.async_wait(count);
+      p.async_wait(boost::asio::bind_cancellation_slot(
+          cancels[static_cast<std::size_t>(i)].slot(), count));
+      p.async_terminate(std::chrono::milliseconds(10), count);
+    }
+    {
+      pidfd::process dropped =
+          pidfd::spawn(ctx, child_program, {"exit", "5"}, options);
+      dropped.async_wait([](boost::system::error_code, pidfd::exit_status) {});
+    }
+    pidfd::process alone =
+        pidfd::spawn(ctx, child_program, {"exit", "7"}, options);
+    alone.async_wait([&](boost::system::error_code ec, pidfd::exit_status s) {
+      if (!ec && s.code() == 7)
+        ++exited;
+      else
+        ++wrong;
+    });
+    for (auto& c : cancels)
+      c.emit(boost::asio::cancellation_type::terminal);
+    ctx.run_for(std::chrono::seconds(20));
+  }
+  check(killed == rounds * at_once * 3,
+      "every wait and terminate of the rounds reports SIGKILL");
+  check(aborted == rounds * at_once, "every cancelled wait is aborted");
+  check(exited == rounds, "every exit code is reported");
+  check(wrong == 0, "no other outcome");
+  return failures - failures_before;
+}
+
 // ring_attach_refused: the reactor refuses the ring's fd (EPOLL_CTL_ADD
 // failing, as with ENOMEM or fs.epoll.max_user_watches reached), on a
 // kernel where the io_uring mechanism was chosen. The context's processes
@@ -406,62 +486,88 @@ int ring_attach_refused()
   ctx.run_for(std::chrono::seconds(20));
   check(later_done, "a later spawn's wait completes");
 
-  // Every operation pending at once on each of four processes, 50 rounds:
-  // two waits, a wait cancelled through its slot, a terminate whose child
-  // ignores SIGTERM (SIGKILL after the grace); a fifth process destroyed
-  // with its wait pending, left to the service to reap.
-  constexpr int rounds = 50;
-  constexpr int at_once = 4;
-  int killed = 0, aborted = 0, wrong = 0;
-  for (int round = 0; round < rounds; ++round)
-  {
-    ctx.restart();
-    std::vector<pidfd::process> batch;
-    {
-      struct sigaction ignore
-      {
-      }, old{};
-      ignore.sa_handler = SIG_IGN;
-      ::sigaction(SIGTERM, &ignore, &old);
-      for (int i = 0; i < at_once; ++i)
-        batch.push_back(pidfd::spawn(ctx, child_program, {"pause"}));
-      ::sigaction(SIGTERM, &old, nullptr);
-    }
-    std::vector<boost::asio::cancellation_signal> cancels(at_once);
-    auto count = [&](boost::system::error_code ec, pidfd::exit_status s) {
-      if (ec == boost::asio::error::operation_aborted)
-        ++aborted;
-      else if (!ec && s.signal() == SIGKILL)
-        ++killed;
-      else
-        ++wrong;
-    };
-    for (int i = 0; i < at_once; ++i)
-    {
-      pidfd::process& p = batch[static_cast<std::size_t>(i)];
-      p.async_wait(count);
-      p.async_wait(count);
-      p.async_wait(boost::asio::bind_cancellation_slot(
-          cancels[static_cast<std::size_t>(i)].slot(), count));
-      p.async_terminate(std::chrono::milliseconds(10), count);
-    }
-    {
-      pidfd::process dropped = pidfd::spawn(ctx, child_program, {"exit", "0"});
-      dropped.async_wait([](boost::system::error_code, pidfd::exit_status) {});
-    }
-    for (auto& c : cancels)
-      c.emit(boost::asio::cancellation_type::terminal);
-    ctx.run_for(std::chrono::seconds(20));
-  }
-  check(killed == rounds * at_once * 3,
-      "every wait and terminate of the rounds reports SIGKILL");
-  check(aborted == rounds * at_once, "every cancelled wait is aborted");
-  check(wrong == 0, "no other outcome");
+  // Every operation pending at once, in rounds.
+  every_operation_in_rounds(ctx, {}, 50);
 
   int st;
   check(::waitpid(-1, &st, WNOHANG | __WALL) == -1 && errno == ECHILD,
       "no child is left behind");
   std::printf("ring_attach_refused: %s\n", failures == 0 ? "ok" : "FAILED");
+  return failures == 0 ? 0 : 1;
+}
+
+// ring_reaps: the ring reaps the children spawned without resource usage.
+// waitid is refused (EPERM) once the probe is done, which the library's
+// own collect step needs: a status now comes from the ring, or not at all.
+int ring_reaps()
+{
+  using pidfd_test::child_program;
+  const pidfd::kernel_features& f = pidfd::kernel_support();
+  std::printf("ring_reaps: %s\n", f.to_string().c_str());
+  if (!f.io_uring_waitid)
+  {
+    std::printf("ring_reaps: the ring does not reap here (no io_uring "
+                "mechanism, or Linux < 6.7): ok\n");
+    return 0;
+  }
+  scmp_filter_ctx filter = seccomp_init(SCMP_ACT_ALLOW);
+  int rc = filter ? 0 : -1;
+  if (rc == 0)
+    rc = seccomp_rule_add(filter, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(waitid), 0);
+  if (rc == 0)
+    rc = seccomp_load(filter);
+  seccomp_release(filter);
+  if (rc != 0)
+  {
+    std::fprintf(stderr, "cannot install the seccomp filter\n");
+    return 2;
+  }
+  siginfo_t info{};
+  check(::waitid(P_ALL, 0, &info, WEXITED | WNOHANG) == -1 && errno == EPERM,
+      "the filter refuses waitid");
+
+  boost::asio::io_context ctx;
+  // The filter bites: a child whose status is wanted with its usage is
+  // collected by waitid, refused.
+  pidfd::process with_usage = pidfd::spawn(ctx, child_program, {"exit", "1"});
+  boost::system::error_code refused;
+  with_usage.async_wait(
+      [&](boost::system::error_code ec, pidfd::exit_status) { refused = ec; });
+  ctx.run_for(std::chrono::seconds(20));
+  check(refused == boost::system::errc::operation_not_permitted,
+      "a wait with resource usage meets the refused waitid");
+  ::kill(with_usage.id(), SIGKILL); // a zombie, reaped below by wait4
+  int st;
+  ::waitpid(with_usage.id(), &st, 0);
+
+  pidfd::spawn_options options;
+  options.resource_usage = false;
+  every_operation_in_rounds(ctx, options, 50);
+
+  check(::waitpid(-1, &st, WNOHANG | __WALL) == -1 && errno == ECHILD,
+      "no child is left behind");
+  std::printf("ring_reaps: %s\n", failures == 0 ? "ok" : "FAILED");
+  return failures == 0 ? 0 : 1;
+}
+
+// no_ring_waitid: a ring that cannot reap polls for every child, those
+// spawned without resource usage too, whose waits report each end
+// without it.
+int no_ring_waitid()
+{
+  const pidfd::kernel_features& f = pidfd::kernel_support();
+  std::printf("no_ring_waitid: %s\n", f.to_string().c_str());
+  check(!f.io_uring_waitid, "the ring is not said to reap");
+  boost::asio::io_context ctx;
+  pidfd::spawn_options options;
+  options.resource_usage = false;
+  every_operation_in_rounds(ctx, options, 20);
+  options.resource_usage = true;
+  every_operation_in_rounds(ctx, options, 5);
+  int st;
+  check(::waitpid(-1, &st, WNOHANG | __WALL) == -1 && errno == ECHILD,
+      "no child is left behind");
+  std::printf("no_ring_waitid: %s\n", failures == 0 ? "ok" : "FAILED");
   return failures == 0 ? 0 : 1;
 }
 
@@ -603,6 +709,17 @@ int main(int argc, char* argv[])
     ::unsetenv("PIDFD_ASIO_MECHANISM");
     return ring_attach_refused();
   }
+  if (name == "ring_reaps")
+  {
+    ::unsetenv("PIDFD_ASIO_MECHANISM");
+    return ring_reaps();
+  }
+  if (name == "no_ring_waitid")
+  {
+    ::unsetenv("PIDFD_ASIO_MECHANISM");
+    ::setenv("PIDFD_ASIO_TEST_NO_RING_WAITID", "1", 1);
+    return no_ring_waitid();
+  }
   if (name == "forced_fallback")
     ::setenv("PIDFD_ASIO_FORCE_FALLBACK", "1", 1);
   if (name == "forced_epoll")
@@ -637,6 +754,8 @@ int main(int argc, char* argv[])
         "PIDFD_SIGNAL_PROCESS_GROUP is found from Linux 6.9");
     check(f.io_uring == (kernel_at_least(5, 17) && io_uring_enabled()),
         "io_uring waits where the kernel allows them (Linux 5.17)");
+    check(f.io_uring_waitid == (f.io_uring && kernel_at_least(6, 7)),
+        "the ring reaps where the kernel has IORING_OP_WAITID (Linux 6.7)");
   }
   if (name == "no_io_uring" || name == "no_io_uring_enter")
   {

@@ -128,14 +128,31 @@ public:
   collect_step step(std::uint64_t generation, wait_result& out);
 
   // Collects the outcome if the process has finished, without blocking;
-  // false while it runs. Once collected, the outcome is kept.
-  bool try_collect(wait_result& out);
+  // false while it runs. Once collected, the outcome is kept. `ring`: the
+  // execution context's, whose completion may hold the outcome (see
+  // ring_reaped()).
+  bool try_collect(wait_result& out, wait_ring* ring = nullptr);
 
   // The outcome if it was collected already; no system call.
   bool collected(wait_result& out) const;
 
-  // Blocks the calling thread until the outcome is known.
-  void wait_blocking(wait_result& out);
+  // Blocks the calling thread until the outcome is known; `ring` as for
+  // try_collect().
+  void wait_blocking(wait_result& out, wait_ring* ring = nullptr);
+
+  // The execution context's ring reaped the child, or tried to
+  // (IORING_OP_WAITID; see wait_ring::arm): `res` is the request's result,
+  // and the rest waitid's siginfo. Called by the ring, without its lock,
+  // once per reap armed. Until then the child's status may be in the
+  // ring's completion queue rather than the kernel's process table: a
+  // collect that finds the child gone (ECHILD) takes the ring's
+  // completions (wait_ring::harvest()) instead of reporting it so.
+  void ring_reaped(int res, int code, int status, pid_t pid);
+
+  // Returns once no reap of this process is in the ring any more (after
+  // the binding has cancelled it): release() hands over a child that
+  // nobody reaps behind the caller's back.
+  void settle_ring_reaps(wait_ring& ring);
 
   // Sends sig; process_done if the process has exited, even when the
   // kernel would still accept a signal for its zombie.
@@ -253,8 +270,22 @@ private:
   int pidfd_locked() const noexcept;
 
   friend void reap_in_background(std::shared_ptr<process_state> state);
+  friend class wait_ring;
 
-  bool collect_locked(wait_result& out);
+  // `pending`, if given, is set when the child is gone but a reap of the
+  // ring may hold its status (ring_reaped()).
+  bool collect_locked(wait_result& out, bool* pending = nullptr);
+
+  // For wait_ring::arm, with mutex_ held: true if the ring may reap the
+  // child itself (IORING_OP_WAITID). Only for a child of ours whose
+  // status is wanted without the resource usage, and whose pidfd was
+  // never handed out: it is then blocking, so that the kernel's waitid
+  // waits for the exit instead of finding WNOHANG in its flags.
+  bool ring_may_reap_locked() const noexcept
+  {
+    return !target_.usage && target_.origin == process_origin::spawned
+        && !pidfd_non_blocking_ && !closed_ && !done_;
+  }
   // signal() and signal_group(): the checks, then the mechanism's `how`.
   void send(int sig, boost::system::error_code& ec,
       void (wait_mechanism::*how)(wait_target&, int, boost::system::error_code&)
@@ -267,6 +298,9 @@ private:
   bool kill_on_destroy_ = false;
   bool own_group_ = false;
   mutable bool pidfd_non_blocking_ = false;
+  // Reaps armed on the ring whose completion ring_reaped() has not had
+  // yet: at most two (a cancelled one and its successor).
+  std::uint8_t ring_reaps_ = 0;
   // Immutable, and thread-safe itself: used without mutex_.
   const std::shared_ptr<cgroup_tree> tree_;
   std::uint64_t generation_ = 0;

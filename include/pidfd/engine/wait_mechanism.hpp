@@ -69,6 +69,9 @@ struct wait_target
   int fd = -1; // the readiness fd: the pidfd, or the pool's eventfd
   pid_t pid = 0;
   process_origin origin = process_origin::spawned;
+  // The status is wanted with the resource usage (spawn_options::
+  // resource_usage); false for a status without it.
+  bool usage = true;
   std::shared_ptr<mechanism_data> data{}; // the mechanism's own, if any
 };
 
@@ -127,6 +130,15 @@ public:
   // True if the binding learns of the readiness fd's readability from its
   // execution context's wait_ring rather than from the reactor.
   virtual bool waits_on_ring() const noexcept { return false; }
+
+  // The status of a child the context's wait_ring reaped (IORING_OP_WAITID
+  // reports waitid's siginfo, without the rusage): as collect() would
+  // have it otherwise.
+  virtual exit_status reaped_status(
+      const wait_target&, int /*code*/, int /*status*/) const
+  {
+    return {};
+  }
 
   // A spawned child nobody waits for any more, still running: true if the
   // mechanism sees it reaped by itself (the wait4 pool's thread does),

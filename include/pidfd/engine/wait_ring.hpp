@@ -4,9 +4,12 @@
 // The io_uring mechanism's one completion source per execution context: an
 // io_uring on which each waited-for process has a poll for its pidfd's
 // readability, so that the reactor watches one fd (the ring's) for every
-// process instead of one per process. Compiled into the library (in
-// src/detail/uring_mechanism.cpp), so it holds no Asio type: the binding's
-// service owns it and waits for its fd with one Asio descriptor.
+// process instead of one per process. A child whose status is wanted
+// without the resource usage is reaped in the ring instead
+// (IORING_OP_WAITID), its status handed to its process_state. Compiled
+// into the library (in src/detail/uring_mechanism.cpp), so it holds no
+// Asio type: the binding's service owns it and waits for its fd with one
+// Asio descriptor.
 //
 
 #ifndef PIDFD_ENGINE_WAIT_RING_HPP
@@ -19,6 +22,8 @@
 #include <vector>
 
 namespace pidfd::detail {
+
+class process_state;
 
 // Every member is thread-safe. Requests (polls, removals, closes) are
 // queued in the ring's submission queue and reach the kernel together, in
@@ -45,14 +50,19 @@ public:
   int fd() const noexcept;
 
   // Queues a poll for the readability of `pidfd` (the process has exited,
-  // or was reaped). `owner` is kept until the poll completes and is then
-  // handed back by next(). Returns the poll's token; 0 with ec set if the
-  // ring is shut down (asio's shut_down is the binding's to report).
-  token arm(
-      int pidfd, std::shared_ptr<void> owner, boost::system::error_code& ec);
+  // or was reaped), or, where the ring can and `owner` allows it (see
+  // process_state::ring_may_reap_locked()), a waitid that reaps the child:
+  // its outcome goes to owner->ring_reaped() before next() hands the
+  // owner back, and the completion then reads as a poll's. Called with
+  // the owner's lock held. `owner` is kept until the request completes.
+  // Returns the request's token; 0 with ec set if the ring is shut down
+  // (asio's shut_down is the binding's to report).
+  token arm(int pidfd, std::shared_ptr<process_state> owner,
+      boost::system::error_code& ec);
 
-  // Queues the removal of a poll; it then completes as cancelled, its
-  // owner handed back by next() as for any completion.
+  // Queues the removal of a poll, or the cancellation of a reap; it then
+  // completes as cancelled (a reap may have reaped first), its owner
+  // handed back by next() as for any completion.
   void disarm(token t) noexcept;
 
   // Closes `fd`: with the next submission if this thread is reaping this
@@ -91,16 +101,25 @@ public:
     const wait_ring* outer_;
   };
 
-  // The next completed poll: its owner, its token and its result (the
+  // The next completed request: its owner, its token and its result (the
   // poll's events, or -errno: -ECANCELED once removed); false if none is
   // left.
-  bool next(std::shared_ptr<void>& owner, token& t, int& result);
+  bool next(std::shared_ptr<process_state>& owner, token& t, int& result);
 
-  // The execution context is going away: no poll is armed from now on,
-  // queued closes are done, and the owners of the polls still in the
-  // kernel are handed back, to be shut down by the binding (the ring's
-  // fd, closed with the ring, cancels the polls).
-  std::vector<std::shared_ptr<void>> shut_down();
+  // For a thread that is not the binding's: takes the completions in the
+  // queue now (submitting what is queued first), so that the reaps among
+  // them reach their process states (ring_reaped()) at once; next() hands
+  // them all to the binding later, woken for them by a no-op's
+  // completion. True if there were any.
+  bool harvest();
+
+  // The execution context is going away: no request is armed from now
+  // on, queued closes are done, the reaps in the kernel are cancelled and
+  // their outcomes delivered (a status the kernel took is not lost with
+  // the ring), and the owners of the requests still in the kernel are
+  // handed back, to be shut down by the binding (the ring's fd, closed
+  // with the ring, cancels the polls).
+  std::vector<std::shared_ptr<process_state>> shut_down();
 
 private:
   struct impl;

@@ -148,7 +148,7 @@ exit_status basic_process<Executor>::wait(boost::system::error_code& ec)
     return {};
   }
   detail::wait_result r;
-  impl_->wait_blocking(r);
+  impl_->wait_blocking(r, impl_->ring());
   ec = r.ec;
   return r.status;
 }
@@ -164,7 +164,7 @@ std::optional<exit_status> basic_process<Executor>::try_wait(
     return std::nullopt;
   }
   detail::wait_result r;
-  if (!impl_->try_collect(r))
+  if (!impl_->try_collect(r, impl_->ring()))
     return std::nullopt;
   ec = r.ec;
   if (ec)

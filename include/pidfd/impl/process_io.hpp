@@ -208,13 +208,25 @@ public:
   // Like close(), but hands the pidfd to the caller (-1 if none).
   int release()
   {
-    locked state(*this);
-    if (!state.begin_close())
-      return -1;
-    let_go_of_descriptor(state);
-    if (cancel_ring_waits(state))
-      ring()->settle(); // the poll's request names the fd given away
-    return state.release_fd();
+    int fd;
+    wait_ring* r = nullptr;
+    {
+      locked state(*this);
+      if (!state.begin_close())
+        return -1;
+      let_go_of_descriptor(state);
+      if (cancel_ring_waits(state))
+      {
+        r = ring();
+        r->settle(); // the request names the fd given away
+      }
+      fd = state.release_fd();
+    }
+    // A reap in the ring, cancelled, may still have reaped the child:
+    // known before the caller, who reaps it otherwise, has the pidfd.
+    if (r)
+      settle_ring_reaps(*r);
+    return fd;
   }
 
   // The owning handle is going away: cancels the outstanding waits. A
@@ -463,12 +475,15 @@ private:
   // Created with the first process of an execution context, after its
   // reactor, so that it shuts down before the reactor does.
   process_service& service_;
+
+public:
   // The context's ring, for a process that waits on it (the io_uring
   // mechanism, where the context has a ring); else nullptr. No wait is
   // queued on it once the context has shut down and descriptor_ is gone.
   // Found through the service, not kept: every process's memory counts.
   wait_ring* ring() const noexcept;
 
+private:
   // The io_uring mechanism's: the waits queued for the ring,
   // and the poll armed there for them (0 if none).
   ring_waiter* waiters_ = nullptr;
@@ -595,13 +610,11 @@ private:
   void shutdown() override
   {
     std::set<std::shared_ptr<process_io>> orphans;
-    std::vector<std::shared_ptr<void>> polled;
+    std::vector<std::shared_ptr<process_state>> polled;
     {
       std::lock_guard lock(mutex_);
       shut_down_ = true;
       orphans.swap(orphans_);
-      if (ring_)
-        polled = ring_->shut_down();
       // The ring owns its fd: the descriptor only lets it go. In the
       // reactor it does so now, and its pending wait is destroyed with the
       // reactor's ops. Asio's io_uring backend would free the registration
@@ -617,7 +630,12 @@ private:
         ring_descriptor_.reset();
       }
     }
-    for (const std::shared_ptr<void>& p : polled)
+    // Without the service's lock: the ring's shutdown delivers the
+    // outcomes of the reaps it cancels to their processes, whose locks are
+    // taken before ours (a wait queued asks for a flush).
+    if (ring_)
+      polled = ring_->shut_down();
+    for (const std::shared_ptr<process_state>& p : polled)
       static_cast<process_io*>(p.get())->shut_down();
     polled.clear();
     for (const std::shared_ptr<process_io>& orphan : orphans)
@@ -680,7 +698,7 @@ private:
       ~rearm() { self->arm_ring_wait(); }
     } rearm{this};
     wait_ring::batch batch(*ring_);
-    std::shared_ptr<void> owner;
+    std::shared_ptr<process_state> owner;
     wait_ring::token t = 0;
     int result = 0;
     while (ring_->next(owner, t, result))
