@@ -142,7 +142,8 @@ struct variant
 {
   const char* id; // command-line and CSV name
   const char* label; // report name
-  // Run only when named with --variants (it needs root and cgroup2).
+  // Run only when named with --variants (it needs root and cgroup2, or
+  // measures one option alone).
   bool on_request = false;
 };
 

@@ -275,16 +275,21 @@ private:
 class asio_coroutine final : public spawner
 {
 public:
+  explicit asio_coroutine(pidfd::spawn_options options = {})
+    : options_(std::move(options))
+  {
+  }
+
   void run_sequential(const command& cmd, int n, std::int64_t* done) override
   {
-    asio::co_spawn(ctx_, sequence(cmd, n, done), rethrow);
+    asio::co_spawn(ctx_, sequence(cmd, options_, n, done), rethrow);
     ctx_.run();
     ctx_.restart();
   }
 
   fanout_result run_fanout(const command& cmd, int n) override
   {
-    fanout_state st{cmd, n, 0, 0, 0, {}};
+    fanout_state st{cmd, options_, n, 0, 0, 0, {}};
     st.start = now_ns();
     for (int i = 0; i < n; ++i)
       asio::co_spawn(ctx_, one(st), rethrow);
@@ -297,19 +302,22 @@ public:
   }
 
 private:
+  pidfd::spawn_options options_;
+
   static void rethrow(std::exception_ptr e)
   {
     if (e)
       std::rethrow_exception(e);
   }
 
-  static asio::awaitable<void> sequence(
-      const command& cmd, int n, std::int64_t* done)
+  static asio::awaitable<void> sequence(const command& cmd,
+      const pidfd::spawn_options& options, int n, std::int64_t* done)
   {
     auto ex = co_await asio::this_coro::executor;
     for (int i = 0; i < n; ++i)
     {
-      pidfd::process p = pidfd::spawn(ex, cmd.program(), cmd.pidfd_args());
+      pidfd::process p =
+          pidfd::spawn(ex, cmd.program(), cmd.pidfd_args(), options);
       pidfd::exit_status s = co_await p.async_wait(asio::use_awaitable);
       const std::int64_t t = now_ns();
       check_status("asio_coro", {}, s);
@@ -321,6 +329,7 @@ private:
   struct fanout_state
   {
     const command& cmd;
+    const pidfd::spawn_options& options;
     int n;
     int spawned = 0;
     int finished = 0;
@@ -331,7 +340,8 @@ private:
   static asio::awaitable<void> one(fanout_state& st)
   {
     auto ex = co_await asio::this_coro::executor;
-    pidfd::process p = pidfd::spawn(ex, st.cmd.program(), st.cmd.pidfd_args());
+    pidfd::process p =
+        pidfd::spawn(ex, st.cmd.program(), st.cmd.pidfd_args(), st.options);
     if (++st.spawned == st.n)
       st.result = spawn_phase_done(st.start);
     pidfd::exit_status s = co_await p.async_wait(asio::use_awaitable);
@@ -725,6 +735,8 @@ const std::vector<variant>& all_variants()
       {"asio_cgroup", "pidfd-asio, callback, into a cgroup", true},
       {"asio_cgroup_new", "pidfd-asio, callback, a new cgroup each", true},
       {"asio_userns", "pidfd-asio, callback, a new user namespace", true},
+      {"asio_cb_bare", "pidfd-asio, callback, no resource usage", true},
+      {"asio_coro_bare", "pidfd-asio, co_await, no resource usage", true},
   };
   return v;
 }
@@ -737,6 +749,16 @@ std::unique_ptr<spawner> make_spawner(std::string_view id)
     return std::make_unique<asio_coroutine>();
   if (id == "asio_sync")
     return std::make_unique<asio_blocking>();
+  if (id == "asio_cb_bare" || id == "asio_coro_bare")
+  {
+    // spawn_options::resource_usage false: the io_uring mechanism's ring
+    // reaps (IORING_OP_WAITID) where the kernel can.
+    pidfd::spawn_options o;
+    o.resource_usage = false;
+    if (id == "asio_cb_bare")
+      return std::make_unique<asio_callbacks>(std::move(o));
+    return std::make_unique<asio_coroutine>(std::move(o));
+  }
   if (id == "asio_cgroup")
     return std::make_unique<asio_cgroup>(false);
   if (id == "asio_cgroup_new")
