@@ -208,6 +208,11 @@ kernel_features probe()
 
   if (f.pidfd)
     f.io_uring = io_uring_usable(reasons, f.io_uring_waitid);
+  // A child the ring reaps is reaped outside the lock under which
+  // signal_group checks it is not: without PIDFD_SIGNAL_PROCESS_GROUP
+  // (Linux 6.7 and 6.8 have IORING_OP_WAITID but not it) killpg could
+  // then reach a recycled group id. The ring polls there.
+  f.io_uring_waitid = f.io_uring_waitid && f.pidfd_group_signal;
 
   f.reason = std::move(reasons);
   return f;

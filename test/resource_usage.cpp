@@ -8,6 +8,7 @@
 //
 
 #include "pidfd/process.hpp"
+#include "pidfd/run.hpp"
 #include "pidfd/spawn.hpp"
 #include "support/fixture.hpp"
 
@@ -16,6 +17,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include <csignal>
 #include <memory>
@@ -131,6 +133,44 @@ TEST_F(resource_usage_test, every_way_of_waiting_reports_the_end)
   std::optional<exit_status> again = polled.try_wait();
   ASSERT_TRUE(again);
   EXPECT_FALSE(again->usage_known());
+}
+
+// With the other options a run combines: its input and captured output,
+// on a pty, and a terminate past its grace.
+TEST_F(resource_usage_test, with_async_run_and_terminate)
+{
+  pidfd::run_options piped;
+  piped.spawn.resource_usage = false;
+  piped.input = "through the ring\n";
+  auto piped_run = pidfd::async_run(
+      ctx, child_program, {"echo"}, std::move(piped), asio::use_future);
+  pidfd::run_options on_pty;
+  on_pty.spawn.resource_usage = false;
+  on_pty.on_pty = true;
+  auto pty_run = pidfd::async_run(
+      ctx, child_program, {"exit", "9"}, std::move(on_pty), asio::use_future);
+  // A child that ignores SIGTERM (inherited), killed after the grace.
+  struct sigaction ignore
+  {
+  }, old{};
+  ignore.sa_handler = SIG_IGN;
+  ::sigaction(SIGTERM, &ignore, &old);
+  auto stubborn = spawn_pause(ctx);
+  ::sigaction(SIGTERM, &old, nullptr);
+  usage_outcome terminated;
+  stubborn.async_terminate(std::chrono::milliseconds(10), terminated.handler());
+  run();
+  pidfd::run_result r = piped_run.get();
+  EXPECT_EQ(r.status.code(), 0);
+  EXPECT_FALSE(r.status.usage_known());
+  EXPECT_EQ(r.out, "through the ring\n");
+  pidfd::run_result p = pty_run.get();
+  EXPECT_EQ(p.status.code(), 9);
+  EXPECT_FALSE(p.status.usage_known());
+  ASSERT_TRUE(terminated.called);
+  EXPECT_FALSE(terminated.ec) << terminated.ec.message();
+  EXPECT_EQ(terminated.status.signal(), SIGKILL);
+  EXPECT_FALSE(terminated.status.usage_known());
 }
 
 // The wait's request reaches the kernel (ctx.poll()), and the child ends

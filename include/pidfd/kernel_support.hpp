@@ -75,7 +75,8 @@ struct kernel_features
   /// The io_uring mechanism's ring also reaps (IORING_OP_WAITID, Linux
   /// 6.7): a child spawned with spawn_options::resource_usage false is
   /// collected by the kernel in the ring, with no waitid system call of
-  /// ours. Implies @c io_uring.
+  /// ours. Implies @c io_uring and @c pidfd_group_signal (without which
+  /// signal_group() relies on the library reaping under its lock).
   bool io_uring_waitid = false;
   /// The wait4 fallback was forced (PIDFD_ASIO_FORCE_FALLBACK=1) without
   /// probing.

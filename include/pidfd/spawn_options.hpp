@@ -440,9 +440,10 @@ struct spawn_options
   /// (exit_status::user_time(), system_time(), max_rss()), as waitid
   /// reports it. False leaves it out (exit_status::usage_known() is false)
   /// and lets the kernel reap the child where that is cheaper: with the
-  /// io_uring mechanism on Linux 6.7 (kernel_features::io_uring_waitid),
-  /// an asynchronous wait is one IORING_OP_WAITID in the execution
-  /// context's ring, and the library makes no waitid call of its own.
+  /// io_uring mechanism where kernel_features::io_uring_waitid (Linux 6.9:
+  /// IORING_OP_WAITID is 6.7's, PIDFD_SIGNAL_PROCESS_GROUP 6.9's), an
+  /// asynchronous wait is one IORING_OP_WAITID in the execution context's
+  /// ring, and the library makes no waitid call of its own.
   /**
    * A blocking wait(), try_wait() or release() while such a wait is in the
    * ring takes the status from the ring if the kernel reaped the child

@@ -754,8 +754,10 @@ int main(int argc, char* argv[])
         "PIDFD_SIGNAL_PROCESS_GROUP is found from Linux 6.9");
     check(f.io_uring == (kernel_at_least(5, 17) && io_uring_enabled()),
         "io_uring waits where the kernel allows them (Linux 5.17)");
-    check(f.io_uring_waitid == (f.io_uring && kernel_at_least(6, 7)),
-        "the ring reaps where the kernel has IORING_OP_WAITID (Linux 6.7)");
+    check(f.io_uring_waitid
+            == (f.io_uring && f.pidfd_group_signal && kernel_at_least(6, 7)),
+        "the ring reaps where the kernel has IORING_OP_WAITID (Linux 6.7) "
+        "and PIDFD_SIGNAL_PROCESS_GROUP (6.9)");
   }
   if (name == "no_io_uring" || name == "no_io_uring_enter")
   {
