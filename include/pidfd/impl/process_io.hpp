@@ -92,6 +92,14 @@ public:
     return &*descriptor_;
   }
 
+  // The context's ring, for a process that waits on it (the io_uring
+  // mechanism, where the context has a ring); else nullptr. No wait is
+  // queued on it once the context has shut down and descriptor_ is gone.
+  // Found through the service, not kept: every process's memory counts.
+  // The blocking wait() and try_wait() take their status from it when the
+  // ring reaped the child (process_state::ring_reaped()).
+  wait_ring* ring() const noexcept;
+
   // True if the readiness waits of this process go through its context's
   // ring (ring_wait()) rather than readiness_descriptor(). Fixed from
   // construction.
@@ -476,14 +484,6 @@ private:
   // reactor, so that it shuts down before the reactor does.
   process_service& service_;
 
-public:
-  // The context's ring, for a process that waits on it (the io_uring
-  // mechanism, where the context has a ring); else nullptr. No wait is
-  // queued on it once the context has shut down and descriptor_ is gone.
-  // Found through the service, not kept: every process's memory counts.
-  wait_ring* ring() const noexcept;
-
-private:
   // The io_uring mechanism's: the waits queued for the ring,
   // and the poll armed there for them (0 if none).
   ring_waiter* waiters_ = nullptr;
