@@ -72,23 +72,7 @@ protected:
   }
 };
 
-// A wait's outcome, recorded by its handler.
-struct outcome
-{
-  bool called = false;
-  error_code ec;
-  exit_status status;
-
-  auto handler()
-  {
-    return [this](error_code e, exit_status s) {
-      EXPECT_FALSE(called) << "handler invoked twice";
-      called = true;
-      ec = e;
-      status = s;
-    };
-  }
-};
+using outcome = pidfd_test::wait_outcome;
 
 //------------------------------------------------------------------------------
 // Completion tokens.

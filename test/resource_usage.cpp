@@ -57,22 +57,7 @@ protected:
   }
 };
 
-struct usage_outcome
-{
-  bool called = false;
-  error_code ec;
-  exit_status status;
-
-  auto handler()
-  {
-    return [this](error_code e, exit_status s) {
-      EXPECT_FALSE(called) << "handler invoked twice";
-      called = true;
-      ec = e;
-      status = s;
-    };
-  }
-};
+using usage_outcome = pidfd_test::wait_outcome;
 
 TEST_F(resource_usage_test, kept_by_default_and_left_out_when_asked)
 {

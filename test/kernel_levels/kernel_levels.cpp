@@ -335,6 +335,21 @@ void exercise()
       "no child is left behind");
 }
 
+// A filter installed once the library is in use (its rules, added by
+// `add_rules`, name what exists only then); everything else stays allowed.
+template <typename AddRules>
+bool install_late_filter(AddRules add_rules)
+{
+  scmp_filter_ctx filter = seccomp_init(SCMP_ACT_ALLOW);
+  int rc = filter ? add_rules(filter) : -1;
+  if (rc == 0)
+    rc = seccomp_load(filter);
+  seccomp_release(filter);
+  if (rc != 0)
+    std::fprintf(stderr, "cannot install the seccomp filter\n");
+  return rc == 0;
+}
+
 // Every operation pending at once on each of four processes spawned with
 // `options`, `rounds` rounds: two waits, a wait cancelled through its
 // slot, a terminate whose child ignores SIGTERM (SIGKILL after the grace);
@@ -429,20 +444,12 @@ int ring_attach_refused()
   check(ring != nullptr, "the context has a ring");
   if (!ring)
     return 1;
-  scmp_filter_ctx filter = seccomp_init(SCMP_ACT_ALLOW);
-  int rc = filter ? 0 : -1;
-  if (rc == 0)
-    rc = seccomp_rule_add(filter, SCMP_ACT_ERRNO(ENOMEM), SCMP_SYS(epoll_ctl),
-        2, arg(1, SCMP_CMP_EQ, EPOLL_CTL_ADD),
-        arg(2, SCMP_CMP_EQ, static_cast<scmp_datum_t>(ring->fd())));
-  if (rc == 0)
-    rc = seccomp_load(filter);
-  seccomp_release(filter);
-  if (rc != 0)
-  {
-    std::fprintf(stderr, "cannot install the seccomp filter\n");
+  if (!install_late_filter([&](scmp_filter_ctx filter) {
+        return seccomp_rule_add(filter, SCMP_ACT_ERRNO(ENOMEM),
+            SCMP_SYS(epoll_ctl), 2, arg(1, SCMP_CMP_EQ, EPOLL_CTL_ADD),
+            arg(2, SCMP_CMP_EQ, static_cast<scmp_datum_t>(ring->fd())));
+      }))
     return 2;
-  }
   const int epfd = ::epoll_create1(EPOLL_CLOEXEC);
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -510,18 +517,11 @@ int ring_reaps()
                 "mechanism, or Linux < 6.7): ok\n");
     return 0;
   }
-  scmp_filter_ctx filter = seccomp_init(SCMP_ACT_ALLOW);
-  int rc = filter ? 0 : -1;
-  if (rc == 0)
-    rc = seccomp_rule_add(filter, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(waitid), 0);
-  if (rc == 0)
-    rc = seccomp_load(filter);
-  seccomp_release(filter);
-  if (rc != 0)
-  {
-    std::fprintf(stderr, "cannot install the seccomp filter\n");
+  if (!install_late_filter([](scmp_filter_ctx filter) {
+        return seccomp_rule_add(
+            filter, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(waitid), 0);
+      }))
     return 2;
-  }
   siginfo_t info{};
   check(::waitid(P_ALL, 0, &info, WEXITED | WNOHANG) == -1 && errno == EPERM,
       "the filter refuses waitid");

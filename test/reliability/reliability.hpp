@@ -93,22 +93,7 @@ using pidfd_test::disposition_guard;
 using pidfd_test::subreaper_guard;
 
 /// A wait's outcome, recorded by its handler.
-struct outcome
-{
-  bool called = false;
-  boost::system::error_code ec;
-  pidfd::exit_status status;
-
-  auto handler()
-  {
-    return [this](boost::system::error_code e, pidfd::exit_status s) {
-      EXPECT_FALSE(called) << "handler invoked twice";
-      called = true;
-      ec = e;
-      status = s;
-    };
-  }
-};
+using outcome = pidfd_test::wait_outcome;
 
 } // namespace pidfd_rel
 

@@ -140,6 +140,25 @@ private:
   std::thread thread_;
 };
 
+/// A wait's outcome, recorded by its handler (which fails the test if it
+/// is invoked twice).
+struct wait_outcome
+{
+  bool called = false;
+  boost::system::error_code ec;
+  pidfd::exit_status status;
+
+  auto handler()
+  {
+    return [this](boost::system::error_code e, pidfd::exit_status s) {
+      EXPECT_FALSE(called) << "handler invoked twice";
+      called = true;
+      ec = e;
+      status = s;
+    };
+  }
+};
+
 /// Closes an fd on destruction.
 class unique_fd
 {
