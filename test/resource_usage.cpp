@@ -234,8 +234,14 @@ TEST_F(resource_usage_test, release_leaves_the_child_to_the_caller)
     auto p = spawn_pause(ctx);
     const pid_t pid = p.id();
     usage_outcome o;
-    p.async_wait(o.handler());
+    asio::cancellation_signal cancel;
+    p.async_wait(asio::bind_cancellation_slot(cancel.slot(), o.handler()));
     ctx.poll();
+    // Every other round the wait is cancelled first: the reap's
+    // cancellation is then queued, not yet in the kernel, when release()
+    // comes.
+    if (round % 2)
+      cancel.emit(asio::cancellation_type::terminal);
     pidfd_test::unique_fd fd(p.release());
     ASSERT_GE(fd.get(), 0);
     run();

@@ -217,22 +217,19 @@ public:
   int release()
   {
     int fd;
-    wait_ring* r = nullptr;
     {
       locked state(*this);
       if (!state.begin_close())
         return -1;
       let_go_of_descriptor(state);
       if (cancel_ring_waits(state))
-      {
-        r = ring();
-        r->settle(); // the request names the fd given away
-      }
+        ring()->settle(); // the request names the fd given away
       fd = state.release_fd();
     }
-    // A reap in the ring, cancelled, may still have reaped the child:
-    // known before the caller, who reaps it otherwise, has the pidfd.
-    if (r)
+    // A reap in the ring, cancelled (now, or with its last waiter), may
+    // still have reaped the child: known before the caller, who reaps it
+    // otherwise, has the pidfd.
+    if (wait_ring* r = ring())
       settle_ring_reaps(*r);
     return fd;
   }
