@@ -115,13 +115,27 @@ protected:
     if (!mount)
       GTEST_SKIP() << "no cgroup2 mount in /proc/self/mountinfo";
     mount_ = *mount;
+    // Named by this process and a count. A name taken already is passed
+    // over: an earlier test process with the same PID (PIDs come round
+    // again within a CI run) may have left its cgroup behind when the
+    // machine was too busy to remove it in time. Only a cgroup made here
+    // becomes parent_, which TearDown checks and removes.
     static std::atomic<int> count{0};
-    parent_name_ = "pidfd-test-" + std::to_string(::getpid()) + "-"
-        + std::to_string(++count);
-    parent_ = mount_ + "/" + parent_name_;
-    if (::mkdir(parent_.c_str(), 0755) != 0)
-      GTEST_SKIP() << "cannot create a cgroup at " << parent_ << ": "
-                   << std::strerror(errno);
+    for (int attempt = 0;; ++attempt)
+    {
+      parent_name_ = "pidfd-test-" + std::to_string(::getpid()) + "-"
+          + std::to_string(++count);
+      const std::string path = mount_ + "/" + parent_name_;
+      if (::mkdir(path.c_str(), 0755) == 0)
+      {
+        parent_ = path;
+        break;
+      }
+      const int error = errno;
+      if (error != EEXIST || attempt == 100)
+        GTEST_SKIP() << "cannot create a cgroup at " << path << ": "
+                     << std::strerror(error);
+    }
   }
 
   void TearDown() override
@@ -145,7 +159,13 @@ protected:
     if (::rmdir(path.c_str()) == 0)
       return;
     pidfd_test::write_file(path + "/cgroup.kill", "1");
-    for (int i = 0; i < 1000 && ::rmdir(path.c_str()) != 0; ++i)
+    // The killed processes leave the cgroup as they exit, which on a
+    // loaded machine (a sanitizer build beside others) takes longer than a
+    // thousand yields: a deadline instead, as the soak's.
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (::rmdir(path.c_str()) != 0
+        && std::chrono::steady_clock::now() < deadline)
       std::this_thread::yield();
   }
 
