@@ -9,7 +9,10 @@
 //   src/detail/uring_mechanism.cpp  a pidfd as above, whose readability is
 //                                   polled for on the execution context's
 //                                   io_uring (wait_ring.hpp) rather than
-//                                   in the reactor
+//                                   in the reactor; or, for a status
+//                                   wanted without the rusage, a waitid in
+//                                   that ring, which reaps the child
+//                                   (process_state::ring_reaped())
 //   src/detail/wait4_mechanism.cpp  the wait4 fallback: a library thread
 //                                   blocks in waitid(P_PID) and makes an
 //                                   eventfd readable
