@@ -202,8 +202,7 @@ public:
       if (info.si_pid == 0)
         return false; // running (or exited but not yet reapable: ptrace)
       out = {{}, status_from(info.si_code, info.si_status)};
-      if (t.usage)
-        attach_usage(out.status, usage);
+      attach_usage(out.status, usage);
       attach_core_dump(out.status, t.fd);
       return true;
     }

@@ -185,6 +185,29 @@ struct wait_ring::impl
     return sqe;
   }
 
+  // The token of the request in slot `index` of `generation`.
+  static token token_of(std::uint32_t generation, std::uint32_t index) noexcept
+  {
+    return (token(generation) << 32) | (index + 1);
+  }
+
+  // Queues the removal of poll `t`, or the cancellation of reap `t`,
+  // posting a completion only if it fails; false if the queue refused it.
+  bool queue_cancel(token t, error_code& ec) noexcept
+  {
+    io_uring_sqe* sqe = entry(ec);
+    if (!sqe)
+      return false;
+    const auto generation = static_cast<std::uint32_t>(t >> 32);
+    sqe->opcode = (generation & reap_bit) ? IORING_OP_ASYNC_CANCEL
+                                          : IORING_OP_POLL_REMOVE;
+    sqe->fd = -1;
+    sqe->addr = t;
+    sqe->flags = IOSQE_CQE_SKIP_SUCCESS;
+    sqe->user_data = no_token;
+    return true;
+  }
+
   // The slot a token names if that request is still in the kernel.
   slot* find(token t) noexcept
   {
@@ -328,7 +351,7 @@ wait_ring::token wait_ring::arm(
   impl::slot& s = impl_->slots[index];
   s.generation =
       ((s.generation + 1) & ~impl::reap_bit) | (reap ? impl::reap_bit : 0);
-  const token t = (token(s.generation) << 32) | (index + 1);
+  const token t = impl::token_of(s.generation, index);
   sqe->user_data = t;
   if (reap)
   {
@@ -357,17 +380,11 @@ wait_ring::token wait_ring::arm(
 void wait_ring::disarm(token t) noexcept
 {
   std::lock_guard lock(impl_->mutex);
-  error_code ec;
-  io_uring_sqe* sqe = impl_->shut_down ? nullptr : impl_->entry(ec);
-  if (!sqe)
-    return; // the request completes when its process ends, or with the ring
-  const auto generation = static_cast<std::uint32_t>(t >> 32);
-  sqe->opcode = (generation & impl::reap_bit) ? IORING_OP_ASYNC_CANCEL
-                                              : IORING_OP_POLL_REMOVE;
-  sqe->fd = -1;
-  sqe->addr = t;
-  sqe->flags = IOSQE_CQE_SKIP_SUCCESS;
-  sqe->user_data = no_token;
+  // If it cannot be queued, the request completes when its process ends,
+  // or with the ring.
+  error_code ignored;
+  if (!impl_->shut_down)
+    impl_->queue_cancel(t, ignored);
 }
 
 void wait_ring::close(int fd) noexcept
@@ -518,14 +535,7 @@ std::vector<std::shared_ptr<process_state>> wait_ring::shut_down()
       if (!s.owner || !(s.generation & impl::reap_bit))
         continue;
       ++pending;
-      if (io_uring_sqe* sqe = impl_->entry(ec))
-      {
-        sqe->opcode = IORING_OP_ASYNC_CANCEL;
-        sqe->fd = -1;
-        sqe->addr = (token(s.generation) << 32) | (i + 1);
-        sqe->flags = IOSQE_CQE_SKIP_SUCCESS;
-        sqe->user_data = no_token;
-      }
+      impl_->queue_cancel(impl::token_of(s.generation, i), ec);
     }
     impl_->ring.submit(ec);
     impl::taken taken;

@@ -73,7 +73,8 @@ struct wait_target
   pid_t pid = 0;
   process_origin origin = process_origin::spawned;
   // The status is wanted with the resource usage (spawn_options::
-  // resource_usage); false for a status without it.
+  // resource_usage); false: the collect step leaves out what a mechanism
+  // collected, and the io_uring mechanism's ring may reap the child.
   bool usage = true;
   std::shared_ptr<mechanism_data> data{}; // the mechanism's own, if any
 };
