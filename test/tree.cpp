@@ -573,86 +573,91 @@ TEST_F(tree_test, tree_operations_while_another_is_pending)
   };
   const op all[] = {op::signal_tree, op::kill_tree, op::wait_tree,
       op::terminate_tree, op::wait};
-  // The pending ones: the asynchronous operations.
-  for (op first : {op::wait_tree, op::terminate_tree, op::wait})
-    for (op second : all)
-    {
-      SCOPED_TRACE("pending " + std::to_string(static_cast<int>(first))
-          + ", then " + std::to_string(static_cast<int>(second)));
-      pidfd::spawn_options options;
-      options.cgroup = pidfd::cgroup_placement::create_in(parent_);
-      auto p = pidfd::spawn(
-          ctx, "/bin/sh", {"-c", "sleep 100 & sleep 100"}, options);
-      int outstanding = 0;
-      bool stops = false; // something ends the tree
-      // A pending async_terminate may have emptied the tree, and its
-      // cgroup gone with it, by then: process_done.
-      auto gone_or_ok = [](error_code ec) {
-        return !ec || ec == pidfd::error::process_done;
-      };
-      auto start = [&](op o) {
-        error_code ec;
-        switch (o)
-        {
-        case op::signal_tree:
-          p.signal_tree(SIGTERM, ec);
-          EXPECT_TRUE(gone_or_ok(ec)) << ec.message();
-          stops = true;
-          break;
-        case op::kill_tree:
-          p.kill_tree(ec);
-          EXPECT_TRUE(gone_or_ok(ec)) << ec.message();
-          stops = true;
-          break;
-        case op::wait_tree:
-          ++outstanding;
-          p.async_wait_tree([&](error_code ec) {
-            EXPECT_FALSE(ec) << ec.message();
-            --outstanding;
-          });
-          break;
-        case op::terminate_tree:
-          ++outstanding;
-          stops = true;
-          p.async_terminate(pidfd::terminate_scope::tree, 10s,
-              [&](error_code ec, pidfd::exit_status s) {
-                EXPECT_FALSE(ec) << ec.message();
-                EXPECT_TRUE(s.signaled()) << s;
-                --outstanding;
-              });
-          break;
-        case op::wait:
-          ++outstanding;
-          p.async_wait([&](error_code ec, pidfd::exit_status s) {
-            EXPECT_FALSE(ec) << ec.message();
-            EXPECT_TRUE(s.signaled()) << s;
-            --outstanding;
-          });
-          break;
-        }
-      };
-      // poll() stops the io_context when it runs out of work (the first
-      // operation may complete in it), and a stopped one runs nothing
-      // until restart(): the second operation would stay pending.
-      start(first);
-      ctx.poll();
-      ctx.restart();
-      start(second);
-      ctx.poll();
-      ctx.restart();
-      if (!stops)
-        p.kill_tree();
-      run();
-      EXPECT_EQ(outstanding, 0);
-      EXPECT_TRUE(p.wait().signaled());
-      // Once the tree is gone: a new wait completes at once, with success.
-      std::optional<error_code> again;
-      p.async_wait_tree([&](error_code ec) { again = ec; });
-      run();
-      ASSERT_TRUE(again);
-      EXPECT_FALSE(*again) << again->message();
-      EXPECT_TRUE(subdirectories(parent_).empty());
-    }
+  // The pending ones: the asynchronous operations; each pair with the
+  // status wanted with and without the resource usage (the io_uring
+  // mechanism's ring then reaps the child).
+  for (bool usage : {true, false})
+    for (op first : {op::wait_tree, op::terminate_tree, op::wait})
+      for (op second : all)
+      {
+        SCOPED_TRACE("pending " + std::to_string(static_cast<int>(first))
+            + ", then " + std::to_string(static_cast<int>(second))
+            + (usage ? "" : ", without resource usage"));
+        pidfd::spawn_options options;
+        options.cgroup = pidfd::cgroup_placement::create_in(parent_);
+        options.resource_usage = usage;
+        auto p = pidfd::spawn(
+            ctx, "/bin/sh", {"-c", "sleep 100 & sleep 100"}, options);
+        int outstanding = 0;
+        bool stops = false; // something ends the tree
+        // A pending async_terminate may have emptied the tree, and its
+        // cgroup gone with it, by then: process_done.
+        auto gone_or_ok = [](error_code ec) {
+          return !ec || ec == pidfd::error::process_done;
+        };
+        auto start = [&](op o) {
+          error_code ec;
+          switch (o)
+          {
+          case op::signal_tree:
+            p.signal_tree(SIGTERM, ec);
+            EXPECT_TRUE(gone_or_ok(ec)) << ec.message();
+            stops = true;
+            break;
+          case op::kill_tree:
+            p.kill_tree(ec);
+            EXPECT_TRUE(gone_or_ok(ec)) << ec.message();
+            stops = true;
+            break;
+          case op::wait_tree:
+            ++outstanding;
+            p.async_wait_tree([&](error_code ec) {
+              EXPECT_FALSE(ec) << ec.message();
+              --outstanding;
+            });
+            break;
+          case op::terminate_tree:
+            ++outstanding;
+            stops = true;
+            p.async_terminate(pidfd::terminate_scope::tree, 10s,
+                [&](error_code ec, pidfd::exit_status s) {
+                  EXPECT_FALSE(ec) << ec.message();
+                  EXPECT_TRUE(s.signaled()) << s;
+                  --outstanding;
+                });
+            break;
+          case op::wait:
+            ++outstanding;
+            p.async_wait([&](error_code ec, pidfd::exit_status s) {
+              EXPECT_FALSE(ec) << ec.message();
+              EXPECT_TRUE(s.signaled()) << s;
+              --outstanding;
+            });
+            break;
+          }
+        };
+        // poll() stops the io_context when it runs out of work (the first
+        // operation may complete in it), and a stopped one runs nothing
+        // until restart(): the second operation would stay pending.
+        start(first);
+        ctx.poll();
+        ctx.restart();
+        start(second);
+        ctx.poll();
+        ctx.restart();
+        if (!stops)
+          p.kill_tree();
+        run();
+        EXPECT_EQ(outstanding, 0);
+        EXPECT_TRUE(p.wait().signaled());
+        // Once the tree is gone: a new wait completes at once, with success.
+        std::optional<error_code> again;
+        p.async_wait_tree([&](error_code ec) { again = ec; });
+        run();
+        ASSERT_TRUE(again);
+        EXPECT_FALSE(*again) << again->message();
+        EXPECT_TRUE(subdirectories(parent_).empty());
+      }
 }
 
 TEST_F(tree_test, without_a_cgroup_a_new_group_is_the_tree)
