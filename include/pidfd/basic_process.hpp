@@ -419,7 +419,11 @@ public:
    * 5.14); other signals, and SIGKILL on older kernels, by freezing the
    * cgroup (@c cgroup.freeze), signalling every PID in @c cgroup.procs and
    * thawing it, so that no process can fork or exit in between, and no PID
-   * signalled can be a reused one.
+   * signalled can be a reused one. A process that has blocked the signal
+   * gets it once it unblocks it, and a child it forks before then gets
+   * none (a shell blocks every signal while it forks a command): only
+   * SIGKILL, which cannot be blocked, stops a tree for certain (kill_tree(),
+   * or async_terminate() once its grace period has passed).
    *
    * Without a cgroup, a child that leads a process group of its own
    * (spawn_options::process_group) has its group signalled, as by
