@@ -17,7 +17,6 @@
 
 #include <boost/system/system_error.hpp>
 
-#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -223,7 +222,7 @@ void process_state::wait_blocking(wait_result& out, wait_ring* ring)
   // Readiness first, then the collect step, where the mechanism allows:
   // poll returns at once for a process that has exited already, and a
   // running one costs no collection before it blocks.
-  auto backoff = std::chrono::milliseconds(1);
+  auto backoff = backoff_delays::first;
   for (collect_step next = collect_first ? step(any_generation, out)
                                          : collect_step::rearm;
        ; next = step(any_generation, out))
@@ -246,7 +245,7 @@ void process_state::wait_blocking(wait_result& out, wait_ring* ring)
       if (ring && ring->harvest())
         break;
       std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(64));
+      backoff = backoff_delays::next(backoff);
       break;
     }
   }
