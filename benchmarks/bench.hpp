@@ -74,6 +74,9 @@ int count_fds();
 
 // Peak resident set of this process in KiB (/proc/self/status "VmHWM:").
 long peak_rss_kib();
+// Children of the calling thread not yet reaped (running or zombie), from
+// /proc/self/task/TID/children (CONFIG_PROC_CHILDREN); -1 if unavailable.
+int count_live_children();
 
 // ---- what the children run ------------------------------------------------
 
@@ -115,6 +118,10 @@ struct fanout_result
   int fds = 0; // at the end of the spawn phase
   int live_children = -1; // unreaped children then (-1: unknown)
 };
+
+// The spawn phase's figures, read as it ends: its time since `start`, and
+// this process's threads, fds and unreaped children.
+fanout_result spawn_phase_done(std::int64_t start);
 
 // One way of starting children and learning that they have exited. Every
 // spawner checks that each child exited with status 0 and throws

@@ -8,11 +8,13 @@
 
 #include "bench.hpp"
 #include "bp2.hpp"
+#include "floors.hpp"
 
 #include "pidfd/asio.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -30,21 +32,11 @@
 #include <system_error>
 #include <thread>
 
-#include <sched.h>
 #include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#ifndef P_PIDFD
-#define P_PIDFD 3 // Linux 5.4
-#endif
-
-#ifndef CLOSE_RANGE_UNSHARE
-#define CLOSE_RANGE_UNSHARE (1u << 1) // Linux 5.9
-#endif
 
 extern char** environ;
 
@@ -97,33 +89,6 @@ pid_t waitpid_retry(pid_t pid, int& status)
   {
   }
   check_errno(r > 0, "waitpid");
-  return r;
-}
-
-// Children of the calling thread not yet reaped (running or zombie), from
-// /proc/self/task/TID/children (CONFIG_PROC_CHILDREN); -1 if unavailable.
-int count_live_children()
-{
-  const std::string path =
-      format("/proc/self/task/%d/children", static_cast<int>(::gettid()));
-  std::FILE* f = std::fopen(path.c_str(), "re");
-  if (!f)
-    return -1;
-  int n = 0;
-  long pid = 0;
-  while (std::fscanf(f, "%ld", &pid) == 1)
-    ++n;
-  std::fclose(f);
-  return n;
-}
-
-fanout_result spawn_phase_done(std::int64_t start)
-{
-  fanout_result r;
-  r.spawn_ns = now_ns() - start;
-  r.threads = count_threads();
-  r.fds = count_fds();
-  r.live_children = count_live_children();
   return r;
 }
 
@@ -382,45 +347,13 @@ private:
 
 // ---- the raw floor: clone(CLONE_PIDFD | CLONE_VM | CLONE_VFORK), epoll --
 
-struct exec_args
-{
-  const char* path;
-  char* const* argv;
-};
-
-// Runs in the vfork child, on raw_vfork's stack, sharing our memory: only
-// execve and _exit.
-int exec_child(void* arg)
-{
-  auto* a = static_cast<exec_args*>(arg);
-  ::execve(a->path, a->argv, environ);
-  ::_exit(127);
-}
-
-// The same, for a child that shares our fd table (CLONE_FILES): it takes a
-// private copy of fds 0-2 only, as pidfd-asio's child does, instead of the
-// kernel copying the whole table at clone and execve closing the O_CLOEXEC
-// part of it.
-int exec_child_unshare(void* arg)
-{
-  if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_UNSHARE) != 0)
-    ::_exit(126);
-  return exec_child(arg);
-}
-
-// glibc's clone() with our own stack is what clone3 with CLONE_PIDFD |
-// CLONE_VFORK | CLONE_VM does; the parent sleeps until the child has
-// called execve, so one stack serves every child. With share_files, the
-// child also gets CLONE_FILES and runs exec_child_unshare.
+// The floor: vfork_starter's children, one epoll, waitid.
 class raw_vfork final : public spawner
 {
 public:
   explicit raw_vfork(bool share_files)
     : name_(share_files ? "raw_vfork_files" : "raw_vfork"),
-      flags_(CLONE_PIDFD | CLONE_VM | CLONE_VFORK | SIGCHLD
-          | (share_files ? CLONE_FILES : 0)),
-      child_(share_files ? exec_child_unshare : exec_child),
-      epoll_(::epoll_create1(EPOLL_CLOEXEC))
+      starter_(share_files), epoll_(::epoll_create1(EPOLL_CLOEXEC))
   {
     check_errno(epoll_ >= 0, "epoll_create1");
   }
@@ -470,14 +403,7 @@ public:
   }
 
 private:
-  int spawn(const command& cmd)
-  {
-    exec_args a{cmd.program().c_str(), cmd.argv()};
-    int pidfd = -1;
-    pid_t pid = ::clone(child_, stack_ + sizeof stack_, flags_, &a, &pidfd);
-    check_errno(pid > 0, "clone");
-    return pidfd;
-  }
+  int spawn(const command& cmd) { return starter_.start(cmd); }
 
   // EPOLLONESHOT: close() removes a pidfd from the set only when no other
   // fd table refers to its file any more, and a child spawned after it
@@ -496,23 +422,98 @@ private:
   // Collects the status and closes the pidfd (which leaves the epoll set).
   static int reap(int pidfd)
   {
-    siginfo_t info{};
-    int r;
-    while ((r = ::waitid(static_cast<idtype_t>(P_PIDFD), pidfd, &info, WEXITED))
-            < 0
-        && errno == EINTR)
-    {
-    }
-    check_errno(r == 0, "waitid");
+    const int status = collect_status(pidfd);
     ::close(pidfd);
-    return info.si_code == CLD_EXITED ? info.si_status << 8 : 0x7f;
+    return status;
   }
 
   const char* name_;
-  int flags_;
-  int (*child_)(void*);
+  vfork_starter starter_;
   int epoll_;
-  alignas(64) char stack_[64 * 1024];
+};
+
+// ---- the floor's children, waited for through Asio ------------------------
+
+// The least any Asio binding of a pidfd does: the floor's clone, the pidfd
+// in a posix::stream_descriptor, async_wait(wait_read), then waitid and the
+// descriptor's close in the handler. Its distance from the floor is what
+// Asio's reactor and handler dispatch cost before any library code runs.
+class raw_asio final : public spawner
+{
+public:
+  void run_sequential(const command& cmd, int n, std::int64_t* done) override
+  {
+    int finished = 0;
+    asio::posix::stream_descriptor pidfd(ctx_);
+    struct chain
+    {
+      raw_asio* self;
+      const command* cmd;
+      asio::posix::stream_descriptor* pidfd;
+      std::int64_t* done;
+      int n;
+      int* finished;
+
+      void next()
+      {
+        pidfd->assign(self->spawn(*cmd));
+        pidfd->async_wait(asio::posix::descriptor_base::wait_read,
+            [c = *this](error_code ec) mutable {
+              const std::int64_t t = now_ns();
+              c.collect(ec);
+              if (c.done)
+                c.done[*c.finished] = t;
+              if (++*c.finished < c.n)
+                c.next();
+            });
+      }
+
+      void collect(error_code ec)
+      {
+        check_code("raw_asio", ec, 0);
+        // The descriptor's close() is Asio's: it also leaves the reactor.
+        const int status = collect_status(pidfd->native_handle());
+        pidfd->close();
+        check_status("raw_asio", status);
+      }
+    };
+    chain{this, &cmd, &pidfd, done, n, &finished}.next();
+    ctx_.restart();
+    ctx_.run();
+    if (finished != n)
+      throw std::runtime_error("raw_asio: missing completions");
+  }
+
+  fanout_result run_fanout(const command& cmd, int n) override
+  {
+    const std::int64_t start = now_ns();
+    std::deque<asio::posix::stream_descriptor> pidfds;
+    int left = n;
+    for (int i = 0; i < n; ++i)
+    {
+      auto& d = pidfds.emplace_back(ctx_, spawn(cmd));
+      d.async_wait(
+          asio::posix::descriptor_base::wait_read, [&d, &left](error_code ec) {
+            check_code("raw_asio", ec, 0);
+            check_status("raw_asio", collect_status(d.native_handle()));
+            d.close();
+            --left;
+          });
+    }
+    fanout_result r = spawn_phase_done(start);
+    ctx_.restart();
+    ctx_.run();
+    if (left != 0)
+      throw std::runtime_error("raw_asio: missing completions");
+    r.total_ns = now_ns() - start;
+    return r;
+  }
+
+private:
+  int spawn(const command& cmd) { return starter_.start(cmd); }
+
+  asio::io_context ctx_;
+  vfork_starter starter_{false};
 };
 
 // ---- posix_spawn, fork, thread per child ----------------------------------
@@ -727,6 +728,10 @@ const std::vector<variant>& all_variants()
       {"asio_sync", "pidfd-asio, wait()"},
       {"raw_vfork", "floor: clone(PIDFD|VM|VFORK)+epoll+waitid"},
       {"raw_vfork_files", "floor + CLONE_FILES, close_range(UNSHARE)"},
+      {"raw_asio", "floor's clone, waited for by an Asio descriptor", true},
+      {"raw_uring", "floor's clone, reaped in an io_uring (WAITID)", true},
+      {"raw_uring_epoll", "floor's clone, reaped in an io_uring, epoll", true},
+      {"raw_uring_asio", "floor's clone, reaped in an io_uring, Asio", true},
       {"posix_spawn", "posix_spawn+waitpid"},
       {"bp2_default", "Boost.Process v2, default_launcher"},
       {"bp2_vfork", "Boost.Process v2, vfork_launcher"},
@@ -777,6 +782,14 @@ std::unique_ptr<spawner> make_spawner(std::string_view id)
     return std::make_unique<raw_vfork>(false);
   if (id == "raw_vfork_files")
     return std::make_unique<raw_vfork>(true);
+  if (id == "raw_asio")
+    return std::make_unique<raw_asio>();
+  if (id == "raw_uring")
+    return make_uring_floor(uring_wait::enter);
+  if (id == "raw_uring_epoll")
+    return make_uring_floor(uring_wait::epoll);
+  if (id == "raw_uring_asio")
+    return make_uring_floor(uring_wait::asio);
   if (id == "posix_spawn")
     return std::make_unique<waitpid_spawner<posix_spawn_checked>>(
         "posix_spawn");

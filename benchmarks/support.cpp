@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include <dirent.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -165,6 +166,33 @@ int count_fds()
 long peak_rss_kib()
 {
   return status_field("VmHWM");
+}
+
+// Children of the calling thread not yet reaped (running or zombie), from
+// /proc/self/task/TID/children (CONFIG_PROC_CHILDREN); -1 if unavailable.
+int count_live_children()
+{
+  const std::string path =
+      format("/proc/self/task/%d/children", static_cast<int>(::gettid()));
+  std::FILE* f = std::fopen(path.c_str(), "re");
+  if (!f)
+    return -1;
+  int n = 0;
+  long pid = 0;
+  while (std::fscanf(f, "%ld", &pid) == 1)
+    ++n;
+  std::fclose(f);
+  return n;
+}
+
+fanout_result spawn_phase_done(std::int64_t start)
+{
+  fanout_result r;
+  r.spawn_ns = now_ns() - start;
+  r.threads = count_threads();
+  r.fds = count_fds();
+  r.live_children = count_live_children();
+  return r;
 }
 
 // ---- command --------------------------------------------------------------

@@ -1,0 +1,441 @@
+//
+// benchmarks/uring_floor.cpp
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~
+// The io_uring floors (floors.hpp): what the kernel's io_uring costs a
+// parent that reaps its children in a ring, without Asio or pidfd-asio.
+// They say how far below the epoll floor a ring can take a spawn+wait
+// cycle at all.
+//
+
+#include "floors.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <stdexcept>
+#include <system_error>
+#include <vector>
+
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/io_uring.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3 // Linux 5.4
+#endif
+
+namespace bench {
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+// IORING_OP_WAITID (Linux 6.7): newer than bookworm's <linux/io_uring.h>.
+constexpr unsigned char op_waitid = 50;
+
+void check_errno(bool ok, const char* what)
+{
+  if (!ok)
+    throw std::system_error(errno, std::generic_category(), what);
+}
+
+void check_exited(const char* who, const siginfo_t& info)
+{
+  if (info.si_code != CLD_EXITED || info.si_status != 0)
+    throw std::runtime_error(format("%s: child failed, si_code %d status %d",
+        who, info.si_code, info.si_status));
+}
+
+void* map_ring(int fd, std::size_t size, off_t offset)
+{
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+      MAP_SHARED | MAP_POPULATE, fd, offset);
+  check_errno(p != MAP_FAILED, "mmap of the ring");
+  return p;
+}
+
+// One io_uring through the kernel interface (bookworm's liburing 2.3 has
+// no helper for IORING_OP_WAITID): one thread submits and reaps.
+class raw_ring
+{
+public:
+  raw_ring()
+  {
+    io_uring_params p{};
+    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+    p.cq_entries = 4096;
+    const long fd = ::syscall(SYS_io_uring_setup, 256, &p);
+    check_errno(fd >= 0, "io_uring_setup");
+    fd_ = static_cast<int>(fd);
+    sq_len_ = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    cq_len_ = p.cq_off.cqes + p.cq_entries * sizeof(io_uring_cqe);
+    if (p.features & IORING_FEAT_SINGLE_MMAP)
+      sq_len_ = cq_len_ = std::max(sq_len_, cq_len_);
+    sq_map_ = map_ring(fd_, sq_len_, IORING_OFF_SQ_RING);
+    cq_map_ = p.features & IORING_FEAT_SINGLE_MMAP
+        ? sq_map_
+        : map_ring(fd_, cq_len_, IORING_OFF_CQ_RING);
+    sqes_len_ = p.sq_entries * sizeof(io_uring_sqe);
+    sqes_ =
+        static_cast<io_uring_sqe*>(map_ring(fd_, sqes_len_, IORING_OFF_SQES));
+    auto* sq = static_cast<char*>(sq_map_);
+    auto* cq = static_cast<char*>(cq_map_);
+    sq_head_ = reinterpret_cast<unsigned*>(sq + p.sq_off.head);
+    sq_tail_ = reinterpret_cast<unsigned*>(sq + p.sq_off.tail);
+    sq_mask_ = *reinterpret_cast<unsigned*>(sq + p.sq_off.ring_mask);
+    sq_entries_ = p.sq_entries;
+    sq_array_ = reinterpret_cast<unsigned*>(sq + p.sq_off.array);
+    cq_head_ = reinterpret_cast<unsigned*>(cq + p.cq_off.head);
+    cq_tail_ = reinterpret_cast<unsigned*>(cq + p.cq_off.tail);
+    cq_mask_ = *reinterpret_cast<unsigned*>(cq + p.cq_off.ring_mask);
+    cqes_ = reinterpret_cast<io_uring_cqe*>(cq + p.cq_off.cqes);
+  }
+
+  raw_ring(const raw_ring&) = delete;
+  raw_ring& operator=(const raw_ring&) = delete;
+
+  ~raw_ring()
+  {
+    ::munmap(sqes_, sqes_len_);
+    if (cq_map_ != sq_map_)
+      ::munmap(cq_map_, cq_len_);
+    ::munmap(sq_map_, sq_len_);
+    ::close(fd_);
+  }
+
+  int fd() const noexcept { return fd_; }
+
+  // A zeroed entry, submitted by the next enter(). A full queue is
+  // submitted first.
+  io_uring_sqe& next_sqe()
+  {
+    const unsigned tail = *sq_tail_;
+    if (tail - __atomic_load_n(sq_head_, __ATOMIC_ACQUIRE) == sq_entries_)
+    {
+      enter(0);
+      return next_sqe();
+    }
+    const unsigned index = tail & sq_mask_;
+    io_uring_sqe& sqe = sqes_[index];
+    std::memset(&sqe, 0, sizeof sqe);
+    sq_array_[index] = index;
+    __atomic_store_n(sq_tail_, tail + 1, __ATOMIC_RELEASE);
+    ++to_submit_;
+    return sqe;
+  }
+
+  // io_uring_enter: submits what is queued and, if wait_for > 0, waits
+  // until that many completions are posted.
+  void enter(unsigned wait_for)
+  {
+    while (to_submit_ > 0 || wait_for > 0)
+    {
+      const long r = ::syscall(SYS_io_uring_enter, fd_, to_submit_, wait_for,
+          wait_for > 0 ? IORING_ENTER_GETEVENTS : 0u, nullptr, 0UL);
+      if (r < 0 && errno == EINTR)
+        continue;
+      check_errno(r >= 0, "io_uring_enter");
+      to_submit_ -= static_cast<unsigned>(r);
+      return;
+    }
+  }
+
+  // The next posted completion, if any.
+  bool pop(io_uring_cqe& out) noexcept
+  {
+    const unsigned head = *cq_head_;
+    if (head == __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE))
+      return false;
+    out = cqes_[head & cq_mask_];
+    __atomic_store_n(cq_head_, head + 1, __ATOMIC_RELEASE);
+    return true;
+  }
+
+private:
+  int fd_ = -1;
+  void* sq_map_ = nullptr;
+  void* cq_map_ = nullptr;
+  std::size_t sq_len_ = 0;
+  std::size_t cq_len_ = 0;
+  io_uring_sqe* sqes_ = nullptr;
+  std::size_t sqes_len_ = 0;
+  unsigned* sq_head_ = nullptr;
+  unsigned* sq_tail_ = nullptr;
+  unsigned sq_mask_ = 0;
+  unsigned sq_entries_ = 0;
+  unsigned* sq_array_ = nullptr;
+  unsigned* cq_head_ = nullptr;
+  unsigned* cq_tail_ = nullptr;
+  unsigned cq_mask_ = 0;
+  io_uring_cqe* cqes_ = nullptr;
+  unsigned to_submit_ = 0;
+};
+
+// user_data of the closes, whose failures only post a completion.
+constexpr std::uint64_t close_tag = ~std::uint64_t{0};
+
+// The close of a collected child's pidfd, submitted with the next request;
+// its success posts nothing.
+void queue_close(raw_ring& ring, int pidfd)
+{
+  io_uring_sqe& sqe = ring.next_sqe();
+  sqe.opcode = IORING_OP_CLOSE;
+  sqe.fd = pidfd;
+  sqe.flags = IOSQE_CQE_SKIP_SUCCESS;
+  sqe.user_data = close_tag;
+}
+
+// waitid(P_PIDFD, pidfd, &info, WEXITED) in the kernel: it reaps.
+void queue_waitid(raw_ring& ring, int pidfd, siginfo_t& info, std::uint64_t tag)
+{
+  io_uring_sqe& sqe = ring.next_sqe();
+  sqe.opcode = op_waitid;
+  sqe.fd = pidfd;
+  sqe.len = P_PIDFD;
+  sqe.file_index = WEXITED;
+  sqe.addr2 = reinterpret_cast<std::uintptr_t>(&info);
+  sqe.user_data = tag;
+}
+
+void check_completion(const char* who, const io_uring_cqe& cqe)
+{
+  if (cqe.res < 0)
+    throw std::system_error(-cqe.res, std::generic_category(),
+        format("%s: %s", who,
+            cqe.user_data == close_tag ? "IORING_OP_CLOSE"
+                                       : "IORING_OP_WAITID (Linux 6.7)"));
+}
+
+class uring_floor final : public spawner
+{
+public:
+  explicit uring_floor(bool through_epoll)
+    : name_(through_epoll ? "raw_uring_epoll" : "raw_uring"),
+      through_epoll_(through_epoll),
+      epoll_(through_epoll ? ::epoll_create1(EPOLL_CLOEXEC) : -1)
+  {
+    if (through_epoll)
+    {
+      check_errno(epoll_ >= 0, "epoll_create1");
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      check_errno(::epoll_ctl(epoll_, EPOLL_CTL_ADD, ring_.fd(), &ev) == 0,
+          "epoll_ctl");
+    }
+  }
+
+  ~uring_floor() override
+  {
+    if (epoll_ >= 0)
+      ::close(epoll_);
+  }
+
+  void run_sequential(const command& cmd, int n, std::int64_t* done) override
+  {
+    int previous = -1;
+    siginfo_t info{};
+    for (int i = 0; i < n; ++i)
+    {
+      const int pidfd = starter_.start(cmd);
+      if (previous >= 0)
+        queue_close(ring_, previous);
+      info = siginfo_t{};
+      queue_waitid(ring_, pidfd, info, 0);
+      io_uring_cqe cqe = next_completion();
+      const std::int64_t t = now_ns();
+      check_completion(name_, cqe);
+      check_exited(name_, info);
+      if (done)
+        done[i] = t;
+      previous = pidfd;
+    }
+    if (previous >= 0)
+      ::close(previous);
+  }
+
+  fanout_result run_fanout(const command& cmd, int n) override
+  {
+    const std::int64_t start = now_ns();
+    std::vector<siginfo_t> infos(static_cast<std::size_t>(n));
+    std::vector<int> pidfds(static_cast<std::size_t>(n), -1);
+    for (int i = 0; i < n; ++i)
+    {
+      pidfds[static_cast<std::size_t>(i)] = starter_.start(cmd);
+      queue_waitid(ring_, pidfds[static_cast<std::size_t>(i)],
+          infos[static_cast<std::size_t>(i)], static_cast<std::uint64_t>(i));
+    }
+    ring_.enter(0);
+    fanout_result r = spawn_phase_done(start);
+    for (int left = n; left > 0;)
+    {
+      io_uring_cqe cqe = next_completion();
+      do
+      {
+        check_completion(name_, cqe);
+        const auto i = static_cast<std::size_t>(cqe.user_data);
+        check_exited(name_, infos[i]);
+        queue_close(ring_, pidfds[i]);
+        --left;
+      } while (ring_.pop(cqe));
+    }
+    ring_.enter(0); // the last closes
+    r.total_ns = now_ns() - start;
+    return r;
+  }
+
+private:
+  // Submits what is queued and waits for a completion.
+  io_uring_cqe next_completion()
+  {
+    io_uring_cqe cqe{};
+    if (!through_epoll_)
+    {
+      ring_.enter(1);
+      ring_.pop(cqe);
+      return cqe;
+    }
+    ring_.enter(0);
+    while (!ring_.pop(cqe))
+    {
+      epoll_event ev{};
+      const int k = ::epoll_wait(epoll_, &ev, 1, -1);
+      check_errno(k >= 0 || errno == EINTR, "epoll_wait");
+    }
+    return cqe;
+  }
+
+  const char* name_;
+  bool through_epoll_;
+  raw_ring ring_;
+  int epoll_;
+  vfork_starter starter_{false};
+};
+
+// The same ring, its fd waited for by an Asio descriptor on an io_context
+// (the io_uring mechanism's design, without pidfd-asio): each child is
+// started from the handler that collected the one before.
+class uring_asio_floor final : public spawner
+{
+public:
+  uring_asio_floor() : ring_fd_(ctx_, ring_.fd()) {}
+
+  ~uring_asio_floor() override { ring_fd_.release(); }
+
+  void run_sequential(const command& cmd, int n, std::int64_t* done) override
+  {
+    cmd_ = &cmd;
+    done_ = done;
+    n_ = n;
+    finished_ = 0;
+    previous_ = -1;
+    start_next();
+    ctx_.restart();
+    ctx_.run();
+    if (finished_ != n)
+      throw std::runtime_error("raw_uring_asio: missing completions");
+    if (previous_ >= 0)
+      ::close(previous_);
+  }
+
+  fanout_result run_fanout(const command& cmd, int n) override
+  {
+    const std::int64_t start = now_ns();
+    std::vector<siginfo_t> infos(static_cast<std::size_t>(n));
+    std::vector<int> pidfds(static_cast<std::size_t>(n), -1);
+    for (int i = 0; i < n; ++i)
+    {
+      const auto k = static_cast<std::size_t>(i);
+      pidfds[k] = starter_.start(cmd);
+      queue_waitid(ring_, pidfds[k], infos[k], k);
+    }
+    ring_.enter(0);
+    fanout_result r = spawn_phase_done(start);
+    int left = n;
+    std::function<void()> wait = [&] {
+      ring_fd_.async_wait(
+          asio::posix::descriptor_base::wait_read, [&](error_code ec) {
+            if (ec)
+              throw std::system_error(ec, "raw_uring_asio: async_wait");
+            io_uring_cqe cqe{};
+            while (ring_.pop(cqe))
+            {
+              check_completion("raw_uring_asio", cqe);
+              const auto k = static_cast<std::size_t>(cqe.user_data);
+              check_exited("raw_uring_asio", infos[k]);
+              queue_close(ring_, pidfds[k]);
+              --left;
+            }
+            ring_.enter(0);
+            if (left > 0)
+              wait();
+          });
+    };
+    wait();
+    ctx_.restart();
+    ctx_.run();
+    r.total_ns = now_ns() - start;
+    return r;
+  }
+
+private:
+  void start_next()
+  {
+    const int pidfd = starter_.start(*cmd_);
+    if (previous_ >= 0)
+      queue_close(ring_, previous_);
+    info_ = siginfo_t{};
+    queue_waitid(ring_, pidfd, info_, 0);
+    ring_.enter(0);
+    previous_ = pidfd;
+    wait_for_completion();
+  }
+
+  void wait_for_completion()
+  {
+    ring_fd_.async_wait(
+        asio::posix::descriptor_base::wait_read, [this](error_code ec) {
+          const std::int64_t t = now_ns();
+          if (ec)
+            throw std::system_error(ec, "raw_uring_asio: async_wait");
+          io_uring_cqe cqe{};
+          if (!ring_.pop(cqe))
+            return wait_for_completion();
+          check_completion("raw_uring_asio", cqe);
+          check_exited("raw_uring_asio", info_);
+          if (done_)
+            done_[finished_] = t;
+          if (++finished_ < n_)
+            start_next();
+        });
+  }
+
+  raw_ring ring_;
+  asio::io_context ctx_;
+  asio::posix::stream_descriptor ring_fd_;
+  vfork_starter starter_{false};
+  const command* cmd_ = nullptr;
+  std::int64_t* done_ = nullptr;
+  int n_ = 0;
+  int finished_ = 0;
+  int previous_ = -1;
+  siginfo_t info_{};
+};
+
+} // namespace
+
+std::unique_ptr<spawner> make_uring_floor(uring_wait how)
+{
+  if (how == uring_wait::asio)
+    return std::make_unique<uring_asio_floor>();
+  return std::make_unique<uring_floor>(how == uring_wait::epoll);
+}
+
+} // namespace bench
