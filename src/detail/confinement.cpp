@@ -109,20 +109,23 @@ std::string capability_name(int cap)
 constexpr std::size_t max_map_lines = 340;
 
 // "uid_map \"0 1000 0\": a count of 0", or empty for a valid map.
+// The message is built only for a map that fails: every spawn checks both
+// maps, and almost every spawn has none.
 std::string check_map(const char* name, const std::vector<id_mapping>& map)
 {
-  const std::string what =
-      std::string(name) + " \"" + describe_map(map) + "\": ";
+  auto what = [&] {
+    return std::string(name) + " \"" + describe_map(map) + "\": ";
+  };
   if (map.size() > max_map_lines)
     return std::string(name) + ": " + std::to_string(map.size())
         + " lines, at most " + std::to_string(max_map_lines);
   for (const id_mapping& m : map)
   {
     if (m.count == 0)
-      return what + "a count of 0";
+      return what() + "a count of 0";
     const std::uint64_t end = std::uint64_t(m.count) - 1;
     if (m.inside + end > UINT32_MAX - 1 || m.outside + end > UINT32_MAX - 1)
-      return what + "past the last id";
+      return what() + "past the last id";
   }
   return {};
 }
