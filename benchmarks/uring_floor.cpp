@@ -205,6 +205,21 @@ void queue_waitid(raw_ring& ring, int pidfd, siginfo_t& info, std::uint64_t tag)
   sqe.user_data = tag;
 }
 
+// S3's spawn phase: n children, each with its waitid queued (user_data:
+// its index in `infos` and `pidfds`), all submitted.
+void start_all(vfork_starter& starter, raw_ring& ring, const command& cmd,
+    int n, std::vector<siginfo_t>& infos, std::vector<int>& pidfds)
+{
+  infos.assign(static_cast<std::size_t>(n), siginfo_t{});
+  pidfds.assign(static_cast<std::size_t>(n), -1);
+  for (std::size_t k = 0; k < pidfds.size(); ++k)
+  {
+    pidfds[k] = starter.start(cmd);
+    queue_waitid(ring, pidfds[k], infos[k], k);
+  }
+  ring.enter(0);
+}
+
 void check_completion(const char* who, const io_uring_cqe& cqe)
 {
   if (cqe.res < 0)
@@ -212,6 +227,17 @@ void check_completion(const char* who, const io_uring_cqe& cqe)
         format("%s: %s", who,
             cqe.user_data == close_tag ? "IORING_OP_CLOSE"
                                        : "IORING_OP_WAITID (Linux 6.7)"));
+}
+
+// S3's collection of the child whose waitid `cqe` completes: its status
+// checked, its pidfd's close queued.
+void collect_one(const char* who, raw_ring& ring, const io_uring_cqe& cqe,
+    const std::vector<siginfo_t>& infos, const std::vector<int>& pidfds)
+{
+  check_completion(who, cqe);
+  const auto k = static_cast<std::size_t>(cqe.user_data);
+  check_exited(who, infos[k]);
+  queue_close(ring, pidfds[k]);
 }
 
 class uring_floor final : public spawner
@@ -264,25 +290,16 @@ public:
   fanout_result run_fanout(const command& cmd, int n) override
   {
     const std::int64_t start = now_ns();
-    std::vector<siginfo_t> infos(static_cast<std::size_t>(n));
-    std::vector<int> pidfds(static_cast<std::size_t>(n), -1);
-    for (int i = 0; i < n; ++i)
-    {
-      pidfds[static_cast<std::size_t>(i)] = starter_.start(cmd);
-      queue_waitid(ring_, pidfds[static_cast<std::size_t>(i)],
-          infos[static_cast<std::size_t>(i)], static_cast<std::uint64_t>(i));
-    }
-    ring_.enter(0);
+    std::vector<siginfo_t> infos;
+    std::vector<int> pidfds;
+    start_all(starter_, ring_, cmd, n, infos, pidfds);
     fanout_result r = spawn_phase_done(start);
     for (int left = n; left > 0;)
     {
       io_uring_cqe cqe = next_completion();
       do
       {
-        check_completion(name_, cqe);
-        const auto i = static_cast<std::size_t>(cqe.user_data);
-        check_exited(name_, infos[i]);
-        queue_close(ring_, pidfds[i]);
+        collect_one(name_, ring_, cqe, infos, pidfds);
         --left;
       } while (ring_.pop(cqe));
     }
@@ -348,15 +365,9 @@ public:
   fanout_result run_fanout(const command& cmd, int n) override
   {
     const std::int64_t start = now_ns();
-    std::vector<siginfo_t> infos(static_cast<std::size_t>(n));
-    std::vector<int> pidfds(static_cast<std::size_t>(n), -1);
-    for (int i = 0; i < n; ++i)
-    {
-      const auto k = static_cast<std::size_t>(i);
-      pidfds[k] = starter_.start(cmd);
-      queue_waitid(ring_, pidfds[k], infos[k], k);
-    }
-    ring_.enter(0);
+    std::vector<siginfo_t> infos;
+    std::vector<int> pidfds;
+    start_all(starter_, ring_, cmd, n, infos, pidfds);
     fanout_result r = spawn_phase_done(start);
     int left = n;
     std::function<void()> wait = [&] {
@@ -367,10 +378,7 @@ public:
             io_uring_cqe cqe{};
             while (ring_.pop(cqe))
             {
-              check_completion("raw_uring_asio", cqe);
-              const auto k = static_cast<std::size_t>(cqe.user_data);
-              check_exited("raw_uring_asio", infos[k]);
-              queue_close(ring_, pidfds[k]);
+              collect_one("raw_uring_asio", ring_, cqe, infos, pidfds);
               --left;
             }
             ring_.enter(0);
