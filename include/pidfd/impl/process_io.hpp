@@ -37,6 +37,7 @@
 #include <optional>
 #include <set>
 #include <type_traits>
+#include <variant>
 #include <vector>
 #include <utility>
 
@@ -89,12 +90,12 @@ public:
     if (!state.prepare_wait(ec) || !assigned(state, ec))
       return nullptr;
     lock = state.release();
-    return &*descriptor_;
+    return descriptor();
   }
 
   // The context's ring, for a process that waits on it (the io_uring
   // mechanism, where the context has a ring); else nullptr. No wait is
-  // queued on it once the context has shut down and descriptor_ is gone.
+  // queued on it once the context has shut down (live_executor() null).
   // Found through the service, not kept: every process's memory counts.
   // The blocking wait() and try_wait() take their status from it when the
   // ring reaped the child (process_state::ring_reaped()).
@@ -123,7 +124,7 @@ public:
     locked state(*this);
     if (!state.prepare_wait(ec))
       return false;
-    if (!descriptor_ || !ring())
+    if (!live_executor() || !ring())
     {
       ec = boost::asio::error::shut_down;
       return false;
@@ -142,7 +143,7 @@ public:
   void ring_wait(Handler&& handler)
   {
     using handler_type = std::decay_t<Handler>;
-    const boost::asio::any_io_executor& io_ex = descriptor_->get_executor();
+    const boost::asio::any_io_executor& io_ex = *live_executor();
     if (ring_waiter_needs_work(handler, io_ex))
       queue_ring_waiter(
           ring_wait_op<handler_type, true>::make(std::move(handler), io_ex));
@@ -166,7 +167,7 @@ public:
       if (!poll_)
       {
         *tail = nullptr;
-        op->complete(ring_waiter::how::post, ec, descriptor_->get_executor());
+        op->complete(ring_waiter::how::post, ec, *live_executor());
         return;
       }
       service_ring_requested();
@@ -188,8 +189,8 @@ public:
     boost::asio::any_io_executor ex;
     {
       locked state(*this);
-      if (descriptor_)
-        ex = descriptor_->get_executor();
+      if (const boost::asio::any_io_executor* live = live_executor())
+        ex = *live;
     }
     if (!ex)
       boost::asio::detail::throw_exception(
@@ -271,7 +272,7 @@ private:
       if (t != poll_)
         return; // removed (or never current): its waiters went already
       poll_ = 0;
-      if (result == -ECANCELED && waiters_ && descriptor_)
+      if (result == -ECANCELED && waiters_ && live_executor())
       {
         // Not removed by us: the kernel cancels a thread's requests when
         // the thread exits (a poll is tied to its submitter's task), and
@@ -313,8 +314,8 @@ private:
   // empty.
   boost::asio::any_io_executor io_executor()
   {
-    return descriptor_ ? descriptor_->get_executor()
-                       : boost::asio::any_io_executor();
+    const boost::asio::any_io_executor* live = live_executor();
+    return live ? *live : boost::asio::any_io_executor();
   }
 
   // Cancels the waits queued for the ring, if any, posting them with
@@ -398,8 +399,8 @@ private:
   // deregisters it from the reactor and cancels the waits.
   void release_descriptor(locked&)
   {
-    if (descriptor_ && descriptor_->is_open())
-      descriptor_->release();
+    if (descriptor_type* d = descriptor(); d && d->is_open())
+      d->release();
   }
 
   // The fd is closed or handed over: its waits end with operation_aborted.
@@ -425,28 +426,37 @@ private:
   void cancel_descriptor(locked&)
   {
     boost::system::error_code ignored;
-    if (descriptor_ && descriptor_->is_open())
-      descriptor_->cancel(ignored);
+    if (descriptor_type* d = descriptor(); d && d->is_open())
+      d->cancel(ignored);
   }
 
   bool assigned(locked&, boost::system::error_code& ec)
   {
-    if (!descriptor_)
+    if (auto* ex = std::get_if<boost::asio::any_io_executor>(&asio_))
+    {
+      // The first wait through the reactor makes the descriptor, in place
+      // of the executor it takes. Its service exists (process_service made
+      // it), so the construction does not throw.
+      const boost::asio::any_io_executor io_ex = std::move(*ex);
+      asio_.emplace<descriptor_type>(io_ex);
+    }
+    descriptor_type* d = descriptor();
+    if (!d)
     {
       ec = boost::asio::error::shut_down;
       return false;
     }
-    if (descriptor_->is_open())
+    if (d->is_open())
       return true;
     // Registers the fd. Asio sets a descriptor non-blocking before its
     // first wait; done here, once, so that it knows.
-    descriptor_->assign(readiness_fd(), ec);
+    d->assign(readiness_fd(), ec);
     if (!ec)
-      descriptor_->native_non_blocking(true, ec);
+      d->native_non_blocking(true, ec);
     // A descriptor that the reactor refused is reported by this wait, and
     // the next one tries again; the fd itself stays the state's.
-    if (ec && descriptor_->is_open())
-      descriptor_->release();
+    if (ec && d->is_open())
+      d->release();
     return !ec;
   }
 
@@ -464,7 +474,7 @@ private:
     {
       locked state(*this);
       release_descriptor(state);
-      descriptor_.reset();
+      asio_.emplace<std::monostate>();
       waiters = std::exchange(waiters_, nullptr);
       poll_ = 0;
     }
@@ -473,10 +483,31 @@ private:
     complete_all(waiters, ring_waiter::how::destroy, {}, {});
   }
 
-  // Its executor is the process's I/O executor: no copy of that is kept
-  // beside it (a child's memory counts, ten thousand at a time). Empty once
-  // the io_context has shut down.
-  std::optional<descriptor_type> descriptor_;
+  // The process's I/O executor until its fd first enters the reactor, then
+  // the Asio descriptor, which holds that executor (no copy is kept beside
+  // it: a child's memory counts, ten thousand at a time). A process that
+  // waits on the ring, or is only waited for with wait(), signalled or
+  // released, never makes a descriptor, whose construction looks its
+  // service up among the context's (a mutex, and type_info comparisons by
+  // name). Empty (monostate) once the io_context has shut down.
+  std::variant<std::monostate, boost::asio::any_io_executor, descriptor_type>
+      asio_;
+
+  // The descriptor, once the fd has entered the reactor.
+  descriptor_type* descriptor() noexcept
+  {
+    return std::get_if<descriptor_type>(&asio_);
+  }
+
+  // The process's I/O executor; nullptr once the io_context has shut down.
+  const boost::asio::any_io_executor* live_executor() noexcept
+  {
+    if (const auto* ex = std::get_if<boost::asio::any_io_executor>(&asio_))
+      return ex;
+    if (descriptor_type* d = descriptor())
+      return &d->get_executor();
+    return nullptr;
+  }
   // Created with the first process of an execution context, after its
   // reactor, so that it shuts down before the reactor does.
   process_service& service_;
@@ -502,10 +533,16 @@ public:
   explicit process_service(boost::asio::execution_context& context)
     : boost::asio::execution_context::service(context)
   {
+    // The descriptors' service (and with it the reactor) is made first, so
+    // that it shuts down and is destroyed after this one, whose shutdown
+    // releases the processes' descriptors and whose destructor lets the
+    // ring's go. A process makes its descriptor only when its fd first
+    // enters the reactor, which may be long after this.
 #if PIDFD_ASIO_DESCRIPTORS_ON_IO_URING
-    // The descriptors' service is made first, so that it is destroyed
-    // after this one, whose destructor lets the ring's descriptor go.
     boost::asio::use_service<boost::asio::detail::io_uring_descriptor_service>(
+        context);
+#else
+    boost::asio::use_service<boost::asio::detail::reactive_descriptor_service>(
         context);
 #endif
     // A ring only where the io_uring mechanism was chosen; a ring the
@@ -726,7 +763,8 @@ private:
 
 inline process_io::process_io(
     const boost::asio::any_io_executor& ex, const process_init& init)
-  : process_state(init), descriptor_(std::in_place, ex),
+  : process_state(init),
+    asio_(std::in_place_type<boost::asio::any_io_executor>, ex),
     service_(boost::asio::use_service<process_service>(
         boost::asio::query(ex, boost::asio::execution::context)))
 {
@@ -777,7 +815,7 @@ inline void process_io::arm_orphan()
     locked state(*this);
     if (ring() && state.prepare_wait(ec))
     {
-      if (descriptor_)
+      if (live_executor())
       {
         ring_wait(
             [self = shared_from_this()](
@@ -788,7 +826,7 @@ inline void process_io::arm_orphan()
     }
     else if (!ring() && state.prepare_wait(ec) && assigned(state, ec))
     {
-      descriptor_->async_wait(descriptor_type::wait_read,
+      descriptor()->async_wait(descriptor_type::wait_read,
           [self = shared_from_this()](
               const boost::system::error_code& e) { self->reap_orphan(e); });
       return;
@@ -818,9 +856,10 @@ inline void process_io::reap_orphan(const boost::system::error_code& ec)
     boost::asio::any_io_executor ex;
     {
       locked state(*this);
-      if (!descriptor_)
+      const boost::asio::any_io_executor* live = live_executor();
+      if (!live)
         return; // shut down: a library thread reaps it
-      ex = descriptor_->get_executor();
+      ex = *live;
     }
     // From the default allocator: reaping an orphan serves no caller's
     // handler whose allocator it could use.
