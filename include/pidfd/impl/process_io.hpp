@@ -508,6 +508,7 @@ private:
       return &d->get_executor();
     return nullptr;
   }
+
   // Created with the first process of an execution context, after its
   // reactor, so that it shuts down before the reactor does.
   process_service& service_;
