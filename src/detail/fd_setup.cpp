@@ -124,13 +124,18 @@ bool fd_setup::open_terminal(
 bool fd_setup::add_stream(
     const stdio& s, int target, error_code& ec, std::string& detail)
 {
+  // An inherited stream is left as it is, and named nowhere: the name
+  // (for the messages) is built only for the others. Most spawns inherit
+  // all three.
+  if (s.type() == stdio::kind::inherit)
+    return true;
   const std::string name = stream_name(target);
   fd_action a;
   a.target = target;
   bool added = true;
   switch (s.type())
   {
-  case stdio::kind::inherit:
+  case stdio::kind::inherit: // returned above
     return true;
   case stdio::kind::file:
     added = add_file(s, name, a, ec, detail);
