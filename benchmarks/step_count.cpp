@@ -9,7 +9,9 @@
 //
 // runs PROGRAM under ptrace, one PTRACE_SINGLESTEP at a time, and prints
 // the number of steps: one per user-space instruction of its first thread
-// (a system call is one). Children and other threads are not followed, so
+// (a system call is one; a rep-prefixed string instruction is one per
+// iteration, since the CPU traps after each: the `rep stos` that zeroes a
+// 752-byte struct counts 94). Children and other threads are not followed, so
 // their instructions are not counted: the spawn+wait loops of
 // `pidfd_bench loop` run on one thread. The count of one cycle is the
 // difference of two runs that differ only in their number of cycles:
