@@ -32,6 +32,9 @@ extern const char* const counter_program; // bench_counter
 // CLOCK_MONOTONIC in nanoseconds: the clock the S4 child stamps with.
 std::int64_t now_ns() noexcept;
 
+// Throws std::system_error(errno, what) unless `ok`.
+void check_errno(bool ok, const char* what);
+
 // snprintf into a std::string.
 std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -7,7 +7,7 @@
 #include "floors.hpp"
 
 #include <cerrno>
-#include <system_error>
+#include <stdexcept>
 
 #include <sched.h>
 #include <sys/syscall.h>
@@ -53,12 +53,6 @@ int exec_child_unshare(void* arg)
   return exec_child(arg);
 }
 
-void check_errno(bool ok, const char* what)
-{
-  if (!ok)
-    throw std::system_error(errno, std::generic_category(), what);
-}
-
 } // namespace
 
 vfork_starter::vfork_starter(bool share_files)
@@ -75,6 +69,12 @@ int vfork_starter::start(const command& cmd)
   pid_t pid = ::clone(child_, stack_ + sizeof stack_, flags_, &a, &pidfd);
   check_errno(pid > 0, "clone");
   return pidfd;
+}
+
+void handler_chain::check_all_collected(const char* who) const
+{
+  if (finished_ != n_)
+    throw std::runtime_error(format("%s: missing completions", who));
 }
 
 int collect_status(int pidfd)

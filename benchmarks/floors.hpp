@@ -11,6 +11,7 @@
 
 #include "bench.hpp"
 
+#include <cstdint>
 #include <memory>
 
 namespace bench {
@@ -32,6 +33,42 @@ private:
   int flags_;
   int (*child_)(void*);
   alignas(64) char stack_[64 * 1024];
+};
+
+// S1 as an event-driven program runs it, each child started from the
+// handler that collected the one before: what that chain keeps between
+// its handlers.
+class handler_chain
+{
+public:
+  void begin(const command& cmd, int n, std::int64_t* done) noexcept
+  {
+    cmd_ = &cmd;
+    done_ = done;
+    n_ = n;
+    finished_ = 0;
+  }
+
+  const command& cmd() const noexcept { return *cmd_; }
+
+  // A child collected at `t` (read first thing in its handler): true if
+  // another is to start.
+  bool collected(std::int64_t t) noexcept
+  {
+    if (done_)
+      done_[finished_] = t;
+    return ++finished_ < n_;
+  }
+
+  // Once the io_context has run out of work; throws std::runtime_error
+  // naming `who` if a handler did not run.
+  void check_all_collected(const char* who) const;
+
+private:
+  const command* cmd_ = nullptr;
+  std::int64_t* done_ = nullptr;
+  int n_ = 0;
+  int finished_ = 0;
 };
 
 // The wait status of the exited child behind `pidfd` (waitid(P_PIDFD),

@@ -52,12 +52,6 @@ using boost::system::error_code;
   throw std::system_error(err, std::generic_category(), what);
 }
 
-void check_errno(bool ok, const char* what)
-{
-  if (!ok)
-    fail(what, errno);
-}
-
 void check_status(const char* who, int wait_status)
 {
   if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0)
@@ -364,7 +358,7 @@ public:
   {
     for (int i = 0; i < n; ++i)
     {
-      int pidfd = spawn(cmd);
+      int pidfd = starter_.start(cmd);
       watch(pidfd);
       epoll_event ev{};
       int r;
@@ -384,7 +378,7 @@ public:
   {
     const std::int64_t start = now_ns();
     for (int i = 0; i < n; ++i)
-      watch(spawn(cmd));
+      watch(starter_.start(cmd));
     fanout_result r = spawn_phase_done(start);
     int left = n;
     epoll_event ev[256];
@@ -403,8 +397,6 @@ public:
   }
 
 private:
-  int spawn(const command& cmd) { return starter_.start(cmd); }
-
   // EPOLLONESHOT: close() removes a pidfd from the set only when no other
   // fd table refers to its file any more, and a child spawned after it
   // holds a copy from clone until execve's close-on-exec pass, which runs
@@ -443,45 +435,11 @@ class raw_asio final : public spawner
 public:
   void run_sequential(const command& cmd, int n, std::int64_t* done) override
   {
-    int finished = 0;
-    asio::posix::stream_descriptor pidfd(ctx_);
-    struct chain
-    {
-      raw_asio* self;
-      const command* cmd;
-      asio::posix::stream_descriptor* pidfd;
-      std::int64_t* done;
-      int n;
-      int* finished;
-
-      void next()
-      {
-        pidfd->assign(self->spawn(*cmd));
-        pidfd->async_wait(asio::posix::descriptor_base::wait_read,
-            [c = *this](error_code ec) mutable {
-              const std::int64_t t = now_ns();
-              c.collect(ec);
-              if (c.done)
-                c.done[*c.finished] = t;
-              if (++*c.finished < c.n)
-                c.next();
-            });
-      }
-
-      void collect(error_code ec)
-      {
-        check_code("raw_asio", ec, 0);
-        // The descriptor's close() is Asio's: it also leaves the reactor.
-        const int status = collect_status(pidfd->native_handle());
-        pidfd->close();
-        check_status("raw_asio", status);
-      }
-    };
-    chain{this, &cmd, &pidfd, done, n, &finished}.next();
+    chain_.begin(cmd, n, done);
+    start_next();
     ctx_.restart();
     ctx_.run();
-    if (finished != n)
-      throw std::runtime_error("raw_asio: missing completions");
+    chain_.check_all_collected("raw_asio");
   }
 
   fanout_result run_fanout(const command& cmd, int n) override
@@ -491,12 +449,10 @@ public:
     int left = n;
     for (int i = 0; i < n; ++i)
     {
-      auto& d = pidfds.emplace_back(ctx_, spawn(cmd));
+      auto& d = pidfds.emplace_back(ctx_, starter_.start(cmd));
       d.async_wait(
           asio::posix::descriptor_base::wait_read, [&d, &left](error_code ec) {
-            check_code("raw_asio", ec, 0);
-            check_status("raw_asio", collect_status(d.native_handle()));
-            d.close();
+            collect(ec, d);
             --left;
           });
     }
@@ -510,10 +466,34 @@ public:
   }
 
 private:
-  int spawn(const command& cmd) { return starter_.start(cmd); }
+  // The child behind `pidfd`, whose wait completed with `ec`: its status
+  // checked. The descriptor's close() is Asio's: it also leaves the
+  // reactor.
+  static void collect(error_code ec, asio::posix::stream_descriptor& pidfd)
+  {
+    check_code("raw_asio", ec, 0);
+    const int status = collect_status(pidfd.native_handle());
+    pidfd.close();
+    check_status("raw_asio", status);
+  }
+
+  // Each child is started from the handler that collected the one before.
+  void start_next()
+  {
+    pidfd_.assign(starter_.start(chain_.cmd()));
+    pidfd_.async_wait(
+        asio::posix::descriptor_base::wait_read, [this](error_code ec) {
+          const std::int64_t t = now_ns();
+          collect(ec, pidfd_);
+          if (chain_.collected(t))
+            start_next();
+        });
+  }
 
   asio::io_context ctx_;
+  asio::posix::stream_descriptor pidfd_{ctx_};
   vfork_starter starter_{false};
+  handler_chain chain_;
 };
 
 // ---- posix_spawn, fork, thread per child ----------------------------------

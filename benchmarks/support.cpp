@@ -6,10 +6,12 @@
 #include "bench.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdarg>
 #include <cstring>
 #include <stdexcept>
+#include <system_error>
 
 #include <dirent.h>
 #include <unistd.h>
@@ -23,6 +25,12 @@ std::int64_t now_ns() noexcept
   timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
   return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+void check_errno(bool ok, const char* what)
+{
+  if (!ok)
+    throw std::system_error(errno, std::generic_category(), what);
 }
 
 std::string format(const char* fmt, ...)

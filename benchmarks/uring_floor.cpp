@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <functional>
 #include <stdexcept>
 #include <system_error>
 #include <vector>
@@ -40,12 +39,6 @@ using boost::system::error_code;
 
 // IORING_OP_WAITID (Linux 6.7): newer than bookworm's <linux/io_uring.h>.
 constexpr unsigned char op_waitid = 50;
-
-void check_errno(bool ok, const char* what)
-{
-  if (!ok)
-    throw std::system_error(errno, std::generic_category(), what);
-}
 
 void check_exited(const char* who, const siginfo_t& info)
 {
@@ -205,21 +198,6 @@ void queue_waitid(raw_ring& ring, int pidfd, siginfo_t& info, std::uint64_t tag)
   sqe.user_data = tag;
 }
 
-// S3's spawn phase: n children, each with its waitid queued (user_data:
-// its index in `infos` and `pidfds`), all submitted.
-void start_all(vfork_starter& starter, raw_ring& ring, const command& cmd,
-    int n, std::vector<siginfo_t>& infos, std::vector<int>& pidfds)
-{
-  infos.assign(static_cast<std::size_t>(n), siginfo_t{});
-  pidfds.assign(static_cast<std::size_t>(n), -1);
-  for (std::size_t k = 0; k < pidfds.size(); ++k)
-  {
-    pidfds[k] = starter.start(cmd);
-    queue_waitid(ring, pidfds[k], infos[k], k);
-  }
-  ring.enter(0);
-}
-
 void check_completion(const char* who, const io_uring_cqe& cqe)
 {
   if (cqe.res < 0)
@@ -229,22 +207,82 @@ void check_completion(const char* who, const io_uring_cqe& cqe)
                                        : "IORING_OP_WAITID (Linux 6.7)"));
 }
 
-// S3's collection of the child whose waitid `cqe` completes: its status
-// checked, its pidfd's close queued.
-void collect_one(const char* who, raw_ring& ring, const io_uring_cqe& cqe,
-    const std::vector<siginfo_t>& infos, const std::vector<int>& pidfds)
+// What the io_uring floors share: the ring, the floor's children, their
+// requests and the checks of their completions. They differ in how they
+// wait for the ring.
+class ring_floor
 {
-  check_completion(who, cqe);
-  const auto k = static_cast<std::size_t>(cqe.user_data);
-  check_exited(who, infos[k]);
-  queue_close(ring, pidfds[k]);
-}
+protected:
+  explicit ring_floor(const char* name) : name_(name) {}
 
-class uring_floor final : public spawner
+  // S1: starts a child and queues its waitid, with the close of the
+  // previous child's pidfd; submitted by the caller's next enter.
+  void start_one(const command& cmd)
+  {
+    const int pidfd = starter_.start(cmd);
+    if (previous_ >= 0)
+      queue_close(ring_, previous_);
+    info_ = siginfo_t{};
+    queue_waitid(ring_, pidfd, info_, 0);
+    previous_ = pidfd;
+  }
+
+  // S1: the completion of start_one()'s waitid.
+  void check_one(const io_uring_cqe& cqe) const
+  {
+    check_completion(name_, cqe);
+    check_exited(name_, info_);
+  }
+
+  // After the last S1 cycle: its pidfd, whose close no request carries.
+  void close_last()
+  {
+    if (previous_ >= 0)
+      ::close(previous_);
+    previous_ = -1;
+  }
+
+  // S3's spawn phase: n children, each with its waitid queued (user_data:
+  // its index in infos_ and pidfds_), all submitted.
+  void start_all(const command& cmd, int n)
+  {
+    infos_.assign(static_cast<std::size_t>(n), siginfo_t{});
+    pidfds_.assign(static_cast<std::size_t>(n), -1);
+    for (std::size_t k = 0; k < pidfds_.size(); ++k)
+    {
+      pidfds_[k] = starter_.start(cmd);
+      queue_waitid(ring_, pidfds_[k], infos_[k], k);
+    }
+    ring_.enter(0);
+  }
+
+  // S3: the child whose waitid `cqe` completes, its status checked and
+  // its pidfd's close queued.
+  void collect_one(const io_uring_cqe& cqe)
+  {
+    check_completion(name_, cqe);
+    const auto k = static_cast<std::size_t>(cqe.user_data);
+    check_exited(name_, infos_[k]);
+    queue_close(ring_, pidfds_[k]);
+  }
+
+  const char* name_;
+  raw_ring ring_;
+
+private:
+  vfork_starter starter_{false};
+  int previous_ = -1;
+  siginfo_t info_{};
+  std::vector<siginfo_t> infos_;
+  std::vector<int> pidfds_;
+};
+
+// The parent waits in io_uring_enter, or in epoll_wait for the ring's fd.
+class uring_floor final : public spawner, ring_floor
 {
 public:
   explicit uring_floor(bool through_epoll)
-    : name_(through_epoll ? "raw_uring_epoll" : "raw_uring"),
+    : ring_floor(through_epoll ? "raw_uring_epoll" : "raw_uring"),
       through_epoll_(through_epoll),
       epoll_(through_epoll ? ::epoll_create1(EPOLL_CLOEXEC) : -1)
   {
@@ -266,40 +304,29 @@ public:
 
   void run_sequential(const command& cmd, int n, std::int64_t* done) override
   {
-    int previous = -1;
-    siginfo_t info{};
     for (int i = 0; i < n; ++i)
     {
-      const int pidfd = starter_.start(cmd);
-      if (previous >= 0)
-        queue_close(ring_, previous);
-      info = siginfo_t{};
-      queue_waitid(ring_, pidfd, info, 0);
-      io_uring_cqe cqe = next_completion();
+      start_one(cmd);
+      const io_uring_cqe cqe = next_completion();
       const std::int64_t t = now_ns();
-      check_completion(name_, cqe);
-      check_exited(name_, info);
+      check_one(cqe);
       if (done)
         done[i] = t;
-      previous = pidfd;
     }
-    if (previous >= 0)
-      ::close(previous);
+    close_last();
   }
 
   fanout_result run_fanout(const command& cmd, int n) override
   {
     const std::int64_t start = now_ns();
-    std::vector<siginfo_t> infos;
-    std::vector<int> pidfds;
-    start_all(starter_, ring_, cmd, n, infos, pidfds);
+    start_all(cmd, n);
     fanout_result r = spawn_phase_done(start);
     for (int left = n; left > 0;)
     {
       io_uring_cqe cqe = next_completion();
       do
       {
-        collect_one(name_, ring_, cqe, infos, pidfds);
+        collect_one(cqe);
         --left;
       } while (ring_.pop(cqe));
     }
@@ -329,66 +356,43 @@ private:
     return cqe;
   }
 
-  const char* name_;
   bool through_epoll_;
-  raw_ring ring_;
   int epoll_;
-  vfork_starter starter_{false};
 };
 
-// The same ring, its fd waited for by an Asio descriptor on an io_context
-// (the io_uring mechanism's design, without pidfd-asio): each child is
-// started from the handler that collected the one before.
-class uring_asio_floor final : public spawner
+// The ring's fd waited for by an Asio descriptor on an io_context (the
+// io_uring mechanism's design, without pidfd-asio): each child is started
+// from the handler that collected the one before.
+class uring_asio_floor final : public spawner, ring_floor
 {
 public:
-  uring_asio_floor() : ring_fd_(ctx_, ring_.fd()) {}
+  uring_asio_floor() : ring_floor("raw_uring_asio"), ring_fd_(ctx_, ring_.fd())
+  {
+  }
 
   ~uring_asio_floor() override { ring_fd_.release(); }
 
   void run_sequential(const command& cmd, int n, std::int64_t* done) override
   {
-    cmd_ = &cmd;
-    done_ = done;
-    n_ = n;
-    finished_ = 0;
-    previous_ = -1;
+    chain_.begin(cmd, n, done);
     start_next();
     ctx_.restart();
     ctx_.run();
-    if (finished_ != n)
-      throw std::runtime_error("raw_uring_asio: missing completions");
-    if (previous_ >= 0)
-      ::close(previous_);
+    chain_.check_all_collected(name_);
+    close_last();
   }
 
   fanout_result run_fanout(const command& cmd, int n) override
   {
     const std::int64_t start = now_ns();
-    std::vector<siginfo_t> infos;
-    std::vector<int> pidfds;
-    start_all(starter_, ring_, cmd, n, infos, pidfds);
+    start_all(cmd, n);
     fanout_result r = spawn_phase_done(start);
-    int left = n;
-    std::function<void()> wait = [&] {
-      ring_fd_.async_wait(
-          asio::posix::descriptor_base::wait_read, [&](error_code ec) {
-            if (ec)
-              throw std::system_error(ec, "raw_uring_asio: async_wait");
-            io_uring_cqe cqe{};
-            while (ring_.pop(cqe))
-            {
-              collect_one("raw_uring_asio", ring_, cqe, infos, pidfds);
-              --left;
-            }
-            ring_.enter(0);
-            if (left > 0)
-              wait();
-          });
-    };
-    wait();
+    left_ = n;
+    wait_for_all();
     ctx_.restart();
     ctx_.run();
+    if (left_ != 0)
+      throw std::runtime_error(format("%s: missing completions", name_));
     r.total_ns = now_ns() - start;
     return r;
   }
@@ -396,45 +400,53 @@ public:
 private:
   void start_next()
   {
-    const int pidfd = starter_.start(*cmd_);
-    if (previous_ >= 0)
-      queue_close(ring_, previous_);
-    info_ = siginfo_t{};
-    queue_waitid(ring_, pidfd, info_, 0);
+    start_one(chain_.cmd());
     ring_.enter(0);
-    previous_ = pidfd;
-    wait_for_completion();
+    wait_for_one();
   }
 
-  void wait_for_completion()
+  void wait_for_one()
   {
     ring_fd_.async_wait(
         asio::posix::descriptor_base::wait_read, [this](error_code ec) {
           const std::int64_t t = now_ns();
-          if (ec)
-            throw std::system_error(ec, "raw_uring_asio: async_wait");
+          check_wait(ec);
           io_uring_cqe cqe{};
           if (!ring_.pop(cqe))
-            return wait_for_completion();
-          check_completion("raw_uring_asio", cqe);
-          check_exited("raw_uring_asio", info_);
-          if (done_)
-            done_[finished_] = t;
-          if (++finished_ < n_)
+            return wait_for_one();
+          check_one(cqe);
+          if (chain_.collected(t))
             start_next();
         });
   }
 
-  raw_ring ring_;
+  void wait_for_all()
+  {
+    ring_fd_.async_wait(
+        asio::posix::descriptor_base::wait_read, [this](error_code ec) {
+          check_wait(ec);
+          io_uring_cqe cqe{};
+          while (ring_.pop(cqe))
+          {
+            collect_one(cqe);
+            --left_;
+          }
+          ring_.enter(0); // the closes queued
+          if (left_ > 0)
+            wait_for_all();
+        });
+  }
+
+  static void check_wait(error_code ec)
+  {
+    if (ec)
+      throw std::system_error(ec, "raw_uring_asio: async_wait");
+  }
+
   asio::io_context ctx_;
   asio::posix::stream_descriptor ring_fd_;
-  vfork_starter starter_{false};
-  const command* cmd_ = nullptr;
-  std::int64_t* done_ = nullptr;
-  int n_ = 0;
-  int finished_ = 0;
-  int previous_ = -1;
-  siginfo_t info_{};
+  handler_chain chain_;
+  int left_ = 0;
 };
 
 } // namespace
