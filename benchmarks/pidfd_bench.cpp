@@ -917,21 +917,29 @@ int loop(const std::string& id, int n, bool bin_true, long mib)
     mem = std::make_unique<ballast>(mib);
   std::unique_ptr<spawner> s = make_spawner(id);
   s->run_sequential(cmd, 10, nullptr);
-  auto cpu_us = [](int who) {
+  // User and system time; the kernel splits its precise total between
+  // them by its tick samples, so the split is an estimate.
+  auto cpu_us = [](int who, bool user) {
     rusage u{};
     ::getrusage(who, &u);
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6
-        + static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+    const timeval& t = user ? u.ru_utime : u.ru_stime;
+    return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_usec);
   };
-  const double self0 = cpu_us(RUSAGE_SELF);
-  const double children0 = cpu_us(RUSAGE_CHILDREN);
+  const double user0 = cpu_us(RUSAGE_SELF, true);
+  const double system0 = cpu_us(RUSAGE_SELF, false);
+  const double children0 =
+      cpu_us(RUSAGE_CHILDREN, true) + cpu_us(RUSAGE_CHILDREN, false);
   const std::int64_t start = now_ns();
   s->run_sequential(cmd, n, nullptr);
   const double wall = static_cast<double>(now_ns() - start) / 1e3;
-  std::printf("%s: %.1f us/spawn wall, CPU/spawn: parent %.1f us, "
-              "children %.1f us\n",
-      id.c_str(), wall / n, (cpu_us(RUSAGE_SELF) - self0) / n,
-      (cpu_us(RUSAGE_CHILDREN) - children0) / n);
+  const double user = (cpu_us(RUSAGE_SELF, true) - user0) / n;
+  const double system = (cpu_us(RUSAGE_SELF, false) - system0) / n;
+  std::printf("%s: %.1f us/spawn wall, CPU/spawn: parent %.1f us (user "
+              "%.1f, system %.1f), children %.1f us\n",
+      id.c_str(), wall / n, user + system, user, system,
+      (cpu_us(RUSAGE_CHILDREN, true) + cpu_us(RUSAGE_CHILDREN, false)
+          - children0)
+          / n);
   return 0;
 }
 
