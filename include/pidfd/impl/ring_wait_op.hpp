@@ -87,6 +87,16 @@ bool ring_waiter_needs_work(
   const auto* io = io_ex.target<context_executor_type>();
   if (!io)
     return true;
+  // A handler that names no executor of its own (its associated executor
+  // is the default it is given) has io_ex: known from its type, without
+  // a copy of io_ex to compare.
+  struct unnamed
+  {
+  };
+  if constexpr (std::is_same_v<
+                    boost::asio::associated_executor_t<Handler, unnamed>,
+                    unnamed>)
+    return false;
   auto ex = boost::asio::get_associated_executor(handler, io_ex);
   if constexpr (std::is_same_v<decltype(ex), boost::asio::any_io_executor>)
     return ex != io_ex;
@@ -179,6 +189,19 @@ private:
     switch (h)
     {
     case how::dispatch:
+      if constexpr (!TracksWork)
+      {
+        // The handler's executor is the io_context's whose thread runs
+        // this (ring_waiter_needs_work): called here, as Asio's own ops
+        // call such a handler from the scheduler, without the type-erased
+        // dispatch and the moves of the handler into its function object.
+        const auto* io = io_ex.target<boost::asio::io_context::executor_type>();
+        if (io && io->running_in_this_thread())
+        {
+          std::move(handler)(ec);
+          break;
+        }
+      }
       boost::asio::dispatch(io_ex, boost::asio::append(std::move(handler), ec));
       break;
     case how::post:
