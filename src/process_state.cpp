@@ -55,19 +55,19 @@ exit_status without_usage(const exit_status& s) noexcept
 process_state::process_state(const process_init& init) noexcept
   : mechanism_(init.mechanism), target_(init.target),
     kill_on_destroy_(init.kill_on_destroy), own_group_(init.own_group),
-    tree_(init.tree)
+    waits_on_ring_(mechanism_ && mechanism_->waits_on_ring()), tree_(init.tree)
 {
   if (!mechanism_)
   {
     // Gone before we could watch it: waits report ECHILD.
-    done_ = true;
     result_ = {errc::make_error_code(errc::no_child_process), {}};
+    done_.store(true, std::memory_order_release);
   }
 }
 
 process_state::~process_state()
 {
-  std::lock_guard lock(mutex_);
+  // No lock: no other thread holds this state any more.
   if (begin_close_locked())
     close_fd_locked(nullptr);
 }
@@ -93,10 +93,11 @@ int process_state::pidfd_locked() const noexcept
 
 bool process_state::collected(wait_result& out) const
 {
-  std::lock_guard lock(mutex_);
-  if (done_)
-    out = result_;
-  return done_;
+  // No lock: result_ is final once done_ is set.
+  if (!done_.load(std::memory_order_acquire))
+    return false;
+  out = result_;
+  return true;
 }
 
 bool process_state::try_collect(wait_result& out, wait_ring* ring)
@@ -133,7 +134,7 @@ bool process_state::collect_locked(wait_result& out, bool* pending)
     }
     if (!target_.usage && result_.status.usage_known())
       result_.status = without_usage(result_.status);
-    done_ = true;
+    done_.store(true, std::memory_order_release);
   }
   out = result_;
   return true;
@@ -149,13 +150,13 @@ void process_state::ring_reaped(int res, int code, int status, pid_t pid)
   if (res == 0 && pid != 0)
   {
     result_ = {{}, mechanism_->reaped_status(target_, code, status)};
-    done_ = true;
+    done_.store(true, std::memory_order_release);
   }
   else if (res == -ECHILD)
   {
     // Reaped by someone else, as collect() reports it for our own child.
     result_ = {errc::make_error_code(errc::no_child_process), {}};
-    done_ = true;
+    done_.store(true, std::memory_order_release);
   }
   // Otherwise not reaped: cancelled, or (a pidfd made non-blocking since)
   // the kernel's waitid found WNOHANG and the child still running.
@@ -331,8 +332,7 @@ error_code process_state::remove_tree() const noexcept
 
 std::uint64_t process_state::cancel_generation() const
 {
-  std::lock_guard lock(mutex_);
-  return generation_;
+  return generation_.load(std::memory_order_acquire);
 }
 
 bool process_state::prepare_wait_locked(error_code& ec)
@@ -354,7 +354,7 @@ bool process_state::begin_close_locked() noexcept
   if (closed_)
     return false;
   closed_ = true;
-  ++generation_;
+  new_generation_locked();
   if (mechanism_)
     mechanism_->detach(target_); // before the fd number may be reused
   return true;
@@ -392,7 +392,7 @@ bool process_state::abandon_locked()
     error_code ignored;
     mechanism_->signal(target_, SIGKILL, ignored);
   }
-  ++generation_; // the owner's waits end now
+  new_generation_locked(); // the owner's waits end now
   return !mechanism_->reaps_abandoned(target_);
 }
 

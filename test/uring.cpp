@@ -122,13 +122,16 @@ TEST_F(uring_test, a_poll_completes_once_its_fd_is_readable)
   // Nothing yet: the ring's fd is not readable, and no completion waits.
   io_uring_cqe cqe{};
   EXPECT_FALSE(sys::is_readable(ring.fd()));
+  EXPECT_FALSE(ring.completions_waiting());
   EXPECT_FALSE(ring.pop(cqe));
 
   ASSERT_EQ(::write(fds[1], "x", 1), 1);
   wait_readable(ring.fd());
+  EXPECT_TRUE(ring.completions_waiting());
   ASSERT_TRUE(ring.pop(cqe));
   EXPECT_EQ(cqe.user_data, 42u);
   EXPECT_TRUE(cqe.res & POLLIN) << cqe.res;
+  EXPECT_FALSE(ring.completions_waiting());
   EXPECT_FALSE(ring.pop(cqe));
   ::close(fds[0]);
   ::close(fds[1]);
@@ -297,13 +300,16 @@ TEST_F(uring_test, an_armed_poll_hands_its_owner_back_at_the_exit)
   std::shared_ptr<process_state> back;
   wait_ring::token back_token = 0;
   int result = 0;
-  EXPECT_FALSE(ring->next(back, back_token, result));
+  bool more = true;
+  EXPECT_FALSE(ring->next(back, back_token, result, more));
+  EXPECT_FALSE(more);
   ASSERT_EQ(pidfd_test::pidfd_send_signal(pidfd, SIGKILL), 0);
   wait_readable(ring->fd());
-  ASSERT_TRUE(ring->next(back, back_token, result));
+  ASSERT_TRUE(ring->next(back, back_token, result, more));
   EXPECT_EQ(back.get(), owner.get());
   EXPECT_EQ(back_token, t);
   EXPECT_TRUE(result & POLLIN) << result;
+  EXPECT_FALSE(more); // the only completion
   EXPECT_FALSE(ring->busy());
   back.reset();
   EXPECT_EQ(owner.use_count(), 1);
@@ -332,13 +338,57 @@ TEST_F(uring_test, a_disarmed_poll_completes_cancelled)
   std::shared_ptr<process_state> back;
   wait_ring::token back_token = 0;
   int result = 0;
-  ASSERT_TRUE(ring->next(back, back_token, result));
+  bool more = true;
+  ASSERT_TRUE(ring->next(back, back_token, result, more));
   EXPECT_EQ(back_token, t);
   EXPECT_EQ(result, -ECANCELED);
   // The removal itself posted nothing.
-  EXPECT_FALSE(ring->next(back, back_token, result));
+  EXPECT_FALSE(more);
+  EXPECT_FALSE(ring->next(back, back_token, result, more));
   EXPECT_FALSE(ring->busy());
   end_child(pid, pidfd);
+}
+
+TEST_F(uring_test, next_says_whether_another_completion_waits)
+{
+  PIDFD_TEST_MECHANISM_RING(ring);
+  boost::system::error_code ec;
+  pid_t pids[2] = {-1, -1};
+  int pidfds[2] = {-1, -1};
+  wait_ring::token tokens[2] = {0, 0};
+  auto owner = gone_owner();
+  for (int i = 0; i < 2; ++i)
+  {
+    ASSERT_NO_FATAL_FAILURE(paused_child(pids[i], pidfds[i]));
+    tokens[i] = ring->arm(pidfds[i], owner, ec);
+    ASSERT_NE(tokens[i], 0u) << ec.message();
+  }
+  ring->flush(ec);
+  ASSERT_FALSE(ec) << ec.message();
+  for (int i = 0; i < 2; ++i)
+  {
+    ASSERT_EQ(pidfd_test::pidfd_send_signal(pidfds[i], SIGKILL), 0);
+    EXPECT_TRUE(WIFSIGNALED(pidfd_test::reap(pids[i])));
+  }
+  // Both completions are in by now: a child's exit wakes its pidfd's
+  // poll before the child can be reaped, and the wake-up's work, queued
+  // on this thread (the submitter), posts the completion before this
+  // thread's next system call returns.
+  std::shared_ptr<process_state> back;
+  wait_ring::token back_token = 0;
+  int result = 0;
+  bool more = false;
+  ASSERT_TRUE(ring->next(back, back_token, result, more));
+  const wait_ring::token first = back_token;
+  EXPECT_TRUE(more);
+  ASSERT_TRUE(ring->next(back, back_token, result, more));
+  EXPECT_NE(back_token, first);
+  EXPECT_TRUE(back_token == tokens[0] || back_token == tokens[1]);
+  EXPECT_FALSE(more);
+  EXPECT_FALSE(ring->next(back, back_token, result, more));
+  EXPECT_FALSE(ring->busy());
+  for (int fd : pidfds)
+    ::close(fd);
 }
 
 TEST_F(uring_test, closes_in_a_batch_go_with_its_submission)
@@ -346,14 +396,17 @@ TEST_F(uring_test, closes_in_a_batch_go_with_its_submission)
   PIDFD_TEST_MECHANISM_RING(ring);
   int fds[2];
   ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  EXPECT_FALSE(ring->reaping_here());
   {
     wait_ring::batch batch(*ring);
+    EXPECT_TRUE(ring->reaping_here());
     ring->close(fds[0]);
     ring->close(fds[1]);
     // Queued: still open until the batch ends.
     EXPECT_EQ(::fcntl(fds[0], F_GETFD), FD_CLOEXEC);
     EXPECT_FALSE(ring->claim_flush()); // the batch submits
   }
+  EXPECT_FALSE(ring->reaping_here());
   EXPECT_EQ(::fcntl(fds[0], F_GETFD), -1);
   EXPECT_EQ(::fcntl(fds[1], F_GETFD), -1);
 }

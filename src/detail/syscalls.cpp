@@ -841,6 +841,11 @@ bool uring::pop(io_uring_cqe& out) noexcept
   return true;
 }
 
+bool uring::completions_waiting() const noexcept
+{
+  return *cq_head_ != load_acquire(cq_tail_); // only we write the head
+}
+
 } // namespace pidfd::detail::sys
 
 // clone3 with a stack switch. glibc exports no clone3 wrapper, and clone3

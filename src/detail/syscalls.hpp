@@ -429,6 +429,9 @@ public:
   // Takes the oldest completion into `out`; false if there is none.
   bool pop(io_uring_cqe& out) noexcept;
 
+  // True if the completion queue holds a completion (pop() would take it).
+  bool completions_waiting() const noexcept;
+
 private:
   void unmap() noexcept;
 

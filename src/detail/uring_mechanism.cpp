@@ -27,6 +27,7 @@
 
 #include "detail/syscalls.hpp"
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -293,7 +294,10 @@ struct wait_ring::impl
   // requests still count as in flight until then.
   std::deque<taken> harvested;
   std::uint32_t free_slot = no_slot;
-  std::size_t in_flight = 0;
+  // Changed under the mutex; read without it by busy(), whose callers
+  // (the binding's arm_ring_wait) are ordered by a lock of their own,
+  // taken by every thread after it changes the count.
+  std::atomic<std::size_t> in_flight{0};
   bool flush_claimed = false;
   bool shut_down = false;
 };
@@ -373,7 +377,8 @@ wait_ring::token wait_ring::arm(
     sqe->poll32_events = POLLIN;
   }
   s.owner = std::move(owner);
-  ++impl_->in_flight;
+  impl_->in_flight.store(impl_->in_flight.load(std::memory_order_relaxed) + 1,
+      std::memory_order_release);
   return t;
 }
 
@@ -416,8 +421,10 @@ void wait_ring::settle() noexcept
 
 bool wait_ring::claim_flush() noexcept
 {
+  if (reaping == this)
+    return false; // the batch's end submits
   std::lock_guard lock(impl_->mutex);
-  if (reaping == this || impl_->flush_claimed || impl_->shut_down
+  if (impl_->flush_claimed || impl_->shut_down
       || impl_->ring.unsubmitted() == 0)
     return false;
   impl_->flush_claimed = true;
@@ -433,8 +440,12 @@ void wait_ring::flush(error_code& ec) noexcept
 
 bool wait_ring::busy() const noexcept
 {
-  std::lock_guard lock(impl_->mutex);
-  return impl_->in_flight != 0;
+  return impl_->in_flight.load(std::memory_order_acquire) != 0;
+}
+
+bool wait_ring::reaping_here() const noexcept
+{
+  return reaping == this;
 }
 
 wait_ring::batch::batch(wait_ring& ring) noexcept : ring_(ring), outer_(reaping)
@@ -450,7 +461,7 @@ wait_ring::batch::~batch()
 }
 
 bool wait_ring::next(
-    std::shared_ptr<process_state>& owner, token& t, int& result)
+    std::shared_ptr<process_state>& owner, token& t, int& result, bool& more)
 {
   impl::taken taken;
   {
@@ -462,8 +473,14 @@ bool wait_ring::next(
       impl_->harvested.pop_front();
     }
     else if (!impl_->take(taken))
+    {
+      more = false;
       return false;
-    --impl_->in_flight;
+    }
+    impl_->in_flight.store(impl_->in_flight.load(std::memory_order_relaxed) - 1,
+        std::memory_order_release);
+    more = !impl_->harvested.empty() || impl_->ring.completions_waiting()
+        || impl_->ring.overflowed();
   }
   // Outside the lock: the owner takes its own (the binding arms requests
   // with it held), and it may be the last reference, whose destruction
@@ -574,7 +591,7 @@ std::vector<std::shared_ptr<process_state>> wait_ring::shut_down()
       }
       owners.push_back(std::move(s.owner));
     }
-    impl_->in_flight = 0;
+    impl_->in_flight.store(0, std::memory_order_release);
   }
   for (const impl::taken& r : reaps)
     r.deliver();

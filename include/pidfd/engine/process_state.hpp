@@ -15,6 +15,7 @@
 
 #include <boost/system/error_code.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <limits>
@@ -110,10 +111,7 @@ public:
 
   // True if the binding learns of the end from its execution context's
   // wait_ring (the io_uring mechanism) rather than from the reactor.
-  bool waits_on_ring() const noexcept
-  {
-    return mechanism_ && mechanism_->waits_on_ring();
-  }
+  bool waits_on_ring() const noexcept { return waits_on_ring_; }
 
   // The fd whose readability announces the end: the pidfd, or the wait4
   // pool's eventfd; -1 if there is none. Fixed for the state's lifetime
@@ -217,6 +215,13 @@ public:
     {
     }
 
+    // For a destructor, where no other thread can reach the state any
+    // more: the same calls, without the lock.
+    locked(process_state& state, std::defer_lock_t) noexcept
+      : state_(state), lock_(state.mutex_, std::defer_lock)
+    {
+    }
+
     // Before a readiness wait: false with ec = operation_aborted if
     // closed, false with ec clear if the outcome is known already
     // (complete at once), else true once the mechanism watches the
@@ -227,7 +232,7 @@ public:
     }
 
     // Cancels the outstanding waits (they see a new generation).
-    void cancel() noexcept { ++state_.generation_; }
+    void cancel() noexcept { state_.new_generation_locked(); }
 
     // Marks the state closed (waits see operation_aborted) and detaches
     // the mechanism from the fd; false if it was closed already. The
@@ -286,6 +291,13 @@ private:
     return !target_.usage && target_.origin == process_origin::spawned
         && !pidfd_non_blocking_ && !closed_ && !done_;
   }
+  // With mutex_ held: the waits begun before end with operation_aborted.
+  void new_generation_locked() noexcept
+  {
+    generation_.store(generation_.load(std::memory_order_relaxed) + 1,
+        std::memory_order_release);
+  }
+
   // signal() and signal_group(): the checks, then the mechanism's `how`.
   void send(int sig, boost::system::error_code& ec,
       void (wait_mechanism::*how)(wait_target&, int, boost::system::error_code&)
@@ -293,17 +305,24 @@ private:
 
   const wait_mechanism* mechanism_;
   wait_target target_;
-  bool done_ = false;
+  // Set once, under mutex_, after result_ holds the outcome, which never
+  // changes after that: collected() reads both without the lock.
+  std::atomic<bool> done_{false};
   bool closed_ = false;
   bool kill_on_destroy_ = false;
   bool own_group_ = false;
+  // The mechanism's waits_on_ring(), asked once: the binding asks at
+  // every step of every wait.
+  const bool waits_on_ring_;
   mutable bool pidfd_non_blocking_ = false;
   // Reaps armed on the ring whose completion ring_reaped() has not had
   // yet: at most two (a cancelled one and its successor).
   std::uint8_t ring_reaps_ = 0;
   // Immutable, and thread-safe itself: used without mutex_.
   const std::shared_ptr<cgroup_tree> tree_;
-  std::uint64_t generation_ = 0;
+  // Changed under mutex_; read without it by cancel_generation() (every
+  // wait's start), checked under it by step().
+  std::atomic<std::uint64_t> generation_{0};
   wait_result result_;
   mutable std::mutex mutex_;
 };

@@ -83,7 +83,13 @@ public:
   void flush(boost::system::error_code& ec) noexcept;
 
   // True while polls are in the kernel: the binding waits on fd() then.
+  // No lock: a count kept under the ring's, read as it stands.
   bool busy() const noexcept;
+
+  // True while this thread reaps the ring (a batch of it is alive): what
+  // is queued meanwhile is submitted as the batch ends, and the binding
+  // waits for fd() again after that.
+  bool reaping_here() const noexcept;
 
   // While a batch is alive, this thread reaps the ring: requests made on
   // it are submitted when the batch ends, in one system call with the
@@ -103,8 +109,10 @@ public:
 
   // The next completed request: its owner, its token and its result (the
   // poll's events, or -errno: -ECANCELED once removed); false if none is
-  // left.
-  bool next(std::shared_ptr<process_state>& owner, token& t, int& result);
+  // left. `more`: whether another completion was waiting as this one was
+  // taken (the batch's last call need not look again).
+  bool next(
+      std::shared_ptr<process_state>& owner, token& t, int& result, bool& more);
 
   // For a thread that is not the binding's: takes the completions in the
   // queue now (submitting what is queued first), so that the reaps among

@@ -65,7 +65,7 @@ public:
 
   ~process_io()
   {
-    locked state(*this);
+    locked state(*this, std::defer_lock); // nobody else holds this
     close(state);
     // On Asio's io_uring backend close() only cancelled the waits
     // (let_go_of_descriptor); every wait holds this object, so none is in
@@ -597,11 +597,15 @@ public:
     return ring_state_.load(std::memory_order_acquire) == ring_state::attached;
   }
 
-  // A request was queued on the ring outside a batch: a flush is posted
+  // A request was queued on the ring: outside a batch, a flush is posted
   // unless one is pending (one system call for all the requests made
   // meanwhile), and the ring's fd is waited for.
   void ring_requested()
   {
+    // Queued in ring_ready()'s batch: its end submits it and arms the
+    // wait for the ring.
+    if (ring_->reaping_here())
+      return;
     if (ring_->claim_flush())
     {
       std::lock_guard lock(mutex_);
@@ -736,7 +740,8 @@ private:
     std::shared_ptr<process_state> owner;
     wait_ring::token t = 0;
     int result = 0;
-    while (ring_->next(owner, t, result))
+    bool more = true;
+    while (more && ring_->next(owner, t, result, more))
       static_cast<process_io*>(owner.get())->ring_completed(t, result);
   }
 
