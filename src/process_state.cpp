@@ -143,6 +143,11 @@ bool process_state::collect_locked(wait_result& out, bool* pending)
 void process_state::ring_reaped(int res, int code, int status, pid_t pid)
 {
   std::lock_guard lock(mutex_);
+  ring_reaped_locked(res, code, status, pid);
+}
+
+void process_state::ring_reaped_locked(int res, int code, int status, pid_t pid)
+{
   if (ring_reaps_ != 0)
     --ring_reaps_;
   if (done_)

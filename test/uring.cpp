@@ -297,21 +297,20 @@ TEST_F(uring_test, an_armed_poll_hands_its_owner_back_at_the_exit)
   ASSERT_FALSE(ec) << ec.message();
   EXPECT_FALSE(ring->claim_flush()); // nothing queued
 
-  std::shared_ptr<process_state> back;
-  wait_ring::token back_token = 0;
-  int result = 0;
+  wait_ring::completion back;
   bool more = true;
-  EXPECT_FALSE(ring->next(back, back_token, result, more));
+  EXPECT_FALSE(ring->next(back, more));
   EXPECT_FALSE(more);
   ASSERT_EQ(pidfd_test::pidfd_send_signal(pidfd, SIGKILL), 0);
   wait_readable(ring->fd());
-  ASSERT_TRUE(ring->next(back, back_token, result, more));
-  EXPECT_EQ(back.get(), owner.get());
-  EXPECT_EQ(back_token, t);
-  EXPECT_TRUE(result & POLLIN) << result;
+  ASSERT_TRUE(ring->next(back, more));
+  EXPECT_EQ(back.owner.get(), owner.get());
+  EXPECT_EQ(back.t, t);
+  EXPECT_TRUE(back.result & POLLIN) << back.result;
+  EXPECT_FALSE(back.reap); // a poll
   EXPECT_FALSE(more); // the only completion
   EXPECT_FALSE(ring->busy());
-  back.reset();
+  back = {};
   EXPECT_EQ(owner.use_count(), 1);
   EXPECT_TRUE(WIFSIGNALED(pidfd_test::reap(pid)));
 
@@ -335,16 +334,15 @@ TEST_F(uring_test, a_disarmed_poll_completes_cancelled)
   ring->flush(ec);
   ASSERT_FALSE(ec) << ec.message();
   wait_readable(ring->fd());
-  std::shared_ptr<process_state> back;
-  wait_ring::token back_token = 0;
-  int result = 0;
+  wait_ring::completion back;
   bool more = true;
-  ASSERT_TRUE(ring->next(back, back_token, result, more));
-  EXPECT_EQ(back_token, t);
-  EXPECT_EQ(result, -ECANCELED);
+  ASSERT_TRUE(ring->next(back, more));
+  EXPECT_EQ(back.t, t);
+  EXPECT_EQ(back.result, -ECANCELED);
   // The removal itself posted nothing.
   EXPECT_FALSE(more);
-  EXPECT_FALSE(ring->next(back, back_token, result, more));
+  EXPECT_FALSE(ring->next(back, more));
+  EXPECT_EQ(back.owner, nullptr); // let go of by the call that found none
   EXPECT_FALSE(ring->busy());
   end_child(pid, pidfd);
 }
@@ -374,18 +372,16 @@ TEST_F(uring_test, next_says_whether_another_completion_waits)
   // poll before the child can be reaped, and the wake-up's work, queued
   // on this thread (the submitter), posts the completion before this
   // thread's next system call returns.
-  std::shared_ptr<process_state> back;
-  wait_ring::token back_token = 0;
-  int result = 0;
+  wait_ring::completion back;
   bool more = false;
-  ASSERT_TRUE(ring->next(back, back_token, result, more));
-  const wait_ring::token first = back_token;
+  ASSERT_TRUE(ring->next(back, more));
+  const wait_ring::token first = back.t;
   EXPECT_TRUE(more);
-  ASSERT_TRUE(ring->next(back, back_token, result, more));
-  EXPECT_NE(back_token, first);
-  EXPECT_TRUE(back_token == tokens[0] || back_token == tokens[1]);
+  ASSERT_TRUE(ring->next(back, more));
+  EXPECT_NE(back.t, first);
+  EXPECT_TRUE(back.t == tokens[0] || back.t == tokens[1]);
   EXPECT_FALSE(more);
-  EXPECT_FALSE(ring->next(back, back_token, result, more));
+  EXPECT_FALSE(ring->next(back, more));
   EXPECT_FALSE(ring->busy());
   for (int fd : pidfds)
     ::close(fd);

@@ -151,26 +151,6 @@ struct wait_ring::impl
     std::uint32_t next_free = no_slot;
   };
 
-  // A completion taken from the queue: its owner, token and result, and
-  // for a reap, what its owner's ring_reaped() is told.
-  struct taken
-  {
-    std::shared_ptr<process_state> owner;
-    token t = no_token;
-    int result = 0;
-    bool reap = false;
-    int res = 0;
-    int code = 0;
-    int status = 0;
-    pid_t pid = 0;
-
-    void deliver() const
-    {
-      if (reap)
-        owner->ring_reaped(res, code, status, pid);
-    }
-  };
-
   // A free submission entry, submitting the queue first if it is full;
   // nullptr (ec set) if even that fails.
   io_uring_sqe* entry(error_code& ec) noexcept
@@ -224,7 +204,7 @@ struct wait_ring::impl
   // false once the queue is empty, the completions kept aside included.
   // A reap reads as a poll: its outcome goes to its owner, and the
   // binding's waiters then find it there.
-  bool take(taken& out)
+  bool take(completion& out)
   {
     bool flushed = false;
     io_uring_cqe cqe{};
@@ -292,7 +272,7 @@ struct wait_ring::impl
   }
   // Completions harvest() took, for next() to hand over first; their
   // requests still count as in flight until then.
-  std::deque<taken> harvested;
+  std::deque<completion> harvested;
   std::uint32_t free_slot = no_slot;
   // Changed under the mutex; read without it by busy(), whose callers
   // (the binding's arm_ring_wait) are ordered by a lock of their own,
@@ -460,41 +440,42 @@ wait_ring::batch::~batch()
   ring_.flush(ignored);
 }
 
-bool wait_ring::next(
-    std::shared_ptr<process_state>& owner, token& t, int& result, bool& more)
+void wait_ring::completion::deliver() const
 {
-  impl::taken taken;
+  if (reap)
+    owner->ring_reaped(res, code, status, pid);
+}
+
+bool wait_ring::next(completion& out, bool& more)
+{
+  // The last completion's owner goes first, outside the lock: it may be
+  // the last reference, whose destruction closes a pidfd through this
+  // ring. The binding delivers a reap's outcome under its owner's lock,
+  // which it takes for the waiters anyway (the binding arms requests with
+  // it held: it is never taken under the ring's).
+  out = {};
+  std::lock_guard lock(impl_->mutex);
+  if (!impl_->harvested.empty())
   {
-    std::lock_guard lock(impl_->mutex);
-    if (!impl_->harvested.empty())
-    {
-      // Delivered by harvest() already (its reap flag cleared there).
-      taken = std::move(impl_->harvested.front());
-      impl_->harvested.pop_front();
-    }
-    else if (!impl_->take(taken))
-    {
-      more = false;
-      return false;
-    }
-    impl_->in_flight.store(impl_->in_flight.load(std::memory_order_relaxed) - 1,
-        std::memory_order_release);
-    more = !impl_->harvested.empty() || impl_->ring.completions_waiting()
-        || impl_->ring.overflowed();
+    // Delivered by harvest() already (its reap flag cleared there).
+    out = std::move(impl_->harvested.front());
+    impl_->harvested.pop_front();
   }
-  // Outside the lock: the owner takes its own (the binding arms requests
-  // with it held), and it may be the last reference, whose destruction
-  // closes a pidfd through this ring.
-  taken.deliver();
-  owner = std::move(taken.owner);
-  t = taken.t;
-  result = taken.result;
+  else if (!impl_->take(out))
+  {
+    more = false;
+    return false;
+  }
+  impl_->in_flight.store(impl_->in_flight.load(std::memory_order_relaxed) - 1,
+      std::memory_order_release);
+  more = !impl_->harvested.empty() || impl_->ring.completions_waiting()
+      || impl_->ring.overflowed();
   return true;
 }
 
 bool wait_ring::harvest()
 {
-  std::vector<impl::taken> reaped;
+  std::vector<completion> reaped;
   {
     std::lock_guard lock(impl_->mutex);
     if (impl_->shut_down)
@@ -502,7 +483,7 @@ bool wait_ring::harvest()
     error_code ec;
     if (impl_->ring.unsubmitted() != 0)
       impl_->ring.submit(ec); // a reap queued, not yet in the kernel
-    impl::taken taken;
+    completion taken;
     bool took = false;
     while (impl_->take(taken))
     {
@@ -528,7 +509,7 @@ bool wait_ring::harvest()
       impl_->ring.submit(ec);
     }
   }
-  for (const impl::taken& r : reaped)
+  for (const completion& r : reaped)
     r.deliver();
   return true;
 }
@@ -536,7 +517,7 @@ bool wait_ring::harvest()
 std::vector<std::shared_ptr<process_state>> wait_ring::shut_down()
 {
   std::vector<std::shared_ptr<process_state>> owners;
-  std::vector<impl::taken> reaps;
+  std::vector<completion> reaps;
   {
     std::lock_guard lock(impl_->mutex);
     impl_->shut_down = true;
@@ -555,7 +536,7 @@ std::vector<std::shared_ptr<process_state>> wait_ring::shut_down()
       impl_->queue_cancel(impl::token_of(s.generation, i), ec);
     }
     impl_->ring.submit(ec);
-    impl::taken taken;
+    completion taken;
     while (pending != 0 && !ec)
     {
       if (!impl_->take(taken))
@@ -571,7 +552,7 @@ std::vector<std::shared_ptr<process_state>> wait_ring::shut_down()
       owners.push_back(std::move(taken.owner));
       taken = {};
     }
-    for (impl::taken& h : impl_->harvested)
+    for (completion& h : impl_->harvested)
       owners.push_back(std::move(h.owner));
     impl_->harvested.clear();
     for (std::uint32_t i = 0; i < impl_->slots.size(); ++i)
@@ -583,7 +564,7 @@ std::vector<std::shared_ptr<process_state>> wait_ring::shut_down()
       {
         // Not heard of (the ring failed us): not reaped, as far as anyone
         // will know; the owner reaps it itself.
-        impl::taken lost;
+        completion lost;
         lost.owner = s.owner;
         lost.reap = true;
         lost.res = -ECANCELED;
@@ -593,7 +574,7 @@ std::vector<std::shared_ptr<process_state>> wait_ring::shut_down()
     }
     impl_->in_flight.store(0, std::memory_order_release);
   }
-  for (const impl::taken& r : reaps)
+  for (const completion& r : reaps)
     r.deliver();
   return owners;
 }

@@ -140,8 +140,11 @@ public:
 
   // The execution context's ring reaped the child, or tried to
   // (IORING_OP_WAITID; see wait_ring::arm): `res` is the request's result,
-  // and the rest waitid's siginfo. Called by the ring, without its lock,
-  // once per reap armed. Until then the child's status may be in the
+  // and the rest waitid's siginfo. Called once per reap armed: by the
+  // binding for a completion next() handed it (under the lock it takes
+  // for the waiters: locked::ring_reaped()), by the ring itself for the
+  // completions it takes otherwise (harvest(), shut_down()), never under
+  // the ring's lock. Until then the child's status may be in the
   // ring's completion queue rather than the kernel's process table: a
   // collect that finds the child gone (ECHILD) takes the ring's
   // completions (wait_ring::harvest()) instead of reporting it so.
@@ -231,6 +234,12 @@ public:
       return state_.prepare_wait_locked(ec);
     }
 
+    // ring_reaped(), with the lock held.
+    void ring_reaped(int res, int code, int status, pid_t pid)
+    {
+      state_.ring_reaped_locked(res, code, status, pid);
+    }
+
     // Cancels the outstanding waits (they see a new generation).
     void cancel() noexcept { state_.new_generation_locked(); }
 
@@ -270,6 +279,8 @@ private:
   void close_fd_locked(wait_ring* ring) noexcept;
   int release_fd_locked() noexcept;
   bool abandon_locked();
+
+  void ring_reaped_locked(int res, int code, int status, pid_t pid);
 
   // pidfd() with mutex_ held.
   int pidfd_locked() const noexcept;

@@ -21,6 +21,8 @@
 #include <memory>
 #include <vector>
 
+#include <sys/types.h>
+
 namespace pidfd::detail {
 
 class process_state;
@@ -52,8 +54,9 @@ public:
   // Queues a poll for the readability of `pidfd` (the process has exited,
   // or was reaped), or, where the ring can and `owner` allows it (see
   // process_state::ring_may_reap_locked()), a waitid that reaps the child:
-  // its outcome goes to owner->ring_reaped() before next() hands the
-  // owner back, and the completion then reads as a poll's. Called with
+  // its outcome comes with the completion next() hands back, for the
+  // binding to give its owner (process_state::locked::ring_reaped()), and
+  // the completion otherwise reads as a poll's. Called with
   // the owner's lock held. `owner` is kept until the request completes.
   // Returns the request's token; 0 with ec set if the ring is shut down
   // (asio's shut_down is the binding's to report).
@@ -107,12 +110,30 @@ public:
     const wait_ring* outer_;
   };
 
-  // The next completed request: its owner, its token and its result (the
-  // poll's events, or -errno: -ECANCELED once removed); false if none is
-  // left. `more`: whether another completion was waiting as this one was
-  // taken (the batch's last call need not look again).
-  bool next(
-      std::shared_ptr<process_state>& owner, token& t, int& result, bool& more);
+  // A completed request, as next() hands it back.
+  struct completion
+  {
+    std::shared_ptr<process_state> owner;
+    token t = 0;
+    // The poll's events, or -errno: -ECANCELED once removed.
+    int result = 0;
+    // A reap (IORING_OP_WAITID) whose outcome its owner has not had yet:
+    // the request's result and waitid's siginfo, for the owner's
+    // ring_reaped(), before its waiters look for the status.
+    bool reap = false;
+    int res = 0;
+    int code = 0;
+    int status = 0;
+    pid_t pid = 0;
+
+    // Gives a reap's outcome to its owner (taking the owner's lock).
+    void deliver() const;
+  };
+
+  // The next completed request; false if none is left. `more`: whether
+  // another completion was waiting as this one was taken (the batch's
+  // last call need not look again).
+  bool next(completion& out, bool& more);
 
   // For a thread that is not the binding's: takes the completions in the
   // queue now (submitting what is queued first), so that the reaps among

@@ -259,16 +259,21 @@ private:
       state.close_fd();
   }
 
-  // The ring's poll completed (`result`: its events or -errno): the
-  // waiters of a poll still current complete, with no error, for the
-  // collect step to find out; or with the poll's error.
-  void ring_completed(wait_ring::token t, int result)
+  // The ring's request completed (`c.result`: its events or -errno): a
+  // reap's outcome is kept (locked::ring_reaped()), and the waiters of a
+  // request still current complete, with no error, for the collect step
+  // to find out; or with the request's error.
+  void ring_completed(const wait_ring::completion& c)
   {
     ring_waiter* waiters;
     boost::system::error_code ec;
     boost::asio::any_io_executor ex;
+    const wait_ring::token t = c.t;
+    int result = c.result;
     {
       locked state(*this);
+      if (c.reap)
+        state.ring_reaped(c.res, c.code, c.status, c.pid);
       if (t != poll_)
         return; // removed (or never current): its waiters went already
       poll_ = 0;
@@ -737,12 +742,10 @@ private:
       ~rearm() { self->arm_ring_wait(); }
     } rearm{this};
     wait_ring::batch batch(*ring_);
-    std::shared_ptr<process_state> owner;
-    wait_ring::token t = 0;
-    int result = 0;
+    wait_ring::completion c;
     bool more = true;
-    while (more && ring_->next(owner, t, result, more))
-      static_cast<process_io*>(owner.get())->ring_completed(t, result);
+    while (more && ring_->next(c, more))
+      static_cast<process_io*>(c.owner.get())->ring_completed(c);
   }
 
   std::mutex mutex_;
