@@ -917,28 +917,35 @@ int loop(const std::string& id, int n, bool bin_true, long mib)
     mem = std::make_unique<ballast>(mib);
   std::unique_ptr<spawner> s = make_spawner(id);
   s->run_sequential(cmd, 10, nullptr);
-  // User and system time; the kernel splits its precise total between
+  // User and system time, us; the kernel splits its precise total between
   // them by its tick samples, so the split is an estimate.
-  auto cpu_us = [](int who, bool user) {
+  struct cpu_time
+  {
+    double user;
+    double system;
+  };
+  auto cpu_us = [](int who) {
     rusage u{};
     ::getrusage(who, &u);
-    const timeval& t = user ? u.ru_utime : u.ru_stime;
-    return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_usec);
+    auto us = [](const timeval& t) {
+      return static_cast<double>(t.tv_sec) * 1e6
+          + static_cast<double>(t.tv_usec);
+    };
+    return cpu_time{us(u.ru_utime), us(u.ru_stime)};
   };
-  const double user0 = cpu_us(RUSAGE_SELF, true);
-  const double system0 = cpu_us(RUSAGE_SELF, false);
-  const double children0 =
-      cpu_us(RUSAGE_CHILDREN, true) + cpu_us(RUSAGE_CHILDREN, false);
+  const cpu_time self0 = cpu_us(RUSAGE_SELF);
+  const cpu_time children0 = cpu_us(RUSAGE_CHILDREN);
   const std::int64_t start = now_ns();
   s->run_sequential(cmd, n, nullptr);
   const double wall = static_cast<double>(now_ns() - start) / 1e3;
-  const double user = (cpu_us(RUSAGE_SELF, true) - user0) / n;
-  const double system = (cpu_us(RUSAGE_SELF, false) - system0) / n;
+  const cpu_time self = cpu_us(RUSAGE_SELF);
+  const cpu_time children = cpu_us(RUSAGE_CHILDREN);
+  const double user = (self.user - self0.user) / n;
+  const double system = (self.system - self0.system) / n;
   std::printf("%s: %.1f us/spawn wall, CPU/spawn: parent %.1f us (user "
               "%.1f, system %.1f), children %.1f us\n",
       id.c_str(), wall / n, user + system, user, system,
-      (cpu_us(RUSAGE_CHILDREN, true) + cpu_us(RUSAGE_CHILDREN, false)
-          - children0)
+      (children.user + children.system - children0.user - children0.system)
           / n);
   return 0;
 }

@@ -188,18 +188,16 @@ void process_state::settle_ring_reaps(wait_ring& ring)
 collect_step process_state::step(std::uint64_t generation, wait_result& out)
 {
   // Without the lock when the outcome is known already (the ring reaped
-  // the child): done_ first, then the generation, so that at the moment
+  // the child): done_ first (collected()), then the generation, so that
+  // at the moment
   // the generation is read both held, as under the lock. A wait aborted
   // before that moment sees a new generation and takes the lock; the
   // abort of a handle destroyed with kill_on_destroy kills nothing once
   // done_ is set, so the status read here is never its killed child's.
-  if (done_.load(std::memory_order_acquire)
+  if (collected(out)
       && (generation == any_generation
           || generation == generation_.load(std::memory_order_acquire)))
-  {
-    out = result_;
     return collect_step::collected;
-  }
   std::lock_guard lock(mutex_);
   // One lock for the cancellation check and the collection, so that a
   // handle destroyed with kill_on_destroy cannot have its killed child's

@@ -15,6 +15,7 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
@@ -283,6 +284,63 @@ TEST_F(resource_usage_test, cancel_and_drop_in_rounds)
     EXPECT_EQ(cancelled.ec, asio::error::operation_aborted);
     ASSERT_TRUE(finished.called);
     EXPECT_EQ(finished.status.signal(), SIGKILL);
+  }
+}
+
+// The context runs on two threads while this one ends the waits the ring
+// serves: a handle destroyed with kill_on_destroy, cancel(), and a child
+// that exits, each with two waits pending, several at once in 100 rounds.
+// A wait its handle's destruction aborted never reports the status of the
+// child that destruction killed.
+TEST_F(resource_usage_test, waits_ended_from_another_thread_in_rounds)
+{
+  constexpr int rounds = 100;
+  // Per round: two waits on each of the three, and one after the cancel.
+  constexpr int per_round = 7;
+  std::vector<usage_outcome> outcomes(rounds * per_round);
+  std::vector<pidfd::process> kept;
+  kept.reserve(rounds * 2);
+  auto work = asio::make_work_guard(ctx);
+  std::thread first([&] { ctx.run(); });
+  std::thread second([&] { ctx.run(); });
+  pidfd::spawn_options doomed_options = without_usage();
+  doomed_options.kill_on_destroy = true;
+  for (int round = 0; round < rounds; ++round)
+  {
+    usage_outcome* o = &outcomes[round * per_round];
+    std::optional<pidfd::process> doomed(
+        pidfd::spawn(ctx, child_program, {"pause"}, doomed_options));
+    pidfd::process& paused = kept.emplace_back(spawn_pause(ctx));
+    pidfd::process& exiting = kept.emplace_back(spawn_exit(round % 7, ctx));
+    for (int i = 0; i < 2; ++i)
+    {
+      doomed->async_wait(o[i].handler());
+      paused.async_wait(o[2 + i].handler());
+      exiting.async_wait(o[4 + i].handler());
+    }
+    doomed.reset();
+    paused.cancel();
+    paused.async_wait(o[6].handler());
+    paused.signal(SIGKILL);
+  }
+  work.reset();
+  first.join();
+  second.join();
+  for (int round = 0; round < rounds; ++round)
+  {
+    const usage_outcome* o = &outcomes[round * per_round];
+    for (int i = 0; i < 6; ++i)
+      ASSERT_TRUE(o[i].called) << round << " " << i;
+    for (int i = 0; i < 4; ++i)
+      EXPECT_EQ(o[i].ec, asio::error::operation_aborted) << round << " " << i;
+    for (int i = 4; i < 6; ++i)
+    {
+      EXPECT_FALSE(o[i].ec) << round << ": " << o[i].ec.message();
+      EXPECT_EQ(o[i].status.code(), round % 7) << round;
+    }
+    ASSERT_TRUE(o[6].called) << round;
+    EXPECT_FALSE(o[6].ec) << round << ": " << o[6].ec.message();
+    EXPECT_EQ(o[6].status.signal(), SIGKILL) << round;
   }
 }
 

@@ -122,6 +122,14 @@ private:
   const wait_mechanism& pidfd_ = pidfd_mechanism();
 };
 
+// For the completions the ring takes itself (harvest(), shut_down()):
+// gives a reap's outcome to its owner, taking the owner's lock.
+void deliver(const wait_ring::completion& c)
+{
+  if (c.reap)
+    c.owner->ring_reaped(c.res, c.code, c.status, c.pid);
+}
+
 } // namespace
 
 const wait_mechanism& uring_mechanism() noexcept
@@ -440,12 +448,6 @@ wait_ring::batch::~batch()
   ring_.flush(ignored);
 }
 
-void wait_ring::completion::deliver() const
-{
-  if (reap)
-    owner->ring_reaped(res, code, status, pid);
-}
-
 bool wait_ring::next(completion& out, bool& more)
 {
   // The last completion's owner goes first, outside the lock: it may be
@@ -510,7 +512,7 @@ bool wait_ring::harvest()
     }
   }
   for (const completion& r : reaped)
-    r.deliver();
+    deliver(r);
   return true;
 }
 
@@ -575,7 +577,7 @@ std::vector<std::shared_ptr<process_state>> wait_ring::shut_down()
     impl_->in_flight.store(0, std::memory_order_release);
   }
   for (const completion& r : reaps)
-    r.deliver();
+    deliver(r);
   return owners;
 }
 

@@ -125,9 +125,6 @@ public:
     int code = 0;
     int status = 0;
     pid_t pid = 0;
-
-    // Gives a reap's outcome to its owner (taking the owner's lock).
-    void deliver() const;
   };
 
   // The next completed request; false if none is left. `more`: whether
